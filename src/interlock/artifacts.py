@@ -1,0 +1,156 @@
+"""The artifact catalogue: every artifact's name, the step that writes it, its schema.
+
+All writes are atomic (temp file in the same folder, fsync, rename), so a killed
+run leaves the previous artifact whole; every JSON artifact is validated against
+its schema before it is written, so nothing malformed ever reaches an auditor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from interlock.errors import Problem, UsageError
+
+DEFAULT_DIR = Path(".artifacts/integration")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One protocol artifact."""
+
+    name: str
+    filename: str
+    step: str
+    command: str
+    media_type: str
+
+    @property
+    def schema_name(self) -> str | None:
+        return self.filename.removesuffix(".json") if self.filename.endswith(".json") else None
+
+
+_J, _M, _C = "application/json", "text/markdown", "text/csv"
+CATALOGUE: tuple[Artifact, ...] = (
+    Artifact("scope-matrix", "integration-scope-matrix.json", "1.1", "interlock scope", _J),
+    Artifact("environment-report", "environment-validation-report.json", "1.2", "interlock env", _J),
+    Artifact("test-data-inventory", "test-data-inventory.md", "1.3", "interlock data", _M),
+    Artifact("test-plan", "integration-test-plan.md", "2.1", "interlock plan", _M),
+    Artifact("contract-config", "contract-validation-config.json", "2.2", "interlock contracts", _J),
+    Artifact("contract-results", "contract-validation-results.json", "2.2", "interlock contracts", _J),
+    Artifact("observability", "observability-readiness.md", "2.3", "interlock observe", _M),
+    Artifact("execution-report", "test-execution-report.json", "3.1", "interlock test", _J),
+    Artifact("defect-log", "defect-log.csv", "3.2", "interlock defects", _C),
+    Artifact("regression-summary", "regression-summary.md", "3.3", "interlock regress", _M),
+    Artifact("recommendations", "forward-recommendations.md", "4.3", "interlock recommend", _M),
+    Artifact("manifest", "integration-evidence-manifest.json", "4.1", "interlock bundle", _J),
+    Artifact("bundle", "INTEGRATION-EVIDENCE.zip", "4.1", "interlock bundle", "application/zip"),
+    Artifact("signoff", "integration-signoff.json", "4.2", "interlock signoff", _J),
+    Artifact("gate-results", "gate-results.json", "gates", "interlock gates", _J),
+)
+BY_FILENAME = {a.filename: a for a in CATALOGUE}
+PROTOCOL_ARTIFACTS = tuple(a for a in CATALOGUE if a.name != "gate-results")
+
+
+def artifact(filename: str) -> Artifact:
+    return BY_FILENAME[filename]
+
+
+def schema_names() -> list[str]:
+    """Names accepted by `interlock schema NAME`."""
+    return sorted(a.schema_name for a in CATALOGUE if a.schema_name)
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of a JSON artifact, by name with or without `.json`."""
+    name = name.removesuffix(".json")
+    if name not in schema_names():
+        raise UsageError(Problem("interlock schema", f"no schema named {name!r}; known: {', '.join(schema_names())}"))
+    text = resources.files("interlock.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validation_errors(name: str, data: Any) -> list[str]:
+    """Every way `data` breaks the schema, each with its JSON path."""
+    validator = Draft202012Validator(schema(name), format_checker=FormatChecker())
+    return [f"{e.json_path}: {e.message}" for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
+
+
+class SchemaViolation(Exception):
+    """interlock built an artifact that breaks its own schema: an internal error."""
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes so that readers see the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ArtifactDir:
+    """The artifact folder of one system under test."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, filename: str) -> Path:
+        return self.root / filename
+
+    def exists(self, filename: str) -> bool:
+        return self.path(filename).is_file()
+
+    def write_json(self, filename: str, data: Any) -> Path:
+        """Validate against the artifact's schema, then write atomically."""
+        name = artifact(filename).schema_name
+        assert name is not None, f"{filename} is not a JSON artifact"
+        errors = validation_errors(name, data)
+        if errors:
+            raise SchemaViolation(f"{filename} breaks its schema: " + "; ".join(errors[:5]))
+        target = self.path(filename)
+        atomic_write(target, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8"))
+        return target
+
+    def write_text(self, filename: str, text: str) -> Path:
+        target = self.path(filename)
+        atomic_write(target, text.encode("utf-8"))
+        return target
+
+    def write_csv(self, filename: str, header: list[str], rows: Iterable[dict[str, str]]) -> Path:
+        """Stable columns, every field quoted: a CSV that survives spreadsheet round trips."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=header, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return self.write_text(filename, buffer.getvalue())
+
+    def read_json(self, filename: str) -> Any:
+        """Read a JSON artifact; a corrupt one is an input error with its path."""
+        path = self.path(filename)
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UsageError(Problem(str(path), f"not valid JSON at line {exc.lineno}: {exc.msg}; rerun the step that writes it", exc.lineno)) from None
+        except UnicodeDecodeError:
+            raise UsageError(Problem(str(path), "not UTF-8 text; rerun the step that writes it")) from None
+
+    def read_json_or_none(self, filename: str) -> Any | None:
+        return self.read_json(filename) if self.exists(filename) else None

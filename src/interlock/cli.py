@@ -1,0 +1,381 @@
+"""The `interlock` command: turns options into an engine call and renders its events.
+
+The CLI never decides a verdict; it maps the engine's result to an exit code
+and turns every InterlockError into one clear line per problem (exit 2 for
+input, 1 for a failed gate or verification, 3 for a halt).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import click
+import typer
+
+from interlock import __version__
+from interlock import config as config_mod
+from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
+from interlock.engine import Engine, gate_results
+from interlock.errors import ExitCode, InterlockError, Problem, UsageError
+from interlock.render import ConsoleRenderer, JsonLines
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
+defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
+config_app = typer.Typer(no_args_is_help=True, help="Check interlock.toml.")
+app.add_typer(defects_app, name="defects")
+app.add_typer(config_app, name="config")
+
+
+@dataclass
+class Options:
+    """Global options, shared by every command."""
+
+    config: Path | None = None
+    artifacts: Path | None = None
+    env: str | None = None
+    json: bool = False
+    renderer: JsonLines | ConsoleRenderer = field(default_factory=ConsoleRenderer)
+
+    def loaded(self) -> config_mod.Loaded:
+        return config_mod.load(config_mod.find(Path.cwd(), self.config))
+
+    def artifacts_dir(self, loaded: config_mod.Loaded) -> Path:
+        return (self.artifacts or loaded.root / DEFAULT_DIR).resolve()
+
+    def env_name(self, loaded: config_mod.Loaded, override: str | None = None) -> str:
+        name = override or self.env
+        if name is None:
+            name = "integration" if "integration" in loaded.config.environments else next(iter(loaded.config.environments))
+        loaded.environment(name)
+        return name
+
+
+OPTS = Options()
+
+
+def _confirm_with(yes: bool) -> Callable[[str], tuple[bool, str]]:
+    def confirm(kind: str) -> tuple[bool, str]:
+        if yes:
+            return True, "--yes"
+        if not sys.stdin.isatty() or OPTS.json:
+            return False, "declined: no terminal (pass --yes to answer yes)"
+        return typer.confirm("", default=False), "terminal"
+
+    return confirm
+
+
+def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | None = None) -> Engine:
+    loaded = OPTS.loaded()
+    return Engine(loaded, OPTS.env_name(loaded, env), OPTS.artifacts_dir(loaded), OPTS.renderer, _confirm_with(yes), pytest_args)
+
+
+EnvOpt = Annotated[Optional[str], typer.Option("--env", help="Environment name from interlock.toml (default: integration).")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", help="Also write the report to this path (the protocol's --output).")]
+
+
+@app.callback()
+def main_options(
+    config: Annotated[Optional[Path], typer.Option("--config", help="Path to interlock.toml.")] = None,
+    artifacts: Annotated[Optional[Path], typer.Option("--artifacts", help="Artifact folder (default .artifacts/integration).")] = None,
+    env: EnvOpt = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per event per line.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    """interlock runs PROTOCOL-9 against a live system and seals the evidence."""
+    if version:
+        typer.echo(f"interlock {__version__}")
+        raise typer.Exit(0)
+    OPTS.config, OPTS.artifacts, OPTS.env, OPTS.json = config, artifacts, env, json_lines
+    OPTS.renderer = JsonLines() if json_lines else ConsoleRenderer()
+
+
+def _copy_output(source: Path, output: Path | None) -> None:
+    if output is not None and output.resolve() != source.resolve() and source.exists():
+        from interlock.artifacts import atomic_write
+
+        atomic_write(output, source.read_bytes())
+
+
+@app.command()
+def run(
+    env: EnvOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the halted run.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
+) -> None:
+    """Run all four phases and gates."""
+    raise typer.Exit(_engine(env, yes).run(resume=resume))
+
+
+def _single(step_ids: list[str], env: str | None = None, pytest_args: list[str] | None = None, yes: bool = False) -> int:
+    return _engine(env, yes, pytest_args).run_steps(step_ids)
+
+
+@app.command()
+def scope(env: EnvOpt = None) -> None:
+    """1.1 Reconcile the integration scope matrix."""
+    raise typer.Exit(_single(["1.1"], env))
+
+
+@app.command("env")
+def env_command(env: EnvOpt = None, output: OutputOpt = None) -> None:
+    """1.2 Validate the integration environment."""
+    engine = _engine(env)
+    code = engine.run_steps(["1.2"])
+    _copy_output(engine.published / "environment-validation-report.json", output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def data(env: EnvOpt = None) -> None:
+    """1.3 Update the test data inventory."""
+    raise typer.Exit(_single(["1.3"], env))
+
+
+@app.command()
+def plan(env: EnvOpt = None) -> None:
+    """2.1 Write the integration test plan."""
+    raise typer.Exit(_single(["2.1"], env))
+
+
+@app.command()
+def contracts(env: EnvOpt = None, output: OutputOpt = None) -> None:
+    """2.2 Verify every contract against the running system."""
+    engine = _engine(env)
+    code = engine.run_steps(["2.2"])
+    _copy_output(engine.published / "contract-validation-results.json", output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def observe(env: EnvOpt = None) -> None:
+    """2.3 Record observability readiness of every service."""
+    raise typer.Exit(_single(["2.3"], env))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context, env: EnvOpt = None) -> None:
+    """3.1 Run the integration suite (arguments after -- go to pytest)."""
+    raise typer.Exit(_single(["3.1"], env, list(ctx.args)))
+
+
+@app.command()
+def regress(env: EnvOpt = None) -> None:
+    """3.3 Rerun the tests behind resolved and mitigated defects."""
+    raise typer.Exit(_single(["3.3"], env))
+
+
+@app.command()
+def bundle(env: EnvOpt = None) -> None:
+    """4.1 Write the manifest and INTEGRATION-EVIDENCE.zip."""
+    raise typer.Exit(_single(["4.1"], env))
+
+
+@app.command()
+def signoff(
+    approver: Annotated[Optional[str], typer.Option("--approver", help="Who approves (default: [signoff] approver).")] = None,
+    key: Annotated[Optional[Path], typer.Option("--key", help="Approver's Ed25519 private key (default: [signoff] key).")] = None,
+    env: EnvOpt = None,
+    yes: Annotated[bool, typer.Option("--yes")] = False,
+) -> None:
+    """4.2 Record the signed integration sign-off."""
+    from interlock.phases import signoff as signoff_step
+
+    signoff_step.OVERRIDES.update({k: v for k, v in {"approver": approver, "key": key}.items() if v is not None})
+    raise typer.Exit(_single(["4.2"], env, yes=yes))
+
+
+@app.command()
+def recommend(env: EnvOpt = None) -> None:
+    """4.3 Publish forward recommendations."""
+    raise typer.Exit(_single(["4.3"], env))
+
+
+@app.command()
+def gates() -> None:
+    """Evaluate the four gates from the artifacts present; write gate-results.json."""
+    loaded = OPTS.loaded()
+    document = gate_results(ArtifactDir(OPTS.artifacts_dir(loaded)), loaded)
+    from interlock.events import GateEvaluated
+    from interlock.gates import failures
+
+    for gate in document["gates"]:
+        OPTS.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate)))
+    raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
+
+
+@app.command()
+def verify(
+    zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help="INTEGRATION-EVIDENCE.zip")],
+    pubkey: Annotated[Optional[Path], typer.Option("--pubkey", help="Approver's public key (default: [signoff] pubkey of the config).")] = None,
+) -> None:
+    """Verify a bundle offline: every hash, no missing or extra entry, the signature."""
+    from interlock.evidence import verify_bundle
+
+    if not zip_path.is_file():
+        raise UsageError(Problem(str(zip_path), "no such file; give the path of INTEGRATION-EVIDENCE.zip"))
+    if pubkey is None:
+        try:
+            loaded = OPTS.loaded()
+        except InterlockError:
+            loaded = None
+        if loaded is None or not loaded.config.signoff.pubkey:
+            raise UsageError(Problem(str(zip_path), "no public key: pass --pubkey FILE (or set [signoff] pubkey in interlock.toml)"))
+        pubkey = loaded.resolve(loaded.config.signoff.pubkey)
+    report = verify_bundle(zip_path, pubkey)
+    if OPTS.json:
+        typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems]}))
+    elif report.ok:
+        typer.echo(f"OK: {zip_path} is intact and validly signed")
+    else:
+        for problem in report.problems:
+            typer.echo(f"FAIL: {problem.entry}: {problem.message}")
+    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+@app.command()
+def report() -> None:
+    """Write a self-contained HTML report (not implemented yet)."""
+    typer.echo("interlock report: not implemented", err=True)
+    raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("schema")
+def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact name, e.g. gate-results")] = None) -> None:
+    """Print the JSON Schema of a JSON artifact (list them without NAME)."""
+    if name is None:
+        typer.echo("\n".join(schema_names()))
+        return
+    typer.echo(json.dumps(schema(name), indent=2))
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Report every problem of interlock.toml with file, line and key."""
+    loaded = OPTS.loaded()
+    typer.echo(f"OK: {loaded.path} ({len(loaded.config.services)} services, {len(loaded.config.environments)} environments)")
+
+
+@app.command()
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Private key path; the public key is written beside it with .pub.")] = Path(".interlock/keys/signoff.key"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key.")] = False,
+) -> None:
+    """Write an Ed25519 key pair for sign-offs."""
+    from interlock.evidence import generate_keypair
+
+    public = out.with_suffix(".pub")
+    if out.exists() and not force:
+        raise UsageError(Problem(str(out), "a key already exists here; pass --force to replace it"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    keyid = generate_keypair(out, public)
+    typer.echo(f"wrote {out} (private, 0600) and {public}; keyid {keyid}")
+
+
+@app.command()
+def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False) -> None:
+    """Write interlock.toml and the protocol's script shims into this folder."""
+    from interlock.scaffold import scaffold
+
+    for path in scaffold(Path.cwd(), force=force):
+        typer.echo(f"wrote {path}")
+
+
+def _defects_context() -> tuple[ArtifactDir, Path]:
+    loaded = OPTS.loaded()
+    folder = ArtifactDir(OPTS.artifacts_dir(loaded))
+    return folder, folder.path("defect-log.csv")
+
+
+@defects_app.command("list")
+def defects_list(status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
+    """List defects."""
+    from interlock.defects import read_log
+
+    _, path = _defects_context()
+    for row in read_log(path):
+        if status is None or row["status"] == status:
+            typer.echo(f"{row['id']}  {row['severity']:<8} {row['status']:<9} {row['owner']:<16} {row['title']}")
+
+
+@defects_app.command("show")
+def defects_show(defect_id: str) -> None:
+    """Show one defect, every field."""
+    from interlock.defects import find, read_log
+
+    _, path = _defects_context()
+    for key, value in find(read_log(path), defect_id).items():
+        typer.echo(f"{key}: {value}")
+
+
+def _update(defect_id: str, **changes: str) -> None:
+    from interlock.defects import COLUMNS, find, read_log
+
+    folder, path = _defects_context()
+    rows = read_log(path)
+    find(rows, defect_id).update(changes)
+    folder.write_csv("defect-log.csv", COLUMNS, rows)
+    typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+
+
+@defects_app.command("mitigate")
+def defects_mitigate(defect_id: str, plan: Annotated[str, typer.Option("--plan", help="The remediation plan.")], ticket: Annotated[str, typer.Option("--ticket")] = "") -> None:
+    """Record a remediation plan (clears the protocol's defect-review halt)."""
+    _update(defect_id, status="mitigated", mitigation=plan, **({"ticket": ticket} if ticket else {}))
+
+
+@defects_app.command("resolve")
+def defects_resolve(defect_id: str, note: Annotated[str, typer.Option("--note")] = "") -> None:
+    """Mark a defect resolved; `interlock regress` must then rerun it green."""
+    _update(defect_id, status="resolved", regression="", **({"mitigation": note} if note else {}))
+
+
+@defects_app.command("waive")
+def defects_waive(
+    defect_id: str,
+    approver: Annotated[str, typer.Option("--approver")],
+    reason: Annotated[str, typer.Option("--reason")],
+    expires: Annotated[str, typer.Option("--expires", help="UTC expiry, e.g. 2027-01-31T00:00:00Z")],
+) -> None:
+    """Waive a defect with an approver, a reason and an expiry."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(Problem("--expires", f"{expires!r} is not an ISO-8601 time; use e.g. 2027-01-31T00:00:00Z")) from None
+    if when.tzinfo is None:
+        raise UsageError(Problem("--expires", "give the expiry in UTC, ending in Z"))
+    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires)
+
+
+def main() -> None:
+    """Entry point: every error becomes one line and an exit code, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except InterlockError as exc:
+        for problem in getattr(exc, "problems", [Problem("interlock", str(exc))]):
+            print(f"interlock: error: {problem}", file=sys.stderr)
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        print(f"interlock: error: {exc.format_message()}", file=sys.stderr)
+        code = ExitCode.USAGE
+    except click.exceptions.Abort:
+        print("interlock: aborted", file=sys.stderr)
+        code = ExitCode.FAILED
+    except KeyboardInterrupt:
+        print("interlock: interrupted; artifacts of the last finished step are kept, `interlock run --resume` continues a halted run", file=sys.stderr)
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - the boundary: report, never a bare traceback
+        from interlock.checks import describe
+
+        print(f"interlock: internal error: {describe(exc)}; please report it with the command you ran", file=sys.stderr)
+        code = ExitCode.FAILED
+    finally:
+        OPTS.renderer.close()
+    sys.exit(int(code or 0))

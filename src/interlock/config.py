@@ -1,0 +1,391 @@
+"""Typed models of `interlock.toml`, loaded with the file line of every key.
+
+Every problem is reported at once (`interlock config check`), each with file,
+line and key, so a user fixes a config in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from interlock.errors import ConfigError, Problem
+
+CONFIG_NAME = "interlock.toml"
+
+
+class Model(BaseModel):
+    """Base: unknown keys are errors (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Project(Model):
+    name: str
+    version: str | None = None
+
+
+class Prerequisite(Model):
+    """An input from another protocol, pinned by version and/or SHA-256."""
+
+    path: str
+    version: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    version_key: str = "version"
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Prerequisite:
+        if self.version is None and self.sha256 is None:
+            raise ValueError("pin it with `version` or `sha256` (or both)")
+        return self
+
+
+class Prerequisites(Model):
+    feature_list: Prerequisite
+    architecture_contracts: Prerequisite
+    environment_baseline: Prerequisite
+
+
+class Service(Model):
+    """What a service is, whatever the environment."""
+
+    description: str = ""
+    owner: str | None = None
+    kind: Literal["http", "worker"] = "http"
+    openapi: str | None = None
+    asyncapi: str | None = None
+
+
+class HttpCall(Model):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    url: str
+    json_body: Any = Field(default=None, alias="json")
+    expect_status: list[int] = [200, 201, 202, 204]
+
+
+class Action(Model):
+    """A setup or teardown step: SQL on a store, an HTTP call, or a command."""
+
+    sql: str | None = None
+    store: str | None = None
+    http: HttpCall | None = None
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Action:
+        kinds = [k for k in ("sql", "http", "command") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of `sql`, `http`, `command`")
+        if self.sql is not None and self.store is None:
+            raise ValueError("`sql` needs `store` naming one of the environment's stores")
+        return self
+
+
+class ServiceRuntime(Model):
+    """How a service runs in one environment; no `command` means someone else runs it."""
+
+    command: list[str] | None = None
+    cwd: str = "."
+    env: dict[str, str] = {}
+    url: str
+    health: str | None = None
+    start_timeout: float = Field(default=30.0, gt=0)
+    stop_timeout: float = Field(default=10.0, gt=0)
+
+
+class Store(Model):
+    kind: Literal["sqlite", "postgresql", "mysql"]
+    url: str
+    migrations: str | None = None
+    migrations_table: str = "schema_migrations"
+
+
+class Broker(Model):
+    kind: Literal["embedded-log", "amqp", "nats", "mqtt", "redis"]
+    url: str
+    exchange: str | None = None
+
+
+class Environment(Model):
+    description: str = ""
+    vars: dict[str, str] = {}
+    setup: list[list[str]] = []
+    services: dict[str, ServiceRuntime]
+    stores: dict[str, Store] = {}
+    brokers: dict[str, Broker] = {}
+    probe_timeout: float = Field(default=5.0, gt=0)
+
+
+class ProviderState(Model):
+    setup: Action | None = None
+    teardown: Action | None = None
+
+
+class MessageSource(Model):
+    """How the provider really produces a message: trigger it, capture it from the broker."""
+
+    trigger: Action
+    broker: str
+    topic: str
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class PactContracts(Model):
+    sources: list[str] = Field(min_length=1)
+    states: dict[str, ProviderState] = {}
+    messages: dict[str, MessageSource] = {}
+    request_timeout_ms: int = Field(default=5000, gt=0)
+
+
+class Contracts(Model):
+    pact: PactContracts | None = None
+
+
+class Dataset(Model):
+    path: str
+    store: str
+    table: str
+    source: str
+    refresh: str = Field(pattern=r"^\d+[hdw]$", description="cadence: 12h, 7d, 2w")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class Suite(Model):
+    path: str = "tests"
+    marker: str = "integration"
+    args: list[str] = []
+    timeout: int = Field(default=300, gt=0)
+    maxfail: int | None = None
+
+
+class ConditionOverride(Model):
+    threshold: float | None = None
+    blocking: bool | None = None
+
+
+class Gates(Model):
+    uncovered_interfaces: Literal["fail", "warn"] = "fail"
+    conditions: dict[str, ConditionOverride] = {}
+
+
+class Waiver(Model):
+    """An approved exception: names a gate condition id or a defect id."""
+
+    target: str
+    justification: str
+    approver: str
+    ticket: str
+    expires: datetime
+
+    @field_validator("expires")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the expiry in UTC, e.g. 2027-01-31T00:00:00Z")
+        return value.astimezone(timezone.utc)
+
+
+class Signoff(Model):
+    approver: str | None = None
+    role: str = "Quality Orchestrator"
+    key: str | None = None
+    pubkey: str | None = None
+    scope: str = "integration validation for quality audit and staging deployment"
+
+
+class Config(Model):
+    project: Project
+    prerequisites: Prerequisites
+    services: dict[str, Service]
+    environments: dict[str, Environment]
+    contracts: Contracts = Contracts()
+    datasets: dict[str, Dataset] = {}
+    suite: Suite = Suite()
+    owners: dict[str, str] = {}
+    gates: Gates = Gates()
+    waivers: list[Waiver] = []
+    signoff: Signoff = Signoff()
+
+
+class Loaded(BaseModel):
+    """A config together with where it came from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    config: Config
+    path: Path
+    root: Path
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the system's root."""
+        return (self.root / relative).resolve()
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.config.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.environments))
+            raise ConfigError([Problem(str(self.path), f"no environment {name!r}; known: {known}", key=f"environments.{name}")]) from None
+
+
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(p.strip("\"'") for p in _PART.findall(dotted))
+
+
+def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each key path of a TOML text to its line (tables, arrays of tables, keys)."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    counts: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[["):
+            name = _parts(stripped[2 : stripped.find("]]")])
+            counts[name] = counts.get(name, -1) + 1
+            table = (*name, counts[name])
+            lines.setdefault(name, number)
+            lines[table] = number
+        elif stripped.startswith("["):
+            table = _parts(stripped[1 : stripped.find("]")])
+            lines[table] = number
+        elif match := _KEY.match(line):
+            lines.setdefault((*table, *_parts(match.group(1))), number)
+    return lines
+
+
+def _line_of(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model that owns the last key of `loc`, to suggest what was meant."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            continue  # a free-form key of a dict of models: stay on the model
+        model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _unwrap(arg)
+        if inner is not None:
+            return inner
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _problem(path: Path, lines: dict[tuple[str | int, ...], int], error: Any) -> Problem:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        known = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}" if known else "remove it"
+        message = f"unknown key; {hint}"
+    elif error["type"] == "missing":
+        message = "required key is missing; add it"
+    return Problem(str(path), message, _line_of(lines, loc), key)
+
+
+def parse(text: str, path: Path) -> Config:
+    """Parse and validate config text; raise ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(match.group(1)) if match else None
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError([Problem(str(path), f"not valid TOML: {reason}; fix the syntax", line)]) from None
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("interlock", {})
+    lines = key_lines(text)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_problem(path, lines, e) for e in exc.errors()]) from None
+    problems = _cross_check(config, path, lines)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], int]) -> list[Problem]:
+    """References between sections must resolve (a service, store or broker that is named must exist)."""
+    problems: list[Problem] = []
+
+    def add(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(str(path), message, _line_of(lines, loc), ".".join(map(str, loc))))
+
+    for env_name, env in config.environments.items():
+        for svc in env.services:
+            if svc not in config.services:
+                add(("environments", env_name, "services", svc), f"service {svc!r} is not declared under [services]; declare it or fix the name")
+        for svc in config.services:
+            if svc not in env.services:
+                add(("environments", env_name, "services"), f"service {svc!r} has no runtime in environment {env_name!r}; add [environments.{env_name}.services.{svc}]")
+        pact = config.contracts.pact
+        for name, state in (pact.states.items() if pact else []):
+            for phase in ("setup", "teardown"):
+                action = getattr(state, phase)
+                if action and action.store and action.store not in env.stores:
+                    add(("contracts", "pact", "states", name, phase, "store"), f"store {action.store!r} is not defined in environment {env_name!r}")
+        for name, message in (pact.messages.items() if pact else []):
+            if message.broker not in env.brokers:
+                add(("contracts", "pact", "messages", name, "broker"), f"broker {message.broker!r} is not defined in environment {env_name!r}")
+        for name, dataset in config.datasets.items():
+            if dataset.store not in env.stores:
+                add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}")
+    return problems
+
+
+def find(start: Path, explicit: Path | None = None) -> Path:
+    """The config file: `--config`, else `interlock.toml` in `start` or a parent."""
+    if explicit is not None:
+        return explicit
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError([Problem(str(start / CONFIG_NAME), "no interlock.toml here or in a parent folder; run `interlock init` or pass --config")])
+
+
+def load(path: Path) -> Loaded:
+    """Read, parse and validate a config file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the config: {exc.strerror}; check the path and permissions")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(str(path), "not UTF-8 text; save the file as UTF-8", line)]) from None
+    config = parse(text, path)
+    return Loaded(config=config, path=path.resolve(), root=path.resolve().parent)
+
+
+def python() -> str:
+    """The interpreter that runs interlock, for `{python}` in commands."""
+    return sys.executable

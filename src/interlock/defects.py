@@ -1,0 +1,131 @@
+"""Defect triage: every failure becomes a tracked defect with a stable identity.
+
+The same failure in a later run is the same defect (its id derives from a
+fingerprint of where it failed, not from a counter), and the fields people edit
+in `defect-log.csv` (owner, status, ticket, mitigation, waiver) survive reruns.
+`triage` and `merge` are pure; reading and writing the CSV sits at the edge.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from interlock.errors import Problem, UsageError
+
+COLUMNS = [
+    "id", "fingerprint", "source", "title", "severity", "owner", "status", "ticket", "mitigation",
+    "evidence", "rerun", "first_seen", "last_seen", "last_run", "occurrences", "regression",
+    "waiver_approver", "waiver_reason", "waiver_expires", "message",
+]
+HUMAN_FIELDS = ("owner", "status", "ticket", "mitigation", "severity", "waiver_approver", "waiver_reason", "waiver_expires")
+SEVERITIES = ("critical", "high", "medium", "low")
+STATUSES = ("open", "mitigated", "resolved", "waived")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure seen in this run, before it is a defect."""
+
+    source: str
+    key: str
+    title: str
+    severity: str
+    evidence: str
+    rerun: str
+    message: str
+    service: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.source}\0{self.key}".encode()).hexdigest()[:16]
+
+
+def owner_for(failure: Failure, owners: dict[str, str], service_owners: dict[str, str | None]) -> str:
+    """CODEOWNERS-style: the last matching pattern wins, then the service's owner."""
+    found = None
+    for pattern, owner in owners.items():
+        if fnmatch.fnmatch(failure.key, pattern) or fnmatch.fnmatch(failure.key, f"{pattern}*") or pattern == failure.service:
+            found = owner
+    return found or (service_owners.get(failure.service or "") or "unassigned")
+
+
+def merge(existing: list[dict[str, str]], failures: Iterable[Failure], *, run_id: str, now: str, owners: dict[str, str], service_owners: dict[str, str | None]) -> list[dict[str, str]]:
+    """The new defect log: old rows kept, seen failures updated or added, resolved ones that failed again reopened."""
+    rows = {row["fingerprint"]: dict(row) for row in existing}
+    order = [row["fingerprint"] for row in existing]
+    for failure in failures:
+        fp = failure.fingerprint
+        row = rows.get(fp)
+        if row is None:
+            row = {c: "" for c in COLUMNS}
+            row.update(
+                id=f"DEF-{fp[:8]}", fingerprint=fp, source=failure.source, severity=failure.severity,
+                owner=owner_for(failure, owners, service_owners), status="open", first_seen=now, occurrences="0",
+            )
+            rows[fp] = row
+            order.append(fp)
+        if row.get("last_run") != run_id:
+            row["occurrences"] = str(int(row.get("occurrences") or 0) + 1)
+        if row["status"] == "resolved":
+            row["status"], row["regression"] = "open", "fail"
+        row.update(title=failure.title, evidence=failure.evidence, rerun=failure.rerun, last_seen=now, last_run=run_id, message=failure.message[:2000])
+    return [rows[fp] for fp in order]
+
+
+def unmitigated_critical(rows: list[dict[str, str]], run_id: str | None = None) -> list[dict[str, str]]:
+    """Critical defects that are open with no mitigation plan: the protocol's halt condition."""
+    return [
+        r for r in rows
+        if r["severity"] == "critical" and r["status"] == "open" and not r["mitigation"].strip()
+        and (run_id is None or r["last_run"] == run_id)
+    ]
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    """Read the defect log; a broken human edit is an input error naming the line."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(Problem(str(path), "not UTF-8 text; save the defect log as UTF-8 CSV")) from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("id", "fingerprint", "severity", "status") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UsageError(Problem(str(path), f"header lacks column(s) {', '.join(missing)}; restore the header row", 1))
+    rows = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise UsageError(Problem(str(path), "more fields than the header; quote values that contain commas", line))
+            clean = {c: (row.get(c) or "") for c in COLUMNS}
+            if clean["severity"] not in SEVERITIES:
+                raise UsageError(Problem(str(path), f"severity {clean['severity']!r} is not one of {', '.join(SEVERITIES)}", line, "severity"))
+            if clean["status"] not in STATUSES:
+                raise UsageError(Problem(str(path), f"status {clean['status']!r} is not one of {', '.join(STATUSES)}", line, "status"))
+            rows.append(clean)
+    except csv.Error as exc:
+        raise UsageError(Problem(str(path), f"malformed CSV: {exc}; fix the quoting", reader.line_num)) from None
+    return rows
+
+
+def find(rows: list[dict[str, str]], defect_id: str) -> dict[str, str]:
+    """A defect by id (or fingerprint prefix)."""
+    for row in rows:
+        if row["id"] == defect_id or row["fingerprint"].startswith(defect_id.removeprefix("DEF-")):
+            return row
+    raise UsageError(Problem("defect-log.csv", f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {s: 0 for s in STATUSES}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts

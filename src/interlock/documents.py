@@ -1,0 +1,117 @@
+"""Load the documents users hand us (JSON, YAML, TOML, Pact files) with clear errors.
+
+A malformed document is an input error naming the file and the line or JSON
+path, with what to do; never a traceback from a parser.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlock.errors import Problem, UsageError
+
+
+def load_document(path: Path) -> Any:
+    """Parse a JSON, YAML or TOML file by its suffix."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise UsageError(Problem(str(path), "file not found; check the path in interlock.toml")) from None
+    except UnicodeDecodeError:
+        raise UsageError(Problem(str(path), "not UTF-8 text; save it as UTF-8")) from None
+    except OSError as exc:
+        raise UsageError(Problem(str(path), f"cannot read: {exc.strerror}")) from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        if suffix == ".toml":
+            return tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(Problem(str(path), f"not valid JSON: {exc.msg}", exc.lineno)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UsageError(Problem(str(path), f"not valid YAML: {getattr(exc, 'problem', None) or exc}", mark.line + 1 if mark else None)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(Problem(str(path), f"not valid TOML: {exc}")) from None
+    raise UsageError(Problem(str(path), f"unsupported document type {suffix or '(none)'}; use .json, .yaml or .toml"))
+
+
+@dataclass(frozen=True)
+class PactInteraction:
+    description: str
+    states: tuple[str, ...]
+    method: str | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class PactFile:
+    """What interlock needs to know of a pact file before verifying it."""
+
+    path: Path
+    consumer: str
+    provider: str
+    specification: str | None
+    kind: str
+    interactions: tuple[PactInteraction, ...] = field(default_factory=tuple)
+
+    def interaction_id(self, description: str) -> str:
+        return f"{self.consumer}->{self.provider}: {description}"
+
+
+def _states(item: dict[str, Any]) -> tuple[str, ...]:
+    if isinstance(item.get("providerStates"), list):
+        return tuple(str(s.get("name", "")) for s in item["providerStates"] if isinstance(s, dict))
+    if item.get("providerState"):
+        return (str(item["providerState"]),)
+    return ()
+
+
+def load_pact(path: Path) -> PactFile:
+    """Read a pact file (specification v2 to v4, HTTP or message); reject a malformed one with its JSON path."""
+    data = load_document(path)
+    if not isinstance(data, dict):
+        raise UsageError(Problem(str(path), "a pact file must be a JSON object", key="$"))
+    for role in ("consumer", "provider"):
+        if not isinstance(data.get(role), dict) or not isinstance(data[role].get("name"), str):
+            raise UsageError(Problem(str(path), f"missing {role} name; a pact needs {role}.name", key=f"$.{role}.name"))
+    spec = (data.get("metadata") or {}).get("pactSpecification", {}).get("version") or (data.get("metadata") or {}).get("pact-specification", {}).get("version")
+    raw = data.get("interactions") if "interactions" in data else data.get("messages")
+    key = "interactions" if "interactions" in data else "messages"
+    if not isinstance(raw, list):
+        raise UsageError(Problem(str(path), "no `interactions` or `messages` array; is this a pact file?", key="$"))
+    interactions: list[PactInteraction] = []
+    kinds: set[str] = set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("description"), str):
+            raise UsageError(Problem(str(path), "interaction without a description", key=f"$.{key}[{index}].description"))
+        request = item.get("request") if isinstance(item.get("request"), dict) else None
+        is_message = key == "messages" or str(item.get("type", "")).startswith("Asynchronous") or (request is None and "contents" in item)
+        kinds.add("message" if is_message else "http")
+        interactions.append(PactInteraction(item["description"], _states(item), request.get("method", "GET").upper() if request else None, request.get("path") if request else None))
+    if len(kinds) > 1:
+        raise UsageError(Problem(str(path), "mixes HTTP and message interactions; split it into one pact per kind", key=f"$.{key}"))
+    return PactFile(path, data["consumer"]["name"], data["provider"]["name"], spec, kinds.pop() if kinds else "http", tuple(interactions))
+
+
+def pact_files(root: Path, sources: list[str]) -> list[Path]:
+    """Every pact file under the configured sources (files or folders), sorted."""
+    found: list[Path] = []
+    for source in sources:
+        path = (root / source).resolve()
+        if path.is_dir():
+            found.extend(sorted(path.glob("*.json")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(Problem(str(path), "pact source not found; fix [contracts.pact] sources"))
+    return found

@@ -1,0 +1,143 @@
+"""Names, limits and small helpers shared by the evidence modules.
+
+Private on purpose: the public names are re-exported by `interlock.evidence`.
+Everything that turns a caller's path into a bag entry goes through
+`normalize_relpath` and `open_artifact`, so the writer and the verifier agree
+on what a safe name is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: bounded memory whatever the file size
+
+BUNDLE_NAME = "INTEGRATION-EVIDENCE.zip"
+EVIDENCE_MANIFEST_NAME = "integration-evidence-manifest.json"
+SIGNOFF_NAME = "integration-signoff.json"
+
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://interlock.dev/signoff/v1"
+
+BAGIT_TXT = "bagit.txt"
+BAG_INFO_TXT = "bag-info.txt"
+PAYLOAD_MANIFEST = "manifest-sha256.txt"
+TAG_MANIFEST = "tagmanifest-sha256.txt"
+BAGIT_TXT_CONTENT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+DATA_PREFIX = "data/"
+#: Bag entry names of the two things a sign-off must bind.
+EVIDENCE_MANIFEST_ENTRY = DATA_PREFIX + EVIDENCE_MANIFEST_NAME
+REQUIRED_SUBJECTS = (PAYLOAD_MANIFEST, EVIDENCE_MANIFEST_ENTRY)
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+def is_sha256_hex(value: object) -> bool:
+    """True for a lowercase 64-digit hex string (the only form we write)."""
+    return isinstance(value, str) and bool(_SHA256_RE.match(value))
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not a safe relative POSIX path, or None if it is.
+
+    Used for both the caller's file list and the zip's entry names: anything
+    that could land outside the extraction folder, or mean different files on
+    different systems, is refused.
+    """
+    if not name:
+        return "empty name"
+    if name.startswith("/") or _DRIVE_RE.match(name):
+        return "absolute path"
+    if "\\" in name:
+        return "contains a backslash"
+    if any(c in name for c in "\r\n\x00"):
+        return "contains a control character (CR, LF or NUL)"
+    parts = name.split("/")
+    if ".." in parts:
+        return "contains a '..' component"
+    if any(p in ("", ".") for p in parts):
+        return "contains an empty or '.' component"
+    return None
+
+
+def normalize_relpath(rel: str | os.PathLike[str]) -> str:
+    """Return `rel` as a relative POSIX path string, or raise ValueError."""
+    text = os.fspath(rel)
+    if os.sep != "/":  # pragma: no cover - Windows callers
+        text = text.replace(os.sep, "/")
+    problem = name_problem(text)
+    if problem:
+        raise ValueError(f"{text!r}: {problem}")
+    return text
+
+
+def open_artifact(artifacts_dir: Path, rel: str) -> BinaryIO:
+    """Open artifacts_dir/rel for reading, refusing symlinks and non-files.
+
+    Evidence must be the file that sits in the artifacts folder, not whatever
+    a link points at, so the last component is opened with O_NOFOLLOW and the
+    resolved parent must stay inside the artifacts folder.
+    """
+    root = artifacts_dir.resolve()
+    path = artifacts_dir / rel
+    parent = path.parent.resolve()
+    if parent != root and root not in parent.parents:
+        raise ValueError(f"{rel}: resolves outside {artifacts_dir}")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ValueError(f"{rel}: is a symlink; evidence must be a regular file") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{rel}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def sha256_file(artifacts_dir: Path, rel: str) -> tuple[str, int]:
+    """Stream one artifact through sha256; returns (hex digest, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_artifact(artifacts_dir, rel) as fp:
+        while chunk := fp.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def encode_manifest_path(path: str) -> str:
+    """Percent-encode a file path for a BagIt manifest line (RFC 8493 §2.1.3)."""
+    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def decode_manifest_path(path: str) -> str:
+    """Inverse of `encode_manifest_path` (case-insensitive hex, per the RFC)."""
+    table = {"%25": "%", "%0d": "\r", "%0a": "\n"}
+    return re.sub(r"%(25|0[dDaA])", lambda m: table[m.group(0).lower()], path)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"duplicate JSON key(s): {', '.join(dupes)}")
+    return dict(pairs)
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse UTF-8 JSON, refusing duplicate keys.
+
+    Two parsers may pick different values for a duplicated key; for signed or
+    hashed evidence that ambiguity is itself a defect.
+    """
+    return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)

@@ -1,0 +1,206 @@
+"""`INTEGRATION-EVIDENCE.zip`: a BagIt bag (RFC 8493) in one deterministic zip.
+
+The zip is written by hand rather than by zipping a bag folder made with the
+`bagit` library, because it must be streamed (artifacts may be large) and
+byte-for-byte reproducible: the same inputs give the same zip, so a bundle can
+be rebuilt and compared, and a sign-off made over one build holds for the next.
+
+Layout (entries in this order):
+    data/<relpath>             every artifact, sorted by path
+    bag-info.txt               the caller's fields + Payload-Oxum, sorted
+    bagit.txt                  BagIt-Version 1.0, UTF-8
+    <extra tag files>          e.g. integration-signoff.json (NOT in the tagmanifest)
+    manifest-sha256.txt        sha256 of every data/ entry
+    tagmanifest-sha256.txt     sha256 of bagit.txt, bag-info.txt, manifest-sha256.txt
+(root tag files are sorted by name). Payload entries come first so that each
+file is read exactly once, hashing while it is compressed: the digests in the
+manifests are always those of the bytes actually stored, even if a file
+changes while the bundle is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from interlock.evidence._common import (
+    BAG_INFO_TXT,
+    BAGIT_TXT,
+    BAGIT_TXT_CONTENT,
+    CHUNK_SIZE,
+    DATA_PREFIX,
+    EVIDENCE_MANIFEST_ENTRY,
+    PAYLOAD_MANIFEST,
+    TAG_MANIFEST,
+    encode_manifest_path,
+    name_problem,
+    normalize_relpath,
+    open_artifact,
+)
+
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
+ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
+COMPRESS_LEVEL = 6
+# Above this, the entry is written as ZIP64 (the local header then carries the
+# ZIP64 extra field; smaller entries carry no extra field at all).
+ZIP64_THRESHOLD = 1 << 30
+
+
+def write_bundle(
+    artifacts_dir: Path,
+    files: Sequence[str],
+    zip_path: Path,
+    *,
+    bag_info: Mapping[str, str],
+    extra_tag_files: Mapping[str, bytes] | None = None,
+) -> None:
+    """Write `zip_path` atomically as a BagIt bag of `files` (relative to `artifacts_dir`).
+
+    `bag_info` fields go into bag-info.txt as given (no Bagging-Date unless
+    passed); Payload-Oxum is computed. `extra_tag_files` are written at the
+    bag root but left out of the tagmanifest: the sign-off signs the
+    manifests, so it cannot be covered by them.
+
+    Raises ValueError for unsafe, duplicate or reserved names and bad
+    bag-info fields, OSError for unreadable files; the previous zip (if any)
+    is left untouched on any error.
+    """
+    rels = _payload_paths(files)
+    extras = _check_extra_tag_files(extra_tag_files or {})
+    fields = _check_bag_info(bag_info)
+    zip_resolved = zip_path.resolve()
+    for rel in rels:
+        if (artifacts_dir / rel).resolve() == zip_resolved:
+            raise ValueError(f"{rel!r}: the bundle cannot contain itself")
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
+    try:
+        with os.fdopen(fd, "w+b") as raw:
+            with zipfile.ZipFile(raw, "w", allowZip64=True) as zf:
+                manifest_lines = []
+                total_bytes = 0
+                for rel in rels:
+                    digest, size = _add_payload(zf, artifacts_dir, rel)
+                    manifest_lines.append(f"{digest}  {encode_manifest_path(DATA_PREFIX + rel)}\n")
+                    total_bytes += size
+                tags = {
+                    BAGIT_TXT: BAGIT_TXT_CONTENT,
+                    BAG_INFO_TXT: _bag_info_bytes({**fields, "Payload-Oxum": f"{total_bytes}.{len(rels)}"}),
+                    PAYLOAD_MANIFEST: "".join(manifest_lines).encode("utf-8"),
+                }
+                tags[TAG_MANIFEST] = "".join(
+                    f"{hashlib.sha256(tags[name]).hexdigest()}  {name}\n" for name in sorted(tags)
+                ).encode("utf-8")
+                tags.update(extras)
+                for name in sorted(tags):
+                    with zf.open(_zipinfo(name, len(tags[name])), "w") as out:
+                        out.write(tags[name])
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, zip_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _zipinfo(name: str, size: int) -> zipfile.ZipInfo:
+    """A ZipInfo with every field that could vary between runs pinned."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    if hasattr(zipfile.ZipInfo, "compress_level"):  # Python >= 3.13
+        info.compress_level = COMPRESS_LEVEL  # type: ignore[attr-defined]
+    else:
+        info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
+    info.create_system = 3  # Unix, so the mode bits mean the same everywhere
+    info.external_attr = ZIP_FILE_MODE << 16
+    info.file_size = size  # lets zipfile pick ZIP64 from the size, not from the clock
+    return info
+
+
+def _add_payload(zf: zipfile.ZipFile, artifacts_dir: Path, rel: str) -> tuple[str, int]:
+    """Copy one artifact into data/, hashing the very bytes that are stored."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_artifact(artifacts_dir, rel) as src:
+        expected = os.fstat(src.fileno()).st_size
+        info = _zipinfo(DATA_PREFIX + rel, expected)
+        with zf.open(info, "w", force_zip64=expected >= ZIP64_THRESHOLD) as out:
+            while chunk := src.read(CHUNK_SIZE):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _payload_paths(files: Sequence[str]) -> list[str]:
+    rels = [normalize_relpath(f) for f in files]
+    dupes = sorted({r for r in rels if rels.count(r) > 1})
+    if dupes:
+        raise ValueError(f"listed twice: {', '.join(dupes)}")
+    return sorted(rels)
+
+
+_RESERVED_PREFIXES = ("manifest-", "tagmanifest-")
+
+
+def _check_extra_tag_files(extra: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Extra tag files must be plain root names that cannot shadow bag files."""
+    for name, content in extra.items():
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(f"extra tag file {name!r}: {problem}")
+        if "/" in name:
+            raise ValueError(f"extra tag file {name!r}: must be at the bag root")
+        if name in (BAGIT_TXT, BAG_INFO_TXT, "data") or name.startswith(_RESERVED_PREFIXES):
+            raise ValueError(f"extra tag file {name!r}: reserved BagIt name")
+        if not isinstance(content, bytes):
+            raise ValueError(f"extra tag file {name!r}: content must be bytes")
+    return dict(extra)
+
+
+def _check_bag_info(bag_info: Mapping[str, str]) -> dict[str, str]:
+    """Refuse labels/values that would change meaning once written as tag lines."""
+    for label, value in bag_info.items():
+        if not isinstance(label, str) or not label or label != label.strip() or ":" in label:
+            raise ValueError(f"bag-info label {label!r}: must be non-empty, without ':' or edge spaces")
+        if any(c in label for c in "\r\n"):
+            raise ValueError(f"bag-info label {label!r}: contains a line break")
+        if label.lower() == "payload-oxum":
+            raise ValueError("bag-info Payload-Oxum is computed, do not pass it")
+        if not isinstance(value, str) or any(c in value for c in "\r\n"):
+            raise ValueError(f"bag-info {label}: value must be a single-line string")
+    return dict(bag_info)
+
+
+def _bag_info_bytes(fields: Mapping[str, str]) -> bytes:
+    return "".join(f"{label}: {fields[label]}\n" for label in sorted(fields)).encode("utf-8")
+
+
+def bundle_subjects(zip_path: Path, *, max_entry_bytes: int = 1 << 30) -> dict[str, str]:
+    """sha256 of the entries a sign-off must bind, read from a written bundle.
+
+    Returns {"manifest-sha256.txt": hex, "data/integration-evidence-manifest.json": hex},
+    ready for `make_statement`. Signing what is actually in the zip (rather
+    than recomputing it) means the signer approves exactly what was sealed.
+    Raises ValueError if an entry is missing or larger than `max_entry_bytes`.
+    """
+    subjects: dict[str, str] = {}
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in (PAYLOAD_MANIFEST, EVIDENCE_MANIFEST_ENTRY):
+            try:
+                info = zf.getinfo(name)
+            except KeyError:
+                raise ValueError(f"{zip_path.name}: has no {name}") from None
+            if info.file_size > max_entry_bytes:
+                raise ValueError(f"{zip_path.name}: {name} is larger than {max_entry_bytes} bytes")
+            digest = hashlib.sha256()
+            with zf.open(info) as fp:
+                while chunk := fp.read(CHUNK_SIZE):
+                    digest.update(chunk)
+            subjects[name] = digest.hexdigest()
+    return subjects

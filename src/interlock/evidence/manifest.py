@@ -1,0 +1,179 @@
+"""The evidence manifest (protocol step 4.1): every artifact with its digest.
+
+`integration-evidence-manifest.json` is what the approver's signature binds
+(through the bag's `manifest-sha256.txt` and this file's own digest), so it is
+built only from the caller's metadata and the files' bytes: no clock, no
+machine-specific MIME database, artifacts sorted by path. The same artifacts
+and metadata always give the same manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from interlock.evidence._common import (
+    BUNDLE_NAME,
+    EVIDENCE_MANIFEST_NAME,
+    SIGNOFF_NAME,
+    normalize_relpath,
+    sha256_file,
+)
+
+MANIFEST_VERSION = 1
+
+#: Files that can never be listed: they are made from the manifest itself.
+NOT_LISTED = frozenset({EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, BUNDLE_NAME})
+
+_REQUIRED_META = ("generated_at", "run_id", "environment", "interlock_version")
+
+# Fixed table first: the system's mime.types differs between machines and
+# would make the manifest (and so the signed digest) machine-dependent.
+_MEDIA_TYPES = {
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".log": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xml": "application/xml",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".pdf": "application/pdf",
+}
+# A private MimeTypes() uses only Python's built-in table, never /etc/mime.types.
+_BUILTIN_TYPES = mimetypes.MimeTypes()
+
+
+def media_type(relpath: str) -> str:
+    """The media type recorded for an artifact, from its suffix only."""
+    suffix = PurePosixPath(relpath).suffix.lower()
+    if suffix in _MEDIA_TYPES:
+        return _MEDIA_TYPES[suffix]
+    guessed, _ = _BUILTIN_TYPES.guess_type(relpath, strict=True)
+    return guessed or "application/octet-stream"
+
+
+def build_manifest(
+    artifacts_dir: Path,
+    files: Sequence[str],
+    *,
+    meta: Mapping[str, Any],
+    provenance: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> dict[str, Any]:
+    """Build the content of `integration-evidence-manifest.json`.
+
+    `files` are paths relative to `artifacts_dir`. The manifest itself, the
+    sign-off and the zip are skipped if present: each is made from the
+    manifest, so it cannot be listed in it.
+
+    `meta` must hold `generated_at`, `run_id`, `environment`,
+    `interlock_version`; it may hold `started_at`, `finished_at`, `tools`
+    (name -> version), `git_commit` and `git_dirty` (see `git_state`).
+
+    `provenance` maps a relative path to `{"phase": ..., "command": ...}`;
+    paths without an entry get None for both.
+
+    Raises ValueError for missing metadata, unsafe or duplicate paths,
+    symlinks, and OSError for unreadable files.
+    """
+    missing = [k for k in _REQUIRED_META if meta.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"manifest metadata is missing: {', '.join(missing)}")
+    tools = dict(meta.get("tools") or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in tools.items()):
+        raise ValueError("manifest metadata 'tools' must map names to version strings")
+    provenance = provenance or {}
+    unknown = set(provenance) - {normalize_relpath(f) for f in files}
+    if unknown:
+        raise ValueError(f"provenance given for files not listed: {', '.join(sorted(unknown))}")
+
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "generated_at": meta["generated_at"],
+        "run_id": meta["run_id"],
+        "environment": meta["environment"],
+        "interlock_version": meta["interlock_version"],
+        "tools": dict(sorted(tools.items())),
+        "source": {"git_commit": meta.get("git_commit"), "git_dirty": meta.get("git_dirty")},
+    }
+    for key in ("started_at", "finished_at"):
+        if meta.get(key) is not None:
+            manifest[key] = meta[key]
+    manifest["artifacts"] = [
+        _artifact_entry(artifacts_dir, rel, provenance.get(rel, {}))
+        for rel in _listed_paths(files)
+    ]
+    return manifest
+
+
+def _listed_paths(files: Sequence[str]) -> list[str]:
+    """Normalized, sorted, duplicate-free paths, minus the never-listed ones."""
+    seen: set[str] = set()
+    for f in files:
+        rel = normalize_relpath(f)
+        if rel in seen:
+            raise ValueError(f"{rel!r}: listed twice")
+        seen.add(rel)
+    return sorted(seen - NOT_LISTED)
+
+
+def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None]) -> dict[str, Any]:
+    digest, size = sha256_file(artifacts_dir, rel)
+    return {
+        "path": rel,
+        "sha256": digest,
+        "size": size,
+        "media_type": media_type(rel),
+        "phase": origin.get("phase"),
+        "command": origin.get("command"),
+    }
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """Serialize a manifest the one way interlock writes it (stable bytes)."""
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def git_state(root: Path, *, exclude: Sequence[str] = ()) -> tuple[str | None, bool | None]:
+    """(HEAD commit, worktree dirty?) of the repository at `root`.
+
+    (None, None) when `root` is not in a git work tree or git is missing;
+    (None, dirty) for a repository without commits. `exclude` holds paths
+    relative to `root` (e.g. the artifacts folder) that must not count as
+    changes, since a run writing its own evidence would otherwise always
+    report a dirty tree.
+    """
+    status = _git(root, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in exclude))
+    if status is None:
+        return None, None
+    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+    commit = head.strip() if head and head.strip() else None
+    return commit, bool(status.strip())
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """Run git read-only in `root`; None on any failure."""
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        env.pop(var, None)
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None

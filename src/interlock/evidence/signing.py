@@ -1,0 +1,247 @@
+"""The sign-off signature: an in-toto Statement v1 in a DSSE envelope.
+
+Signing and verification go through securesystemslib (the in-toto project's
+own DSSE `Envelope`, `CryptoSigner` and `SSlibKey` over cryptography's
+Ed25519), so the pre-authentication encoding is never written here. The
+signature covers the exact payload bytes carried (base64) in the envelope;
+nothing relies on JSON canonicalisation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import CryptoSigner, SSlibKey
+
+from interlock.evidence._common import (
+    PAYLOAD_TYPE,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    is_sha256_hex,
+    loads_strict,
+)
+
+#: Predicate fields a sign-off must carry (protocol 4.2: approver, timestamp, scope).
+REQUIRED_PREDICATE_FIELDS = ("approver", "signed_at", "scope", "gates", "run_id")
+
+
+class SignatureError(Exception):
+    """A sign-off envelope failed verification; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool = False) -> str:
+    """Create an Ed25519 key pair; returns its keyid.
+
+    The private key is PEM PKCS#8, unencrypted, created 0600 (never readable
+    by others, not even briefly); the public key is PEM SubjectPublicKeyInfo.
+    Existing files are kept unless `overwrite`, since losing an approver's key
+    silently invalidates every sign-off it made.
+    """
+    if not overwrite:
+        for path in (private_path, public_path):
+            if path.exists():
+                raise FileExistsError(f"{path} already exists")
+    private_key = Ed25519PrivateKey.generate()
+    signer = CryptoSigner(private_key)
+    private_pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    public_pem = private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    _write_atomic(private_path, private_pem, 0o600)
+    _write_atomic(public_path, public_pem, 0o644)
+    return signer.public_key.keyid
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fp:
+            fp.write(data)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_public_key(public_key_path: Path) -> SSlibKey:
+    """Read a PEM public key as an SSlibKey (keyid computed by securesystemslib).
+
+    Raises OSError if unreadable and ValueError if it is not a supported key:
+    a bad key file is a usage error, not a failed verification.
+    """
+    try:
+        crypto_key = load_pem_public_key(public_key_path.read_bytes())
+        return SSlibKey.from_crypto(crypto_key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"{public_key_path}: not a usable PEM public key ({exc})") from exc
+
+
+def _load_signer(private_key_path: Path) -> CryptoSigner:
+    try:
+        private_key = load_pem_private_key(private_key_path.read_bytes(), password=None)
+        return CryptoSigner(private_key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"{private_key_path}: not a usable unencrypted PEM private key ({exc})") from exc
+
+
+def make_statement(subjects: Mapping[str, str], predicate: Mapping[str, Any]) -> dict[str, Any]:
+    """An in-toto Statement v1 binding `subjects` (name -> sha256 hex) to a sign-off predicate."""
+    for name, digest in subjects.items():
+        if not is_sha256_hex(digest):
+            raise ValueError(f"subject {name!r}: sha256 must be 64 lowercase hex digits")
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": name, "digest": {"sha256": subjects[name]}} for name in sorted(subjects)],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": dict(predicate),
+    }
+
+
+def sign_statement(statement: Mapping[str, Any], private_key_path: Path) -> dict[str, Any]:
+    """Sign `statement` with the private key; returns the DSSE envelope as a dict.
+
+    The payload is the statement as compact, key-sorted UTF-8 JSON; the
+    signature covers those exact bytes, which travel base64-encoded.
+    """
+    signer = _load_signer(private_key_path)
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    envelope = Envelope(payload=payload, payload_type=PAYLOAD_TYPE, signatures={})
+    envelope.sign(signer)
+    return envelope.to_dict()
+
+
+def envelope_bytes(envelope: Mapping[str, Any]) -> bytes:
+    """Serialize an envelope the one way interlock writes integration-signoff.json."""
+    return (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def verify_envelope(envelope: Mapping[str, Any], public_key_path: Path) -> dict[str, Any]:
+    """Verify a DSSE envelope with the public key; returns the decoded statement.
+
+    Raises SignatureError(reason) when the envelope is malformed, no signature
+    verifies with this key, the payloadType is not in-toto's, or the payload is
+    not a JSON object. Key file problems raise OSError/ValueError.
+    """
+    return verify_envelope_with_key(envelope, load_public_key(public_key_path))
+
+
+def verify_envelope_with_key(envelope: Mapping[str, Any], key: SSlibKey) -> dict[str, Any]:
+    """`verify_envelope` with an already loaded key."""
+    if not isinstance(envelope, Mapping):
+        raise SignatureError("envelope is not a JSON object")
+    payload_b64, signatures = envelope.get("payload"), envelope.get("signatures")
+    if not isinstance(payload_b64, str) or not isinstance(envelope.get("payloadType"), str):
+        raise SignatureError("envelope needs string 'payload' and 'payloadType'")
+    if not isinstance(signatures, list) or not signatures:
+        raise SignatureError("envelope has no signatures")
+    # securesystemslib also accepts url-safe base64 and ignores non-zero
+    # padding bits; requiring the one canonical standard form means no byte
+    # of the envelope can change without failing verification.
+    _require_canonical_b64(payload_b64, "payload")
+    for i, sig in enumerate(signatures):
+        if not isinstance(sig, Mapping) or not isinstance(sig.get("sig"), str):
+            raise SignatureError(f"signature {i} has no string 'sig'")
+        _require_canonical_b64(sig["sig"], f"signature {i}")
+    try:
+        # from_dict rewrites the signature dicts in place: give it a copy.
+        parsed = Envelope.from_dict(copy.deepcopy(dict(envelope)))
+    except Exception as exc:  # any parse failure means "not a valid envelope"
+        raise SignatureError(f"malformed envelope: {type(exc).__name__}: {exc}") from exc
+    try:
+        parsed.verify([key], 1)
+    except Exception as exc:  # a tampered payload was seen to raise KeyError, not VerificationError
+        raise SignatureError(
+            f"no valid signature by the given public key (keyid {key.keyid}): {type(exc).__name__}: {exc}"
+        ) from exc
+    if parsed.payload_type != PAYLOAD_TYPE:
+        raise SignatureError(f"payloadType is {parsed.payload_type!r}, expected {PAYLOAD_TYPE!r}")
+    try:
+        statement = loads_strict(parsed.payload)
+    except (ValueError, RecursionError) as exc:
+        raise SignatureError(f"payload is not valid JSON: {exc}") from exc
+    if not isinstance(statement, dict):
+        raise SignatureError("payload is not a JSON object")
+    return statement
+
+
+def _require_canonical_b64(text: str, what: str) -> None:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError(f"{what} is not valid standard base64: {exc}") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise SignatureError(f"{what} is not canonical base64")
+
+
+def statement_problems(statement: Mapping[str, Any]) -> list[str]:
+    """Everything wrong with a decoded sign-off statement (empty list if none).
+
+    Checks shape only; binding the subjects to a bundle is the verifier's job.
+    """
+    problems: list[str] = []
+    if statement.get("_type") != STATEMENT_TYPE:
+        problems.append(f"_type is {statement.get('_type')!r}, expected {STATEMENT_TYPE!r}")
+    if statement.get("predicateType") != PREDICATE_TYPE:
+        problems.append(f"predicateType is {statement.get('predicateType')!r}, expected {PREDICATE_TYPE!r}")
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        problems.append("subject must be a non-empty list")
+    else:
+        for i, subject in enumerate(subjects):
+            if not (
+                isinstance(subject, Mapping)
+                and isinstance(subject.get("name"), str)
+                and isinstance(subject.get("digest"), Mapping)
+                and is_sha256_hex(subject["digest"].get("sha256"))
+            ):
+                problems.append(f"subject {i} must have a name and a sha256 digest (64 lowercase hex)")
+    predicate = statement.get("predicate")
+    if not isinstance(predicate, Mapping):
+        return [*problems, "predicate must be a JSON object"]
+    missing = [f for f in REQUIRED_PREDICATE_FIELDS if f not in predicate]
+    if missing:
+        problems.append(f"predicate is missing {', '.join(missing)}")
+    for field in ("approver", "run_id"):
+        if field in predicate and not (isinstance(predicate[field], str) and predicate[field].strip()):
+            problems.append(f"predicate {field} must be a non-empty string")
+    if "scope" in predicate and predicate["scope"] in (None, "", [], {}):
+        problems.append("predicate scope must not be empty")
+    if "gates" in predicate and not isinstance(predicate["gates"], list):
+        problems.append("predicate gates must be a list")
+    if "signed_at" in predicate and not _is_aware_timestamp(predicate["signed_at"]):
+        problems.append("predicate signed_at must be an ISO 8601 timestamp with a UTC offset")
+    return problems
+
+
+def _is_aware_timestamp(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False

@@ -1,0 +1,349 @@
+"""Offline verification of `INTEGRATION-EVIDENCE.zip`.
+
+Reads the zip as untrusted input: names are checked before anything is read,
+sizes are bounded before and while decompressing, entries are hashed as they
+stream (only the few small tag files are kept in memory) and nothing is
+extracted. Every problem found is reported, each naming the exact entry, so
+an auditor sees all that is wrong at once rather than the first failure.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from securesystemslib.signer import SSlibKey
+
+from interlock.evidence._common import (
+    BAG_INFO_TXT,
+    BAGIT_TXT,
+    DATA_PREFIX,
+    EVIDENCE_MANIFEST_ENTRY,
+    EVIDENCE_MANIFEST_NAME,
+    PAYLOAD_MANIFEST,
+    REQUIRED_SUBJECTS,
+    SIGNOFF_NAME,
+    TAG_MANIFEST,
+    decode_manifest_path,
+    is_sha256_hex,
+    loads_strict,
+    name_problem,
+)
+from interlock.evidence._zipscan import ZipScan
+from interlock.evidence.signing import (
+    SignatureError,
+    load_public_key,
+    statement_problems,
+    verify_envelope_with_key,
+)
+
+GiB = 1 << 30
+_PARSED = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME, EVIDENCE_MANIFEST_ENTRY})
+_KNOWN_ROOT = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME})
+_MANIFEST_LINE = re.compile(r"^([0-9A-Fa-f]{64})[ \t]+(.+)$")
+_ANY_MANIFEST = re.compile(r"^(tag)?manifest-.+\.txt$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a bundle: the entry (or the zip itself) and what."""
+
+    entry: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.entry}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of `verify_bundle`: ok only when `problems` is empty.
+
+    `statement` is the signed in-toto Statement when the sign-off's signature
+    verified (even if other problems were found), else None.
+    """
+
+    ok: bool
+    problems: list[Problem] = field(default_factory=list)
+    statement: dict[str, Any] | None = None
+
+
+def verify_bundle(
+    zip_path: Path,
+    public_key_path: Path | None,
+    *,
+    max_entry_bytes: int = 4 * GiB,
+    max_total_bytes: int = 64 * GiB,
+) -> VerifyReport:
+    """Check that a bundle is an intact BagIt bag with a valid sign-off.
+
+    `public_key_path` None is reported as a problem (an unsigned check can
+    never pass). A zip or public key file that cannot be opened, or a key
+    that is not a supported PEM public key, raises OSError/ValueError: that
+    is bad input, not a property of the bundle.
+    """
+    key = load_public_key(public_key_path) if public_key_path is not None else None
+    v = _Verifier(zip_path.name, max_entry_bytes, max_total_bytes)
+    with zip_path.open("rb") as raw:
+        try:
+            zf = zipfile.ZipFile(raw)
+        except Exception as exc:  # any failure to parse the archive means it is not intact
+            v.add(zip_path.name, f"cannot be read as a zip archive: {type(exc).__name__}: {exc}")
+            return VerifyReport(ok=False, problems=v.problems)
+        with zf:
+            v.scan(zf)
+    v.check_bagit_txt()
+    tag_listed = v.check_tag_manifest()
+    v.check_unexpected(tag_listed)
+    v.check_payload_manifest()
+    v.check_payload_oxum()
+    v.check_evidence_manifest()
+    statement = v.check_signoff(key)
+    return VerifyReport(ok=not v.problems, problems=v.problems, statement=statement)
+
+
+class _Verifier:
+    """Collects problems while walking one bundle; one instance per call."""
+
+    def __init__(self, bundle: str, max_entry: int, max_total: int) -> None:
+        self.problems: list[Problem] = []
+        self.zip = ZipScan(bundle, max_entry, max_total, _PARSED, self.add)
+        # Filled by scan(): every file entry, declared sizes, entries read safely.
+        self.present, self.declared, self.entries = self.zip.present, self.zip.declared, self.zip.entries
+
+    def scan(self, zf: zipfile.ZipFile) -> None:
+        self.zip.scan(zf)
+
+    def add(self, entry: str, message: str) -> None:
+        self.problems.append(Problem(entry, message))
+
+    def content(self, name: str, *, required: str) -> bytes | None:
+        """Parsed entry's bytes; reports it missing (with why it matters) if absent."""
+        if name not in self.present:
+            self.add(name, f"missing: {required}")
+            return None
+        entry = self.entries.get(name)
+        return entry.content if entry else None  # unreadable: already reported
+
+    # -- BagIt structure -----------------------------------------------------
+
+    def check_bagit_txt(self) -> None:
+        content = self.content(BAGIT_TXT, required="the bundle is not a BagIt bag")
+        if content is None:
+            return
+        if content.startswith(b"\xef\xbb\xbf"):
+            self.add(BAGIT_TXT, "starts with a byte-order mark (RFC 8493 forbids it)")
+        tags = self._tags(BAGIT_TXT, content)
+        if tags is None:
+            return
+        version = tags.get("BagIt-Version", [""])
+        if len(version) != 1 or not re.fullmatch(r"\d+\.\d+", version[0]):
+            self.add(BAGIT_TXT, f"BagIt-Version must be one MAJOR.MINOR value, got {version}")
+        encoding = tags.get("Tag-File-Character-Encoding", [""])
+        if [e.upper() for e in encoding] != ["UTF-8"]:
+            self.add(BAGIT_TXT, f"Tag-File-Character-Encoding must be UTF-8, got {encoding}")
+
+    def check_tag_manifest(self) -> set[str]:
+        content = self.content(TAG_MANIFEST, required="the tag files are not protected")
+        listed = self._manifest(TAG_MANIFEST, content) if content is not None else None
+        if listed is None:
+            return set()
+        for path, expected in listed.items():
+            if path.startswith(DATA_PREFIX) or path == TAG_MANIFEST:
+                self.add(TAG_MANIFEST, f"lists {path}, which is not a tag file it may cover")
+            elif path not in self.present:
+                self.add(path, f"listed in {TAG_MANIFEST} but missing from the bundle")
+            else:
+                self._compare(path, TAG_MANIFEST, expected)
+        for required in (BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST):
+            if required not in listed:
+                self.add(TAG_MANIFEST, f"does not list {required}")
+        return set(listed)
+
+    def check_unexpected(self, tag_listed: set[str]) -> None:
+        """Everything outside data/ must be a known or tag-manifested tag file."""
+        for name in sorted(self.present):
+            if name.startswith(DATA_PREFIX):
+                continue
+            if _ANY_MANIFEST.match(name) and name not in (PAYLOAD_MANIFEST, TAG_MANIFEST):
+                self.add(name, "unexpected manifest: interlock bundles use sha256 manifests only")
+            elif name not in _KNOWN_ROOT and name not in tag_listed:
+                self.add(name, f"unexpected entry: outside data/ and not covered by {TAG_MANIFEST}")
+
+    def check_payload_manifest(self) -> None:
+        content = self.content(PAYLOAD_MANIFEST, required="the payload is not protected")
+        listed = self._manifest(PAYLOAD_MANIFEST, content) if content is not None else None
+        if listed is None:
+            return
+        for path, expected in listed.items():
+            if not path.startswith(DATA_PREFIX):
+                self.add(PAYLOAD_MANIFEST, f"lists {path}, which is outside data/")
+            elif path not in self.present:
+                self.add(path, f"listed in {PAYLOAD_MANIFEST} but missing from the bundle")
+            else:
+                self._compare(path, PAYLOAD_MANIFEST, expected)
+        for name in self._data_names():
+            if name not in listed:
+                self.add(name, f"not listed in {PAYLOAD_MANIFEST}")
+
+    def check_payload_oxum(self) -> None:
+        content = self.content(BAG_INFO_TXT, required="it must carry the Payload-Oxum")
+        tags = self._tags(BAG_INFO_TXT, content) if content is not None else None
+        if tags is None:
+            return
+        values = tags.get("Payload-Oxum", [])
+        if len(values) != 1:
+            self.add(BAG_INFO_TXT, f"must have exactly one Payload-Oxum, found {len(values)}")
+            return
+        match = re.fullmatch(r"(\d+)\.(\d+)", values[0])
+        if not match:
+            self.add(BAG_INFO_TXT, f"malformed Payload-Oxum {values[0]!r}")
+            return
+        names = self._data_names()
+        octets = sum(self.entries[n].size if n in self.entries else self.declared[n] for n in names)
+        if (int(match[1]), int(match[2])) != (octets, len(names)):
+            self.add(BAG_INFO_TXT, f"Payload-Oxum says {match[1]} bytes in {match[2]} files, "
+                     f"the bundle has {octets} bytes in {len(names)} files")
+
+    # -- evidence manifest and sign-off -------------------------------------
+
+    def check_evidence_manifest(self) -> None:
+        name = EVIDENCE_MANIFEST_ENTRY
+        content = self.content(name, required="the evidence manifest is required")
+        if content is None:
+            return
+        try:
+            doc = loads_strict(content)
+        except (ValueError, RecursionError) as exc:
+            self.add(name, f"not valid JSON: {exc}")
+            return
+        if not isinstance(doc, dict) or not isinstance(doc.get("artifacts"), list):
+            self.add(name, "must be a JSON object with an 'artifacts' list")
+            return
+        if doc.get("manifest_version") != 1:
+            self.add(name, f"manifest_version is {doc.get('manifest_version')!r}, expected 1")
+        listed: set[str] = set()
+        for i, art in enumerate(doc["artifacts"]):
+            if not (isinstance(art, dict) and isinstance(art.get("path"), str) and is_sha256_hex(art.get("sha256"))
+                    and isinstance(art.get("size"), int) and not isinstance(art.get("size"), bool)):
+                self.add(name, f"artifacts[{i}] needs a path, a sha256 (64 lowercase hex) and an integer size")
+                continue
+            problem = name_problem(art["path"])
+            data_name = DATA_PREFIX + art["path"]
+            if problem:
+                self.add(name, f"artifacts[{i}] path {art['path']!r}: {problem}")
+            elif data_name in listed:
+                self.add(name, f"lists {art['path']} twice")
+            elif data_name not in self.present:
+                listed.add(data_name)
+                self.add(data_name, f"listed in {EVIDENCE_MANIFEST_NAME} but missing from the bundle")
+            else:
+                listed.add(data_name)
+                self._compare(data_name, EVIDENCE_MANIFEST_NAME, art["sha256"], art["size"])
+        for data_name in self._data_names():
+            if data_name != name and data_name not in listed:
+                self.add(data_name, f"not listed in {EVIDENCE_MANIFEST_NAME}")
+
+    def check_signoff(self, key: SSlibKey | None) -> dict[str, Any] | None:
+        if key is None:
+            self.add(SIGNOFF_NAME, "no public key given: the sign-off cannot be verified")
+        content = self.content(SIGNOFF_NAME, required="the bundle has no sign-off")
+        if content is None or key is None:
+            return None
+        try:
+            envelope = loads_strict(content)
+            statement = verify_envelope_with_key(envelope, key)
+        except (ValueError, RecursionError) as exc:
+            self.add(SIGNOFF_NAME, f"not valid JSON: {exc}")
+            return None
+        except SignatureError as exc:
+            self.add(SIGNOFF_NAME, f"signature verification failed: {exc.reason}")
+            return None
+        for message in statement_problems(statement):
+            self.add(SIGNOFF_NAME, message)
+        subjects: dict[str, str] = {}
+        listed = statement.get("subject")
+        for subject in listed if isinstance(listed, list) else []:
+            try:
+                name, digest = subject["name"], subject["digest"]["sha256"]
+            except (KeyError, TypeError):
+                continue  # reported by statement_problems
+            if subjects.setdefault(name, digest) != digest:
+                self.add(SIGNOFF_NAME, f"subject {name} is listed twice with different digests")
+        for name in sorted(set(subjects) | set(REQUIRED_SUBJECTS)):
+            if name not in subjects:
+                self.add(SIGNOFF_NAME, f"the signed statement has no subject {name}")
+            elif name not in self.present:
+                self.add(SIGNOFF_NAME, f"subject {name} is not in the bundle")
+            elif name in self.entries and self.entries[name].sha256 != subjects[name]:
+                self.add(SIGNOFF_NAME, f"subject {name} was signed with sha256 {subjects[name]}, "
+                         f"but the bundle's {name} is {self.entries[name].sha256}")
+        return statement
+
+    # -- helpers -------------------------------------------------------------
+
+    def _data_names(self) -> list[str]:
+        return sorted(n for n in self.present if n.startswith(DATA_PREFIX))
+
+    def _compare(self, name: str, source: str, sha256: str, size: int | None = None) -> None:
+        entry = self.entries.get(name)
+        if entry is None:
+            return  # present but unreadable: already reported
+        if entry.sha256 != sha256.lower():
+            self.add(name, f"sha256 mismatch ({source} says {sha256}, content is {entry.sha256})")
+        if size is not None and entry.size != size:
+            self.add(name, f"size mismatch ({source} says {size} bytes, content is {entry.size} bytes)")
+
+    def _text(self, name: str, content: bytes) -> str | None:
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.add(name, f"not valid UTF-8: {exc}")
+            return None
+
+    def _tags(self, name: str, content: bytes) -> dict[str, list[str]] | None:
+        """Parse 'Label: value' lines (with folded continuations)."""
+        text = self._text(name, content.removeprefix(b"\xef\xbb\xbf"))
+        if text is None:
+            return None
+        tags: dict[str, list[str]] = {}
+        last: tuple[str, int] | None = None
+        for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+            if not line.strip():
+                continue
+            if line[0] in " \t" and last is not None:
+                tags[last[0]][last[1]] += " " + line.strip()
+            elif ":" in line:
+                label, value = line.split(":", 1)
+                tags.setdefault(label.strip(), []).append(value.strip())
+                last = (label.strip(), len(tags[label.strip()]) - 1)
+            else:
+                self.add(name, f"line {number} is not a 'Label: value' tag")
+                return None
+        return tags
+
+    def _manifest(self, name: str, content: bytes) -> dict[str, str] | None:
+        """Parse '<sha256> <path>' lines into {path: sha256}."""
+        text = self._text(name, content)
+        if text is None:
+            return None
+        listed: dict[str, str] = {}
+        for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+            if not line:
+                continue
+            match = _MANIFEST_LINE.match(line)
+            if not match:
+                self.add(name, f"line {number} is not '<sha256> <path>'")
+                continue
+            path = decode_manifest_path(match[2])
+            problem = name_problem(path)
+            if problem:
+                self.add(name, f"line {number}: unsafe path {path!r}: {problem}")
+            elif path in listed:
+                self.add(name, f"line {number}: lists {path} twice")
+            else:
+                listed[path] = match[1].lower()
+        return listed

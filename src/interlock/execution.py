@@ -1,0 +1,328 @@
+"""Step 3.1: run the integration suite under pytest and record what really ran.
+
+This is the ONE module that reads pytest-json-report's report (unmaintained
+since 2022): every field read is declared in `REPORT_SCHEMA` and checked before
+use, so a format change fails loudly as an internal error instead of being
+misread as a pass. Results are judged by the tests that ran, never by
+`collected` (which counts deselected tests), and a run that could not happen
+still leaves a valid report whose failures name why, so Gate 3 fails with a reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import re
+import selectors
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from jsonschema import Draft202012Validator
+
+from interlock.errors import Problem, UsageError
+from interlock.events import AutomationExecuted, Progress
+from interlock.phases import Outcome
+from interlock.runtime import RunContext
+
+AUTOMATION = "pytest -m integration"
+LOG = "logs/pytest.log"
+WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
+GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
+# How each outcome counts: an expected failure proves nothing, so it counts as skipped.
+COUNTS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped", "xfailed": "skipped"}
+_STR = {"type": "string"}
+_STAGE = {"type": "object", "required": ["outcome"], "properties": {
+    "outcome": _STR, "longrepr": _STR, "crash": {"type": "object", "required": ["message"], "properties": {"message": _STR}}}}
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["exitcode", "root", "summary", "tests"],
+    "properties": {
+        "exitcode": {"type": "integer"},
+        "root": _STR,
+        "summary": {"type": "object", "required": ["total", "collected"],
+                    "properties": {k: {"type": "integer", "minimum": 0} for k in ("total", "collected", "deselected")}},
+        "tests": {"type": "array", "items": {"type": "object", "required": ["nodeid", "outcome", "keywords"], "properties": {
+            "nodeid": _STR, "outcome": {"enum": list(COUNTS)}, "keywords": {"type": "array", "items": _STR},
+            "metadata": {"type": "object", "properties": {"interfaces": {"type": "array", "items": _STR}}},
+            "setup": _STAGE, "call": _STAGE, "teardown": _STAGE}}},
+        "collectors": {"type": "array", "items": {"type": "object", "required": ["nodeid", "outcome"],
+                                                  "properties": {"nodeid": _STR, "outcome": _STR, "longrepr": _STR}}},
+    },
+}
+_TOTAL = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?(?: / (\d+) selected)?|\d+ workers? \[(\d+) items?\]")
+_CLASSIC = re.compile(r"(?:(\S+\.py) )?([.FEsxX]+)(?: +\[ *\d+%\])?")
+_ERROR = re.compile(r"error[:>]", re.IGNORECASE)  # "ERROR: ...", "pytest: error: ...", "INTERNALERROR> ..."
+_VERBOSE = re.compile(r"\b(?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+
+
+class ReportFormatError(Exception):
+    """pytest-json-report wrote something interlock does not know how to read: an internal error."""
+
+
+@dataclass
+class PytestRun:
+    """One finished pytest process: its exit code, its checked report (None if not written), why it was cut short."""
+
+    command: list[str]
+    exit_code: int
+    duration: float
+    report: dict[str, Any] | None
+    stopped_after: float | None
+    last_error: str | None
+
+
+class _Progress:
+    """Counts finished tests in pytest's classic or verbose output, even in the middle of a line."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = self.seen = 0
+        self.partial, self.label, self.ended = "", "", False
+        self.tail: deque[str] = deque(maxlen=100)
+
+    def feed(self, text: str) -> None:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            self.tail.append(line)
+            if self.total is None and (match := _TOTAL.search(line)):
+                collected, deselected, selected, workers = match.groups()
+                self.total = int(workers or selected or int(collected) - int(deselected or 0))
+            elif line.startswith(("==", "__", "!!")) and (self.total is not None or self.done):
+                self.ended = True
+            self.done += self._count(line)
+        self.seen = min(self.done + self._count(self.partial), self.total if self.total is not None else sys.maxsize)
+
+    def _count(self, line: str) -> int:
+        if self.ended:
+            return 0
+        if "::" in line:
+            return min(1, len(_VERBOSE.findall(line)))
+        match = _CLASSIC.fullmatch(line.strip())
+        if match is None:
+            return 0
+        self.label = match.group(1) or self.label
+        return len(match.group(2))
+
+    def last_error(self) -> str | None:
+        lines = [line.strip() for line in [*self.tail, self.partial] if line.strip()]
+        errors = [line for line in lines if _ERROR.search(line)]
+        return (errors or lines or [None])[-1]
+
+
+def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
+               on_progress: Callable[[int, int | None, str], None] | None = None, wall_clock: float = WALL_CLOCK) -> PytestRun:
+    """Run pytest in the system's root, streaming its output to `log`; SIGINT then SIGKILL past `wall_clock`."""
+    report.unlink(missing_ok=True)
+    log_path = ctx.artifacts.path(log)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
+    start = time.monotonic()
+    deadline, last = start + wall_clock, (-1, None)
+    with log_path.open("wb") as out, selectors.DefaultSelector() as selector:
+        out.write(f"$ {shlex.join(command)}\n".encode())
+        process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        assert process.stdout is not None
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                if stopped is not None:
+                    _signal(process, signal.SIGKILL)
+                    break
+                stopped, deadline = wall_clock, now + GRACE
+                _signal(process, signal.SIGINT)
+            if not selector.select(timeout=min(deadline - now, 0.5)):
+                if process.poll() is not None:
+                    break  # pytest is gone; only a leftover child of a test may still hold the pipe
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out.write(chunk)
+            out.flush()
+            progress.feed(decoder.decode(chunk))
+            if on_progress and (progress.seen, progress.total) != last:
+                last = (progress.seen, progress.total)
+                on_progress(progress.seen, progress.total, progress.label)
+        process.stdout.close()
+        process.wait()
+    try:
+        data = read_report(report)
+    except ReportFormatError:
+        if stopped is None:
+            raise
+        data = None  # killed while saving: there is no report
+    finally:
+        report.unlink(missing_ok=True)
+    return PytestRun(command, process.returncode, time.monotonic() - start, data, stopped, progress.last_error())
+
+
+def read_report(path: Path) -> dict[str, Any] | None:
+    """pytest-json-report's report checked against REPORT_SCHEMA; None when it was not written."""
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ReportFormatError(f"{path}: pytest-json-report wrote invalid JSON: {exc}") from None
+    errors = [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
+    if not errors and report["summary"]["total"] != len(report["tests"]):
+        errors.append(f"summary.total is {report['summary']['total']} but {len(report['tests'])} tests are listed")
+    if errors:
+        raise ReportFormatError("pytest-json-report's format changed; interlock cannot read it: " + "; ".join(errors[:5]))
+    return report
+
+
+def rerun_command(nodeid: str) -> str:
+    """The exact command that reruns one test (or module), single-quoted for a POSIX shell."""
+    return "interlock test -- '" + nodeid.replace("'", "'\"'\"'") + "'"
+
+
+def relocate(nodeid: str, report_root: Path, root: Path) -> str:
+    """A node id relative to the system's root (pytest's rootdir may be a parent with its own ini file)."""
+    path, sep, rest = nodeid.partition("::")
+    try:
+        relative = (report_root / path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return nodeid
+    return ("" if relative == "." else relative) + sep + rest
+
+
+def pytest_command(ctx: RunContext, report: Path, args: list[str], *, marker: str | None, maxfail: int | None) -> list[str]:
+    """A pytest invocation with a JSON report, the per-test timeout and classic (parseable) progress."""
+    suite = ctx.config.suite
+    command = [sys.executable, "-m", "pytest", *(["-m", marker] if marker is not None else []),
+               "--json-report", "--json-report-file", str(report), "--timeout", str(suite.timeout),
+               "-p", "no:cacheprovider", "-o", "console_output_style=classic"]
+    return [*command, *([f"--maxfail={maxfail}"] if maxfail is not None else []), *suite.args, *args]
+
+
+def report_path(ctx: RunContext, purpose: str) -> Path:
+    """A run's private temp file in the artifact folder (hidden, removed after reading)."""
+    return ctx.artifacts.root / f".pytest-{purpose}-{ctx.run_id}.json"
+
+
+def suite_command(ctx: RunContext, extra_args: list[str]) -> list[str]:
+    """The suite's command; given test files or node ids, only those (not the whole suite path) run."""
+    suite = ctx.config.suite
+    targets = any(not a.startswith("-") and (".py" in a.partition("::")[0] or "::" in a) for a in extra_args)
+    args = [*extra_args, *([] if targets else [suite.path])]
+    return pytest_command(ctx, report_path(ctx, "report"), args, marker=suite.marker, maxfail=suite.maxfail)
+
+
+def message_of(longrepr: str, crash: str | None = None) -> str:
+    """One line that says what failed: pytest's crash message, else the last `E` line, else the first line."""
+    if crash and crash.strip():
+        return crash.strip().splitlines()[0]
+    lines = [line.strip() for line in longrepr.splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return errors[-1] if errors else (lines[0] if lines else "no details in the report")
+
+
+def _failure(nodeid: str, outcome: str, message: str, critical: bool, interfaces: list[str]) -> dict[str, Any]:
+    return {"nodeid": nodeid, "outcome": outcome, "message": message, "critical": critical, "interfaces": interfaces, "rerun": rerun_command(nodeid)}
+
+
+def summarize(ctx: RunContext, run: PytestRun) -> tuple[dict[str, int], list[dict[str, Any]], str | None]:
+    """Counts by outcome, the failures (tests, uncollectable modules, a run cut short) and why the run is no evidence."""
+    report, root = run.report, ctx.loaded.root
+    tests, raw = (report["tests"], report["summary"]) if report else ([], {})
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+    failures = []
+    for test in tests:
+        counts[COUNTS[test["outcome"]]] += 1
+        if COUNTS[test["outcome"]] in ("failed", "errors"):
+            stage = next((test[w] for w in ("setup", "call", "teardown") if test.get(w, {}).get("outcome") == "failed"), {})
+            message = message_of(stage.get("longrepr", ""), stage.get("crash", {}).get("message"))
+            failures.append(_failure(relocate(test["nodeid"], Path(report["root"]), root), test["outcome"], message,
+                                     "critical" in test["keywords"], test.get("metadata", {}).get("interfaces", [])))
+    summary = {"collected": raw.get("collected", 0), "total": raw.get("total", 0), **counts, "deselected": raw.get("deselected", 0)}
+    # A module that cannot be collected hides its tests: a failure of its own (collection errors are not test errors).
+    broken = [_failure(relocate(c["nodeid"], Path(report["root"]), root), "error", message_of(c.get("longrepr", "")), True, [])
+              for c in (report or {}).get("collectors", []) if c["outcome"] == "failed"]
+    if run.stopped_after is not None:
+        problem = f"pytest did not finish within {run.stopped_after:g}s and was stopped"
+    elif broken:
+        problem = f"pytest could not collect {broken[0]['nodeid']}: {broken[0]['message']}"
+    elif run.exit_code in (2, 3, 4) or report is None:
+        kind = {2: "was interrupted", 3: "hit an internal error", 4: "was used wrongly"}.get(run.exit_code, "wrote no report")
+        problem = f"pytest {kind} (exit {run.exit_code}): {run.last_error or 'see ' + LOG}"
+    else:
+        problem = None
+    if problem and not broken:
+        broken.append(_failure(ctx.config.suite.path, "error", problem, True, []))
+    return summary, failures + broken, problem
+
+
+def verdict(summary: dict[str, int], problem: str | None, marker: str) -> Outcome:
+    """Pass only when at least one test ran and none failed: zero tests or all skipped is never green."""
+    bad = summary["failed"] + summary["errors"]
+    if problem:
+        return Outcome.of(False, problem)
+    if bad:
+        return Outcome.of(False, f"{bad} failed")
+    if summary["total"] == 0:
+        deselected = summary["deselected"]
+        return Outcome.of(False, "no tests collected" + (f" ({deselected} deselected by -m {marker})" if deselected else ""))
+    if summary["passed"] == 0:
+        return Outcome.of(False, f"all {summary['total']} tests skipped")
+    return Outcome.of(True)
+
+
+def run_suite(ctx: RunContext, extra_args: list[str], *, wall_clock: float = WALL_CLOCK) -> Outcome:
+    """Run the suite, write `test-execution-report.json` (always, even when pytest could not run) and judge it."""
+    command = suite_command(ctx, extra_args)
+    run = run_pytest(ctx, command, report_path(ctx, "report"), LOG,
+                     lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
+    summary, failures, problem = summarize(ctx, run)
+    outcome = verdict(summary, problem, ctx.config.suite.marker)
+    base = run.report or {"created": time.time(), "duration": run.duration, "exitcode": run.exit_code,
+                          "root": str(ctx.loaded.root), "summary": {"total": 0, "collected": 0}, "tests": []}
+    section = {"command": command, "exit_code": run.exit_code, "log": LOG, "environment": ctx.env_name, "summary": summary, "failures": failures}
+    ctx.artifacts.write_json("test-execution-report.json", {**base, "interlock": section})
+    ctx.emit(AutomationExecuted(AUTOMATION, "PASS" if outcome.status == "pass" else "FAIL"))
+    return outcome
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Step 3.1 (the engine's entry): the suite with the run's extra pytest arguments."""
+    return run_suite(ctx, ctx.pytest_args)
+
+
+def collect_tests(ctx: RunContext, *, wall_clock: float = WALL_CLOCK) -> list[dict[str, Any]]:
+    """The suite's selected tests with markers and interface ids (node ids relative to the root), for scope mapping."""
+    suite, target = ctx.config.suite, report_path(ctx, "collect")
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", suite.marker, f"--interlock-collect={target}",
+               "-p", "no:cacheprovider", *suite.args, suite.path]
+    target.unlink(missing_ok=True)
+    try:
+        try:
+            done = subprocess.run(command, cwd=ctx.loaded.root, env=ctx.base_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=wall_clock)
+        except subprocess.TimeoutExpired:
+            raise UsageError(Problem(suite.path, f"collecting the suite took over {wall_clock:g}s; check for imports that block")) from None
+        ctx.artifacts.write_text("logs/pytest-collect.log", f"$ {shlex.join(command)}\n" + done.stdout.decode("utf-8", "replace"))
+        if done.returncode not in (0, 5) or not target.is_file():
+            raise UsageError(Problem(suite.path, f"pytest could not collect the suite (exit {done.returncode}); see logs/pytest-collect.log"))
+        data = json.loads(target.read_text("utf-8"))
+    finally:
+        target.unlink(missing_ok=True)
+    rootdir = Path(data["rootdir"])
+    return [{**test, "nodeid": relocate(test["nodeid"], rootdir, ctx.loaded.root)} for test in data["tests"]]

@@ -1,0 +1,194 @@
+"""Read the gate metrics from an artifact folder, and from nothing else.
+
+Each reader returns a `Metric`; an artifact that is missing or unreadable
+gives a metric with no value and the reason, which fails its condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+
+from interlock.artifacts import ArtifactDir
+from interlock.defects import read_log
+from interlock.errors import UsageError
+from interlock.gates import Metric
+
+BUNDLE = "INTEGRATION-EVIDENCE.zip"
+MANIFEST = "integration-evidence-manifest.json"
+SIGNOFF = "integration-signoff.json"
+# Artifacts the manifest must cover: everything but itself, the zip, the sign-off and the gate results.
+UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, "gate-results.json"}
+
+
+def _missing(filename: str) -> Metric:
+    return Metric(None, f"{filename} is missing: its step did not run")
+
+
+def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
+    try:
+        return artifacts.read_json_or_none(filename)
+    except UsageError:
+        return None
+
+
+def markdown_table(text: str, first_header: str) -> list[list[str]]:
+    """Rows of the Markdown table whose first header cell is `first_header`."""
+    rows: list[list[str]] = []
+    inside = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.strip().startswith("|") else None
+        if cells is None:
+            inside = False
+            continue
+        if cells[0] == first_header:
+            inside = True
+        elif inside and not set("".join(cells)) <= set("-: "):
+            rows.append(cells)
+    return rows
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    scope = _json(artifacts, "integration-scope-matrix.json")
+    if scope is None:
+        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces"):
+            out[name] = _missing("integration-scope-matrix.json")
+        return
+    unmet = [p["name"] for p in scope["prerequisites"] if p["status"] != "ok"]
+    out["prerequisites_unmet"] = Metric(len(unmet), items=unmet)
+    out["interfaces"] = Metric(len(scope["interfaces"]))
+    out["uncovered_interfaces"] = Metric(len(scope["uncovered"]), items=list(scope["uncovered"]))
+
+
+def _environment(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    report = _json(artifacts, "environment-validation-report.json")
+    if report is None:
+        out["environment_checks"] = out["environment_failed"] = _missing("environment-validation-report.json")
+        return
+    failed = [c["id"] for c in report["checks"] if c["status"] != "pass"]
+    out["environment_checks"] = Metric(len(report["checks"]))
+    out["environment_failed"] = Metric(len(failed), items=failed)
+
+
+def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    results = _json(artifacts, "contract-validation-results.json")
+    names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending")
+    if results is None:
+        for name in names:
+            out[name] = _missing("contract-validation-results.json")
+        return
+    interactions = [i for c in results["contracts"] for i in c["interactions"]]
+    empty = [c["id"] for c in results["contracts"] if not c["interactions"]]
+    not_run = [i["id"] for i in interactions if i["status"] == "not_executed"] + empty
+    failed = [i["id"] for i in interactions if i["status"] in ("fail", "error")]
+    pending = [i["id"] for i in interactions if i["status"] == "pending"]
+    out["contract_interactions"] = Metric(len(interactions))
+    out["contracts_not_executed"] = Metric(len(not_run), items=not_run)
+    out["contracts_failed"] = Metric(len(failed), items=failed)
+    out["contracts_pending"] = Metric(len(pending), items=pending)
+
+
+def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    scope = _json(artifacts, "integration-scope-matrix.json")
+    if not artifacts.exists("observability-readiness.md") or scope is None:
+        out["observability_unrecorded"] = _missing("observability-readiness.md" if scope else "integration-scope-matrix.json")
+        return
+    recorded = {row[0].strip("`") for row in markdown_table(artifacts.path("observability-readiness.md").read_text("utf-8"), "Service")}
+    unrecorded = [s["name"] for s in scope["services"] if s["name"] not in recorded]
+    out["observability_unrecorded"] = Metric(len(unrecorded), items=unrecorded)
+
+
+def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    report = _json(artifacts, "test-execution-report.json")
+    if report is None:
+        out["tests_ran"] = _missing("test-execution-report.json")
+        return
+    summary = report["interlock"]["summary"]
+    ran = summary["passed"] + summary["failed"] + summary["errors"]
+    reason = None
+    if ran == 0:
+        reason = "no test ran: " + ("none collected" if summary["total"] == 0 else f"all {summary['total']} skipped or deselected")
+    out["tests_ran"] = Metric(ran, reason)
+
+
+def _defects(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    if not artifacts.exists("defect-log.csv"):
+        out["open_critical_defects"] = out["resolved_without_rerun"] = _missing("defect-log.csv")
+        return
+    try:
+        rows = read_log(artifacts.path("defect-log.csv"))
+    except UsageError as exc:
+        out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
+        return
+    critical = [r["id"] for r in rows if r["severity"] == "critical" and r["status"] not in ("resolved", "waived")]
+    unverified = [r["id"] for r in rows if r["status"] == "resolved" and r["regression"] != "pass"]
+    out["open_critical_defects"] = Metric(len(critical), items=critical)
+    out["resolved_without_rerun"] = Metric(len(unverified), items=unverified)
+
+
+def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    manifest = _json(artifacts, MANIFEST)
+    if manifest is None:
+        out["manifest_uncovered"] = _missing(MANIFEST)
+        return
+    listed = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
+    present = sorted(p.relative_to(artifacts.root).as_posix() for p in artifacts.root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    problems = [f"{p} not in the manifest" for p in present if p not in listed and p not in UNBUNDLED]
+    for path, digest in listed.items():
+        file = artifacts.path(path)
+        if not file.is_file():
+            problems.append(f"{path} listed but missing")
+        elif sha256_file(file) != digest:
+            problems.append(f"{path} changed after the manifest")
+    out["manifest_uncovered"] = Metric(len(problems), items=problems)
+
+
+def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric]) -> None:
+    from interlock.evidence import SignatureError, verify_bundle, verify_envelope
+
+    if artifacts.exists(BUNDLE):
+        report = verify_bundle(artifacts.path(BUNDLE), pubkey)
+        problems = [f"{p.entry}: {p.message}" for p in report.problems]
+        out["bundle_problems"] = Metric(len(problems), items=problems)
+    else:
+        out["bundle_problems"] = _missing(BUNDLE)
+    envelope = _json(artifacts, SIGNOFF)
+    if envelope is None:
+        out["signoff_valid"] = _missing(SIGNOFF)
+    elif pubkey is None:
+        out["signoff_valid"] = Metric(0, "no approver public key configured ([signoff] pubkey)")
+    elif not artifacts.exists(MANIFEST):
+        out["signoff_valid"] = Metric(0, f"{MANIFEST} is missing")
+    else:
+        try:
+            statement = verify_envelope(envelope, pubkey)
+        except SignatureError as exc:
+            out["signoff_valid"] = Metric(0, f"signature does not verify: {exc}")
+            return
+        digests = {s["name"]: s["digest"].get("sha256") for s in statement.get("subject", [])}
+        actual = sha256_file(artifacts.path(MANIFEST))
+        if digests.get(f"data/{MANIFEST}") != actual:
+            out["signoff_valid"] = Metric(0, f"the sign-off covers another manifest (signed {digests.get(f'data/{MANIFEST}')}, present {actual})")
+        else:
+            out["signoff_valid"] = Metric(1)
+
+
+def read_metrics(artifacts: ArtifactDir, pubkey: Path | None) -> dict[str, Metric]:
+    """Every gate metric, read from the artifact folder."""
+    out: dict[str, Metric] = {}
+    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _defects, _manifest]
+    for reader in readers:
+        reader(artifacts, out)
+    for flag, filename in (("data_inventory", "test-data-inventory.md"), ("regression_summary", "regression-summary.md"), ("recommendations", "forward-recommendations.md")):
+        out[flag] = Metric(1) if artifacts.exists(filename) else _missing(filename)
+    _evidence(artifacts, pubkey, out)
+    return out

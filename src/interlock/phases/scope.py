@@ -1,0 +1,182 @@
+"""Step 1.1: reconcile the integration scope from the prerequisites, the contracts and the suite.
+
+Interfaces come from the documents the system already has (every OpenAPI
+operation, every AsyncAPI channel, every pact interaction); the checks that
+exercise each one come from the pacts and from the tests' `interface` markers,
+so an interface nothing exercises is listed as uncovered, not assumed tested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from interlock.config import Prerequisite
+from interlock.documents import PactFile, load_document, load_pact, pact_files
+from interlock.errors import UsageError
+from interlock.events import Notice, ProtocolError
+from interlock.metrics import sha256_file
+from interlock.phases import HaltRun, Outcome
+from interlock.runtime import RunContext, utc_now
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def tree_sha256(path: Path) -> str:
+    """A folder's digest: SHA-256 over its sorted `relpath  sha256` lines."""
+    lines = [f"{p.relative_to(path).as_posix()}  {sha256_file(p)}\n" for p in sorted(path.rglob("*")) if p.is_file()]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def read_version(path: Path, key: str) -> str | None:
+    """The version a prerequisite declares: a key in JSON/YAML/TOML, `Version:` in Markdown, KEY= in .env, a VERSION file in a folder."""
+    if path.is_dir():
+        marker = path / "VERSION"
+        return marker.read_text("utf-8").strip() if marker.is_file() else None
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml", ".toml"):
+        data = load_document(path)
+        value = data.get(key) if isinstance(data, dict) else None
+        return None if value is None else str(value)
+    text = path.read_text("utf-8", errors="replace")
+    pattern = rf"^\s*{re.escape(key)}\s*=\s*\"?([^\"\s]+)" if suffix == ".env" or path.name.startswith(".env") else rf"^\W*{re.escape(key)}\W*:\s*\**\s*([^\s*]+)"
+    match = re.search(pattern, text, re.IGNORECASE | re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def check_prerequisite(name: str, spec: Prerequisite, root: Path) -> dict[str, Any]:
+    """Does the prerequisite exist at its declared version and hash?"""
+    path = (root / spec.path).resolve()
+    record: dict[str, Any] = {
+        "name": name, "path": spec.path, "expected_version": spec.version, "actual_version": None,
+        "expected_sha256": spec.sha256, "actual_sha256": None, "status": "ok", "reason": None,
+    }
+    if not path.exists():
+        record.update(status="missing", reason=f"{spec.path} does not exist")
+        return record
+    try:
+        record["actual_version"] = read_version(path, spec.version_key)
+    except UsageError as exc:
+        record.update(status="mismatch", reason=str(exc))
+        return record
+    record["actual_sha256"] = tree_sha256(path) if path.is_dir() else sha256_file(path)
+    problems = []
+    if spec.version is not None and record["actual_version"] != spec.version:
+        problems.append(f"version {record['actual_version'] or '(none found)'} where {spec.version} is expected")
+    if spec.sha256 is not None and record["actual_sha256"] != spec.sha256:
+        problems.append(f"sha256 {record['actual_sha256'][:12]}… where {spec.sha256[:12]}… is expected")
+    if problems:
+        record.update(status="mismatch", reason="; ".join(problems))
+    return record
+
+
+def openapi_operations(document: Any) -> list[tuple[str, str]]:
+    """(METHOD, path template) of every operation in an OpenAPI document."""
+    paths = document.get("paths") if isinstance(document, dict) else None
+    return [(m.upper(), p) for p, item in (paths or {}).items() if isinstance(item, dict) for m in item if m in HTTP_METHODS]
+
+
+def asyncapi_channels(document: Any) -> list[str]:
+    """Channel names (AsyncAPI 2.x keys, 3.x `address` when given)."""
+    channels = document.get("channels") if isinstance(document, dict) else None
+    names = []
+    for key, item in (channels or {}).items():
+        address = item.get("address") if isinstance(item, dict) else None
+        names.append(str(address or key))
+    return names
+
+
+def template_matches(template: str, path: str) -> bool:
+    pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+    return re.match(pattern, path.split("?")[0]) is not None
+
+
+def _interface(interfaces: dict[str, dict[str, Any]], service: str, kind: str, operation: str, source: str) -> dict[str, Any]:
+    key = f"{service}:{operation}"
+    return interfaces.setdefault(key, {"id": key, "service": service, "kind": kind, "operation": operation, "source": source, "features": [], "checks": []})
+
+
+def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactFile]) -> dict[str, Any]:
+    """The scope matrix from the config, the documents, the pacts and the collected tests."""
+    config, root = ctx.config, ctx.loaded.root
+    interfaces: dict[str, dict[str, Any]] = {}
+    for name, service in config.services.items():
+        if service.openapi:
+            for method, path in openapi_operations(load_document(root / service.openapi)):
+                _interface(interfaces, name, "http", f"{method} {path}", service.openapi)
+        if service.asyncapi:
+            for channel in asyncapi_channels(load_document(root / service.asyncapi)):
+                _interface(interfaces, name, "message", f"publish {channel}", service.asyncapi)
+    messages = config.contracts.pact.messages if config.contracts.pact else {}
+    dependencies: dict[tuple[str, str], set[str]] = {}
+    for pact in pacts:
+        source = pact.path.relative_to(root).as_posix() if pact.path.is_relative_to(root) else str(pact.path)
+        for item in pact.interactions:
+            if pact.kind == "message":
+                topic = messages[item.description].topic if item.description in messages else item.description
+                entry = _interface(interfaces, pact.provider, "message", f"publish {topic}", source)
+            else:
+                known = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "http" and i["operation"].split(" ", 1)[0] == item.method and template_matches(i["operation"].split(" ", 1)[1], item.path or "")]
+                entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{item.method} {item.path}", source)
+            entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(item.description)})
+            dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
+    for test in tests:
+        for ref in test.get("interfaces", []):
+            if ref in interfaces:
+                interfaces[ref]["checks"].append({"kind": "test", "ref": test["nodeid"]})
+    features = _features(ctx, interfaces)
+    ordered = [interfaces[k] for k in sorted(interfaces)]
+    return {
+        "schema_version": 1, "generated_at": utc_now(),
+        "project": {"name": config.project.name, "version": config.project.version},
+        "environment": ctx.env_name, "prerequisites": [],
+        "services": [{"name": n, "kind": s.kind, "owner": s.owner or config.owners.get(n), "openapi": s.openapi, "asyncapi": s.asyncapi} for n, s in config.services.items()],
+        "interfaces": ordered,
+        "dependencies": [{"consumer": c, "provider": p, "via": "pact", "interfaces": sorted(ids)} for (c, p), ids in sorted(dependencies.items())],
+        "features": features,
+        "uncovered": [i["id"] for i in ordered if not i["checks"]],
+    }
+
+
+def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    path = ctx.loaded.resolve(ctx.config.prerequisites.feature_list.path)
+    if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".toml"):
+        return []
+    data = load_document(path)
+    features = []
+    for item in (data.get("features") if isinstance(data, dict) else None) or []:
+        if isinstance(item, dict) and "id" in item:
+            refs = [str(r) for r in item.get("interfaces", [])]
+            features.append({"id": str(item["id"]), "title": str(item.get("title", "")), "interfaces": refs})
+            for ref in refs:
+                if ref in interfaces:
+                    interfaces[ref]["features"].append(str(item["id"]))
+    return features
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Write the scope matrix; halt (MissingArtifacts) when a prerequisite is missing or version-mismatched."""
+    from interlock.execution import collect_tests
+
+    prerequisites = [check_prerequisite(n, getattr(ctx.config.prerequisites, n), ctx.loaded.root) for n in ("feature_list", "architecture_contracts", "environment_baseline")]
+    pact = ctx.config.contracts.pact
+    pacts = [load_pact(p) for p in pact_files(ctx.loaded.root, pact.sources)] if pact else []
+    try:
+        tests = collect_tests(ctx)
+    except UsageError as exc:
+        ctx.emit(Notice("1.1", f"could not collect the suite's tests: {exc}"))
+        tests = []
+    matrix = build_matrix(ctx, tests, pacts)
+    matrix["prerequisites"] = prerequisites
+    ctx.artifacts.write_json("integration-scope-matrix.json", matrix)
+    unmet = [p for p in prerequisites if p["status"] != "ok"]
+    if unmet:
+        details = [f"{p['name']} ({p['path']}): {p['reason']}" for p in unmet]
+        ctx.emit(ProtocolError("MissingArtifacts", details))
+        raise HaltRun("1.1", "prerequisite artifacts unavailable: " + "; ".join(details))
+    if not matrix["interfaces"]:
+        return Outcome("fail", "the scope matrix has no interfaces: declare OpenAPI/AsyncAPI documents or pact sources")
+    uncovered = len(matrix["uncovered"])
+    return Outcome("pass", f"{len(matrix['interfaces'])} interfaces, {len(matrix['dependencies'])} dependencies, {uncovered} uncovered")

@@ -1,0 +1,128 @@
+"""Step 3.3: rerun the tests behind resolved and mitigated defects to confirm they are stable.
+
+Each test defect whose status is `resolved` or `mitigated` is rerun RUNS times
+(its node id comes from the defect's rerun command, `interlock test -- '<nodeid>'`):
+3/3 passes is fixed, 0/3 failing, anything between flaky. A resolved defect
+whose test still fails is reopened, and the gate counts every resolved defect
+without a passing rerun, so "resolved" is never taken on trust.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from interlock.defects import COLUMNS, read_log
+from interlock.events import Progress
+from interlock.execution import PytestRun, pytest_command, relocate, report_path, run_pytest
+from interlock.phases import Outcome
+from interlock.runtime import RunContext, utc_now
+
+RUNS = 3
+RERUN_STATUSES = ("resolved", "mitigated")
+NOTHING = "No defect is resolved or mitigated; nothing was rerun."
+VERDICTS = {"pass": "fixed", "flaky": "flaky", "fail": "failing"}
+
+
+@dataclass
+class Rerun:
+    """One defect's spot-check: its test, how many of the runs passed, the verdict (pass / flaky / fail)."""
+
+    row: dict[str, str]
+    nodeid: str | None
+    passes: int = 0
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passes == RUNS else "fail" if self.passes == 0 else "flaky"
+
+
+def nodeid_of(rerun: str) -> str | None:
+    """The node id in `interlock test -- '<nodeid>'`; None when the command has no single target."""
+    try:
+        words = shlex.split(rerun)
+    except ValueError:
+        return None
+    if words[:3] != ["interlock", "test", "--"] or len(words) != 4:
+        return None
+    return words[3]
+
+
+def _passed(run: PytestRun, root: Path) -> set[str]:
+    """Node ids (relative to the root) that passed in one run; a run cut short passes what it finished."""
+    if run.report is None:
+        return set()
+    report_root = Path(run.report["root"])
+    return {relocate(t["nodeid"], report_root, root) for t in run.report["tests"] if t["outcome"] in ("passed", "xpassed")}
+
+
+def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
+    """Run all targets together RUNS times (no `-m`, no `--maxfail`: each named test must run every time)."""
+    targets = list(dict.fromkeys(r.nodeid for r in reruns if r.nodeid))
+    runs: list[PytestRun] = []
+    if not targets:
+        return runs
+    report = report_path(ctx, "regression")
+    for index in range(1, RUNS + 1):
+        ctx.emit(Progress("3.3", index - 1, RUNS, f"rerun {index}/{RUNS}"))
+        command = pytest_command(ctx, report, targets, marker=None, maxfail=None)
+        run = run_pytest(ctx, command, report, f"logs/regression-{index}.log")
+        runs.append(run)
+        passed = _passed(run, ctx.loaded.root)
+        for rerun in reruns:
+            rerun.passes += rerun.nodeid in passed
+    ctx.emit(Progress("3.3", RUNS, RUNS, "reruns done"))
+    return runs
+
+
+def apply(reruns: list[Rerun]) -> None:
+    """Record the verdicts; a resolved defect whose test still fails every time is open again."""
+    for rerun in reruns:
+        rerun.row["regression"] = rerun.verdict
+        if rerun.verdict == "fail" and rerun.nodeid and rerun.row["status"] == "resolved":
+            rerun.row["status"] = "open"
+
+
+def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], runs: list[PytestRun], others: list[dict[str, str]]) -> str:
+    """The regression summary: what was rerun, how often, with which command, and each verdict."""
+    lines = ["# Regression spot-checks", "", f"Run `{ctx.run_id}` in environment `{ctx.env_name}`, {utc_now()}.", ""]
+    if not reruns:
+        lines.append(NOTHING if not others else "No test defect is resolved or mitigated; no test was rerun.")
+    else:
+        lines += [f"{len(reruns)} defect(s) rerun {RUNS} times; 3/3 passes is fixed, 0/3 failing, anything else flaky.", ""]
+        for index, run in enumerate(runs, 1):
+            cut = f", stopped after {run.stopped_after:g}s" if run.stopped_after is not None else ""
+            lines.append(f"- Run {index}: exit {run.exit_code}{cut}, log `logs/regression-{index}.log`")
+        if runs:
+            lines += ["", f"Command: `{shlex.join(runs[0].command)}`"]
+        lines += ["", "| Defect | Severity | Test | Passed | Verdict | Status before | Status after |", "|---|---|---|---|---|---|---|"]
+        for rerun in reruns:
+            test = f"`{rerun.nodeid}`" if rerun.nodeid else f"no rerun target in `{rerun.row['rerun']}`"
+            lines.append(f"| {rerun.row['id']} | {rerun.row['severity']} | {test} | {rerun.passes}/{RUNS} | "
+                         f"{rerun.verdict} ({VERDICTS[rerun.verdict]}) | {before[rerun.row['id']]} | {rerun.row['status']} |")
+    if others:
+        lines += ["", "Not rerun here (not test defects; their own step rechecks them):", ""]
+        lines += [f"- {r['id']} ({r['source']}, {r['status']}): `{r['rerun']}`" for r in others]
+    return "\n".join(lines) + "\n"
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Step 3.3 (the engine's entry): rerun, record verdicts in `defect-log.csv`, write `regression-summary.md`; fail if a resolved defect is not fixed."""
+    rows = read_log(ctx.artifacts.path("defect-log.csv"))
+    due = [r for r in rows if r["status"] in RERUN_STATUSES]
+    reruns = [Rerun(r, nodeid_of(r["rerun"])) for r in due if r["source"] == "test"]
+    others = [r for r in due if r["source"] != "test"]
+    before = {r.row["id"]: r.row["status"] for r in reruns}
+    runs = spot_check(ctx, reruns)
+    if reruns:
+        apply(reruns)
+        ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
+    ctx.artifacts.write_text("regression-summary.md", summary_text(ctx, reruns, before, runs, others))
+    unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != "pass"]
+    if unfixed:
+        return Outcome.of(False, f"{len(unfixed)} resolved defect(s) did not pass {RUNS}/{RUNS} reruns: {', '.join(unfixed)}")
+    if not reruns:
+        return Outcome.of(True, "nothing to rerun")
+    return Outcome.of(True, f"{len(reruns)} defect(s) rerun {RUNS} times")
+

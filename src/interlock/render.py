@@ -1,0 +1,128 @@
+"""Handlers of the engine's event stream: the rich console, plain lines, JSON lines.
+
+The protocol's lines are printed verbatim; everything else is decoration that
+a machine reading `--json` never has to parse.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn
+
+from interlock import events as ev
+
+_MARK = {"pass": "✓", "fail": "✗", "not_implemented": "✗", "done": "↺", "warn": "!"}
+
+
+class JsonLines:
+    """One JSON object per event per line, for machines."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def __call__(self, event: ev.Event) -> None:
+        self.out.write(json.dumps(event.to_dict(), default=str) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class ConsoleRenderer:
+    """Human output: rich on a terminal (with progress bars), plain lines otherwise."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.tty = self.console.is_terminal
+        self.progress: RichProgress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.last_plain: dict[str, int] = {}
+
+    def say(self, text: str, style: str | None = None) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, style=style, markup=False, highlight=False)
+        else:
+            self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    def __call__(self, event: ev.Event) -> None:
+        if event.line is not None:
+            style = "bold red" if isinstance(event, (ev.ProtocolError,)) else "bold"
+            self.say(event.line, style if self.tty else None)
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_StepStarted(self, event: ev.StepStarted) -> None:
+        self.say(f"  • {event.step} {event.title}", "dim")
+
+    def _on_StepFinished(self, event: ev.StepFinished) -> None:
+        self._end_progress(event.step)
+        mark = _MARK.get(event.status, "?")
+        reason = f" — {event.reason}" if event.reason else ""
+        self.say(f"  {mark} {event.step} {event.title}: {event.status}{reason}", "green" if event.status == "pass" else "yellow" if event.status == "done" else "red")
+
+    def _on_CheckFinished(self, event: ev.CheckFinished) -> None:
+        if event.status != "pass":
+            self.say(f"      ✗ {event.id}: {event.reason}", "red")
+
+    def _on_ProtocolError(self, event: ev.ProtocolError) -> None:
+        for detail in event.details:
+            self.say(f"      - {detail}", "red")
+
+    def _on_Notice(self, event: ev.Notice) -> None:
+        self.say(f"      {event.message}", "dim")
+
+    def _on_DefectFound(self, event: ev.DefectFound) -> None:
+        self.say(f"      {event.id} [{event.severity}] {event.title} (owner {event.owner}); rerun: {event.rerun}", "red" if event.severity == "critical" else "yellow")
+
+    def _on_PromptAnswered(self, event: ev.PromptAnswered) -> None:
+        self.say(f"      answer: {'yes' if event.answer else 'no'} ({event.how})", "dim")
+
+    def _on_ArtifactWritten(self, event: ev.ArtifactWritten) -> None:
+        self.say(f"      wrote {event.path}", "dim")
+
+    def _on_GateEvaluated(self, event: ev.GateEvaluated) -> None:
+        self.say(f"Gate {event.gate} {event.name}: {event.status.upper()}", "bold green" if event.status == "pass" else "bold red")
+        for failure in event.failures:
+            self.say(f"      ✗ {failure}", "red")
+
+    def _on_RunHalted(self, event: ev.RunHalted) -> None:
+        self.say(f"[HALTED] at {event.step}: {event.reason}", "bold red")
+        self.say(f"      to continue: {event.resume}")
+
+    def _on_RunFinished(self, event: ev.RunFinished) -> None:
+        verdicts = "  ".join(f"Gate {g}: {s.upper()}" for g, s in sorted(event.gates.items()))
+        self.say(f"Result: {event.status.upper()} (exit {event.exit_code})  {verdicts}", "bold")
+        if event.bundle:
+            self.say(f"Evidence bundle: {event.bundle}")
+
+    def _on_Progress(self, event: ev.Progress) -> None:
+        if not self.tty:
+            total = event.total or 0
+            step = max(1, total // 10) if total else 25
+            if event.done - self.last_plain.get(event.step, -step) >= step or event.done == total:
+                self.last_plain[event.step] = event.done
+                self.say(f"      {event.step} {event.done}/{event.total if event.total is not None else '?'} {event.label}".rstrip())
+            return
+        if self.progress is None:
+            self.progress = RichProgress(TextColumn("      {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console, transient=True)
+            self.progress.start()
+        if event.step not in self.tasks:
+            self.tasks[event.step] = self.progress.add_task(event.label or event.step, total=event.total)
+        self.progress.update(self.tasks[event.step], completed=event.done, total=event.total, description=event.label or event.step)
+
+    def _end_progress(self, step: str) -> None:
+        if self.progress is not None and step in self.tasks:
+            self.progress.remove_task(self.tasks.pop(step))
+            if not self.tasks:
+                self.progress.stop()
+                self.progress = None
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,196 @@
+"""What a step needs while it runs: config, environment, artifact folder, events, services.
+
+Services are real OS processes started from the config (each in its own
+process group, output to a log artifact) and always stopped at the end, even on
+a halt or an error. Their pids are recorded so that a run killed with SIGKILL
+does not leave the next run fighting over ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.checks import Check, describe, timed
+from interlock.config import Environment, Loaded
+from interlock.events import Emit, PromptAnswered, PromptRequired
+
+
+def utc_now() -> str:
+    """An ISO-8601 UTC timestamp, the only time format in artifacts."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Services:
+    """The services of one environment, started and stopped by interlock."""
+
+    ctx: RunContext
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started: bool = False
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def pidfile(self) -> Path:
+        return self.ctx.workdir / "pids.json"
+
+    def _kill_stale(self) -> None:
+        """Stop processes a killed earlier run left behind (recorded by pid and start command)."""
+        try:
+            stale = json.loads(self.pidfile.read_text("utf-8"))
+        except (OSError, ValueError):
+            return
+        for pid in stale.values():
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                continue
+        time.sleep(0.3)
+        self.pidfile.unlink(missing_ok=True)
+
+    def start(self) -> list[Check]:
+        """Run the environment's setup commands, start its services and wait for their health checks."""
+        if self.started:
+            return self.checks
+        self.started = True
+        self._kill_stale()
+        self.ctx.workdir.mkdir(parents=True, exist_ok=True)
+        logs = self.ctx.artifacts.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for index, command in enumerate(self.ctx.env.setup):
+            self.checks.append(self._setup(index, [self.ctx.expand(a) for a in command], logs / "setup.log"))
+        for name, runtime in self.ctx.env.services.items():
+            if runtime.command is None:
+                continue
+            log = (logs / f"service-{name}.log").open("ab")
+            env = {**self.ctx.base_env(), **{k: self.ctx.expand(v) for k, v in runtime.env.items()}}
+            try:
+                self.processes[name] = subprocess.Popen(
+                    [self.ctx.expand(a) for a in runtime.command], cwd=self.ctx.loaded.resolve(self.ctx.expand(runtime.cwd)),
+                    env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+            except OSError as exc:
+                self.checks.append(Check(f"{name}.start", "process", name).fail(f"could not start: {describe(exc)}"))
+        atomic_write(self.pidfile, json.dumps({n: p.pid for n, p in self.processes.items()}).encode())
+        for name, runtime in self.ctx.env.services.items():
+            if runtime.health and name in self.processes:
+                self.checks.append(self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout))
+        return self.checks
+
+    def _setup(self, index: int, command: list[str], log: Path) -> Check:
+        check = Check(f"setup.{index + 1}", "setup", " ".join(command))
+        with timed(check), log.open("ab") as out:
+            try:
+                done = subprocess.run(command, cwd=self.ctx.loaded.root, env=self.ctx.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return check.fail(f"setup command failed: {describe(exc)}")
+        if done.returncode != 0:
+            return check.fail(f"setup command exited {done.returncode}; see logs/setup.log")
+        return check.ok()
+
+    def _await_health(self, name: str, url: str, timeout: float) -> Check:
+        check = Check(f"{name}.started", "process", url)
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        with timed(check), httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                code = self.processes[name].poll()
+                if code is not None:
+                    return check.fail(f"process exited with {code} before it was healthy; see logs/service-{name}.log")
+                try:
+                    response = client.get(url)
+                    if response.status_code == 200:
+                        return check.ok(f"healthy after {time.monotonic() - deadline + timeout:.1f}s")
+                    last = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last = describe(exc)
+                time.sleep(0.2)
+        return check.fail(f"not healthy within {timeout:g}s ({last})")
+
+    def stop(self) -> None:
+        """Stop every started service: SIGTERM to its group, SIGKILL after its stop timeout."""
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=self.ctx.env.services[name].stop_timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+        self.processes.clear()
+        self.pidfile.unlink(missing_ok=True)
+        self.started = False
+        self.checks = []
+
+
+@dataclass
+class RunContext:
+    """Everything a step reads; steps return data and emit events, never print."""
+
+    loaded: Loaded
+    env_name: str
+    artifacts: ArtifactDir
+    emit: Emit
+    confirm: Callable[[str], tuple[bool, str]]
+    run_id: str
+    started_at: str = field(default_factory=utc_now)
+    pytest_args: list[str] = field(default_factory=list)
+    services: Services = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.services = Services(self)
+
+    @property
+    def env(self) -> Environment:
+        return self.loaded.environment(self.env_name)
+
+    @property
+    def config(self) -> Any:
+        return self.loaded.config
+
+    @property
+    def workdir(self) -> Path:
+        return self.loaded.root / ".interlock" / self.env_name
+
+    def expand(self, text: str) -> str:
+        """Fill `{root}`, `{python}`, `{workdir}`, `{artifacts}` and `{url:SERVICE}` in config strings."""
+        values = {"{root}": str(self.loaded.root), "{python}": sys.executable, "{workdir}": str(self.workdir), "{artifacts}": str(self.artifacts.root)}
+        for name, runtime in self.env.services.items():
+            values[f"{{url:{name}}}"] = runtime.url.rstrip("/")
+        for key, value in values.items():
+            text = text.replace(key, value)
+        return text
+
+    def base_env(self) -> dict[str, str]:
+        """The process environment for setup commands, services and the suite."""
+        env = {**os.environ, **{k: self.expand(v) for k, v in self.env.vars.items()}}
+        for name, runtime in self.env.services.items():
+            env[f"INTERLOCK_SERVICE_{name.upper().replace('-', '_')}_URL"] = self.expand(runtime.url).rstrip("/")
+        env["INTERLOCK_ENV"] = self.env_name
+        env["PACT_DO_NOT_TRACK"] = "true"
+        return env
+
+    def ask(self, kind: str) -> bool:
+        """Ask one of the protocol's yes/no prompts; the answer and how it was given are events too."""
+        self.emit(PromptRequired(kind))
+        answer, how = self.confirm(kind)
+        self.emit(PromptAnswered(kind, answer, how))
+        return answer

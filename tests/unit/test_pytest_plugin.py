@@ -1,0 +1,102 @@
+"""interlock's pytest plugin, run inside pytester's throwaway sessions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SHOP_TESTS = """
+import pytest
+
+pytestmark = pytest.mark.integration
+
+@pytest.mark.critical
+@pytest.mark.interface("catalog:GET /products/{id}")
+def test_product():
+    pass
+
+@pytest.mark.interface("orders:POST /orders", "catalog:GET /products/{id}")
+def test_order():
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.integration:*", "@pytest.mark.critical:*", "@pytest.mark.interface(*ids):*"])
+
+
+def test_markers_pass_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=3)
+
+
+def test_collect_writes_selected_tests_with_interfaces(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=SHOP_TESTS, test_unit="def test_unit():\n    pass\n")
+    out = pytester.path / "out" / "collected.json"
+    result = pytester.runpytest("--collect-only", "-q", "-m", "integration", f"--interlock-collect={out}")
+    assert result.ret == 0
+    data = json.loads(out.read_text())
+    assert data["rootdir"] == str(pytester.path)
+    assert data["tests"] == [
+        {"nodeid": "test_shop.py::test_product", "markers": ["critical", "integration", "interface"], "interfaces": ["catalog:GET /products/{id}"]},
+        {"nodeid": "test_shop.py::test_order", "markers": ["integration", "interface"], "interfaces": ["orders:POST /orders", "catalog:GET /products/{id}"]},
+        {"nodeid": "test_shop.py::test_plain", "markers": ["integration"], "interfaces": []},
+    ]
+
+
+def test_collect_of_nothing_writes_an_empty_list(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
+    out = pytester.path / "collected.json"
+    pytester.runpytest("--collect-only", "-m", "integration", f"--interlock-collect={out}")
+    assert json.loads(out.read_text())["tests"] == []
+
+
+def test_plugin_is_inert_without_its_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    pytester.runpytest("--collect-only").assert_outcomes()
+    assert sorted(p.name for p in pytester.path.iterdir()) == ["test_shop.py"]
+
+
+def test_json_report_metadata_has_interfaces_and_critical(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    report = pytester.path / "report.json"
+    pytester.runpytest("--json-report", f"--json-report-file={report}").assert_outcomes(passed=3)
+    metadata = {t["nodeid"]: t["metadata"] for t in json.loads(report.read_text())["tests"]}
+    assert metadata == {
+        "test_shop.py::test_product": {"interfaces": ["catalog:GET /products/{id}"], "critical": True},
+        "test_shop.py::test_order": {"interfaces": ["orders:POST /orders", "catalog:GET /products/{id}"], "critical": False},
+        "test_shop.py::test_plain": {"interfaces": [], "critical": False},
+    }
+
+
+def test_runs_without_json_report_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    pytester.runpytest("-p", "no:pytest_jsonreport").assert_outcomes(passed=3)
+
+
+def test_malformed_interface_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bad="import pytest\n@pytest.mark.interface(42)\ndef test_x():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_bad.py::test_x: @pytest.mark.interface takes interface ids as strings, got 42*"])
+
+
+def test_service_url_reads_the_environment(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLOCK_SERVICE_ORDER_API_URL", "http://127.0.0.1:8001")
+    monkeypatch.delenv("INTERLOCK_SERVICE_CATALOG_URL", raising=False)
+    pytester.makepyfile(test_urls="""
+        def test_set(service_url):
+            assert service_url("order-api") == "http://127.0.0.1:8001"
+        def test_unset(service_url):
+            service_url("catalog")
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no URL for service 'catalog': INTERLOCK_SERVICE_CATALOG_URL is not set*"])
