@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
-import click
 import typer
 
 from interlock import __version__
@@ -354,22 +353,15 @@ def defects_waive(
 
 def main() -> None:
     """Entry point: every error becomes one line and an exit code, never a traceback."""
+    code: int = ExitCode.OK
     try:
-        code = app(standalone_mode=False)
+        app()  # standalone: usage errors exit 2, typer.Exit exits with its code
     except InterlockError as exc:
         for problem in getattr(exc, "problems", [Problem("interlock", str(exc))]):
             print(f"interlock: error: {problem}", file=sys.stderr)
         code = exc.exit_code
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        print(f"interlock: error: {exc.format_message()}", file=sys.stderr)
-        code = ExitCode.USAGE
-    except click.exceptions.Abort:
-        print("interlock: aborted", file=sys.stderr)
-        code = ExitCode.FAILED
     except KeyboardInterrupt:
-        print("interlock: interrupted; artifacts of the last finished step are kept, `interlock run --resume` continues a halted run", file=sys.stderr)
+        print("interlock: interrupted; artifacts of finished steps are kept", file=sys.stderr)
         code = 130
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never a bare traceback
         from interlock.checks import describe
@@ -378,4 +370,4 @@ def main() -> None:
         code = ExitCode.FAILED
     finally:
         OPTS.renderer.close()
-    sys.exit(int(code or 0))
+    sys.exit(int(code))

@@ -1,11 +1,10 @@
 """Step 3.1: run the integration suite under pytest and record what really ran.
 
-This is the ONE module that reads pytest-json-report's report (unmaintained
-since 2022): every field read is declared in `REPORT_SCHEMA` and checked before
-use, so a format change fails loudly as an internal error instead of being
-misread as a pass. Results are judged by the tests that ran, never by
-`collected` (which counts deselected tests), and a run that could not happen
-still leaves a valid report whose failures name why, so Gate 3 fails with a reason.
+The ONE module that reads pytest-json-report's report (unmaintained since 2022):
+every field read is declared in `REPORT_SCHEMA` and checked first, so a format
+change fails loudly (internal error) instead of reading as a pass. Runs are judged
+by the tests that ran, never by `collected`; a run that could not happen still
+leaves a valid report whose failures say why, so Gate 3 fails with a reason.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -32,31 +33,22 @@ from interlock.events import AutomationExecuted, Progress
 from interlock.phases import Outcome
 from interlock.runtime import RunContext
 
-AUTOMATION = "pytest -m integration"
-LOG = "logs/pytest.log"
+AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
 # How each outcome counts: an expected failure proves nothing, so it counts as skipped.
 COUNTS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped", "xfailed": "skipped"}
-_STR = {"type": "string"}
+_STR, _COUNT = {"type": "string"}, {"type": "integer", "minimum": 0}
 _STAGE = {"type": "object", "required": ["outcome"], "properties": {
     "outcome": _STR, "longrepr": _STR, "crash": {"type": "object", "required": ["message"], "properties": {"message": _STR}}}}
-REPORT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["exitcode", "root", "summary", "tests"],
-    "properties": {
-        "exitcode": {"type": "integer"},
-        "root": _STR,
-        "summary": {"type": "object", "required": ["total", "collected"],
-                    "properties": {k: {"type": "integer", "minimum": 0} for k in ("total", "collected", "deselected")}},
-        "tests": {"type": "array", "items": {"type": "object", "required": ["nodeid", "outcome", "keywords"], "properties": {
-            "nodeid": _STR, "outcome": {"enum": list(COUNTS)}, "keywords": {"type": "array", "items": _STR},
-            "metadata": {"type": "object", "properties": {"interfaces": {"type": "array", "items": _STR}}},
-            "setup": _STAGE, "call": _STAGE, "teardown": _STAGE}}},
-        "collectors": {"type": "array", "items": {"type": "object", "required": ["nodeid", "outcome"],
-                                                  "properties": {"nodeid": _STR, "outcome": _STR, "longrepr": _STR}}},
-    },
-}
+_TEST = {"type": "object", "required": ["nodeid", "outcome", "keywords"], "properties": {
+    "nodeid": _STR, "outcome": {"enum": list(COUNTS)}, "keywords": {"type": "array", "items": _STR}, "setup": _STAGE, "call": _STAGE,
+    "teardown": _STAGE, "metadata": {"type": "object", "properties": {"interfaces": {"type": "array", "items": _STR}}}}}
+_COLLECTOR = {"type": "object", "required": ["nodeid", "outcome"], "properties": {"nodeid": _STR, "outcome": _STR, "longrepr": _STR}}
+REPORT_SCHEMA: dict[str, Any] = {"type": "object", "required": ["exitcode", "root", "summary", "tests"], "properties": {
+    "exitcode": {"type": "integer"}, "root": _STR, "tests": {"type": "array", "items": _TEST},
+    "collectors": {"type": "array", "items": _COLLECTOR},
+    "summary": {"type": "object", "required": ["total", "collected"], "properties": {"total": _COUNT, "collected": _COUNT, "deselected": _COUNT}}}}
 _TOTAL = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?(?: / (\d+) selected)?|\d+ workers? \[(\d+) items?\]")
 _CLASSIC = re.compile(r"(?:(\S+\.py) )?([.FEsxX]+)(?: +\[ *\d+%\])?")
 _ERROR = re.compile(r"error[:>]", re.IGNORECASE)  # "ERROR: ...", "pytest: error: ...", "INTERNALERROR> ..."
@@ -77,6 +69,12 @@ class PytestRun:
     report: dict[str, Any] | None
     stopped_after: float | None
     last_error: str | None
+
+    def outcomes(self, root: Path) -> dict[str, str]:
+        """Each test's outcome by node id relative to `root`; empty when there is no report."""
+        if self.report is None:
+            return {}
+        return {relocate(t["nodeid"], Path(self.report["root"]), root): t["outcome"] for t in self.report["tests"]}
 
 
 class _Progress:
@@ -118,24 +116,14 @@ class _Progress:
         return (errors or lines or [None])[-1]
 
 
-def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
                on_progress: Callable[[int, int | None, str], None] | None = None, wall_clock: float = WALL_CLOCK) -> PytestRun:
     """Run pytest in the system's root, streaming its output to `log`; SIGINT then SIGKILL past `wall_clock`."""
     report.unlink(missing_ok=True)
-    log_path = ctx.artifacts.path(log)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = ctx.artifacts.write_text(log, f"$ {shlex.join(command)}\n")
     progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
-    start = time.monotonic()
-    deadline, last = start + wall_clock, (-1, None)
-    with log_path.open("wb") as out, selectors.DefaultSelector() as selector:
-        out.write(f"$ {shlex.join(command)}\n".encode())
+    deadline, last = (start := time.monotonic()) + wall_clock, (-1, None)
+    with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
         process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         assert process.stdout is not None
@@ -143,11 +131,11 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
         while True:
             now = time.monotonic()
             if now >= deadline:
+                with suppress(ProcessLookupError):  # the whole group: xdist workers and a test's children too
+                    os.killpg(process.pid, signal.SIGINT if stopped is None else signal.SIGKILL)
                 if stopped is not None:
-                    _signal(process, signal.SIGKILL)
                     break
                 stopped, deadline = wall_clock, now + GRACE
-                _signal(process, signal.SIGINT)
             if not selector.select(timeout=min(deadline - now, 0.5)):
                 if process.poll() is not None:
                     break  # pytest is gone; only a leftover child of a test may still hold the pipe
@@ -156,7 +144,6 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
             if not chunk:
                 break
             out.write(chunk)
-            out.flush()
             progress.feed(decoder.decode(chunk))
             if on_progress and (progress.seen, progress.total) != last:
                 last = (progress.seen, progress.total)
@@ -273,22 +260,17 @@ def summarize(ctx: RunContext, run: PytestRun) -> tuple[dict[str, int], list[dic
 
 def verdict(summary: dict[str, int], problem: str | None, marker: str) -> Outcome:
     """Pass only when at least one test ran and none failed: zero tests or all skipped is never green."""
-    bad = summary["failed"] + summary["errors"]
-    if problem:
-        return Outcome.of(False, problem)
-    if bad:
-        return Outcome.of(False, f"{bad} failed")
-    if summary["total"] == 0:
-        deselected = summary["deselected"]
+    bad, total, deselected = summary["failed"] + summary["errors"], summary["total"], summary["deselected"]
+    if problem or bad:
+        return Outcome.of(False, problem or f"{bad} failed")
+    if total == 0:
         return Outcome.of(False, "no tests collected" + (f" ({deselected} deselected by -m {marker})" if deselected else ""))
-    if summary["passed"] == 0:
-        return Outcome.of(False, f"all {summary['total']} tests skipped")
-    return Outcome.of(True)
+    return Outcome.of(summary["passed"] > 0, None if summary["passed"] else f"all {total} tests skipped")
 
 
-def run_suite(ctx: RunContext, extra_args: list[str], *, wall_clock: float = WALL_CLOCK) -> Outcome:
-    """Run the suite, write `test-execution-report.json` (always, even when pytest could not run) and judge it."""
-    command = suite_command(ctx, extra_args)
+def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_clock: float = WALL_CLOCK) -> Outcome:
+    """Step 3.1: run the suite (extra args default to the run's), always write the report, judge it."""
+    command = suite_command(ctx, ctx.pytest_args if extra_args is None else extra_args)
     run = run_pytest(ctx, command, report_path(ctx, "report"), LOG,
                      lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
     summary, failures, problem = summarize(ctx, run)
@@ -301,28 +283,20 @@ def run_suite(ctx: RunContext, extra_args: list[str], *, wall_clock: float = WAL
     return outcome
 
 
-def run(ctx: RunContext) -> Outcome:
-    """Step 3.1 (the engine's entry): the suite with the run's extra pytest arguments."""
-    return run_suite(ctx, ctx.pytest_args)
-
-
 def collect_tests(ctx: RunContext, *, wall_clock: float = WALL_CLOCK) -> list[dict[str, Any]]:
     """The suite's selected tests with markers and interface ids (node ids relative to the root), for scope mapping."""
-    suite, target = ctx.config.suite, report_path(ctx, "collect")
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", suite.marker, f"--interlock-collect={target}",
-               "-p", "no:cacheprovider", *suite.args, suite.path]
-    target.unlink(missing_ok=True)
-    try:
+    suite = ctx.config.suite
+    with tempfile.TemporaryDirectory(prefix="interlock-collect-") as folder:
+        target = Path(folder) / "tests.json"
+        command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", suite.marker, f"--interlock-collect={target}",
+                   "-p", "no:cacheprovider", *suite.args, suite.path]
         try:
             done = subprocess.run(command, cwd=ctx.loaded.root, env=ctx.base_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=wall_clock)
         except subprocess.TimeoutExpired:
-            raise UsageError(Problem(suite.path, f"collecting the suite took over {wall_clock:g}s; check for imports that block")) from None
+            raise UsageError(Problem(suite.path, f"collecting the suite took over {wall_clock:g}s; look for imports that block")) from None
         ctx.artifacts.write_text("logs/pytest-collect.log", f"$ {shlex.join(command)}\n" + done.stdout.decode("utf-8", "replace"))
         if done.returncode not in (0, 5) or not target.is_file():
             raise UsageError(Problem(suite.path, f"pytest could not collect the suite (exit {done.returncode}); see logs/pytest-collect.log"))
         data = json.loads(target.read_text("utf-8"))
-    finally:
-        target.unlink(missing_ok=True)
-    rootdir = Path(data["rootdir"])
-    return [{**test, "nodeid": relocate(test["nodeid"], rootdir, ctx.loaded.root)} for test in data["tests"]]
+    return [{**test, "nodeid": relocate(test["nodeid"], Path(data["rootdir"]), ctx.loaded.root)} for test in data["tests"]]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 from interlock.defects import COLUMNS, read_log
 from interlock.events import Progress
-from interlock.execution import PytestRun, pytest_command, relocate, report_path, run_pytest
+from interlock.execution import PytestRun, pytest_command, report_path, run_pytest
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, utc_now
 
@@ -49,14 +48,6 @@ def nodeid_of(rerun: str) -> str | None:
     return words[3]
 
 
-def _passed(run: PytestRun, root: Path) -> set[str]:
-    """Node ids (relative to the root) that passed in one run; a run cut short passes what it finished."""
-    if run.report is None:
-        return set()
-    report_root = Path(run.report["root"])
-    return {relocate(t["nodeid"], report_root, root) for t in run.report["tests"] if t["outcome"] in ("passed", "xpassed")}
-
-
 def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
     """Run all targets together RUNS times (no `-m`, no `--maxfail`: each named test must run every time)."""
     targets = list(dict.fromkeys(r.nodeid for r in reruns if r.nodeid))
@@ -69,9 +60,9 @@ def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
         command = pytest_command(ctx, report, targets, marker=None, maxfail=None)
         run = run_pytest(ctx, command, report, f"logs/regression-{index}.log")
         runs.append(run)
-        passed = _passed(run, ctx.loaded.root)
+        outcomes = run.outcomes(ctx.loaded.root)  # a run cut short passes only what it finished
         for rerun in reruns:
-            rerun.passes += rerun.nodeid in passed
+            rerun.passes += outcomes.get(rerun.nodeid or "") in ("passed", "xpassed")
     ctx.emit(Progress("3.3", RUNS, RUNS, "reruns done"))
     return runs
 

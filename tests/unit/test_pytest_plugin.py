@@ -7,6 +7,8 @@ import json
 import pytest
 
 pytest_plugins = ["pytester"]
+# pytester restores sys.modules after each in-process run, so hypothesis's plugin would re-import hypothesis (~1 s) every time.
+QUIET = ("-p", "no:hypothesispytest")
 
 SHOP_TESTS = """
 import pytest
@@ -27,20 +29,24 @@ def test_plain():
 """
 
 
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*QUIET, *args)
+
+
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--markers")
+    result = run(pytester, "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.integration:*", "@pytest.mark.critical:*", "@pytest.mark.interface(*ids):*"])
 
 
 def test_markers_pass_strict_markers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=SHOP_TESTS)
-    pytester.runpytest("--strict-markers").assert_outcomes(passed=3)
+    run(pytester, "--strict-markers").assert_outcomes(passed=3)
 
 
 def test_collect_writes_selected_tests_with_interfaces(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=SHOP_TESTS, test_unit="def test_unit():\n    pass\n")
     out = pytester.path / "out" / "collected.json"
-    result = pytester.runpytest("--collect-only", "-q", "-m", "integration", f"--interlock-collect={out}")
+    result = run(pytester, "--collect-only", "-q", "-m", "integration", f"--interlock-collect={out}")
     assert result.ret == 0
     data = json.loads(out.read_text())
     assert data["rootdir"] == str(pytester.path)
@@ -54,20 +60,20 @@ def test_collect_writes_selected_tests_with_interfaces(pytester: pytest.Pytester
 def test_collect_of_nothing_writes_an_empty_list(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
     out = pytester.path / "collected.json"
-    pytester.runpytest("--collect-only", "-m", "integration", f"--interlock-collect={out}")
+    run(pytester, "--collect-only", "-m", "integration", f"--interlock-collect={out}")
     assert json.loads(out.read_text())["tests"] == []
 
 
 def test_plugin_is_inert_without_its_option(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=SHOP_TESTS)
-    pytester.runpytest("--collect-only").assert_outcomes()
+    run(pytester, "--collect-only").assert_outcomes()
     assert sorted(p.name for p in pytester.path.iterdir()) == ["test_shop.py"]
 
 
 def test_json_report_metadata_has_interfaces_and_critical(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=SHOP_TESTS)
     report = pytester.path / "report.json"
-    pytester.runpytest("--json-report", f"--json-report-file={report}").assert_outcomes(passed=3)
+    run(pytester, "--json-report", f"--json-report-file={report}").assert_outcomes(passed=3)
     metadata = {t["nodeid"]: t["metadata"] for t in json.loads(report.read_text())["tests"]}
     assert metadata == {
         "test_shop.py::test_product": {"interfaces": ["catalog:GET /products/{id}"], "critical": True},
@@ -78,12 +84,12 @@ def test_json_report_metadata_has_interfaces_and_critical(pytester: pytest.Pytes
 
 def test_runs_without_json_report_plugin(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=SHOP_TESTS)
-    pytester.runpytest("-p", "no:pytest_jsonreport").assert_outcomes(passed=3)
+    run(pytester, "-p", "no:pytest_jsonreport").assert_outcomes(passed=3)
 
 
 def test_malformed_interface_marker_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad="import pytest\n@pytest.mark.interface(42)\ndef test_x():\n    pass\n")
-    result = pytester.runpytest()
+    result = run(pytester, )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_bad.py::test_x: @pytest.mark.interface takes interface ids as strings, got 42*"])
 
@@ -97,6 +103,6 @@ def test_service_url_reads_the_environment(pytester: pytest.Pytester, monkeypatc
         def test_unset(service_url):
             service_url("catalog")
     """)
-    result = pytester.runpytest()
+    result = run(pytester, )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*no URL for service 'catalog': INTERLOCK_SERVICE_CATALOG_URL is not set*"])

@@ -122,6 +122,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{item.method} {item.path}", source)
             entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(item.description)})
             dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
+    _probe_checks(ctx, interfaces)
     for test in tests:
         for ref in test.get("interfaces", []):
             if ref in interfaces:
@@ -138,6 +139,19 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
         "features": features,
         "uncovered": [i["id"] for i in ordered if not i["checks"]],
     }
+
+
+def _probe_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+    """Endpoints interlock itself exercises: each service's health check (1.2) and metrics scrape (2.3)."""
+    for name, runtime in ctx.env.services.items():
+        probes = [("environment", ctx.expand(runtime.health or runtime.url), f"{name} health probe (step 1.2)"),
+                  ("observability", ctx.expand(runtime.url).rstrip("/") + "/metrics", f"{name} metrics scrape (step 2.3)")]
+        for kind, url, ref in probes:
+            path = "/" + url.split("://", 1)[-1].partition("/")[2]
+            for interface in interfaces.values():
+                method, _, template = interface["operation"].partition(" ")
+                if interface["service"] == name and method == "GET" and template_matches(template, path):
+                    interface["checks"].append({"kind": kind, "ref": ref})
 
 
 def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,11 @@
+"""Step 3.1: run the integration suite (the work lives in `interlock.execution`)."""
+
+from __future__ import annotations
+
+from interlock.execution import run_suite
+from interlock.phases import Outcome
+from interlock.runtime import RunContext
+
+
+def run(ctx: RunContext) -> Outcome:
+    return run_suite(ctx, ctx.pytest_args)

@@ -1,0 +1,65 @@
+"""Step 3.2: turn every failure of this run into a tracked defect, and the protocol's halt.
+
+Failures come from the artifacts (environment checks, contract interactions,
+tests), so triage is the same whether the steps ran now or before a resume.
+Critical defects without a mitigation plan stop the run at the DEFECT REVIEW
+prompt unless it is answered yes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
+from interlock.events import DefectFound, ProtocolError
+from interlock.phases import HaltRun, Outcome
+from interlock.runtime import RunContext, utc_now
+
+
+def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None, env_name: str) -> list[Failure]:
+    """Every failure recorded in this run's artifacts (pure)."""
+    found: list[Failure] = []
+    for check in (env_report or {}).get("checks", []):
+        if check["status"] != "pass":
+            found.append(Failure(
+                "environment", check["id"], f"environment check {check['id']} failed", "high",
+                f"environment-validation-report.json#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],
+            ))
+    for contract in (contracts or {}).get("contracts", []):
+        for item in contract["interactions"]:
+            if item["status"] in ("fail", "error", "not_executed"):
+                detail = "; ".join(f"{m.get('path') or ''} {m['message']}".strip() for m in item["mismatches"])
+                found.append(Failure(
+                    "contract", item["id"], f"contract {item['id']} {item['status']}", "critical",
+                    f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name}", detail, contract["provider"],
+                ))
+    report = (tests or {}).get("interlock", {})
+    for failure in report.get("failures", []):
+        interfaces = failure.get("interfaces") or []
+        found.append(Failure(
+            "test", failure["nodeid"], f"test {failure['nodeid']} {failure['outcome']}", "critical" if failure.get("critical") else "high",
+            f"test-execution-report.json#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
+        ))
+    return found
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Merge this run's failures into defect-log.csv; halt on unmitigated critical defects unless confirmed."""
+    read = ctx.artifacts.read_json_or_none
+    found = failures_from(read("environment-validation-report.json"), read("contract-validation-results.json"), read("test-execution-report.json"), ctx.env_name)
+    log_path = ctx.artifacts.path("defect-log.csv")
+    service_owners = {n: s.owner for n, s in ctx.config.services.items()}
+    rows = merge(read_log(log_path), found, run_id=ctx.run_id, now=utc_now(), owners=ctx.config.owners, service_owners=service_owners)
+    ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
+    current = {f.fingerprint for f in found}
+    for row in rows:
+        if row["fingerprint"] in current:
+            ctx.emit(DefectFound(row["id"], row["severity"], row["title"], row["owner"], row["rerun"]))
+    blocking = unmitigated_critical(rows, ctx.run_id)
+    if blocking:
+        ctx.emit(ProtocolError("TestFailure", [f"{r['id']}: {r['title']} (owner {r['owner']})" for r in blocking]))
+        if not ctx.ask("defect-review"):
+            raise HaltRun("3.2", f"{len(blocking)} critical defect(s) without a remediation plan: " + ", ".join(r["id"] for r in blocking)
+                          + "; record plans with `interlock defects mitigate ID --plan ...`")
+    open_count = sum(1 for r in rows if r["status"] == "open")
+    return Outcome.of(not found, f"{len(found)} failure(s) this run, {open_count} open defect(s) in the log" if found else f"no failures this run; {open_count} open defect(s) in the log")
