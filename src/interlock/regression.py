@@ -22,6 +22,7 @@ RUNS = 3
 RERUN_STATUSES = ("resolved", "mitigated")
 NOTHING = "No defect is resolved or mitigated; nothing was rerun."
 VERDICTS = {"pass": "fixed", "flaky": "flaky", "fail": "failing"}
+PASSED, NEUTRAL = ("passed", "xpassed"), ("skipped", "xfailed")
 
 
 @dataclass
@@ -48,6 +49,15 @@ def nodeid_of(rerun: str) -> str | None:
     return words[3]
 
 
+def passed_in(target: str, run: PytestRun, outcomes: dict[str, str]) -> bool:
+    """A test passed; a module or folder (a collection or run-level defect) ran to the end, some passed, none failed."""
+    if target in outcomes:
+        return outcomes[target] in PASSED
+    under = [o for nodeid, o in outcomes.items() if nodeid.startswith((target + "::", target.rstrip("/") + "/"))]
+    complete = run.stopped_after is None and run.exit_code in (0, 1)
+    return complete and any(o in PASSED for o in under) and all(o in PASSED + NEUTRAL for o in under)
+
+
 def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
     """Run all targets together RUNS times (no `-m`, no `--maxfail`: each named test must run every time)."""
     targets = list(dict.fromkeys(r.nodeid for r in reruns if r.nodeid))
@@ -60,9 +70,10 @@ def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
         command = pytest_command(ctx, report, targets, marker=None, maxfail=None)
         run = run_pytest(ctx, command, report, f"logs/regression-{index}.log")
         runs.append(run)
-        outcomes = run.outcomes(ctx.loaded.root)  # a run cut short passes only what it finished
+        outcomes = run.outcomes(ctx.loaded.root)
         for rerun in reruns:
-            rerun.passes += outcomes.get(rerun.nodeid or "") in ("passed", "xpassed")
+            if rerun.nodeid and passed_in(rerun.nodeid, run, outcomes):
+                rerun.passes += 1
     ctx.emit(Progress("3.3", RUNS, RUNS, "reruns done"))
     return runs
 
@@ -83,13 +94,14 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
     else:
         lines += [f"{len(reruns)} defect(s) rerun {RUNS} times; 3/3 passes is fixed, 0/3 failing, anything else flaky.", ""]
         for index, run in enumerate(runs, 1):
-            cut = f", stopped after {run.stopped_after:g}s" if run.stopped_after is not None else ""
-            lines.append(f"- Run {index}: exit {run.exit_code}{cut}, log `logs/regression-{index}.log`")
+            why = f" (stopped after {run.stopped_after:g}s)" if run.stopped_after is not None else ""
+            why = why or (f" ({run.last_error})" if run.exit_code not in (0, 1) and run.last_error else "")
+            lines.append(f"- Run {index}: exit {run.exit_code}{why}, log `logs/regression-{index}.log`")
         if runs:
             lines += ["", f"Command: `{shlex.join(runs[0].command)}`"]
         lines += ["", "| Defect | Severity | Test | Passed | Verdict | Status before | Status after |", "|---|---|---|---|---|---|---|"]
         for rerun in reruns:
-            test = f"`{rerun.nodeid}`" if rerun.nodeid else f"no rerun target in `{rerun.row['rerun']}`"
+            test = f"`{rerun.nodeid}`".replace("|", "\\|") if rerun.nodeid else f"no rerun target in `{rerun.row['rerun']}`"
             lines.append(f"| {rerun.row['id']} | {rerun.row['severity']} | {test} | {rerun.passes}/{RUNS} | "
                          f"{rerun.verdict} ({VERDICTS[rerun.verdict]}) | {before[rerun.row['id']]} | {rerun.row['status']} |")
     if others:
@@ -99,7 +111,7 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
 
 
 def run(ctx: RunContext) -> Outcome:
-    """Step 3.3 (the engine's entry): rerun, record verdicts in `defect-log.csv`, write `regression-summary.md`; fail if a resolved defect is not fixed."""
+    """Step 3.3: rerun, record verdicts in `defect-log.csv`, write `regression-summary.md`; fail if a resolved defect is not fixed."""
     rows = read_log(ctx.artifacts.path("defect-log.csv"))
     due = [r for r in rows if r["status"] in RERUN_STATUSES]
     reruns = [Rerun(r, nodeid_of(r["rerun"])) for r in due if r["source"] == "test"]

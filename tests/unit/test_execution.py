@@ -119,6 +119,16 @@ def test_failing_critical_test_is_recorded_with_its_rerun_command(project: Proje
     assert project.automation() == ["FAIL"]
 
 
+def test_node_ids_are_relative_to_the_root_when_pytest_roots_higher(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # a monorepo's ini above the system: pytest's rootdir is tmp_path
+    (tmp_path / "system").mkdir()
+    project = Project(tmp_path / "system", timeout=60)
+    project.test_file("test_up.py", "import pytest\n@pytest.mark.integration\ndef test_bad():\n    assert False\n")
+    run_suite(project.ctx, [])
+    (failure,) = project.report()["interlock"]["failures"]
+    assert (failure["nodeid"], failure["rerun"]) == ("tests/test_up.py::test_bad", "interlock test -- 'tests/test_up.py::test_bad'")
+
+
 def test_all_skipped_fails(project: Project) -> None:
     project.test_file("test_skip.py", """
         import pytest
@@ -242,6 +252,7 @@ def _defect(defect_id: str, status: str, nodeid: str, source: str = "test") -> d
 
 def test_regression_verdicts_reopen_a_resolved_defect_that_still_fails(project: Project) -> None:
     counter = project.root / "calls.txt"
+    project.test_file("test_mod.py", "def test_was_uncollectable():\n    pass\n")
     project.test_file("test_reg.py", f"""
         import pathlib, pytest
         def test_fixed():
@@ -258,12 +269,14 @@ def test_regression_verdicts_reopen_a_resolved_defect_that_still_fails(project: 
         _defect("DEF-2", "resolved", "tests/test_reg.py::test_broken"),
         _defect("DEF-3", "mitigated", "tests/test_reg.py::test_flaky"),
         _defect("DEF-4", "open", "tests/test_reg.py::test_broken"),
+        _defect("DEF-5", "resolved", "tests/test_mod.py"),
     ]
     project.ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
     outcome = regress(project.ctx)
     assert outcome.status == "fail" and outcome.reason is not None and "DEF-2 (fail)" in outcome.reason
     after = {r["id"]: (r["status"], r["regression"]) for r in read_log(project.ctx.artifacts.path("defect-log.csv"))}
-    assert after == {"DEF-1": ("resolved", "pass"), "DEF-2": ("open", "fail"), "DEF-3": ("mitigated", "flaky"), "DEF-4": ("open", "")}
+    assert after == {"DEF-1": ("resolved", "pass"), "DEF-2": ("open", "fail"), "DEF-3": ("mitigated", "flaky"), "DEF-4": ("open", ""),
+                     "DEF-5": ("resolved", "pass")}
     summary = project.ctx.artifacts.path("regression-summary.md").read_text()
     assert "| DEF-1 | critical | `tests/test_reg.py::test_fixed` | 3/3 | pass (fixed) | resolved | resolved |" in summary
     assert "| DEF-3 | critical | `tests/test_reg.py::test_flaky` | 2/3 | flaky (flaky) | mitigated | mitigated |" in summary

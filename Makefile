@@ -1,0 +1,38 @@
+# The two set-up commands of a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INTERLOCK := $(abspath $(VENV))/bin/interlock
+STAMP := $(VENV)/.installed
+SHOP := examples/shop
+
+.PHONY: install demo test test-unit test-services test-e2e clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Run the whole protocol on the demo shop, non-interactively; the run ends by
+# printing the gate verdicts and where the evidence bundle is.
+demo: install
+	cd $(SHOP) && { test -f .interlock/keys/signoff.key || $(INTERLOCK) keygen --out .interlock/keys/signoff.key; }
+	cd $(SHOP) && $(INTERLOCK) run --env integration --yes
+	cd $(SHOP) && $(INTERLOCK) verify .artifacts/integration/INTEGRATION-EVIDENCE.zip
+
+test: install
+	$(PY) -m pytest -n 2 -q tests
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit
+
+test-services: install
+	$(PY) -m pytest -q tests/services
+
+test-e2e: install
+	$(PY) -m pytest -q tests/e2e
+
+clean:
+	rm -rf $(SHOP)/.artifacts $(SHOP)/.interlock $(SHOP)/.run

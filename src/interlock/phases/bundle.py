@@ -1,0 +1,164 @@
+"""Step 4.1: index every artifact in the evidence manifest and seal them in INTEGRATION-EVIDENCE.zip.
+
+The manifest lists exactly what Gate 4 checks (every file of the artifact
+folder, logs included, but hidden files and the files made from the manifest),
+so a fresh bundle always covers the folder. Re-bundling unchanged evidence
+gives the same bytes: when only the clock fields would differ, the previous
+manifest is kept as it is, and the bag-info carries no time of its own. The
+bundle never carries an earlier sign-off; one that approved another manifest
+is deleted here, since it is no longer evidence of anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatch
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import interlock
+from interlock.artifacts import BY_FILENAME, CATALOGUE
+from interlock.config import Project
+from interlock.errors import UsageError
+from interlock.events import ArtifactWritten, Notice
+from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state, write_bundle
+from interlock.metrics import UNBUNDLED, sha256_file
+from interlock.phases import Outcome
+from interlock.runtime import RunContext, utc_now
+
+#: Distributions whose versions shaped the evidence; absent ones are skipped.
+TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "openapi-core", "securesystemslib")
+CLOCK_FIELDS = frozenset({"generated_at", "started_at", "finished_at"})
+#: Logs and the step that writes them. Service and setup logs are left out on
+#: purpose: services append to them during every step that needs them.
+LOG_STEPS = (("logs/pytest-collect.log", "1.1"), ("logs/pytest.log", "3.1"), ("logs/regression-*.log", "3.3"))
+_STEP_COMMANDS = {a.step: a.command for a in reversed(CATALOGUE)}  # first catalogue entry of a step wins
+_MANIFEST_ENTRY = f"data/{EVIDENCE_MANIFEST_NAME}"
+
+
+def evidence_files(root: Path) -> list[str]:
+    """Every file the manifest must list, by the rule Gate 4 checks coverage with."""
+    files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(f for f in files if f not in UNBUNDLED)
+
+
+def provenance(files: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    """Step and command of each file: the catalogue's for artifacts, LOG_STEPS for logs, else none."""
+    origin: dict[str, dict[str, str | None]] = {}
+    for rel in files:
+        step = BY_FILENAME[rel].step if rel in BY_FILENAME else next((s for pattern, s in LOG_STEPS if fnmatch(rel, pattern)), None)
+        origin[rel] = {"phase": step, "command": _STEP_COMMANDS.get(step) if step else None}
+    return origin
+
+
+def artifact_index(root: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest of what the folder holds now, with the given metadata."""
+    files = evidence_files(root)
+    return build_manifest(root, files, meta=meta, provenance=provenance(files))
+
+
+def sealed_files(manifest: Mapping[str, Any]) -> list[str]:
+    """What the bundle holds: the manifest's artifacts and the manifest itself."""
+    return [a["path"] for a in manifest["artifacts"]] + [EVIDENCE_MANIFEST_NAME]
+
+
+def bag_info(manifest: Mapping[str, Any], project: Project) -> dict[str, str]:
+    """bag-info.txt fields: all from the manifest and the config, so the same manifest gives the same bag."""
+    title = f"{project.name} {project.version}" if project.version else project.name
+    info = {
+        "Source-Organization": project.name,
+        "External-Identifier": manifest["run_id"],
+        "External-Description": f"PROTOCOL-9 integration evidence of {title}, environment {manifest['environment']}",
+        "Bagging-Date": manifest["generated_at"][:10],
+        "Interlock-Environment": manifest["environment"],
+        "Interlock-Version": manifest["interlock_version"],
+    }
+    if project.version:
+        info["Interlock-Project-Version"] = project.version
+    if manifest["source"]["git_commit"]:
+        info["Interlock-Git-Commit"] = manifest["source"]["git_commit"]
+    return info
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _meta(ctx: RunContext) -> dict[str, Any]:
+    root = ctx.loaded.root
+    excluded = [".interlock"]
+    if ctx.artifacts.root.resolve().is_relative_to(root):
+        excluded.append(os.path.relpath(ctx.artifacts.root.resolve(), root))
+    commit, dirty = git_state(root, exclude=excluded)
+    now = utc_now()
+    return {
+        "generated_at": now, "run_id": ctx.run_id, "environment": ctx.env_name, "interlock_version": interlock.__version__,
+        "started_at": ctx.started_at, "finished_at": now, "tools": tool_versions(), "git_commit": commit, "git_dirty": dirty,
+    }
+
+
+def _settle_clock(fresh: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The previous manifest when only its clock fields differ: the same evidence keeps the same bytes."""
+    if previous is None:
+        return fresh
+
+    def timeless(manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in manifest.items() if k not in CLOCK_FIELDS}
+
+    return previous if timeless(previous) == timeless(fresh) else fresh
+
+
+def signed_manifest_digest(path: Path) -> str | None:
+    """The manifest digest a sign-off claims to approve (unverified: only to tell whether it is stale)."""
+    try:
+        statement = json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"], validate=True))
+        return next(s["digest"]["sha256"] for s in statement["subject"] if s["name"] == _MANIFEST_ENTRY)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
+def _drop_stale_signoff(ctx: RunContext) -> None:
+    signoff = ctx.artifacts.path(SIGNOFF_NAME)
+    if not signoff.is_file():
+        return
+    if signed_manifest_digest(signoff) == sha256_file(ctx.artifacts.path(EVIDENCE_MANIFEST_NAME)):
+        ctx.emit(Notice("4.1", f"{SIGNOFF_NAME} still approves this manifest, but the new bundle does not carry it: "
+                        "run `interlock signoff` to seal the bundle again"))
+        return
+    signoff.unlink()
+    ctx.emit(Notice("4.1", f"removed {SIGNOFF_NAME}: it approved an earlier manifest; run `interlock signoff` again"))
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Write integration-evidence-manifest.json and INTEGRATION-EVIDENCE.zip over the artifact folder."""
+    root = ctx.artifacts.root
+    try:
+        previous = ctx.artifacts.read_json_or_none(EVIDENCE_MANIFEST_NAME)
+    except UsageError:
+        previous = None  # a corrupt manifest is simply replaced
+    try:
+        manifest = _settle_clock(artifact_index(root, _meta(ctx)), previous)
+    except (OSError, ValueError) as exc:
+        return Outcome("fail", f"cannot index the artifacts: {exc}")
+    if not manifest["artifacts"]:
+        return Outcome("fail", f"{root} holds no evidence to bundle: run the protocol's steps first")
+    ctx.artifacts.write_json(EVIDENCE_MANIFEST_NAME, manifest)
+    ctx.emit(ArtifactWritten(EVIDENCE_MANIFEST_NAME))
+    _drop_stale_signoff(ctx)
+    zip_path = ctx.artifacts.path(BUNDLE_NAME)
+    try:
+        write_bundle(root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, ctx.config.project))
+    except (OSError, ValueError) as exc:
+        return Outcome("fail", f"cannot write {BUNDLE_NAME}: {exc}")
+    ctx.emit(ArtifactWritten(BUNDLE_NAME))
+    return Outcome("pass", f"{len(manifest['artifacts'])} artifacts, {zip_path.stat().st_size / (1 << 20):.2f} MiB")

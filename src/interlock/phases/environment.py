@@ -1,0 +1,178 @@
+"""Step 1.2: validate the integration environment: services, stores, brokers and the baseline.
+
+Every service, store and broker the environment declares is probed side by
+side under the environment's probe timeout, and the environment is compared
+with the baseline (component versions, the variables each service gets, the
+values of pinned variables). Everything becomes a check in
+environment-validation-report.json; a failing service is a failed check, never
+an exception, and no password or secret value reaches the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sqlite3
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+
+from interlock import baseline as bl
+from interlock.checks import Check
+from interlock.config import Broker
+from interlock.errors import UsageError
+from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, ProtocolError
+from interlock.phases import Outcome
+from interlock.phases.data import data_rows
+from interlock.probes import redact_url, run_all
+from interlock.probes.amqp import probe_amqp
+from interlock.probes.embedded_log import probe_embedded_log
+from interlock.probes.http import probe_http
+from interlock.probes.mqtt import probe_mqtt
+from interlock.probes.nats import probe_nats
+from interlock.probes.redis import probe_redis
+from interlock.probes.sql import probe_store
+from interlock.runtime import RunContext, utc_now
+
+REPORT = "environment-validation-report.json"
+SCRIPT = "validate_environment.py"
+Probe = Coroutine[Any, Any, Check | list[Check]]
+Label = tuple[str, str, str]
+
+
+def _broker_probe(name: str, broker: Broker, url: str, versions: dict[str, str], timeout: float) -> Probe:
+    """The probe for one broker kind, with the baseline's version range for its component."""
+    spec = versions.get(bl.COMPONENTS[broker.kind])
+    if broker.kind == "embedded-log":
+        return probe_embedded_log(name, url)
+    if broker.kind == "amqp":
+        return probe_amqp(name, url, exchanges=(broker.exchange,) if broker.exchange else (), version_spec=spec, timeout=timeout)
+    if broker.kind == "nats":
+        return probe_nats(name, url, version_spec=spec, timeout=timeout)
+    if broker.kind == "redis":
+        return probe_redis(name, url, version_spec=spec, timeout=timeout)
+    return probe_mqtt(name, url, timeout=timeout)
+
+
+async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[Check]:
+    """Probe every service, store and broker of the environment concurrently.
+
+    Each probe's own client timeout is kept below `run_all`'s deadline so that
+    blocking clients (SQLAlchemy, paho) end in their thread before the deadline.
+    """
+    env = ctx.env
+    inner = max(0.5, env.probe_timeout * 0.8)
+    probes: list[Probe] = []
+    labels: list[Label] = []
+    async with httpx.AsyncClient(timeout=inner) as client:
+        for name, runtime in env.services.items():
+            url = ctx.expand(runtime.health or runtime.url)
+            check_id = f"{name}.health" if runtime.health else f"{name}.url"
+            # A bare service URL need not serve its root; any answer short of a server error proves it is up.
+            expect = (200,) if runtime.health else tuple(range(200, 500))
+            probes.append(probe_http(client, check_id, url, expect_status=expect))
+            labels.append((check_id, "http", url))
+        for name, store in env.stores.items():
+            url = ctx.expand(store.url)
+            tables = {d.table: data_rows(ctx.loaded.resolve(d.path)) for d in ctx.config.datasets.values() if d.store == name}
+            migrations = ctx.loaded.resolve(ctx.expand(store.migrations)) if store.migrations else None
+            probes.append(probe_store(name, store.kind, url, timeout=inner, migrations_dir=migrations, migrations_table=store.migrations_table,
+                                      version_spec=versions.get(store.kind), tables=tables))
+            labels.append((name, store.kind, url))
+        for name, broker in env.brokers.items():
+            url = ctx.expand(broker.url)
+            probes.append(_broker_probe(name, broker, url, versions, inner))
+            labels.append((name, broker.kind, url))
+        return await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
+
+
+def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | None]:
+    """The version of each component this environment uses, from the probes (None: used but not read)."""
+    by_id = {c.id: c for c in probed}
+    observed: dict[str, str | None] = {"python": platform.python_version()}
+    used = [(name, store.kind) for name, store in ctx.env.stores.items()] + [(name, b.kind) for name, b in ctx.env.brokers.items()]
+    for name, kind in used:
+        component = bl.COMPONENTS[kind]
+        version = by_id[name].details.get("server_version") if name in by_id else None
+        if kind == "embedded-log":
+            version = sqlite3.sqlite_version  # the log is a SQLite file read through this interpreter's library
+        if observed.get(component) is None:
+            observed[component] = version
+    return observed
+
+
+def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check]) -> list[Check]:
+    """The environment compared with the baseline: versions, each service's variables, pinned values."""
+    env = ctx.env
+    declared = {name: set(env.vars) | set(runtime.env) for name, runtime in env.services.items()}
+    return [
+        *bl.compare_versions(baseline, observed_versions(ctx, probed)),
+        *bl.compare_service_env(baseline, ctx.env_name, declared),
+        *bl.compare_variables(baseline, ctx.base_env()),
+    ]
+
+
+def _secret_values(ctx: RunContext, baseline: bl.Baseline | None) -> list[str]:
+    """Values that must never appear in the report, even outside a URL (a password passed as an argument)."""
+    pinned = baseline.secrets if baseline else {}
+    return [v for k, v in ctx.base_env().items() if (k in pinned or bl.SECRET_NAME.search(k)) and len(v) >= 6]
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    """Mask URL passwords and secret values in a string, or in every string inside details."""
+    if isinstance(value, str):
+        text = bl.redact_text(value)
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def summarize(checks: list[Check]) -> str:
+    """The step's short reason: how many checks, and which failed (the first few)."""
+    failed = [c.id for c in checks if not c.passed]
+    if not checks:
+        return "no environment check ran: declare services, stores or brokers for this environment"
+    if not failed:
+        return f"{len(checks)} checks, all passed"
+    shown = ", ".join(failed[:6]) + (f" and {len(failed) - 6} more" if len(failed) > 6 else "")
+    return f"{len(checks)} checks, {len(failed)} failed: {shown}"
+
+
+def run(ctx: RunContext) -> Outcome:
+    """Check the environment, write its report and emit the protocol's automation and error lines."""
+    started = utc_now()
+    checks = list(ctx.services.start())
+    baseline: bl.Baseline | None = None
+    source = ctx.config.prerequisites.environment_baseline.path
+    try:
+        baseline = bl.load(ctx.loaded)
+    except UsageError as exc:
+        checks.append(Check("baseline", "baseline", source).fail(f"cannot use the environment baseline: {exc}"))
+    probed = asyncio.run(probe_environment(ctx, baseline.versions if baseline else {}))
+    checks += probed
+    if baseline is not None:
+        checks += baseline_checks(ctx, baseline, probed)
+    secrets = _secret_values(ctx, baseline)
+    for check in checks:
+        check.target, check.reason = _scrub(check.target, secrets), _scrub(check.reason, secrets)
+        check.details = _scrub(check.details, secrets)
+        ctx.emit(CheckFinished("1.2", check.id, check.status, check.reason))
+    failed = [c for c in checks if not c.passed]
+    ok = bool(checks) and not failed
+    finished = utc_now()
+    path = ctx.artifacts.write_json(REPORT, {
+        "schema_version": 1, "generated_at": finished, "environment": ctx.env_name, "status": "pass" if ok else "fail",
+        "started_at": started, "finished_at": finished, "checks": [c.to_dict() for c in checks],
+        "summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed)},
+    })
+    ctx.emit(ArtifactWritten(str(path)))
+    ctx.emit(AutomationExecuted(SCRIPT, "PASS" if ok else "FAIL"))
+    if not ok:
+        ctx.emit(ProtocolError("EnvironmentMismatch", [f"{c.id}: {c.reason}" for c in failed] or [summarize(checks)]))
+    return Outcome.of(ok, summarize(checks))

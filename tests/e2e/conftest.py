@@ -1,0 +1,80 @@
+"""End-to-end fixtures: a private copy of examples/shop on free ports, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHOP = REPO / "examples" / "shop"
+INTERLOCK = [sys.executable, "-m", "interlock"]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Shop:
+    root: Path
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / ".artifacts" / "integration"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "interlock.toml"
+
+    def edit(self, relative: str, old: str, new: str, count: int = 1) -> None:
+        path = self.root / relative
+        text = path.read_text("utf-8")
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, count), "utf-8")
+
+    def interlock(self, *args: str, timeout: float = 400) -> Result:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        done = subprocess.run([*INTERLOCK, *args], cwd=self.root, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Shop:
+    """examples/shop copied to tmp, its integration ports moved to free ones, with a sign-off key."""
+    root = tmp_path / "shop"
+    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
+    config = root / "interlock.toml"
+    text = config.read_text("utf-8")
+    for old, new in zip(("18081", "18082", "18083"), free_ports(3)):
+        text = re.sub(rf"\b{old}\b", str(new), text)
+    config.write_text(text, "utf-8")
+    made = Shop(root)
+    result = made.interlock("keygen", "--out", ".interlock/keys/signoff.key")
+    assert result.code == 0, result.output
+    return made

@@ -1,0 +1,50 @@
+"""Defect triage: stable identity, human edits kept, resolved-then-failing reopened, bad CSV is exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interlock.artifacts import ArtifactDir
+from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
+from interlock.errors import UsageError
+
+FAIL = Failure("test", "tests/test_a.py::test_x", "test tests/test_a.py::test_x failed", "critical", "report#x", "interlock test -- 'tests/test_a.py::test_x'", "boom", "orders")
+
+
+def test_same_failure_twice_is_one_defect() -> None:
+    rows = merge([], [FAIL], run_id="r1", now="t1", owners={}, service_owners={"orders": "team-orders"})
+    rows = merge(rows, [FAIL], run_id="r2", now="t2", owners={}, service_owners={"orders": "team-orders"})
+    assert len(rows) == 1
+    assert rows[0]["occurrences"] == "2" and rows[0]["owner"] == "team-orders"
+    assert rows[0]["id"] == f"DEF-{FAIL.fingerprint[:8]}"
+
+
+def test_human_edits_survive_and_resolved_reopens(tmp_path: Path) -> None:
+    rows = merge([], [FAIL], run_id="r1", now="t1", owners={"tests/test_a.py": "alice"}, service_owners={})
+    rows[0].update(status="mitigated", mitigation="fix in PR 12", ticket="JIRA-1")
+    rows = merge(rows, [FAIL], run_id="r2", now="t2", owners={}, service_owners={})
+    assert (rows[0]["status"], rows[0]["mitigation"], rows[0]["ticket"], rows[0]["owner"]) == ("mitigated", "fix in PR 12", "JIRA-1", "alice")
+    rows[0]["status"] = "resolved"
+    rows = merge(rows, [FAIL], run_id="r3", now="t3", owners={}, service_owners={})
+    assert (rows[0]["status"], rows[0]["regression"]) == ("open", "fail")
+
+
+def test_unmitigated_critical() -> None:
+    rows = merge([], [FAIL], run_id="r1", now="t1", owners={}, service_owners={})
+    assert len(unmitigated_critical(rows, "r1")) == 1
+    rows[0]["mitigation"] = "plan"
+    assert unmitigated_critical(rows, "r1") == []
+
+
+def test_csv_round_trip_and_bad_edit(tmp_path: Path) -> None:
+    folder = ArtifactDir(tmp_path)
+    rows = merge([], [FAIL], run_id="r1", now="t1", owners={}, service_owners={})
+    folder.write_csv("defect-log.csv", COLUMNS, rows)
+    assert read_log(tmp_path / "defect-log.csv") == rows
+    text = (tmp_path / "defect-log.csv").read_text().replace('"critical"', '"urgent"')
+    (tmp_path / "defect-log.csv").write_text(text)
+    with pytest.raises(UsageError) as info:
+        read_log(tmp_path / "defect-log.csv")
+    assert info.value.problems[0].line == 2 and "urgent" in info.value.problems[0].message

@@ -1,0 +1,352 @@
+"""Steps 4.3, 4.1 and 4.2 on a hand-made artifact folder that passes Gates 1-3: no servers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interlock import config
+from interlock.artifacts import ArtifactDir
+from interlock.defects import COLUMNS
+from interlock.engine import gate_results
+from interlock.events import Event, PromptRequired
+from interlock.evidence import generate_keypair, verify_bundle
+from interlock.phases import HaltRun, Outcome
+from interlock.phases import bundle, recommendations, signoff
+from interlock.runtime import RunContext
+
+TOML = """
+[project]
+name = "shop"
+version = "1.4.0"
+
+[prerequisites.feature_list]
+path = "features.json"
+version = "1"
+[prerequisites.architecture_contracts]
+path = "contracts"
+version = "1"
+[prerequisites.environment_baseline]
+path = "baseline.toml"
+version = "1"
+
+[services.catalog]
+
+[environments.integration.services.catalog]
+url = "http://127.0.0.1:9/"
+"""
+SIGNOFF = '[signoff]\napprover = "Q. Orchestrator"\nkey = "keys/signoff.key"\npubkey = "keys/signoff.pub"\n'
+INTERFACE = "catalog:GET /products/{id}"
+PACT_ID = "web->catalog: a product"
+MANIFEST, ZIP, SIGNED = "integration-evidence-manifest.json", "INTEGRATION-EVIDENCE.zip", "integration-signoff.json"
+
+
+def waiver(target: str, expires: datetime) -> dict[str, Any]:
+    return {"target": target, "justification": "known gap", "approver": "QA lead", "ticket": "QA-7", "expires": expires}
+
+
+def scope_matrix(uncovered: tuple[str, ...] = ()) -> dict[str, Any]:
+    prereqs = [{"name": n, "path": p, "expected_version": "1", "actual_version": "1", "expected_sha256": None,
+                "actual_sha256": "0" * 64, "status": "ok", "reason": None}
+               for n, p in (("feature_list", "features.json"), ("architecture_contracts", "contracts"), ("environment_baseline", "baseline.toml"))]
+    interfaces = [{"id": INTERFACE, "service": "catalog", "kind": "http", "operation": "GET /products/{id}", "source": "catalog.yaml",
+                   "features": [], "checks": [{"kind": "pact", "ref": PACT_ID}]}]
+    interfaces += [{"id": i, "service": "catalog", "kind": "http", "operation": i.split(":", 1)[1], "source": "catalog.yaml",
+                    "features": [], "checks": []} for i in uncovered]
+    return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "project": {"name": "shop", "version": "1.4.0"},
+            "environment": "integration", "prerequisites": prereqs,
+            "services": [{"name": "catalog", "kind": "http", "owner": "team-catalog", "openapi": "catalog.yaml", "asyncapi": None}],
+            "interfaces": interfaces, "dependencies": [{"consumer": "web", "provider": "catalog", "via": "pact", "interfaces": [INTERFACE]}],
+            "features": [], "uncovered": list(uncovered)}
+
+
+def check(id: str, kind: str, status: str = "pass", ms: float = 12.5, reason: str | None = None) -> dict[str, Any]:
+    return {"id": id, "kind": kind, "target": "http://127.0.0.1:9/health", "status": status, "reason": reason, "duration_ms": ms, "details": {}}
+
+
+def environment_report(*checks: dict[str, Any]) -> dict[str, Any]:
+    checks = checks or (check("catalog", "http"),)
+    failed = sum(c["status"] != "pass" for c in checks)
+    return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "environment": "integration", "status": "fail" if failed else "pass",
+            "started_at": "2025-06-01T11:59:00Z", "finished_at": "2025-06-01T12:00:00Z", "checks": list(checks),
+            "summary": {"total": len(checks), "passed": len(checks) - failed, "failed": failed}}
+
+
+def contract_results(status: str = "pass", mismatch: str | None = None) -> dict[str, Any]:
+    interaction = {"id": PACT_ID, "description": "a product", "provider_states": [], "status": status, "duration_ms": 3.0,
+                   "mismatches": [{"type": "body", "path": "$.price", "message": mismatch}] if mismatch else []}
+    return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "environment": "integration", "status": "pass" if status == "pass" else "fail",
+            "contracts": [{"id": "web->catalog", "kind": "pact-http", "consumer": "web", "provider": "catalog", "source": "pacts/web-catalog.json",
+                           "specification": "4.0", "status": "pass" if status == "pass" else "fail", "duration_ms": 3.0, "reason": None,
+                           "interactions": [interaction]}],
+            "summary": {"contracts": 1, "interactions": 1, "passed": int(status == "pass"), "failed": int(status == "fail"),
+                        "errors": 0, "pending": int(status == "pending"), "not_executed": 0}}
+
+
+def execution_report(passed: int = 1, failures: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    summary = {"collected": passed + len(failures), "total": passed + len(failures), "passed": passed, "failed": len(failures),
+               "skipped": 0, "errors": 0, "deselected": 0}
+    tests = [{"nodeid": f"tests/test_catalog.py::test_{i}", "outcome": "passed", "keywords": ["integration"]} for i in range(passed)]
+    return {"created": 1.0, "duration": 0.5, "exitcode": 0 if passed and not failures else 1, "root": "/sut",
+            "summary": {"total": summary["total"], "collected": summary["collected"]}, "tests": tests,
+            "interlock": {"command": ["pytest", "-m", "integration"], "exit_code": 0, "log": "logs/pytest.log",
+                          "environment": "integration", "summary": summary, "failures": list(failures)}}
+
+
+READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | Ready |\n|---|---|---|---|---|\n" \
+            "| `catalog` | captured: logs/service-catalog.log (3 lines) | 12 metric families at /metrics | OTLP spans received | yes |\n"
+
+
+class System:
+    """A system under test: config, key pair and an artifact folder that passes Gates 1-3."""
+
+    def __init__(self, root: Path, extra_toml: str = "", signoff_toml: str = SIGNOFF) -> None:
+        self.root = root
+        (root / "keys").mkdir(parents=True)
+        generate_keypair(root / "keys/signoff.key", root / "keys/signoff.pub")
+        generate_keypair(root / "keys/other.key", root / "keys/other.pub")
+        (root / "interlock.toml").write_text(TOML + signoff_toml + extra_toml)
+        self.loaded = config.load(root / "interlock.toml")
+        self.folder = ArtifactDir(root / ".artifacts/integration")
+        self.events: list[Event] = []
+        self.answer = True
+        f = self.folder
+        f.write_json("integration-scope-matrix.json", scope_matrix())
+        f.write_json("environment-validation-report.json", environment_report())
+        f.write_json("contract-validation-results.json", contract_results())
+        f.write_json("test-execution-report.json", execution_report())
+        f.write_csv("defect-log.csv", COLUMNS, [])
+        f.write_text("observability-readiness.md", READINESS)
+        for name in ("test-data-inventory.md", "integration-test-plan.md", "regression-summary.md"):
+            f.write_text(name, f"# {name}\n\nRecorded by hand for the test.\n")
+        f.write_text("logs/pytest.log", "1 passed in 0.5s\n")
+        f.write_text("logs/service-catalog.log", "listening on 9\n")
+
+    def ctx(self, started_at: str = "2025-06-01T12:00:00Z") -> RunContext:
+        return RunContext(self.loaded, "integration", self.folder, self.events.append, lambda kind: (self.answer, "test"),
+                          "run-1", started_at=started_at)
+
+    def seal(self) -> list[Outcome]:
+        """4.3, 4.1 and 4.2 in the engine's order."""
+        return [module.run(self.ctx()) for module in (recommendations, bundle, signoff)]
+
+    def gate(self, number: int) -> dict[str, Any]:
+        return gate_results(self.folder, self.loaded, (number,))["gates"][0]
+
+    def condition(self, number: int, condition_id: str) -> dict[str, Any]:
+        return next(c for c in self.gate(number)["conditions"] if c["id"] == condition_id)
+
+    def statement(self) -> dict[str, Any]:
+        return json.loads(base64.b64decode(json.loads(self.folder.path(SIGNED).read_text())["payload"]))
+
+
+@pytest.fixture(autouse=True)
+def no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signoff, "OVERRIDES", {})
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> System:
+    return System(tmp_path)
+
+
+def test_sealed_bundle_verifies_and_passes_every_gate(system: System) -> None:
+    outcomes = system.seal()
+    assert [o.status for o in outcomes] == ["pass", "pass", "pass"], outcomes
+    assert outcomes[2].reason.startswith("signed by Q. Orchestrator (keyid ")
+    report = verify_bundle(system.folder.path(ZIP), system.root / "keys/signoff.pub")
+    assert report.ok, report.problems
+    assert gate_results(system.folder, system.loaded)["status"] == "pass"
+    predicate = system.statement()["predicate"]
+    assert predicate["approver"] == "Q. Orchestrator" and predicate["signed_at"].endswith("Z")
+    assert predicate["scope"]["project"] == "shop" and predicate["scope"]["environment"] == "integration"
+    assert [(g["gate"], g["status"], g["conditions_failed"]) for g in predicate["gates"]] == [(1, "pass", []), (2, "pass", []), (3, "pass", [])]
+    with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
+        assert zf.read(SIGNED) == system.folder.path(SIGNED).read_bytes()
+        assert "data/forward-recommendations.md" in zf.namelist()
+
+
+def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -> None:
+    system.folder.write_text(".interlock-state.json", "{}")
+    system.folder.write_text("gate-results.json", "{}")
+    recommendations.run(system.ctx())
+    assert bundle.run(system.ctx()).status == "pass"
+    manifest = system.folder.read_json(MANIFEST)
+    entries = {a["path"]: (a["phase"], a["command"]) for a in manifest["artifacts"]}
+    assert sorted(entries) == sorted(["integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json",
+                                      "test-execution-report.json", "defect-log.csv", "observability-readiness.md", "test-data-inventory.md",
+                                      "integration-test-plan.md", "regression-summary.md", "forward-recommendations.md",
+                                      "logs/pytest.log", "logs/service-catalog.log"])
+    assert entries["logs/pytest.log"] == ("3.1", "interlock test")
+    assert entries["logs/service-catalog.log"] == (None, None)
+    assert entries["forward-recommendations.md"] == ("4.3", "interlock recommend")
+    assert {"interlock", "pytest", "securesystemslib"} <= set(manifest["tools"])
+    assert (manifest["run_id"], manifest["environment"], manifest["started_at"]) == ("run-1", "integration", "2025-06-01T12:00:00Z")
+    with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
+        info = zf.read("bag-info.txt").decode()
+    assert "Source-Organization: shop\n" in info and "External-Identifier: run-1\n" in info and "Interlock-Environment: integration\n" in info
+
+
+def test_rebundling_unchanged_evidence_gives_identical_bytes(system: System) -> None:
+    recommendations.run(system.ctx())
+    bundle.run(system.ctx())
+    first = system.folder.path(ZIP).read_bytes()
+    assert bundle.run(system.ctx(started_at="2025-06-02T08:00:00Z")).status == "pass"  # a later invocation
+    assert system.folder.path(ZIP).read_bytes() == first
+
+
+def test_editing_an_artifact_after_the_manifest_fails_gate_4(system: System) -> None:
+    assert [o.status for o in system.seal()] == ["pass"] * 3
+    system.folder.write_text("regression-summary.md", "# edited after the bundle\n")
+    cond = system.condition(4, "manifest.uncovered")
+    assert cond["status"] == "fail"
+    assert "regression-summary.md changed after the manifest" in cond["reason"]
+
+
+def test_rebundling_changed_evidence_drops_the_stale_signoff(system: System) -> None:
+    system.seal()
+    system.folder.write_text("logs/pytest.log", "2 passed in 0.7s\n")
+    assert bundle.run(system.ctx()).status == "pass"
+    assert not system.folder.exists(SIGNED)
+    with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
+        assert SIGNED not in zf.namelist()
+    assert system.condition(4, "signoff.valid")["status"] == "fail"
+
+
+def test_signoff_is_refused_while_gate_3_fails(system: System) -> None:
+    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    outcomes = system.seal()
+    assert outcomes[2].status == "fail"
+    assert "tests.ran" in outcomes[2].reason and "no test ran" in outcomes[2].reason
+    assert not system.folder.exists(SIGNED)
+    assert not any(isinstance(e, PromptRequired) for e in system.events)
+
+
+def test_a_waiver_covering_the_failed_condition_allows_signoff(tmp_path: Path) -> None:
+    system = System(tmp_path, '\n[[waivers]]\ntarget = "tests.ran"\njustification = "suite moved"\napprover = "QA lead"\n'
+                              'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
+    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    assert [o.status for o in system.seal()] == ["pass"] * 3
+    predicate = system.statement()["predicate"]
+    assert predicate["gates"][2]["conditions_failed"] == ["tests.ran"]
+    assert [w["target"] for w in predicate["waivers"]] == ["tests.ran"]
+
+
+def test_a_declined_prompt_halts_without_signing(system: System) -> None:
+    recommendations.run(system.ctx())
+    bundle.run(system.ctx())
+    system.answer = False
+    with pytest.raises(HaltRun) as halt:
+        signoff.run(system.ctx())
+    assert halt.value.step == "4.2" and "declined" in halt.value.reason
+    assert not system.folder.exists(SIGNED)
+
+
+def test_a_signoff_with_another_key_fails_gate_4(system: System) -> None:
+    signoff.OVERRIDES.update(approver="Mallory", key=system.root / "keys/other.key")
+    outcomes = system.seal()
+    assert outcomes[2].status == "fail" and "does not verify" in outcomes[2].reason
+    cond = system.condition(4, "signoff.valid")
+    assert cond["status"] == "fail" and "signature does not verify" in cond["reason"]
+
+
+def test_a_missing_key_says_how_to_make_one(tmp_path: Path) -> None:
+    system = System(tmp_path, signoff_toml='[signoff]\napprover = "Q. Orchestrator"\n')
+    outcome = system.seal()[2]
+    assert outcome.status == "fail" and "interlock keygen" in outcome.reason
+    assert not system.folder.exists(SIGNED)
+
+
+def test_signoff_refuses_evidence_changed_after_the_bundle(system: System) -> None:
+    recommendations.run(system.ctx())
+    bundle.run(system.ctx())
+    system.folder.write_text("integration-test-plan.md", "# rewritten\n")
+    outcome = signoff.run(system.ctx())
+    assert outcome.status == "fail" and "integration-test-plan.md" in outcome.reason and "interlock bundle" in outcome.reason
+    assert not system.folder.exists(SIGNED)
+
+
+# -- forward recommendations: a pure function of the evidence ----------------
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+
+
+def evidence(artifacts: dict[str, Any] | None = None, waivers: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """What `gather` returns for the clean folder, with some artifacts replaced."""
+    base = {
+        "integration-scope-matrix.json": scope_matrix(), "environment-validation-report.json": environment_report(),
+        "contract-validation-results.json": contract_results(), "test-execution-report.json": execution_report(),
+        "defect-log.csv": [], "observability-readiness.md": READINESS,
+    }
+    return {"project": {"name": "shop", "version": "1.4.0"}, "environment": "integration", "run_id": "run-1", "now": NOW,
+            "waivers": list(waivers), "artifacts": base | (artifacts or {}), "errors": {}}
+
+
+def section(text: str, title: str) -> list[str]:
+    lines = text.split(f"### {title}\n", 1)[1].split("\n#", 1)[0]
+    return [line for line in lines.splitlines() if line.startswith("- ")]
+
+
+def test_clean_evidence_says_what_was_checked_in_every_section() -> None:
+    text = recommendations.recommendations(evidence())
+    for title in ("Uncovered interfaces", "Contract failures and pending interactions", "Failed and flaky tests", "Open defects",
+                  "Waivers expiring within 14 days", "Failed environment checks", "Environment drift", "Services lacking logs, metrics or traces"):
+        items = section(text, title)
+        assert len(items) == 1 and items[0].startswith("- Checked ") and "nothing found" in items[0], (title, items)
+    assert "## Protocol 4 (Quality Audit)" in text and "## Protocol 10 (Pre-Deployment)" in text and "## Protocol 12 (Runtime monitoring)" in text
+
+
+def test_every_gap_in_the_evidence_becomes_a_cited_item() -> None:
+    defect = {c: "" for c in COLUMNS} | {"id": "DEF-1", "severity": "high", "status": "open", "owner": "team-catalog", "title": "price wrong"}
+    flaky = defect | {"id": "DEF-2", "status": "open", "regression": "fail", "title": "timeout", "rerun": "pytest tests/t.py::x"}
+    failure = {"nodeid": "tests/test_catalog.py::test_price", "outcome": "failed", "message": "AssertionError: 2490 != 2500",
+               "critical": True, "interfaces": [], "rerun": "pytest tests/test_catalog.py::test_price"}
+    readiness = READINESS.replace("12 metric families at /metrics", "missing: /metrics answered 404")
+    text = recommendations.recommendations(evidence({
+        "integration-scope-matrix.json": scope_matrix(uncovered=("catalog:DELETE /products/{id}",)),
+        "environment-validation-report.json": environment_report(
+            check("catalog", "http", ms=4200.0), check("baseline.var.TZ", "baseline", "fail", reason="TZ is Europe/Paris, baseline says UTC"),
+            check("shopdb", "postgresql", "fail", reason="connection refused")),
+        "contract-validation-results.json": contract_results("fail", "price: expected 2490, got 2500"),
+        "test-execution-report.json": execution_report(passed=3, failures=(failure,)),
+        "defect-log.csv": [defect, flaky], "observability-readiness.md": readiness,
+    }, waivers=(waiver("contracts.failed", NOW + timedelta(days=3)), waiver("scope.uncovered", NOW + timedelta(days=60)))))
+    assert section(text, "Uncovered interfaces") == ["- `catalog:DELETE /products/{id}` has no contract or test; add a pact interaction or a test "
+                                                     "marked `@pytest.mark.interface(\"catalog:DELETE /products/{id}\")`. (source: `integration-scope-matrix.json`)"]
+    assert "expected 2490, got 2500" in section(text, "Contract failures and pending interactions")[0]
+    tests = section(text, "Failed and flaky tests")
+    assert "test_price` failed (critical): AssertionError" in tests[0] and tests[0].endswith("(source: `test-execution-report.json`)")
+    assert "`DEF-2` (timeout) failed again" in tests[1]
+    assert [line.split("`")[1] for line in section(text, "Open defects")] == ["DEF-1", "DEF-2"]
+    waivers = section(text, "Waivers expiring within 14 days")
+    assert len(waivers) == 1 and "`contracts.failed`" in waivers[0] and "in 3 day(s)" in waivers[0] and "(source: `interlock.toml`)" in waivers[0]
+    assert section(text, "Failed environment checks") == ["- `shopdb` (postgresql, http://127.0.0.1:9/health) failed: connection refused; fix it "
+                                                          "and rerun `interlock env`. (source: `environment-validation-report.json`)"]
+    assert "`baseline.var.TZ` (baseline) diverges from the baseline: TZ is Europe/Paris" in section(text, "Environment drift")[0]
+    slowest = section(text, "Slowest environment probes")
+    assert [line.split("`")[1] for line in slowest] == ["catalog", "shopdb"]  # baseline comparisons are not probes
+    assert slowest[0].startswith("- `catalog` (http, http://127.0.0.1:9/health) took 4200 ms (pass)")
+    monitoring = section(text, "Services lacking logs, metrics or traces")
+    assert monitoring == ["- `catalog` lacks metrics (missing: /metrics answered 404): instrument it and alert on it before runtime "
+                          "monitoring relies on it. (source: `observability-readiness.md`)"]
+
+
+def test_missing_evidence_is_reported_as_not_checked() -> None:
+    text = recommendations.recommendations(evidence({"observability-readiness.md": None, "contract-validation-results.json": None}))
+    monitoring = section(text, "Services lacking logs, metrics or traces")
+    assert monitoring[0].startswith("- Observability readiness was not recorded. **Not checked**: `observability-readiness.md` is missing")
+    assert "run `interlock contracts` (step 2.2)" in section(text, "Contract failures and pending interactions")[0]
+
+
+def test_the_step_writes_the_file_from_the_folder(system: System) -> None:
+    outcome = recommendations.run(system.ctx())
+    assert outcome == Outcome("pass", "derived from 6 of 6 evidence artifacts")
+    text = system.folder.path("forward-recommendations.md").read_text()
+    assert text == recommendations.recommendations(recommendations.gather(system.ctx()))
+    assert "Project shop 1.4.0, environment `integration`, run `run-1`" in text
