@@ -23,6 +23,7 @@ demo: install
 	cd $(SHOP) && $(INTERLOCK) verify .artifacts/integration/INTEGRATION-EVIDENCE.zip
 
 test: install
+	$(VENV)/bin/ruff check --select F,E9 src tests examples
 	$(PY) -m pytest -n 2 -q tests
 
 test-unit: install

@@ -351,11 +351,32 @@ def defects_waive(
     _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires)
 
 
+GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Accept global options after the command too (`interlock run --json`), as users type them."""
+    head, rest = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        name = arg.split("=", 1)[0]
+        if arg in GLOBAL_FLAGS or (name in GLOBAL_VALUED and "=" in arg):
+            head.append(arg)
+        elif arg in GLOBAL_VALUED:
+            head += [arg, next(args, "")]
+        else:
+            rest.append(arg)
+    return head + rest
+
+
 def main() -> None:
     """Entry point: every error becomes one line and an exit code, never a traceback."""
     code: int = ExitCode.OK
     try:
-        app()  # standalone: usage errors exit 2, typer.Exit exits with its code
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="interlock")  # standalone: usage errors exit 2
     except InterlockError as exc:
         for problem in getattr(exc, "problems", [Problem("interlock", str(exc))]):
             print(f"interlock: error: {problem}", file=sys.stderr)

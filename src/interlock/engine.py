@@ -92,7 +92,7 @@ def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] 
     """Evaluate gates from the artifact folder alone and write gate-results.json."""
     pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
     now = datetime.now(timezone.utc)
-    results = evaluate(metrics.read_metrics(artifacts, pubkey), loaded.config.gates, loaded.config.waivers, now, gates)
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates), loaded.config.gates, loaded.config.waivers, now, gates)
     document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail", "gates": results}
     artifacts.write_json("gate-results.json", document)
     return document
@@ -107,7 +107,7 @@ class Engine:
         self.pytest_args = pytest_args or []
 
     def _context(self, folder: Path, run_id: str, started_at: str | None = None) -> RunContext:
-        ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args)
+        ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args, published=self.published)
         if started_at:
             ctx.started_at = started_at
         return ctx
@@ -178,6 +178,8 @@ class Engine:
         for item in steps():
             by_phase.setdefault(item.phase, []).append(item)
         for phase, items in by_phase.items():
+            if not any(i.needs_services for i in items):
+                ctx.services.stop()  # their logs must be final before the evidence is sealed
             self.emit(PhaseStarted(phase))
             for item in items:
                 if item.id in state.completed:

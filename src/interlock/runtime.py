@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,17 @@ from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.config import Environment, Loaded
 from interlock.events import Emit, PromptAnswered, PromptRequired
+
+
+def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the named distributions (absent ones left out): evidence says what produced it."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def utc_now() -> str:
@@ -153,6 +165,7 @@ class RunContext:
     run_id: str
     started_at: str = field(default_factory=utc_now)
     pytest_args: list[str] = field(default_factory=list)
+    published: Path | None = None
     services: Services = field(init=False)
 
     def __post_init__(self) -> None:

@@ -64,6 +64,17 @@ class Shop:
         return Result(done.returncode, done.stdout, done.stderr)
 
 
+def require_server(host: str, port: int, name: str) -> None:
+    """Under CI=true a missing shared server fails the test; elsewhere it is skipped with the reason."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        reason = f"{name} at {host}:{port} is not reachable ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> Shop:
     """examples/shop copied to tmp, its integration ports moved to free ones, with a sign-off key."""
@@ -71,7 +82,7 @@ def shop(tmp_path: Path) -> Shop:
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
     config = root / "interlock.toml"
     text = config.read_text("utf-8")
-    for old, new in zip(("18081", "18082", "18083"), free_ports(3)):
+    for old, new in zip(("18081", "18082", "18083", "18181", "18182", "18183"), free_ports(6)):
         text = re.sub(rf"\b{old}\b", str(new), text)
     config.write_text(text, "utf-8")
     made = Shop(root)

@@ -78,3 +78,10 @@ def test_init_writes_config_and_shims(tmp_path: Path) -> None:
     for script in ("validate_environment.py", "run_contract_tests.py", "generate_artifact_manifest.py"):
         assert (tmp_path / "scripts" / script).is_file()
     assert cli("init", cwd=tmp_path).returncode == 2
+
+
+def test_global_options_after_the_command() -> None:
+    from interlock.cli import hoist_global_options
+
+    assert hoist_global_options(["run", "--json", "--config", "x.toml", "--yes"]) == ["--json", "--config", "x.toml", "run", "--yes"]
+    assert hoist_global_options(["test", "--", "--json"]) == ["test", "--", "--json"]

@@ -52,7 +52,7 @@ class Project:
         self.root = root
         self.events: list[Event] = []
         self.ctx = RunContext(config.load(root / "interlock.toml"), "integration", ArtifactDir(root / ".artifacts/integration"),
-                              self.events.append, lambda question: True, "run-1")
+                              self.events.append, lambda kind: (True, "test"), "run-1")
 
     def test_file(self, name: str, source: str) -> None:
         (self.root / "tests" / name).write_text(textwrap.dedent(source))

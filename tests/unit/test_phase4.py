@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -116,6 +118,7 @@ class System:
         self.folder = ArtifactDir(root / ".artifacts/integration")
         self.events: list[Event] = []
         self.answer = True
+        self.published: Path | None = None
         f = self.folder
         f.write_json("integration-scope-matrix.json", scope_matrix())
         f.write_json("environment-validation-report.json", environment_report())
@@ -127,10 +130,11 @@ class System:
             f.write_text(name, f"# {name}\n\nRecorded by hand for the test.\n")
         f.write_text("logs/pytest.log", "1 passed in 0.5s\n")
         f.write_text("logs/service-catalog.log", "listening on 9\n")
+        f.write_text("logs/pact-catalog-http.log", "verifying web->catalog\n")
 
     def ctx(self, started_at: str = "2025-06-01T12:00:00Z") -> RunContext:
         return RunContext(self.loaded, "integration", self.folder, self.events.append, lambda kind: (self.answer, "test"),
-                          "run-1", started_at=started_at)
+                          "run-1", started_at=started_at, published=self.published)
 
     def seal(self) -> list[Outcome]:
         """4.3, 4.1 and 4.2 in the engine's order."""
@@ -182,15 +186,34 @@ def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -
     assert sorted(entries) == sorted(["integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json",
                                       "test-execution-report.json", "defect-log.csv", "observability-readiness.md", "test-data-inventory.md",
                                       "integration-test-plan.md", "regression-summary.md", "forward-recommendations.md",
-                                      "logs/pytest.log", "logs/service-catalog.log"])
+                                      "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log"])
     assert entries["logs/pytest.log"] == ("3.1", "interlock test")
-    assert entries["logs/service-catalog.log"] == (None, None)
+    assert entries["logs/pact-catalog-http.log"] == ("2.2", "interlock contracts")
+    assert entries["logs/service-catalog.log"] == (None, None)  # services append to it in every step
     assert entries["forward-recommendations.md"] == ("4.3", "interlock recommend")
     assert {"interlock", "pytest", "securesystemslib"} <= set(manifest["tools"])
     assert (manifest["run_id"], manifest["environment"], manifest["started_at"]) == ("run-1", "integration", "2025-06-01T12:00:00Z")
     with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
         info = zf.read("bag-info.txt").decode()
     assert "Source-Organization: shop\n" in info and "External-Identifier: run-1\n" in info and "Interlock-Environment: integration\n" in info
+
+
+def test_interlocks_own_folders_do_not_make_the_source_dirty(system: System) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(system.root), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "interlock.toml", "keys")
+    git("commit", "-qm", "sut")
+    staging = ArtifactDir(system.root / ".artifacts/.integration.run-run-1")  # the engine's staging folder of run-1
+    shutil.copytree(system.folder.root, staging.root)
+    system.published, system.folder = system.folder.root, staging
+    recommendations.run(system.ctx())
+    bundle.run(system.ctx())
+    assert staging.read_json(MANIFEST)["source"]["git_dirty"] is False  # the published folder is untracked, yet not a change
+    (system.root / "interlock.toml").write_text(TOML + SIGNOFF + "# edited\n")
+    bundle.run(system.ctx())
+    assert staging.read_json(MANIFEST)["source"]["git_dirty"] is True
 
 
 def test_rebundling_unchanged_evidence_gives_identical_bytes(system: System) -> None:
@@ -342,6 +365,24 @@ def test_missing_evidence_is_reported_as_not_checked() -> None:
     monitoring = section(text, "Services lacking logs, metrics or traces")
     assert monitoring[0].startswith("- Observability readiness was not recorded. **Not checked**: `observability-readiness.md` is missing")
     assert "run `interlock contracts` (step 2.2)" in section(text, "Contract failures and pending interactions")[0]
+
+
+def test_an_empty_suite_and_an_unrecorded_service_are_items() -> None:
+    readiness = READINESS.replace("`catalog`", "`orders`")
+    text = recommendations.recommendations(evidence({"test-execution-report.json": execution_report(passed=0),
+                                                      "observability-readiness.md": readiness}))
+    assert section(text, "Failed and flaky tests")[0].startswith("- The suite ran no test (0 collected, none run)")
+    assert section(text, "Services lacking logs, metrics or traces") == [
+        "- Readiness of `catalog` was not recorded; add it to the table. (source: `observability-readiness.md`, `integration-scope-matrix.json`)"]
+
+
+def test_an_empty_folder_is_not_bundled(tmp_path: Path) -> None:
+    system = System(tmp_path)
+    shutil.rmtree(system.folder.root)
+    system.folder.root.mkdir()
+    outcome = bundle.run(system.ctx())
+    assert outcome.status == "fail" and "no evidence" in outcome.reason
+    assert not system.folder.exists(ZIP)
 
 
 def test_the_step_writes_the_file_from_the_folder(system: System) -> None:

@@ -16,7 +16,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatch
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,19 @@ from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state, write_bundle
 from interlock.metrics import UNBUNDLED, sha256_file
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.runtime import RunContext, tool_versions, utc_now
 
 #: Distributions whose versions shaped the evidence; absent ones are skipped.
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "openapi-core", "securesystemslib")
 CLOCK_FIELDS = frozenset({"generated_at", "started_at", "finished_at"})
 #: Logs and the step that writes them. Service and setup logs are left out on
 #: purpose: services append to them during every step that needs them.
-LOG_STEPS = (("logs/pytest-collect.log", "1.1"), ("logs/pytest.log", "3.1"), ("logs/regression-*.log", "3.3"))
+LOG_STEPS = (
+    ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pytest.log", "3.1"), ("logs/regression-*.log", "3.3"),
+)
 _STEP_COMMANDS = {a.step: a.command for a in reversed(CATALOGUE)}  # first catalogue entry of a step wins
-_MANIFEST_ENTRY = f"data/{EVIDENCE_MANIFEST_NAME}"
+#: The manifest's entry in the bag: the subject a sign-off must name.
+MANIFEST_ENTRY = f"data/{EVIDENCE_MANIFEST_NAME}"
 
 
 def evidence_files(root: Path) -> list[str]:
@@ -84,26 +86,21 @@ def bag_info(manifest: Mapping[str, Any], project: Project) -> dict[str, str]:
     return info
 
 
-def tool_versions() -> dict[str, str]:
-    versions = {}
-    for name in TOOLS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+def _own_folders(ctx: RunContext) -> list[str]:
+    """Folders interlock writes under the root (relative to it): their changes do not make the source dirty.
+
+    In a full run the artifact folder is the engine's staging folder, published beside it.
+    """
+    own = [p.resolve() for p in (ctx.artifacts.root, ctx.published) if p is not None]
+    return [".interlock", *(os.path.relpath(p, ctx.loaded.root) for p in own if p.is_relative_to(ctx.loaded.root))]
 
 
 def _meta(ctx: RunContext) -> dict[str, Any]:
-    root = ctx.loaded.root
-    excluded = [".interlock"]
-    if ctx.artifacts.root.resolve().is_relative_to(root):
-        excluded.append(os.path.relpath(ctx.artifacts.root.resolve(), root))
-    commit, dirty = git_state(root, exclude=excluded)
+    commit, dirty = git_state(ctx.loaded.root, exclude=_own_folders(ctx))
     now = utc_now()
     return {
         "generated_at": now, "run_id": ctx.run_id, "environment": ctx.env_name, "interlock_version": interlock.__version__,
-        "started_at": ctx.started_at, "finished_at": now, "tools": tool_versions(), "git_commit": commit, "git_dirty": dirty,
+        "started_at": ctx.started_at, "finished_at": now, "tools": tool_versions(TOOLS), "git_commit": commit, "git_dirty": dirty,
     }
 
 
@@ -118,11 +115,11 @@ def _settle_clock(fresh: dict[str, Any], previous: dict[str, Any] | None) -> dic
     return previous if timeless(previous) == timeless(fresh) else fresh
 
 
-def signed_manifest_digest(path: Path) -> str | None:
+def _signed_manifest_digest(path: Path) -> str | None:
     """The manifest digest a sign-off claims to approve (unverified: only to tell whether it is stale)."""
     try:
         statement = json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"], validate=True))
-        return next(s["digest"]["sha256"] for s in statement["subject"] if s["name"] == _MANIFEST_ENTRY)
+        return next(s["digest"]["sha256"] for s in statement["subject"] if s["name"] == MANIFEST_ENTRY)
     except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return None
 
@@ -131,7 +128,7 @@ def _drop_stale_signoff(ctx: RunContext) -> None:
     signoff = ctx.artifacts.path(SIGNOFF_NAME)
     if not signoff.is_file():
         return
-    if signed_manifest_digest(signoff) == sha256_file(ctx.artifacts.path(EVIDENCE_MANIFEST_NAME)):
+    if _signed_manifest_digest(signoff) == sha256_file(ctx.artifacts.path(EVIDENCE_MANIFEST_NAME)):
         ctx.emit(Notice("4.1", f"{SIGNOFF_NAME} still approves this manifest, but the new bundle does not carry it: "
                         "run `interlock signoff` to seal the bundle again"))
         return

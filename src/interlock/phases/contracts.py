@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from interlock.documents import PactFile, load_pact, pact_files
 from interlock.events import AutomationExecuted, CheckFinished, Progress
 from interlock.phases import Outcome
 from interlock.probes import redact_url
-from interlock.runtime import RunContext, utc_now
+from interlock.runtime import RunContext, tool_versions, utc_now
 
 
 def _expand(ctx: RunContext, value: Any) -> Any:
@@ -152,16 +151,6 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def tool_versions() -> dict[str, str]:
-    versions = {"interlock": metadata.version("interlock")}
-    for dist in ("pact-python", "pact-python-ffi", "openapi-core", "jsonschema"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def run(ctx: RunContext) -> Outcome:
     """Verify every pact; write the contract config and results artifacts."""
     pact = ctx.config.contracts.pact
@@ -169,7 +158,7 @@ def run(ctx: RunContext) -> Outcome:
     jobs = build_jobs(ctx, pacts) if pacts else []
     concurrency = max(1, min(len(jobs), os.cpu_count() or 1))
     ctx.artifacts.write_json("contract-validation-config.json", {
-        "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(), "concurrency": concurrency,
+        "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(("interlock", "pact-python", "pact-python-ffi", "openapi-core", "jsonschema")), "concurrency": concurrency,
         "pact": None if pact is None else {
             "verifier": "pact.verifier.Verifier (Rust reference verifier, offline)", "sources": pact.sources,
             "pact_files": [{"path": str(p.path.relative_to(ctx.loaded.root)), "consumer": p.consumer, "provider": p.provider, "kind": p.kind, "specification": p.specification, "interactions": len(p.interactions)} for p in pacts],

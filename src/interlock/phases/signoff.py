@@ -28,7 +28,7 @@ from interlock.evidence import (
 from interlock.gates import failures
 from interlock.metrics import sha256_file
 from interlock.phases import HaltRun, Outcome
-from interlock.phases.bundle import artifact_index, bag_info, sealed_files
+from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
 from interlock.runtime import RunContext, utc_now
 
 #: Set by `interlock signoff --approver NAME --key FILE`; `[signoff]` of the config otherwise.
@@ -36,15 +36,21 @@ OVERRIDES: dict[str, Any] = {}
 GATES = (1, 2, 3)
 
 
-def gate_summary(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-gate verdicts for the predicate (raw failures included) and the waivers that made them pass."""
+def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """What the approver signs: who, when, the scope, and each gate's verdict with its raw failures and the waivers used."""
     gates = [
         {"gate": g["id"], "name": g["name"], "status": g["status"],
          "conditions_failed": [c["id"] for c in g["conditions"] if c["raw_status"] == "fail"]}
         for g in document["gates"]
     ]
     waivers = {w["target"]: w for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
-    return gates, [waivers[t] for t in sorted(waivers)]
+    project, settings = ctx.config.project, ctx.config.signoff
+    return {
+        "approver": approver, "role": settings.role, "signed_at": utc_now(),
+        "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
+        "run_id": manifest["run_id"], "environment": manifest["environment"], "gates": gates,
+        "waivers": [waivers[t] for t in sorted(waivers)],
+    }
 
 
 def _credentials(ctx: RunContext) -> tuple[str, Path] | str:
@@ -77,7 +83,7 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
     if changed:
         return f"the artifacts changed after the bundle ({', '.join(changed[:10])}): run `interlock bundle` again"
     subjects = bundle_subjects(zip_path)
-    if subjects[f"data/{EVIDENCE_MANIFEST_NAME}"] != sha256_file(ctx.artifacts.path(EVIDENCE_MANIFEST_NAME)):
+    if subjects[MANIFEST_ENTRY] != sha256_file(ctx.artifacts.path(EVIDENCE_MANIFEST_NAME)):
         return f"{BUNDLE_NAME} does not hold the current manifest: run `interlock bundle` again"
     return manifest, subjects
 
@@ -101,23 +107,16 @@ def run(ctx: RunContext) -> Outcome:
     if isinstance(sealed, str):
         return Outcome("fail", sealed)
     manifest, subjects = sealed
-    gates, waivers = gate_summary(document)
-    project, settings = ctx.config.project, ctx.config.signoff
-    predicate = {
-        "approver": approver, "role": settings.role, "signed_at": utc_now(),
-        "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
-        "run_id": manifest["run_id"], "environment": manifest["environment"], "gates": gates, "waivers": waivers,
-    }
     try:
-        envelope = sign_statement(make_statement(subjects, predicate), key)
+        envelope = sign_statement(make_statement(subjects, _predicate(ctx, approver, manifest, document)), key)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot sign with {key}: {exc}")
     ctx.artifacts.write_json(SIGNOFF_NAME, envelope)
     ctx.emit(ArtifactWritten(SIGNOFF_NAME))
     signed = f"signed by {approver} (keyid {envelope['signatures'][0]['keyid'][:16]}…)"
-    zip_path = ctx.artifacts.path(BUNDLE_NAME)
+    zip_path, settings = ctx.artifacts.path(BUNDLE_NAME), ctx.config.signoff
     try:
-        write_bundle(ctx.artifacts.root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, project),
+        write_bundle(ctx.artifacts.root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, ctx.config.project),
                      extra_tag_files={SIGNOFF_NAME: ctx.artifacts.path(SIGNOFF_NAME).read_bytes()})
         ctx.emit(ArtifactWritten(BUNDLE_NAME))
         if not settings.pubkey:
