@@ -59,6 +59,7 @@ class Service(Model):
     description: str = ""
     owner: str | None = None
     kind: Literal["http", "worker"] = "http"
+    depends_on: list[str] = Field(default=[], description="services, stores or brokers this service calls")
     openapi: str | None = None
     asyncapi: str | None = None
 
@@ -345,6 +346,11 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
         for svc in config.services:
             if svc not in env.services:
                 add(("environments", env_name, "services"), f"service {svc!r} has no runtime in environment {env_name!r}; add [environments.{env_name}.services.{svc}]")
+        known = set(config.services) | set(env.stores) | set(env.brokers)
+        for svc_name, svc in config.services.items():
+            for target in svc.depends_on:
+                if target not in known:
+                    add(("services", svc_name, "depends_on"), f"{target!r} is not a service, store or broker of environment {env_name!r}")
         pact = config.contracts.pact
         for name, state in (pact.states.items() if pact else []):
             for phase in ("setup", "teardown"):

@@ -42,7 +42,9 @@ def test_demo_run_passes_all_gates_and_verifies(shop: Shop) -> None:
     report = json.loads((shop.artifacts / "test-execution-report.json").read_text())
     assert report["interlock"]["summary"]["passed"] >= 8 and report["interlock"]["summary"]["failed"] == 0
     scope = json.loads((shop.artifacts / "integration-scope-matrix.json").read_text())
-    assert {(d["consumer"], d["provider"]) for d in scope["dependencies"]} == {("orders", "catalog"), ("web", "orders"), ("shipping", "orders")}
+    assert {(d["consumer"], d["provider"]) for d in scope["dependencies"] if d["via"] == "pact"} == {("orders", "catalog"), ("web", "orders"), ("shipping", "orders")}
+    assert ("orders", "catalog") in {(d["consumer"], d["provider"]) for d in scope["dependencies"]}
+    assert scope["uncovered"] == [] and {i["kind"] for i in scope["interfaces"]} == {"http", "message", "table"}
     verified = shop.interlock("verify", str(shop.artifacts / "INTEGRATION-EVIDENCE.zip"))
     assert verified.code == 0, verified.output
     assert shop.interlock("gates").code == 0

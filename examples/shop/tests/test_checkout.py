@@ -16,6 +16,7 @@ def _place(http: httpx.Client, orders_url: str, product_id: int, quantity: int) 
 @pytest.mark.critical
 @pytest.mark.interface("orders:POST /orders")
 @pytest.mark.interface("catalog:GET /products/{id}")
+@pytest.mark.interface("shopdb:table orders")
 def test_place_order(http: httpx.Client, orders_url: str, catalog_url: str) -> None:
     price = http.get(f"{catalog_url}/products/1").json()["price_cents"]
     response = _place(http, orders_url, 1, 3)
@@ -44,6 +45,7 @@ def test_bad_quantity_is_400(http: httpx.Client, orders_url: str) -> None:
 
 
 @pytest.mark.interface("orders:GET /orders/{id}")
+@pytest.mark.interface("shopdb:table orders")
 def test_get_order(http: httpx.Client, orders_url: str) -> None:
     created = _place(http, orders_url, 2, 1).json()
     response = http.get(f"{orders_url}/orders/{created['id']}")
@@ -53,6 +55,7 @@ def test_get_order(http: httpx.Client, orders_url: str) -> None:
 
 
 @pytest.mark.interface("orders:publish order.created")
+@pytest.mark.interface("shopdb:table shipments")
 def test_order_is_shipped(http: httpx.Client, orders_url: str, shipping_url: str) -> None:
     order_id = _place(http, orders_url, 1, 1).json()["id"]
     deadline = time.monotonic() + 10

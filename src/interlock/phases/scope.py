@@ -88,6 +88,38 @@ def asyncapi_channels(document: Any) -> list[str]:
     return names
 
 
+CREATE_TABLE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"\[]?([A-Za-z_][\w.]*)", re.IGNORECASE)
+
+
+def migration_tables(folder: Path) -> list[str]:
+    """Tables the SQL migrations create: the shared storage other services may rely on."""
+    if not folder.is_dir():
+        return []
+    found = {m.group(1) for path in sorted(folder.glob("*.sql")) for m in CREATE_TABLE.finditer(path.read_text("utf-8", errors="replace"))}
+    return sorted(found - {"schema_migrations"})
+
+
+CHECKLIST = re.compile(r"^\s*[-*]\s+\[(?P<done>[ xX])\]\s+(?P<text>.+)$")
+FEATURE_ID = re.compile(r"\b[A-Z][A-Z0-9]*-\d+\b")
+
+
+def markdown_features(text: str) -> list[dict[str, Any]]:
+    """Completed items of a Markdown checklist: `- [x] F-1 Title `service:GET /path``; open items are not delivered yet."""
+    features = []
+    for line in text.splitlines():
+        match = CHECKLIST.match(line)
+        if not match or match.group("done") == " ":
+            continue
+        body = match.group("text")
+        interfaces = [ref for ref in re.findall(r"`([^`]+)`", body) if ":" in ref]
+        title = re.sub(r"`[^`]*`", "", body)
+        found = FEATURE_ID.search(title)
+        feature_id = found.group(0) if found else f"line-{len(features) + 1}"
+        title = title.replace(feature_id, "", 1).strip(" -—:*(),;\t")
+        features.append({"id": feature_id, "title": title, "interfaces": interfaces})
+    return features
+
+
 def template_matches(template: str, path: str) -> bool:
     pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
     return re.match(pattern, path.split("?")[0]) is not None
@@ -109,8 +141,18 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
         if service.asyncapi:
             for channel in asyncapi_channels(load_document(root / service.asyncapi)):
                 _interface(interfaces, name, "message", f"publish {channel}", service.asyncapi)
+    for store_name, store in ctx.env.stores.items():
+        if store.migrations:
+            folder = ctx.loaded.resolve(store.migrations)
+            for table in migration_tables(folder):
+                _interface(interfaces, store_name, "table", f"table {table}", store.migrations)
+    for dataset_name, dataset in config.datasets.items():
+        key = f"{dataset.store}:table {dataset.table}"
+        if key in interfaces:
+            interfaces[key]["checks"].append({"kind": "dataset", "ref": f"dataset {dataset_name} row count (step 1.2)"})
     messages = config.contracts.pact.messages if config.contracts.pact else {}
     dependencies: dict[tuple[str, str], set[str]] = {}
+    pact_edges: set[tuple[str, str]] = set()
     for pact in pacts:
         source = pact.path.relative_to(root).as_posix() if pact.path.is_relative_to(root) else str(pact.path)
         for item in pact.interactions:
@@ -122,11 +164,15 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{item.method} {item.path}", source)
             entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(item.description)})
             dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
+            pact_edges.add((pact.consumer, pact.provider))
     _probe_checks(ctx, interfaces)
     for test in tests:
         for ref in test.get("interfaces", []):
             if ref in interfaces:
                 interfaces[ref]["checks"].append({"kind": "test", "ref": test["nodeid"]})
+    for name, service in config.services.items():
+        for target in service.depends_on:
+            dependencies.setdefault((name, target), set())
     features = _features(ctx, interfaces)
     ordered = [interfaces[k] for k in sorted(interfaces)]
     return {
@@ -135,7 +181,10 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
         "environment": ctx.env_name, "prerequisites": [],
         "services": [{"name": n, "kind": s.kind, "owner": s.owner or config.owners.get(n), "openapi": s.openapi, "asyncapi": s.asyncapi} for n, s in config.services.items()],
         "interfaces": ordered,
-        "dependencies": [{"consumer": c, "provider": p, "via": "pact", "interfaces": sorted(ids)} for (c, p), ids in sorted(dependencies.items())],
+        "dependencies": [
+            {"consumer": c, "provider": p, "via": "pact" if (c, p) in pact_edges else "config", "interfaces": sorted(ids)}
+            for (c, p), ids in sorted(dependencies.items())
+        ],
         "features": features,
         "uncovered": [i["id"] for i in ordered if not i["checks"]],
     }
@@ -156,17 +205,21 @@ def _probe_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> Non
 
 def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     path = ctx.loaded.resolve(ctx.config.prerequisites.feature_list.path)
-    if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".toml"):
+    if not path.is_file():
         return []
-    data = load_document(path)
-    features = []
-    for item in (data.get("features") if isinstance(data, dict) else None) or []:
-        if isinstance(item, dict) and "id" in item:
-            refs = [str(r) for r in item.get("interfaces", [])]
-            features.append({"id": str(item["id"]), "title": str(item.get("title", "")), "interfaces": refs})
-            for ref in refs:
-                if ref in interfaces:
-                    interfaces[ref]["features"].append(str(item["id"]))
+    if path.suffix.lower() in (".md", ".markdown"):
+        features = markdown_features(path.read_text("utf-8", errors="replace"))
+    else:
+        data = load_document(path)
+        items = (data.get("features") if isinstance(data, dict) else data if isinstance(data, list) else None) or []
+        features = [
+            {"id": str(item["id"]), "title": str(item.get("title", "")), "interfaces": [str(r) for r in item.get("interfaces", [])]}
+            for item in items if isinstance(item, dict) and "id" in item
+        ]
+    for feature in features:
+        for ref in feature["interfaces"]:
+            if ref in interfaces:
+                interfaces[ref]["features"].append(feature["id"])
     return features
 
 
