@@ -13,17 +13,28 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock, Timeout
 
 from interlock import metrics
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.config import Loaded
-from interlock.errors import ExitCode
+from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
-    Emit, GateEvaluated, PhaseFinished, PhaseStarted, RunFinished, RunHalted, RunStarted, StepFinished, StepStarted,
+    Emit,
+    GateEvaluated,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunHalted,
+    RunStarted,
+    StepFinished,
+    StepStarted,
 )
 from interlock.gates import evaluate, failures
 from interlock.phases import HaltRun, Outcome, Step, not_implemented
@@ -120,8 +131,26 @@ class Engine:
         self.emit(StepFinished(item.id, item.title, outcome.status, outcome.reason))
         return outcome
 
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One writer per artifact folder; the OS drops the lock of a dead process, so a stale lock never blocks."""
+        self.published.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.published.parent / f".{self.published.name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise UsageError(Problem(str(self.published), "another interlock run is writing this artifact folder; wait for it to finish")) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def run_steps(self, step_ids: list[str]) -> int:
         """Run single steps in place (the per-step commands); exit 1 when one did not pass."""
+        with self._lock():
+            return self._run_steps(step_ids)
+
+    def _run_steps(self, step_ids: list[str]) -> int:
         folder = self.published
         folder.mkdir(parents=True, exist_ok=True)
         state = RunState.load(folder)
@@ -142,24 +171,23 @@ class Engine:
         """The whole protocol; returns the exit code (0 all gates pass, 1 a gate failed, 3 halted)."""
         state = RunState.load(self.published) if resume else None
         if resume and (state is None or state.halted_at is None or state.environment != self.env_name):
-            from interlock.errors import Problem, UsageError
-
             raise UsageError(Problem(str(self.published), f"no halted run of environment {self.env_name!r} to resume; start one with `interlock run`"))
         if state is None:
             state = RunState(uuid.uuid4().hex[:12], self.env_name, utc_now())
-        staging = self.published.parent / f".{self.published.name}.run-{state.run_id}"
-        shutil.rmtree(staging, ignore_errors=True)
-        if resume:
-            shutil.copytree(self.published, staging)
-        staging.mkdir(parents=True, exist_ok=True)
-        ctx = self._context(staging, state.run_id, state.started_at)
-        self.emit(RunStarted(state.run_id, self.env_name, resume))
-        halted = False
-        try:
-            halted = self._phases(ctx, state, staging)
-        finally:
-            ctx.services.stop()
-            self._publish(staging)
+        with self._lock():
+            for stale in self.published.parent.glob(f".{self.published.name}.run-*"):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a killed run: the lock says nobody owns it
+            staging = self.published.parent / f".{self.published.name}.run-{state.run_id}"
+            if resume:
+                shutil.copytree(self.published, staging)
+            staging.mkdir(parents=True, exist_ok=True)
+            ctx = self._context(staging, state.run_id, state.started_at)
+            self.emit(RunStarted(state.run_id, self.env_name, resume))
+            try:
+                halted = self._phases(ctx, state, staging)
+            finally:
+                ctx.services.stop()
+            self._publish(staging)  # only a run that finished or halted replaces the previous evidence
         document = gate_results(ArtifactDir(self.published), self.loaded)
         gates = {str(g["id"]): g["status"] for g in document["gates"]}
         bundle = self.published / "INTEGRATION-EVIDENCE.zip"

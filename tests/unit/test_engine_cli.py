@@ -85,3 +85,24 @@ def test_global_options_after_the_command() -> None:
 
     assert hoist_global_options(["run", "--json", "--config", "x.toml", "--yes"]) == ["--json", "--config", "x.toml", "run", "--yes"]
     assert hoist_global_options(["test", "--", "--json"]) == ["test", "--", "--json"]
+
+
+def test_second_writer_is_refused_and_killed_run_leaves_previous_artifacts(system: Path) -> None:
+    from filelock import FileLock
+
+    from interlock.errors import UsageError
+
+    (system / "interlock.toml").write_text(MINIMAL.replace('openapi = "api.yaml"', ""))
+    artifacts = system / ".artifacts" / "integration"
+    artifacts.mkdir(parents=True)
+    (artifacts / "integration-scope-matrix.json").write_text("{}")
+    stale = system / ".artifacts" / ".integration.run-dead"
+    stale.mkdir()
+    engine_ = Engine(load(system / "interlock.toml"), "integration", artifacts, lambda e: None, lambda kind: (True, "test"))
+    with FileLock(str(system / ".artifacts" / ".integration.lock")):
+        with pytest.raises(UsageError, match="another interlock run"):
+            engine_.run()
+    assert (artifacts / "integration-scope-matrix.json").read_text() == "{}"
+    assert engine_.run() == 3  # halts: the prerequisites do not exist
+    assert not stale.exists()
+    assert json.loads((artifacts / "integration-scope-matrix.json").read_text())["prerequisites"][0]["status"] == "missing"
