@@ -5,7 +5,7 @@ INTERLOCK := $(abspath $(VENV))/bin/interlock
 STAMP := $(VENV)/.installed
 SHOP := examples/shop
 
-.PHONY: install demo test test-unit test-services test-e2e clean
+.PHONY: install demo test test-unit test-services test-e2e clean bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,11 @@ test-services: install
 
 test-e2e: install
 	$(PY) -m pytest -q tests/e2e
+
+# One JSON line per benchmark (BENCH=substring runs only the matching ones);
+# exits 0 even when a ratio misses its target: see each line's "met".
+bench: install
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(SHOP)/.artifacts $(SHOP)/.interlock $(SHOP)/.run
