@@ -9,7 +9,8 @@ import pytest
 
 from interlock.documents import load_pact
 from interlock.errors import UsageError
-from interlock.phases.contracts import contract_records, summarise
+from interlock.contracts.pact import contract_records
+from interlock.phases.contracts import summarise
 
 PACT = {
     "consumer": {"name": "web"}, "provider": {"name": "orders"},
