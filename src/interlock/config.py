@@ -145,8 +145,51 @@ class PactContracts(Model):
     request_timeout_ms: int = Field(default=5000, gt=0)
 
 
+class OperationFixture(Model):
+    """One request to an OpenAPI operation, when the document's examples are not enough."""
+
+    path: dict[str, str | int] = {}
+    query: dict[str, str | int] = {}
+    headers: dict[str, str] = {}
+    body: Any = None
+    status: int | None = None
+    setup: Action | None = None
+
+
+class OpenApiContracts(Model):
+    """Every operation of every service's OpenAPI document, exercised and validated with openapi-core."""
+
+    services: list[str] | None = None
+    fixtures: dict[str, list[OperationFixture]] = {}
+    schemathesis: list[str] = []
+    request_timeout: float = Field(default=10.0, gt=0)
+
+
+class ChannelSource(Model):
+    """How the producer of an AsyncAPI channel is made to publish, and where to listen."""
+
+    trigger: Action
+    broker: str
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class AsyncApiContracts(Model):
+    channels: dict[str, ChannelSource] = {}
+
+
+class SchemaContract(Model):
+    """The tables a service expects in a shared store (a YAML/TOML/JSON table spec)."""
+
+    service: str
+    store: str
+    path: str
+
+
 class Contracts(Model):
     pact: PactContracts | None = None
+    openapi: OpenApiContracts | None = None
+    asyncapi: AsyncApiContracts | None = None
+    schema_: list[SchemaContract] = Field(default=[], alias="schema")
 
 
 class Dataset(Model):
@@ -156,6 +199,13 @@ class Dataset(Model):
     source: str
     refresh: str = Field(pattern=r"^\d+[hdw]$", description="cadence: 12h, 7d, 2w")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    checksum: bool = Field(default=False, description="compare a SHA-256 of the table's content in the store with the CSV file")
+
+    @model_validator(mode="after")
+    def _checksum_needs_csv(self) -> Dataset:
+        if self.checksum and not self.path.lower().endswith(".csv"):
+            raise ValueError("`checksum = true` needs a CSV file (its header names the columns to compare)")
+        return self
 
 
 class Suite(Model):
