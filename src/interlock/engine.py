@@ -103,7 +103,7 @@ def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] 
     """Evaluate gates from the artifact folder alone and write gate-results.json."""
     pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
     now = datetime.now(timezone.utc)
-    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates), loaded.config.gates, loaded.config.waivers, now, gates)
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), loaded.config.gates, loaded.config.waivers, now, gates)
     document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail", "gates": results}
     artifacts.write_json("gate-results.json", document)
     return document

@@ -7,6 +7,7 @@ gives a metric with no value and the reason, which fails its condition.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,7 +121,18 @@ def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["tests_ran"] = Metric(ran, reason)
 
 
-def _defects(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+def waiver_active(row: dict[str, str], now: datetime) -> bool:
+    """A waived defect counts as waived only with an approver and an expiry still ahead; an expired waiver is absent."""
+    if row["status"] != "waived" or not row["waiver_approver"].strip():
+        return False
+    try:
+        expires = datetime.fromisoformat(row["waiver_expires"].replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return expires.tzinfo is not None and expires > now
+
+
+def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
     if not artifacts.exists("defect-log.csv"):
         out["open_critical_defects"] = out["resolved_without_rerun"] = _missing("defect-log.csv")
         return
@@ -129,7 +141,7 @@ def _defects(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     except UsageError as exc:
         out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
         return
-    critical = [r["id"] for r in rows if r["severity"] == "critical" and r["status"] not in ("resolved", "waived")]
+    critical = [r["id"] for r in rows if r["severity"] == "critical" and r["status"] != "resolved" and not waiver_active(r, now)]
     unverified = [r["id"] for r in rows if r["status"] == "resolved" and r["regression"] != "pass"]
     out["open_critical_defects"] = Metric(len(critical), items=critical)
     out["resolved_without_rerun"] = Metric(len(unverified), items=unverified)
@@ -182,12 +194,13 @@ def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric
             out["signoff_valid"] = Metric(1)
 
 
-def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool = True) -> dict[str, Metric]:
+def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool = True, now: datetime | None = None) -> dict[str, Metric]:
     """Every gate metric, read from the artifact folder; `evidence=False` skips verifying the bundle (Gate 4 only)."""
     out: dict[str, Metric] = {}
-    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _defects, _manifest]
+    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest]
     for reader in readers:
         reader(artifacts, out)
+    _defects(artifacts, out, now or datetime.now(timezone.utc))
     for flag, filename in (("data_inventory", "test-data-inventory.md"), ("regression_summary", "regression-summary.md"), ("recommendations", "forward-recommendations.md")):
         out[flag] = Metric(1) if artifacts.exists(filename) else _missing(filename)
     if evidence:

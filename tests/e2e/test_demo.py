@@ -108,3 +108,22 @@ def test_critical_failure_halts_then_resumes_after_mitigation(shop: Shop) -> Non
     gates = {g["id"]: g["status"] for g in json.loads((shop.artifacts / "gate-results.json").read_text())["gates"]}
     assert gates[3] == "fail"  # mitigated is not resolved: Gate 3 still blocks
     assert resumed.code == 1, resumed.output
+
+
+def test_failing_pact_with_recorded_mitigation_passes_gate_2_naming_it(shop: Shop) -> None:
+    # The consumer now expects a field the provider does not serve: only this interaction can fail.
+    shop.edit("contracts/pacts/orders-catalog.json", '"currency": "EUR", "stock": 120}', '"currency": "EUR", "stock": 120, "rating": 5}')
+    unmitigated = shop.interlock("run", "--env", "integration", "--yes")
+    assert unmitigated.code == 1, unmitigated.output
+    assert "orders->catalog: a request for product 1: $ Actual map is missing the following keys: rating" in unmitigated.stdout
+    with shop.config.open("a") as config:
+        config.write('\n[[waivers]]\ntarget = "orders->catalog: a request for product 1"\njustification = "pending: catalog renames price_cents in v2"\n'
+                     'approver = "qa-lead"\nticket = "SHOP-42"\nexpires = 2099-01-01T00:00:00Z\n')
+    result = shop.interlock("run", "--env", "integration", "--yes")
+    gates = {g["id"]: g for g in json.loads((shop.artifacts / "gate-results.json").read_text())["gates"]}
+    failed = next(c for c in gates[2]["conditions"] if c["id"] == "contracts.failed")
+    assert failed["raw_status"] == "fail" and failed["status"] == "pass", result.output
+    assert failed["waivers"][0]["ticket"] == "SHOP-42" and failed["waivers"][0]["approver"] == "qa-lead"
+    assert gates[2]["status"] == "pass" and gates[3]["status"] == "pass", result.output
+    log = (shop.artifacts / "defect-log.csv").read_text()
+    assert '"waived"' in log and "SHOP-42" in log

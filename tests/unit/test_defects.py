@@ -48,3 +48,15 @@ def test_csv_round_trip_and_bad_edit(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         read_log(tmp_path / "defect-log.csv")
     assert info.value.problems[0].line == 2 and "urgent" in info.value.problems[0].message
+
+
+def test_expired_defect_waiver_counts_as_absent() -> None:
+    from datetime import datetime, timezone
+
+    from interlock.metrics import waiver_active
+
+    row = {"status": "waived", "waiver_approver": "qa", "waiver_expires": "2026-01-01T00:00:00Z"}
+    assert waiver_active(row, datetime(2025, 12, 31, tzinfo=timezone.utc))
+    assert not waiver_active(row, datetime(2026, 1, 2, tzinfo=timezone.utc))
+    assert not waiver_active({**row, "waiver_approver": ""}, datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert not waiver_active({**row, "waiver_expires": "2026-01-01T00:00:00"}, datetime(2025, 1, 1, tzinfo=timezone.utc))

@@ -8,7 +8,11 @@ prompt unless it is answered yes.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
+
+from interlock.config import Waiver
+from interlock.gates import active_waivers
 
 from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
 from interlock.events import DefectFound, ProtocolError
@@ -43,6 +47,16 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
     return found
 
 
+def apply_waivers(rows: list[dict[str, str]], found: list[Failure], waivers: dict[str, Waiver]) -> None:
+    """A defect whose failure (or id) has an approved, unexpired waiver in the config is waived, with the waiver's details."""
+    keys = {f.fingerprint: f.key for f in found}
+    for row in rows:
+        waiver = waivers.get(row["id"]) or waivers.get(keys.get(row["fingerprint"], "\0"))
+        if waiver is not None and row["status"] in ("open", "mitigated"):
+            expires = waiver.expires.isoformat().replace("+00:00", "Z")
+            row.update(status="waived", waiver_approver=waiver.approver, waiver_reason=f"{waiver.justification} ({waiver.ticket})", waiver_expires=expires)
+
+
 def run(ctx: RunContext) -> Outcome:
     """Merge this run's failures into defect-log.csv; halt on unmitigated critical defects unless confirmed."""
     read = ctx.artifacts.read_json_or_none
@@ -50,6 +64,7 @@ def run(ctx: RunContext) -> Outcome:
     log_path = ctx.artifacts.path("defect-log.csv")
     service_owners = {n: s.owner for n, s in ctx.config.services.items()}
     rows = merge(read_log(log_path), found, run_id=ctx.run_id, now=utc_now(), owners=ctx.config.owners, service_owners=service_owners)
+    apply_waivers(rows, found, active_waivers(ctx.config.waivers, datetime.now(timezone.utc)))
     ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
     current = {f.fingerprint for f in found}
     for row in rows:
