@@ -2,7 +2,8 @@
 
 A dataset is only trusted when its file is the one declared (SHA-256), it was
 refreshed within its cadence, and the environment step saw it seeded in its
-store; the inventory says which of these held. The last refresh is the file's
+store (and, where `checksum = true`, saw the table's content equal the file's);
+the inventory says which of these held. The last refresh is the file's
 last commit (what reviewers can trace), its mtime only outside git.
 """
 
@@ -21,12 +22,14 @@ from interlock.errors import UsageError
 from interlock.events import ArtifactWritten
 from interlock.metrics import sha256_file
 from interlock.phases import Outcome
+from interlock.probes.sql import TableContent
 from interlock.runtime import RunContext, utc_now
 
 INVENTORY = "test-data-inventory.md"
 ENV_REPORT = "environment-validation-report.json"
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-HEADER = ("Dataset", "Source", "File", "SHA-256", "Rows", "Store/table", "Present in store", "Refresh cadence", "Last refresh", "Status")
+HEADER = ("Dataset", "Source", "File", "SHA-256", "Rows", "Store/table", "Present in store", "Content checksum", "Refresh cadence", "Last refresh",
+          "Status")
 
 
 def cadence(text: str) -> timedelta:
@@ -43,6 +46,35 @@ def data_rows(path: Path) -> int | None:
             return max(0, sum(1 for row in csv.reader(handle) if any(cell.strip() for cell in row)) - 1)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
+
+
+def csv_content(path: Path, source: str) -> TableContent:
+    """A CSV dataset as the content its table must hold: the header names the columns, blank lines are skipped.
+
+    Raises ValueError naming the line when the file cannot be read or a row has
+    another number of cells than the header.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header: list[str] | None = None
+            rows: list[list[str]] = []
+            origins: list[str] = []
+            for cells in reader:
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if header is None:
+                    header = [cell.strip() for cell in cells]
+                    continue
+                if len(cells) != len(header):
+                    raise ValueError(f"{source} line {reader.line_num}: {len(cells)} cells where the header names {len(header)} columns")
+                rows.append(cells)
+                origins.append(f"line {reader.line_num}")
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read {source}: {exc}") from exc
+    if not header or not all(header):
+        raise ValueError(f"{source} has no header row naming every column")
+    return TableContent.of(header, rows, origins, source)
 
 
 def last_refresh(root: Path, path: Path) -> tuple[datetime, str]:
@@ -65,6 +97,7 @@ class Entry:
     sha256: str | None = None
     rows: int | None = None
     present: str = "not verified"
+    checksum: str = "not asked"
     refreshed: str = "—"
     problems: list[str] = field(default_factory=list)
 
@@ -102,7 +135,29 @@ def inspect(ctx: RunContext, name: str, dataset: Dataset, checks: dict[str, dict
     elif check is not None:
         entry.present = f"no: {check['reason']}"
         entry.problems.append(f"not as seeded in {dataset.store}.{dataset.table}: {check['reason']}")
+    elif checks is not None:
+        entry.present = "no: step 1.2 did not check it"
+        entry.problems.append(f"presence in {dataset.store}.{dataset.table} was not checked by step 1.2")
+    if dataset.checksum:
+        _checksum_verdict(entry, (checks or {}).get(f"{dataset.store}.checksum.{dataset.table}"), checks is not None)
     return entry
+
+
+def _checksum_verdict(entry: Entry, check: dict[str, Any] | None, verified: bool) -> None:
+    """What step 1.2's content checksum said; a checksum asked for and never computed fails."""
+    where = f"{entry.dataset.store}.{entry.dataset.table}"
+    if check is None:
+        entry.checksum = "not verified"
+        if verified:
+            entry.checksum = "no: step 1.2 did not compute it"
+            entry.problems.append(f"content checksum of {where} was asked for but not computed by step 1.2")
+        return
+    digest = (check.get("details") or {}).get("sha256")
+    if check["status"] == "pass":
+        entry.checksum = f"matches (`{digest[:12]}…`)" if digest else "matches"
+    else:
+        entry.checksum = f"differs: {check['reason']}"
+        entry.problems.append(f"content checksum of {where} failed: {check['reason']}")
 
 
 def documents(ctx: RunContext) -> list[tuple[str, str, str, str]]:
@@ -150,7 +205,7 @@ def render(ctx: RunContext, entries: list[Entry], docs: list[tuple[str, str, str
             ds = e.dataset
             status = "ok" if not e.problems else "FAIL: " + "; ".join(e.problems)
             lines.append(_row((e.name, ds.source, f"`{ds.path}`", f"`{e.sha256}`" if e.sha256 else "missing", "—" if e.rows is None else e.rows,
-                               f"{ds.store}/{ds.table}", e.present, ds.refresh, e.refreshed, status)))
+                               f"{ds.store}/{ds.table}", e.present, e.checksum, ds.refresh, e.refreshed, status)))
         if not verified:
             lines += ["", f"Presence in the stores is not verified: no {ENV_REPORT} for environment `{ctx.env_name}`; run step 1.2 (`interlock env`) first."]
     lines += ["", "## API fixtures and contract schemas", ""]

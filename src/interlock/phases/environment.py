@@ -3,7 +3,8 @@
 Every service, store and broker the environment declares is probed side by
 side under the environment's probe timeout, and the environment is compared
 with the baseline (component versions, the variables each service gets, the
-values of pinned variables). Everything becomes a check in
+values of pinned variables). Datasets with `checksum = true` have their
+table's content compared with their CSV file. Everything becomes a check in
 environment-validation-report.json; a failing service is a failed check, never
 an exception, and no password or secret value reaches the report.
 """
@@ -24,7 +25,7 @@ from interlock.config import Broker
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, ProtocolError
 from interlock.phases import Outcome
-from interlock.phases.data import data_rows
+from interlock.phases.data import csv_content, data_rows
 from interlock.probes import redact_url, run_all
 from interlock.probes.amqp import probe_amqp
 from interlock.probes.embedded_log import probe_embedded_log
@@ -32,7 +33,7 @@ from interlock.probes.http import probe_http
 from interlock.probes.mqtt import probe_mqtt
 from interlock.probes.nats import probe_nats
 from interlock.probes.redis import probe_redis
-from interlock.probes.sql import probe_store
+from interlock.probes.sql import TableContent, probe_store
 from interlock.runtime import RunContext, utc_now
 
 REPORT = "environment-validation-report.json"
@@ -55,6 +56,20 @@ def _broker_probe(name: str, broker: Broker, url: str, versions: dict[str, str],
     return probe_mqtt(name, url, timeout=timeout)
 
 
+def expected_contents(ctx: RunContext, store: str) -> tuple[dict[str, TableContent], list[Check]]:
+    """The content each checksummed dataset of `store` must have, and a failed check for each file that cannot be read."""
+    contents: dict[str, TableContent] = {}
+    unreadable: list[Check] = []
+    for dataset in ctx.config.datasets.values():
+        if dataset.store != store or not dataset.checksum:
+            continue
+        try:
+            contents[dataset.table] = csv_content(ctx.loaded.resolve(dataset.path), dataset.path)
+        except ValueError as exc:
+            unreadable.append(Check(f"{store}.checksum.{dataset.table}", "checksum", dataset.path).fail(str(exc)))
+    return contents, unreadable
+
+
 async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[Check]:
     """Probe every service, store and broker of the environment concurrently.
 
@@ -65,6 +80,7 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
     inner = max(0.5, env.probe_timeout * 0.8)
     probes: list[Probe] = []
     labels: list[Label] = []
+    unreadable: list[Check] = []
     async with httpx.AsyncClient(timeout=inner) as client:
         for name, runtime in env.services.items():
             url = ctx.expand(runtime.health or runtime.url)
@@ -76,15 +92,18 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
         for name, store in env.stores.items():
             url = ctx.expand(store.url)
             tables = {d.table: data_rows(ctx.loaded.resolve(d.path)) for d in ctx.config.datasets.values() if d.store == name}
+            contents, failed = expected_contents(ctx, name)
+            unreadable += failed
             migrations = ctx.loaded.resolve(ctx.expand(store.migrations)) if store.migrations else None
             probes.append(probe_store(name, store.kind, url, timeout=inner, migrations_dir=migrations, migrations_table=store.migrations_table,
-                                      version_spec=versions.get(store.kind), tables=tables))
+                                      version_spec=versions.get(store.kind), tables=tables, checksums=contents))
             labels.append((name, store.kind, url))
         for name, broker in env.brokers.items():
             url = ctx.expand(broker.url)
             probes.append(_broker_probe(name, broker, url, versions, inner))
             labels.append((name, broker.kind, url))
-        return await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
+        probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
+    return probed + unreadable
 
 
 def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | None]:
