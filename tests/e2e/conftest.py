@@ -8,6 +8,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +91,49 @@ def shop(tmp_path: Path) -> Shop:
     result = made.interlock("keygen", "--out", ".interlock/keys/signoff.key")
     assert result.code == 0, result.output
     return made
+
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _drop_exchange(exchange: str) -> None:
+    """Remove a test run's exchange and the shop's queues on it from the shared RabbitMQ."""
+    import asyncio
+
+    import aio_pika
+
+    async def drop() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{exchange}.shipping.order-created")
+            await channel.exchange_delete(exchange)
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+def production_like(shop: Shop) -> Iterator[Shop]:
+    """The shop copy's production-like environment on a private PostgreSQL database and a private RabbitMQ exchange.
+
+    Other tests run at the same time (-n 2) on the same servers: the demo re-seeds
+    `products` and its shipping service consumes `order.created`, so a shared
+    database or exchange would let two runs see each other's data and messages.
+    """
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    require_server("127.0.0.1", 5672, "RabbitMQ")
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:12]
+    database, exchange = f"interlock_e2e_{suffix}", f"shop.events.e2e-{suffix}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    shop.edit("interlock.toml", "127.0.0.1:5432/test", f"127.0.0.1:5432/{database}", count=2)  # SHOP_DB_URL and the store
+    shop.edit("interlock.toml", '"shop.events"', f'"{exchange}"', count=2)  # SHOP_EXCHANGE and the broker's exchange
+    try:
+        yield shop
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        _drop_exchange(exchange)

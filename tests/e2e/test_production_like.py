@@ -6,14 +6,13 @@ import json
 
 import pytest
 
-from .conftest import Shop, require_server
+from .conftest import Shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
 
-def test_production_like_run_on_postgresql_and_rabbitmq(shop: Shop) -> None:
-    require_server("127.0.0.1", 5432, "PostgreSQL")
-    require_server("127.0.0.1", 5672, "RabbitMQ")
+def test_production_like_run_on_postgresql_and_rabbitmq(production_like: Shop) -> None:
+    shop = production_like
     result = shop.interlock("run", "--env", "production-like", "--yes")
     assert result.code == 0, result.output
     report = json.loads((shop.artifacts / "environment-validation-report.json").read_text())

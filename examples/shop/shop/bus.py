@@ -30,7 +30,9 @@ from sqlalchemy import text
 
 from shop.db import default_sqlite_url, make_engine, ping, utc_now
 
-EXCHANGE = "shop.events"
+#: The topic exchange; ``SHOP_EXCHANGE`` gives a deployment (or a test run) one of its own,
+#: and each consumer's queue is named after it, so two shops on one broker never share messages.
+EXCHANGE = os.environ.get("SHOP_EXCHANGE", "shop.events")
 POLL_SECONDS = 0.2
 RETRY_SECONDS = 1.0
 STALE_SECONDS = 5.0
@@ -222,7 +224,7 @@ class AmqpBus:
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=10)
         exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(consumer, durable=True)
+        queue = await channel.declare_queue(f"{EXCHANGE}.{consumer}", durable=True)
         await queue.bind(exchange, routing_key=topic)
 
         async def on_message(incoming: aio_pika.abc.AbstractIncomingMessage) -> None:

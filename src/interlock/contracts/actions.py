@@ -1,27 +1,58 @@
-"""Provider-state actions and message capture, run inside the pact worker process.
+"""Provider-state actions and message capture from the real broker.
 
 Setup and teardown steps (SQL on a store, an HTTP call, a command) put the
 provider into the state an interaction assumes; a step that fails raises, so
 the interaction fails with the step's error instead of being skipped.
-Messages are captured from the real broker after triggering the provider.
+
+Messages are captured from the real broker: interlock subscribes FIRST (an
+exclusive AMQP queue bound to the routing key, a NATS subscription flushed to
+the server, an MQTT subscription acknowledged by SUBACK, the last id of a Redis
+stream or of the embedded log), then triggers the producer, then waits for
+what it published. Used by the pact worker (`capture`) and by the AsyncAPI
+contracts (`capture_messages`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import sqlalchemy
 
+from interlock.checks import describe
+from interlock.probes import connect_failure, host_port, redact_url, scrub
+
 
 class ActionFailed(Exception):
-    """A provider-state or trigger step did not succeed."""
+    """A provider-state or trigger step did not succeed, or the broker could not be read."""
+
+
+class NoMessage(ActionFailed):
+    """The producer published nothing on the topic within the timeout."""
+
+    def __init__(self, topic: str, timeout: float, where: str) -> None:
+        self.topic, self.timeout, self.where = topic, timeout, where
+        super().__init__(f"no {topic!r} message on {where} within {timeout:g}s")
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One message as it crossed the broker: the raw payload and its headers."""
+
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
 def _sqlalchemy_url(kind: str, url: str) -> str:
@@ -32,8 +63,11 @@ def _sqlalchemy_url(kind: str, url: str) -> str:
     return url
 
 
-def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]]) -> None:
-    """Run one setup/teardown/trigger action; raise ActionFailed with a one-line reason."""
+def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    """Run one setup/teardown/trigger action; raise ActionFailed with a one-line reason.
+
+    `env` and `cwd` apply to a `command` action (default: this process's).
+    """
     if action.get("sql") is not None:
         store = stores[action["store"]]
         engine = sqlalchemy.create_engine(_sqlalchemy_url(store["kind"], store["url"]))
@@ -54,60 +88,328 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]]) -> None:
         if response.status_code not in call["expect_status"]:
             raise ActionFailed(f"{call['method']} {call['url']} answered {response.status_code}: {response.text[:200]}")
     elif action.get("command") is not None:
-        done = subprocess.run(action["command"], capture_output=True, text=True, timeout=120)
+        command = action["command"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ActionFailed(f"command {' '.join(command)} could not run: {describe(exc)}") from None
         if done.returncode != 0:
-            raise ActionFailed(f"command {' '.join(action['command'])} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
+            raise ActionFailed(f"command {' '.join(command)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
 
 
-def _embedded_log_last_id(path: str) -> int:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-        return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+def _plain(value: Any) -> Any:
+    """Header values as JSON-like data: bytes decoded, nested tables and lists converted."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
-def _embedded_log_capture(path: str, topic: str, after: int, timeout: float) -> tuple[bytes, dict[str, Any]]:
+# --- embedded log (a SQLite file with table messages) --------------------------
+
+
+def _sqlite_path(url: str) -> str:
+    """The file of a `sqlite:///PATH` URL, as a read-only SQLite URI."""
+    return f"file:{quote(url.removeprefix('sqlite:///'))}?mode=ro"
+
+
+def _embedded_log_last_id(path: str) -> int:  # path: a read-only SQLite URI
+    """The newest message id; 0 when the log (file or table) does not exist yet."""
+    try:
+        with closing(sqlite3.connect(path, uri=True, timeout=5)) as db:
+            return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _embedded_log(url: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
+    path = _sqlite_path(url)
+    after = _embedded_log_last_id(path)
+    trigger()
+
+    def poll() -> list[Captured]:
+        nonlocal after
+        try:
+            with closing(sqlite3.connect(path, uri=True, timeout=5)) as db:
+                rows = db.execute("SELECT id, body, headers FROM messages WHERE id > ? AND topic = ? ORDER BY id", (after, topic)).fetchall()
+        except sqlite3.OperationalError:
+            return []  # not created yet: the producer may create it when it first publishes
+        found = []
+        for row_id, body, headers in rows:
+            after = row_id
+            try:
+                parsed = json.loads(headers or "{}")
+            except ValueError as exc:
+                raise ActionFailed(f"message {row_id} on the embedded log has headers that are not JSON: {exc}") from None
+            if not isinstance(parsed, dict):
+                raise ActionFailed(f"message {row_id} on the embedded log has headers that are not a JSON object")
+            found.append(Captured(body.encode("utf-8") if isinstance(body, str) else bytes(body or b""), parsed))
+        return found
+
+    return _gather(poll, topic, timeout, settle, "the embedded log")
+
+
+def _gather(poll: Callable[[], list[Captured]], topic: str, timeout: float, settle: float, where: str, interval: float = 0.05) -> list[Captured]:
+    """Poll until a first message, then for `settle` seconds more; NoMessage when nothing came."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute("SELECT body, headers FROM messages WHERE id > ? AND topic = ? ORDER BY id LIMIT 1", (after, topic)).fetchone()
-        if row:
-            return row[0].encode("utf-8"), json.loads(row[1] or "{}")
-        time.sleep(0.05)
-    raise ActionFailed(f"no {topic!r} message on the embedded log within {timeout:g}s")
+    found: list[Captured] = []
+    while True:
+        before = len(found)
+        found += poll()
+        if found and settle <= 0:
+            return found
+        now = time.monotonic()
+        if before == 0 and found:
+            deadline = min(deadline, now + settle)
+        if now >= deadline:
+            if found:
+                return found
+            raise NoMessage(topic, timeout, where)
+        time.sleep(max(0.0, min(interval, deadline - now)))
 
 
-async def _amqp_capture(url: str, exchange: str, topic: str, trigger: Any, timeout: float) -> tuple[bytes, dict[str, Any]]:
+# --- AMQP 0-9-1 (RabbitMQ) -----------------------------------------------------
+
+
+async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     import aio_pika
+    from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
 
-    connection = await aio_pika.connect_robust(url, timeout=timeout)
+    where = f"exchange {exchange!r}"
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(url), timeout=max(timeout, 5.0))
+    except (OSError, TimeoutError, AMQPError) as exc:
+        raise ActionFailed(f"cannot subscribe on AMQP broker {redact_url(url)}: {connect_failure(host_port(url, 5672), exc, url)}") from None
     async with connection:
         channel = await connection.channel()
-        target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True)
-        await queue.bind(target, routing_key=topic)
+        try:  # an existing exchange is used as it is, whatever its type (amq.* may only be declared passively)
+            target = await channel.get_exchange(exchange, ensure=True)
+        except ChannelNotFoundEntity:
+            channel = await connection.channel()
+            target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
+        await capture_queue.bind(target, routing_key=topic)
         await asyncio.to_thread(trigger)
+        found: list[Captured] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            message = await queue.get(no_ack=True, fail=False)
+            message = await capture_queue.get(no_ack=True, fail=False)
             if message is not None:
-                return message.body, {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (message.headers or {}).items()}
+                found.append(Captured(message.body, _plain(dict(message.headers or {}))))
+                if settle <= 0:
+                    break
+                deadline = min(deadline, time.monotonic() + settle)
+                continue
             await asyncio.sleep(0.05)
-    raise ActionFailed(f"no {topic!r} message on exchange {exchange!r} within {timeout:g}s")
+    if not found:
+        raise NoMessage(topic, timeout, where)
+    return found
+
+
+# --- NATS ----------------------------------------------------------------------
+
+
+async def _nats(url: str, subject: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
+    import nats
+    from nats.errors import Error as NatsError
+    from nats.errors import TimeoutError as NatsTimeout
+
+    errors: list[Exception] = []
+
+    async def record(exc: Exception) -> None:
+        errors.append(exc)
+
+    try:
+        client = await nats.connect(url, connect_timeout=min(timeout, 5.0), allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0, error_cb=record)
+    except (NatsError, OSError) as exc:
+        raise ActionFailed(f"cannot subscribe on NATS {redact_url(url)}: {connect_failure(host_port(url, 4222), errors[-1] if errors else exc, url)}") from None
+    found: list[Captured] = []
+    try:
+        subscription = await client.subscribe(subject)
+        await client.flush(timeout=max(timeout, 1.0))  # the server has the SUB before the producer publishes
+        await asyncio.to_thread(trigger)
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                message = await subscription.next_msg(timeout=remaining)
+            except NatsTimeout:
+                break
+            found.append(Captured(message.data, dict(message.headers or {})))
+            if settle <= 0:
+                break
+            deadline = min(deadline, time.monotonic() + settle)
+        await subscription.unsubscribe()
+    finally:
+        await client.close()
+    if not found:
+        raise NoMessage(subject, timeout, f"NATS {host_port(url, 4222)}")
+    return found
+
+
+# --- Redis streams -------------------------------------------------------------
+
+PAYLOAD_FIELDS = ("payload", "body", "data")
+
+
+def stream_entry(fields: dict[Any, Any]) -> Captured:
+    """A Redis stream entry as a message: the `payload`/`body`/`data` field is the payload; a
+    `headers` field (a JSON object) and every other field are headers. An entry without a
+    payload field is itself the payload, as a JSON object of its fields."""
+    entry = {_plain(k): v for k, v in fields.items()}
+    body_key = next((k for k in PAYLOAD_FIELDS if k in entry), None)
+    if body_key is None:
+        return Captured(json.dumps({k: _plain(v) for k, v in entry.items()}).encode(), {})
+    headers: dict[str, Any] = {}
+    raw_headers = entry.pop("headers", None)
+    if raw_headers is not None:
+        try:
+            parsed = json.loads(raw_headers)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ActionFailed("a stream entry's `headers` field is not a JSON object")
+        headers.update(parsed)
+    body = entry.pop(body_key)
+    headers.update({k: _plain(v) for k, v in entry.items()})
+    return Captured(body if isinstance(body, bytes) else str(body).encode(), headers)
+
+
+def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 5.0), socket_timeout=timeout + 5.0)
+    try:
+        try:  # `$` as of now: the newest entry before the trigger ("0-0" when the stream does not exist yet)
+            newest = client.xrevrange(stream, count=1)
+        except redis.RedisError as exc:
+            raise ActionFailed(f"cannot read stream {stream!r} on Redis {redact_url(url)}: {connect_failure(host_port(url, 6379), exc, url)}") from None
+        last: Any = newest[0][0] if newest else b"0-0"
+        trigger()
+
+        found: list[Captured] = []
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                answer = client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000)))
+            except redis.RedisError as exc:
+                raise ActionFailed(f"XREAD on stream {stream!r} failed: {scrub(describe(exc), url)}") from None
+            for _, entries in answer or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    found.append(stream_entry(fields))
+            if found:
+                if settle <= 0:
+                    break
+                deadline = min(deadline, time.monotonic() + settle)
+    finally:
+        client.close()
+    if not found:
+        raise NoMessage(stream, timeout, f"Redis stream {stream!r}")
+    return found
+
+
+# --- MQTT ----------------------------------------------------------------------
+
+
+def _mqtt(url: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    parts = urlsplit(url)
+    default_port = 8883 if parts.scheme == "mqtts" else 1883
+    where = host_port(url, default_port)
+    connected, subscribed = threading.Event(), threading.Event()
+    refusal: list[str] = []
+    inbox: queue.Queue[Captured] = queue.Queue()
+
+    def on_connect(client: Any, userdata: Any, flags: Any, code: Any, props: Any) -> None:
+        if code.is_failure:
+            refusal.append(f"connection refused by broker: {code}")
+        connected.set()
+
+    def on_subscribe(client: Any, userdata: Any, mid: int, codes: list[Any], props: Any) -> None:
+        if any(c.is_failure for c in codes):
+            refusal.append(f"subscription to {topic} refused: {codes[0]}")
+        subscribed.set()
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        if message.retain:
+            return  # a retained message was published before the trigger: not this producer's answer
+        properties = getattr(message, "properties", None)
+        headers = {str(k): v for k, v in (getattr(properties, "UserProperty", None) or [])}
+        inbox.put(Captured(bytes(message.payload), headers))
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"interlock-capture-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5)
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.connect_timeout = min(timeout, 5.0)
+    if parts.username:
+        client.username_pw_set(unquote(parts.username), unquote(parts.password) if parts.password else None)
+    if parts.scheme == "mqtts":
+        client.tls_set()
+    try:
+        client.connect(parts.hostname or "localhost", parts.port or default_port)
+    except (OSError, ValueError) as exc:
+        raise ActionFailed(f"cannot subscribe on MQTT {redact_url(url)}: {connect_failure(where, exc, url)}") from None
+    client.loop_start()
+    found: list[Captured] = []
+    try:
+        if not connected.wait(timeout) or refusal:
+            raise ActionFailed(f"MQTT {where}: {refusal[0] if refusal else f'no CONNACK within {timeout:g}s'}")
+        client.subscribe(topic, qos=1)
+        if not subscribed.wait(timeout) or refusal:
+            raise ActionFailed(f"MQTT {where}: {refusal[0] if refusal else f'no SUBACK for {topic} within {timeout:g}s'}")
+        trigger()
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                found.append(inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+            if settle <= 0:
+                break
+            deadline = min(deadline, time.monotonic() + settle)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if not found:
+        raise NoMessage(topic, timeout, f"MQTT {where}")
+    return found
+
+
+# --- the one entry point -------------------------------------------------------
+
+BROKER_KINDS = ("embedded-log", "amqp", "nats", "redis", "mqtt")
+
+
+def capture_messages(broker: dict[str, Any], topic: str, trigger: Callable[[], None], timeout: float, *, settle: float = 0.0) -> list[Captured]:
+    """Subscribe to `topic` on the broker, run `trigger`, and return what arrives within `timeout`.
+
+    `broker` is `{"kind", "url", "exchange"}` (the environment's broker). The
+    topic is the embedded log's `topic` column, the AMQP routing key (on the
+    broker's exchange, `amq.topic` by default), the NATS subject, the Redis
+    stream key or the MQTT topic. After the first message, messages keep being
+    collected for `settle` seconds. Raises NoMessage when nothing arrived,
+    ActionFailed when the broker could not be read, and whatever `trigger` raises.
+    """
+    kind, url = broker["kind"], broker["url"]
+    if kind == "embedded-log":
+        return _embedded_log(url, topic, trigger, timeout, settle)
+    if kind == "amqp":
+        return asyncio.run(_amqp(url, broker.get("exchange") or "amq.topic", topic, trigger, timeout, settle))
+    if kind == "nats":
+        return asyncio.run(_nats(url, topic, trigger, timeout, settle))
+    if kind == "redis":
+        return _redis_stream(url, topic, trigger, timeout, settle)
+    if kind == "mqtt":
+        return _mqtt(url, topic, trigger, timeout, settle)
+    raise ActionFailed(f"capturing messages from a {kind} broker is not implemented (known: {', '.join(BROKER_KINDS)})")
 
 
 def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Trigger the provider and return the message it really published, as pact-python wants it."""
-    broker, topic, timeout = source["broker"], source["topic"], float(source["timeout"])
-
-    def trigger() -> None:
-        perform(source["trigger"], stores)
-
-    if broker["kind"] == "embedded-log":
-        path = broker["url"].removeprefix("sqlite:///")
-        after = _embedded_log_last_id(path)
-        trigger()
-        body, headers = _embedded_log_capture(path, topic, after, timeout)
-    elif broker["kind"] == "amqp":
-        body, headers = asyncio.run(_amqp_capture(broker["url"], broker.get("exchange") or "amq.topic", topic, trigger, timeout))
-    else:
-        raise ActionFailed(f"capturing messages from a {broker['kind']} broker is not implemented")
-    return {"contents": body, "metadata": {**headers, "contentType": "application/json"}, "content_type": "application/json"}
+    found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores), float(source["timeout"]))
+    first = found[0]
+    return {"contents": first.body, "metadata": {**first.headers, "contentType": "application/json"}, "content_type": "application/json"}

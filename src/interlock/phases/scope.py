@@ -166,6 +166,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
             dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
             pact_edges.add((pact.consumer, pact.provider))
     _probe_checks(ctx, interfaces)
+    _contract_checks(ctx, interfaces)
     for test in tests:
         for ref in test.get("interfaces", []):
             if ref in interfaces:
@@ -201,6 +202,27 @@ def _probe_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> Non
                 method, _, template = interface["operation"].partition(" ")
                 if interface["service"] == name and method == "GET" and template_matches(template, path):
                     interface["checks"].append({"kind": kind, "ref": ref})
+
+
+def _contract_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+    """Interfaces the declared OpenAPI, AsyncAPI and schema contracts will exercise in step 2.2."""
+    from interlock.contracts.schema import load_spec
+
+    contracts = ctx.config.contracts
+    if contracts.openapi is not None:
+        names = contracts.openapi.services if contracts.openapi.services is not None else [n for n, s in ctx.config.services.items() if s.openapi]
+        for interface in interfaces.values():
+            if interface["kind"] == "http" and interface["service"] in names and interface["source"] == ctx.config.services[interface["service"]].openapi:
+                interface["checks"].append({"kind": "openapi", "ref": f"openapi {interface['source']}"})
+    for channel in (contracts.asyncapi.channels if contracts.asyncapi else {}):
+        for interface in interfaces.values():
+            if interface["kind"] == "message" and interface["operation"] == f"publish {channel}":
+                interface["checks"].append({"kind": "asyncapi", "ref": f"asyncapi {interface['service']} {channel}"})
+    for entry in contracts.schema_:
+        for table in load_spec(ctx.loaded.resolve(entry.path)).tables:
+            key = f"{entry.store}:table {table}"
+            if key in interfaces:
+                interfaces[key]["checks"].append({"kind": "schema", "ref": f"schema {entry.path} ({entry.service})"})
 
 
 def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

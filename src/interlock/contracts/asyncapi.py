@@ -1,0 +1,645 @@
+"""AsyncAPI contracts: every channel of every service's AsyncAPI document, checked on the real broker.
+
+For each channel (2.x `channels` with `subscribe`/`publish` operations; 3.x
+`channels` with `operations`) interlock subscribes on the environment's broker
+FIRST, triggers the producer as `[contracts.asyncapi.channels."<channel>"]`
+says, captures what it publishes within the timeout (`actions.capture_messages`)
+and validates payload and headers against the channel's message schemas with
+jsonschema, `$ref`s resolved by referencing over the whole document.
+
+Verdicts, one item per channel, id `<service>:publish <channel>` (the scope
+matrix's interface id): `pass`; `fail` for a schema violation (each one a
+mismatch with its JSON path, `$.payload...` or `$.headers...`) or for no
+message within the timeout; `error` when the trigger or the broker failed or
+the schema cannot be applied; `not_executed` when no trigger is configured.
+A malformed document is a UsageError naming the file and the JSON path.
+
+Which messages a channel must carry: in 2.x the application's outgoing
+messages are under `subscribe` (the `publish` operation's messages are used when
+a channel has only that one); in 3.x the messages of the `send` operations on
+the channel (all the channel's messages when an operation lists none), else of
+its `receive` operations, else all the channel's messages. With several
+candidate messages (`oneOf`, several operations) a captured message must match
+one of them. Channels are verified one after another: two captures on the same
+topic at once would see each other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.request import url2pathname
+
+from jsonschema import Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT7
+
+from interlock.config import key_lines
+from interlock.contracts.actions import ActionFailed, Captured, NoMessage, capture_messages, perform
+from interlock.documents import load_document
+from interlock.errors import ConfigError, Problem, UsageError
+from interlock.events import Progress
+from interlock.probes import redact_url
+from interlock.runtime import RunContext
+
+Loc = tuple[str | int, ...]
+
+SETTLE_SECONDS = 0.25
+"""After the first message, how long more messages of the same burst are collected (all are validated)."""
+MAX_MISMATCHES = 50
+FORMAT_CHECKER = FormatChecker()
+ASYNCAPI_FORMATS = ("application/vnd.aai.asyncapi", "application/vnd.aai.asyncapi+json", "application/vnd.aai.asyncapi+yaml")
+JSON_SCHEMA_FORMATS = ("application/schema+json", "application/schema+yaml")
+JSON_SCHEMA_DRAFTS: dict[str, type[Any]] = {
+    "draft-04": Draft4Validator, "draft-06": Draft6Validator, "draft-07": Draft7Validator,
+    "2019-09": Draft201909Validator, "2020-12": Draft202012Validator,
+}
+_NOT_SCHEMA_DATA = {"examples", "example", "const", "enum", "default"}
+
+
+class TriggerFailed(ActionFailed):
+    """The configured trigger did not succeed (the broker was fine)."""
+
+
+# --- paths ---------------------------------------------------------------------
+
+
+def json_path(parts: Loc) -> str:
+    """`$.channels['order.created'].subscribe.message` for ("channels", "order.created", "subscribe", "message")."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part}"
+        else:
+            out += "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return out
+
+
+def json_pointer(parts: Loc) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _pointer_parts(fragment: str) -> Loc | None:
+    if fragment == "":
+        return ()
+    if not fragment.startswith("/"):
+        return None  # a plain-name anchor: not a location in the document
+    return tuple(unquote(p).replace("~1", "/").replace("~0", "~") for p in fragment[1:].split("/"))
+
+
+def _walk(data: Any, parts: Loc) -> tuple[bool, Loc, Any]:
+    """Follow `parts` into `data`; list indices become ints. (found, normalised parts, node)."""
+    node, done = data, []
+    for part in parts:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+            done.append(str(part))
+        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            done.append(int(part))
+        else:
+            return False, tuple(done), None
+    return True, tuple(done), node
+
+
+# --- the document --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message a channel may carry: where its payload and headers schemas are, and their formats."""
+
+    name: str
+    uri: str
+    parts: Loc
+    content_type: str
+    payload: tuple[str, Loc] | None = None
+    payload_format: str | None = None
+    headers: tuple[str, Loc] | None = None
+    headers_format: str | None = None
+
+    @property
+    def unsupported(self) -> str | None:
+        """The schemaFormat interlock cannot validate, if any."""
+        for fmt, where in ((self.payload_format, self.payload), (self.headers_format, self.headers)):
+            if where is not None and validator_class(fmt) is None:
+                return fmt
+        return None
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    key: str
+    operation: str
+    messages: tuple[Message, ...]
+
+
+@dataclass
+class AsyncApiDocument:
+    """A parsed AsyncAPI document: its channels and a registry to resolve its `$ref`s."""
+
+    path: Path
+    version: str
+    channels: tuple[Channel, ...]
+    registry: Registry
+    _validators: dict[tuple[str, Loc, str | None], Any] = field(default_factory=dict, repr=False)
+
+    def validator(self, where: tuple[str, Loc], fmt: str | None) -> Any:
+        key = (where[0], where[1], fmt)
+        if key not in self._validators:
+            cls = validator_class(fmt)
+            self._validators[key] = cls({"$ref": f"{where[0]}#{json_pointer(where[1])}"}, registry=self.registry, format_checker=FORMAT_CHECKER)
+        return self._validators[key]
+
+
+def validator_class(fmt: str | None) -> type[Any] | None:
+    """The jsonschema validator for a schemaFormat (None: the AsyncAPI Schema Object, JSON Schema draft-07 based)."""
+    if fmt is None:
+        return Draft7Validator
+    base, _, rest = str(fmt).partition(";")
+    params = dict(p.strip().split("=", 1) for p in rest.split(";") if "=" in p)
+    base = base.strip().lower()
+    if base in ASYNCAPI_FORMATS:
+        return Draft7Validator
+    if base in JSON_SCHEMA_FORMATS:
+        return JSON_SCHEMA_DRAFTS.get(params.get("version", "draft-07").strip())
+    return None
+
+
+class _Loader:
+    """Reads one AsyncAPI document (and local files it refers to); every problem names file and JSON path."""
+
+    def __init__(self, path: Path, data: Any) -> None:
+        self.path = path
+        self.base = path.resolve().as_uri()
+        self.files: dict[str, Any] = {self.base: data}
+
+    def malformed(self, uri: str, parts: Loc, message: str) -> UsageError:
+        return UsageError(Problem(self.file_of(uri), f"malformed AsyncAPI document: {message}", key=json_path(parts)))
+
+    def file_of(self, uri: str) -> str:
+        return str(self.path) if uri == self.base else url2pathname(urlsplit(uri).path)
+
+    def load(self, uri: str, where: tuple[str, Loc]) -> Any:
+        if uri not in self.files:
+            if urlsplit(uri).scheme != "file":
+                raise self.malformed(*where, f"$ref to {uri} is not supported: only references within the document or to local files")
+            self.files[uri] = load_document(Path(url2pathname(urlsplit(uri).path)))
+        return self.files[uri]
+
+    def follow(self, uri: str, parts: Loc, node: Any) -> tuple[str, Loc, Any]:
+        """Follow `$ref`s (within the document or to local files) to the object they name."""
+        seen: set[str] = set()
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            if not isinstance(ref, str):
+                raise self.malformed(uri, (*parts, "$ref"), "$ref must be a string")
+            target = urljoin(uri, ref)
+            if target in seen:
+                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} is circular")
+            seen.add(target)
+            doc_uri, fragment = urldefrag(target)
+            wanted = _pointer_parts(fragment)
+            data = self.load(doc_uri, (uri, (*parts, "$ref")))
+            found, normal, target_node = _walk(data, wanted) if wanted is not None else (False, (), None)
+            if not found:
+                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} does not resolve to anything")
+            uri, parts, node = doc_uri, normal, target_node
+        return uri, parts, node
+
+    def check_refs(self, node: Any, parts: Loc = ()) -> None:
+        """Every `$ref` of the document resolves (schemas included), so a typo is an input error, not a run-time one."""
+        if isinstance(node, dict):
+            if "$ref" in node:
+                self.follow(self.base, parts, {"$ref": node["$ref"]})
+            if "$id" in node:
+                return  # refs below resolve against another base: left to the validator
+            for key, value in node.items():
+                if key not in _NOT_SCHEMA_DATA and not str(key).startswith("x-") and key != "$ref":
+                    self.check_refs(value, (*parts, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                self.check_refs(value, (*parts, index))
+
+    def check_schema(self, cls: type[Any], uri: str, parts: Loc, node: Any, what: str) -> None:
+        """A schema is a schema of its draft (checked where it is written, `$ref`s followed)."""
+        if not isinstance(node, (dict, bool)):
+            raise self.malformed(uri, parts, f"the {what} must be an object")
+        try:
+            cls.check_schema(node)
+        except SchemaError as exc:
+            raise self.malformed(uri, (*parts, *exc.path), f"invalid {what}: {exc.message}") from None
+
+    def check_component_schemas(self, data: dict[str, Any], major: int) -> None:
+        schemas = (data.get("components") or {}).get("schemas") if isinstance(data.get("components"), dict) else None
+        for name, node in self.mapping(self.base, ("components", "schemas"), schemas or {}, "components.schemas").items():
+            parts: Loc = ("components", "schemas", name)
+            if major >= 3 and isinstance(node, dict) and "schemaFormat" in node and "schema" in node:
+                cls = validator_class(node["schemaFormat"])
+                if cls is not None:
+                    self.check_schema(cls, *self.follow(self.base, (*parts, "schema"), node["schema"]), f"schema {name}")
+            else:
+                self.check_schema(Draft7Validator, *self.follow(self.base, parts, node), f"schema {name}")
+
+    def mapping(self, uri: str, parts: Loc, node: Any, what: str) -> dict[str, Any]:
+        if not isinstance(node, dict):
+            raise self.malformed(uri, parts, f"{what} must be an object, not {type(node).__name__}")
+        return node
+
+    # -- messages --
+
+    def message_candidates(self, uri: str, parts: Loc, node: Any, default_type: str, major: int) -> list[Message]:
+        uri, parts, node = self.follow(uri, parts, node)
+        self.mapping(uri, parts, node, "a message")
+        if "oneOf" in node:
+            options = node["oneOf"]
+            if not isinstance(options, list) or not options:
+                raise self.malformed(uri, (*parts, "oneOf"), "oneOf must be a non-empty list of messages")
+            return [m for i, sub in enumerate(options) for m in self.message_candidates(uri, (*parts, "oneOf", i), sub, default_type, major)]
+        return [self.message(uri, parts, node, default_type, major)]
+
+    def message(self, uri: str, parts: Loc, node: dict[str, Any], default_type: str, major: int) -> Message:
+        fields: dict[str, tuple[str, Loc, Any]] = {}
+        traits = node.get("traits", [])
+        if not isinstance(traits, list):
+            raise self.malformed(uri, (*parts, "traits"), "traits must be a list")
+        for index, trait in enumerate(traits):
+            t_uri, t_parts, t_node = self.follow(uri, (*parts, "traits", index), trait)
+            for key, value in self.mapping(t_uri, t_parts, t_node, "a message trait").items():
+                fields[key] = (t_uri, (*t_parts, key), value)
+        for key, value in node.items():
+            if key != "traits":
+                fields[key] = (uri, (*parts, key), value)  # the message prevails over its traits
+
+        def value(key: str) -> Any:
+            return fields[key][2] if key in fields else None
+
+        key_name = parts[-1] if len(parts) >= 2 and parts[-2] == "messages" and isinstance(parts[-1], str) else None
+        name = value("name") or value("messageId") or key_name or value("title") or json_path(parts)
+        content_type = value("contentType") or default_type
+        if not isinstance(content_type, str):
+            raise self.malformed(*fields["contentType"][:2], "contentType must be a string")
+        found: dict[str, tuple[tuple[str, Loc] | None, str | None]] = {}
+        for section in ("payload", "headers"):
+            if section not in fields:
+                found[section] = (None, None)
+                continue
+            s_uri, s_parts, s_node = fields[section]
+            fmt = None
+            if major == 2 and section == "payload":
+                fmt = value("schemaFormat")
+            if major >= 3:
+                f_uri, f_parts, f_node = self.follow(s_uri, s_parts, s_node)
+                if isinstance(f_node, dict) and "schemaFormat" in f_node and "schema" in f_node:
+                    s_uri, s_parts, s_node, fmt = f_uri, (*f_parts, "schema"), f_node["schema"], f_node["schemaFormat"]
+            if fmt is not None and not isinstance(fmt, str):
+                raise self.malformed(s_uri, s_parts, "schemaFormat must be a string")
+            cls = validator_class(fmt)
+            if cls is not None:
+                self.check_schema(cls, *self.follow(s_uri, s_parts, s_node), f"{section} schema")
+            found[section] = ((s_uri, s_parts), fmt)
+        return Message(str(name), uri, parts, content_type, found["payload"][0], found["payload"][1], found["headers"][0], found["headers"][1])
+
+    # -- channels --
+
+    def channels_v2(self, data: dict[str, Any], default_type: str) -> list[Channel]:
+        if "channels" not in data:
+            raise self.malformed(self.base, ("channels",), "AsyncAPI 2.x requires `channels`")
+        channels = self.mapping(self.base, ("channels",), data["channels"], "channels")
+        out = []
+        for key, item in channels.items():
+            uri, parts, node = self.follow(self.base, ("channels", key), item)
+            self.mapping(uri, parts, node, "a channel")
+            operation = "subscribe" if "subscribe" in node else "publish" if "publish" in node else "-"
+            messages: list[Message] = []
+            if operation != "-":
+                o_uri, o_parts, o_node = self.follow(uri, (*parts, operation), node[operation])
+                self.mapping(o_uri, o_parts, o_node, f"the {operation} operation")
+                if "message" in o_node:
+                    messages = self.message_candidates(o_uri, (*o_parts, "message"), o_node["message"], default_type, 2)
+            out.append(Channel(str(key), str(key), operation, tuple(messages)))
+        return out
+
+    def channels_v3(self, data: dict[str, Any], default_type: str) -> list[Channel]:
+        channels = self.mapping(self.base, ("channels",), data.get("channels", {}), "channels")
+        operations = self.mapping(self.base, ("operations",), data.get("operations", {}), "operations")
+        by_channel: dict[str, dict[str, list[tuple[str, Loc, dict[str, Any]]]]] = {}
+        for op_id, op in operations.items():
+            uri, parts, node = self.follow(self.base, ("operations", op_id), op)
+            self.mapping(uri, parts, node, "an operation")
+            action = node.get("action")
+            if action not in ("send", "receive"):
+                raise self.malformed(uri, (*parts, "action"), f"action must be `send` or `receive`, not {action!r}")
+            ref = node.get("channel", {}).get("$ref") if isinstance(node.get("channel"), dict) else None
+            target = _pointer_parts(urldefrag(urljoin(uri, ref))[1]) if isinstance(ref, str) else None
+            if ref is None or urldefrag(urljoin(uri, ref))[0] != self.base or target is None or len(target) != 2 or target[0] != "channels" or target[1] not in channels:
+                raise self.malformed(uri, (*parts, "channel"), "channel must be a $ref to one of #/channels/<id>")
+            by_channel.setdefault(str(target[1]), {}).setdefault(action, []).append((uri, parts, node))
+        out = []
+        for key, item in channels.items():
+            uri, parts, node = self.follow(self.base, ("channels", key), item)
+            self.mapping(uri, parts, node, "a channel")
+            address = node.get("address")
+            if address is not None and not isinstance(address, str):
+                raise self.malformed(uri, (*parts, "address"), "address must be a string or null")
+            own = self.mapping(uri, (*parts, "messages"), node.get("messages", {}), "messages")
+            all_messages = [m for m_key, m in own.items() for m in self.message_candidates(uri, (*parts, "messages", m_key), m, default_type, 3)]
+            ops = by_channel.get(str(key), {})
+            operation = "send" if "send" in ops else "receive" if "receive" in ops else "-"
+            messages: list[Message] = []
+            for o_uri, o_parts, o_node in ops.get(operation, []):
+                listed = o_node.get("messages")
+                if listed is None:
+                    messages += all_messages
+                    continue
+                if not isinstance(listed, list):
+                    raise self.malformed(o_uri, (*o_parts, "messages"), "messages must be a list of $refs")
+                for index, ref in enumerate(listed):
+                    messages += self.message_candidates(o_uri, (*o_parts, "messages", index), ref, default_type, 3)
+            if operation == "-":
+                messages = all_messages
+            unique = {(m.uri, m.parts): m for m in messages}
+            out.append(Channel(address or str(key), str(key), operation, tuple(unique.values())))
+        return out
+
+
+def load_asyncapi(path: Path) -> AsyncApiDocument:
+    """Parse and check an AsyncAPI 2.x or 3.x document; UsageError (file, JSON path) when malformed."""
+    data = load_document(path)
+    loader = _Loader(path, data)
+    if not isinstance(data, dict):
+        raise loader.malformed(loader.base, (), "the document must be an object")
+    version = data.get("asyncapi")
+    if not isinstance(version, str) or not re.match(r"^[23]\.\d+", version):
+        raise loader.malformed(loader.base, ("asyncapi",), f"`asyncapi` must be a 2.x or 3.x version string, not {version!r}")
+    default_type = data.get("defaultContentType") or "application/json"
+    if not isinstance(default_type, str):
+        raise loader.malformed(loader.base, ("defaultContentType",), "defaultContentType must be a string")
+    loader.check_refs(data)
+    major = int(version[0])
+    loader.check_component_schemas(data, major)
+    channels = loader.channels_v2(data, default_type) if major == 2 else loader.channels_v3(data, default_type)
+    names = [c.name for c in channels]
+    for name in {n for n in names if names.count(n) > 1}:
+        raise loader.malformed(loader.base, ("channels",), f"two channels have the address {name!r}")
+
+    def retrieve(uri: str) -> Resource[Any]:
+        return DRAFT7.create_resource(loader.load(uri, (loader.base, ())))
+
+    registry: Registry = Registry(retrieve=retrieve)  # type: ignore[call-arg]
+    registry = registry.with_resources((uri, DRAFT7.create_resource(content)) for uri, content in loader.files.items())
+    return AsyncApiDocument(path, version, tuple(channels), registry)
+
+
+# --- validating a captured message ---------------------------------------------
+
+
+def _small(value: Any) -> Any:
+    """A JSON-safe value for the results artifact, long ones shortened."""
+    text = json.dumps(value, default=str)
+    if len(text) <= 300:
+        return json.loads(text)
+    return text[:297] + "..."
+
+
+def _violations(document: AsyncApiDocument, where: tuple[str, Loc], fmt: str | None, instance: Any, section: str, kind: str) -> list[dict[str, Any]]:
+    out = []
+    errors = sorted(document.validator(where, fmt).iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    for error in errors:
+        path = "$." + section + error.json_path[1:]
+        expected, actual = _small({error.validator: error.validator_value}), _small(error.instance)
+        if error.validator == "required" and isinstance(error.validator_value, list):
+            missing = next((p for p in error.validator_value if error.message == f"{p!r} is a required property"), None)
+            if missing is not None:  # point at the absent property itself
+                path, expected, actual = path + json_path((str(missing),))[1:], {"required": missing}, None
+        out.append({"type": kind, "path": path, "expected": expected, "actual": actual, "message": error.message})
+    return out
+
+
+def _decode(body: bytes, content_type: str) -> tuple[Any, str | None]:
+    """The payload as data: JSON for JSON content types (and by default), text for text/*."""
+    base = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"payload is not UTF-8 text ({content_type}): {exc}"
+    if base.startswith("text/"):
+        return text, None
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, f"payload is not valid JSON ({content_type}): {exc}"
+
+
+def message_mismatches(document: AsyncApiDocument, message: Message, captured: Captured) -> list[dict[str, Any]]:
+    """Every way `captured` breaks `message`'s payload and headers schemas (empty: it conforms)."""
+    found: list[dict[str, Any]] = []
+    if message.payload is not None:
+        value, problem = _decode(captured.body, message.content_type)
+        if problem:
+            found.append({"type": "PayloadMismatch", "path": "$.payload", "expected": message.content_type, "actual": _small(captured.body.decode("utf-8", "replace")), "message": problem})
+        else:
+            found += _violations(document, message.payload, message.payload_format, value, "payload", "PayloadMismatch")
+    if message.headers is not None:
+        found += _violations(document, message.headers, message.headers_format, captured.headers, "headers", "HeaderMismatch")
+    return found[:MAX_MISMATCHES]
+
+
+def check_captured(document: AsyncApiDocument, channel: Channel, captured: Captured) -> list[dict[str, Any]]:
+    """The mismatches of one captured message against the channel's messages: none when it matches one of them."""
+    if not channel.messages:
+        return []
+    results = [(m, message_mismatches(document, m, captured)) for m in channel.messages]
+    for _, found in results:
+        if not found:
+            return []
+    closest, found = min(results, key=lambda r: len(r[1]))
+    if len(results) == 1:
+        return found
+    prefix = f"matches none of the channel's {len(results)} messages; closest is {closest.name}: "
+    return [{**m, "message": prefix + m["message"]} for m in found]
+
+
+# --- running it ----------------------------------------------------------------
+
+
+def _expand(ctx: RunContext, value: Any) -> Any:
+    if isinstance(value, str):
+        return ctx.expand(value)
+    if isinstance(value, list):
+        return [_expand(ctx, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(ctx, v) for k, v in value.items()}
+    return value
+
+
+def documents(ctx: RunContext) -> list[tuple[str, str, AsyncApiDocument]]:
+    """(service, document path as configured, parsed document) for each service with an `asyncapi`."""
+    found = []
+    for name, service in ctx.config.services.items():
+        if service.asyncapi:
+            found.append((name, service.asyncapi, load_asyncapi(ctx.loaded.resolve(service.asyncapi))))
+    return found
+
+
+def _check_config(ctx: RunContext, docs: list[tuple[str, str, AsyncApiDocument]]) -> None:
+    """Every configured channel is declared by a document and names a broker of this environment."""
+    asyncapi = ctx.config.contracts.asyncapi
+    declared = {c.name for _, _, d in docs for c in d.channels} | {c.key for _, _, d in docs for c in d.channels}
+    try:
+        lines = key_lines(ctx.loaded.path.read_text("utf-8"))
+    except OSError:
+        lines = {}
+    problems = []
+    for name, source in asyncapi.channels.items():
+        loc = ("contracts", "asyncapi", "channels", name)
+        if name not in declared:
+            known = ", ".join(sorted(c.name for _, _, d in docs for c in d.channels)) or "none"
+            problems.append(Problem(str(ctx.loaded.path), f"no AsyncAPI document of [services] declares channel {name!r}; declared: {known}", lines.get(loc), ".".join(loc)))
+        if source.broker not in ctx.env.brokers:
+            at = (*loc, "broker")
+            problems.append(Problem(str(ctx.loaded.path), f"broker {source.broker!r} is not defined in environment {ctx.env_name!r}", lines.get(at, lines.get(loc)), ".".join(at)))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _source(ctx: RunContext, channel: Channel) -> Any:
+    channels = ctx.config.contracts.asyncapi.channels
+    return channels.get(channel.name) or channels.get(channel.key)
+
+
+def _trigger_text(ctx: RunContext, action: Any) -> str:
+    if action.http is not None:
+        return f"HTTP {action.http.method} {redact_url(ctx.expand(action.http.url))}"
+    if action.command is not None:
+        return "command " + " ".join(ctx.expand(a) for a in action.command)
+    return f"SQL on store {action.store}"
+
+
+def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, channel: Channel) -> dict[str, Any]:
+    """Subscribe, trigger, capture, validate: the verdict of one channel."""
+    names = ("message " + " | ".join(m.name for m in channel.messages)) if channel.messages else "no message schema"
+    operation = f"{channel.operation} operation" if channel.operation != "-" else "no operation"
+    item: dict[str, Any] = {
+        "id": f"{service}:publish {channel.name}", "description": f"{service} publishes on {channel.name}: {names} ({operation})",
+        "provider_states": [], "status": "pass", "duration_ms": 0.0, "mismatches": [],
+    }
+
+    def verdict(status: str, kind: str, message: str, path: str | None = None) -> dict[str, Any]:
+        item.update(status=status, mismatches=[{"type": kind, "path": path, "message": message}])
+        return item
+
+    source = _source(ctx, channel)
+    if source is None:
+        return verdict("not_executed", "Unexercised", "no trigger configured: unexercised")
+    unsupported = next((m for m in channel.messages if m.unsupported), None)
+    if unsupported is not None:
+        return verdict("error", "UnsupportedSchemaFormat", f"message {unsupported.name}: schemaFormat {unsupported.unsupported!r} is not supported (AsyncAPI Schema and JSON Schema are)")
+    broker = _expand(ctx, ctx.env.brokers[source.broker].model_dump())
+    action = _expand(ctx, source.trigger.model_dump(by_alias=True, exclude_none=True))
+    stores = {n: {"kind": s.kind, "url": ctx.expand(s.url)} for n, s in ctx.env.stores.items()}
+    env, cwd = ctx.base_env(), str(ctx.loaded.root)
+
+    def trigger() -> None:
+        try:
+            perform(action, stores, env=env, cwd=cwd)
+        except ActionFailed as exc:
+            raise TriggerFailed(str(exc)) from None
+
+    start = time.perf_counter()
+    try:
+        captured = capture_messages(broker, channel.name, trigger, source.timeout, settle=SETTLE_SECONDS)
+        found = []
+        for index, message in enumerate(captured, 1):
+            for mismatch in check_captured(document, channel, message):
+                if len(captured) > 1:
+                    mismatch = {**mismatch, "message": f"message {index} of {len(captured)}: {mismatch['message']}"}
+                found.append(mismatch)
+        item.update(status="fail" if found else "pass", mismatches=found[:MAX_MISMATCHES])
+    except NoMessage:
+        verdict("fail", "NoMessage", f"no message on {channel.name} within {source.timeout:g}s")
+    except TriggerFailed as exc:
+        verdict("error", "TriggerFailed", f"trigger failed: {exc}")
+    except ActionFailed as exc:
+        verdict("error", "BrokerError", f"broker {source.broker!r} ({broker['kind']}): {exc}")
+    except Unresolvable as exc:
+        verdict("error", "SchemaError", f"a $ref of the schema cannot be resolved: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one channel's surprise must not hide the others' verdicts
+        verdict("error", "InternalError", f"{type(exc).__name__}: {exc}")
+    item["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
+    return item
+
+
+def _record(service: str, source: str, document: AsyncApiDocument, items: list[dict[str, Any]]) -> dict[str, Any]:
+    statuses = {i["status"] for i in items}
+    overall = "not_executed" if not items or statuses == {"not_executed"} else "pass" if statuses == {"pass"} else "fail"
+    return {
+        "id": f"asyncapi:{source}->{service}", "kind": "asyncapi", "consumer": f"asyncapi:{source}", "provider": service,
+        "source": source, "specification": f"AsyncAPI {document.version}", "status": overall,
+        "duration_ms": round(sum(i["duration_ms"] for i in items), 3),
+        "reason": None if items else "the AsyncAPI document declares no channels: nothing was verified", "interactions": items,
+    }
+
+
+def settings(ctx: RunContext) -> dict[str, Any] | None:
+    """What contract-validation-config.json records of the AsyncAPI checks."""
+    asyncapi = ctx.config.contracts.asyncapi
+    if asyncapi is None:
+        return None
+    docs = documents(ctx)
+    _check_config(ctx, docs)
+    channels = {}
+    for name, source in asyncapi.channels.items():
+        broker = ctx.env.brokers[source.broker]
+        channels[name] = {
+            "broker": source.broker, "broker_kind": broker.kind, "broker_url": redact_url(ctx.expand(broker.url)),
+            "exchange": broker.exchange, "timeout": source.timeout, "trigger": _trigger_text(ctx, source.trigger),
+        }
+    return {
+        "validator": "jsonschema (AsyncAPI Schema Object as JSON Schema draft-07; JSON Schema schemaFormats by their draft) with referencing for $refs",
+        "format_checks": sorted(FORMAT_CHECKER.checkers),
+        "capture": "subscribe on the broker first, then trigger the producer, then capture within the channel's timeout",
+        "settle_seconds": SETTLE_SECONDS,
+        "documents": [
+            {"service": service, "path": source, "asyncapi": doc.version, "channels": [c.name for c in doc.channels]}
+            for service, source, doc in docs
+        ],
+        "channels": channels,
+        "unexercised": sorted(f"{service}:publish {c.name}" for service, _, doc in docs for c in doc.channels if _source(ctx, c) is None),
+    }
+
+
+def verify(ctx: RunContext) -> list[dict[str, Any]]:
+    """One record per AsyncAPI document; channels one after another (captures on one topic must not overlap)."""
+    if ctx.config.contracts.asyncapi is None:
+        return []
+    docs = documents(ctx)
+    _check_config(ctx, docs)
+    if not docs:
+        return [{
+            "id": "asyncapi:*", "kind": "asyncapi", "consumer": "asyncapi:-", "provider": "-", "source": "interlock.toml [contracts.asyncapi]",
+            "specification": None, "status": "not_executed", "duration_ms": 0.0,
+            "reason": "[contracts.asyncapi] is configured but no service declares an `asyncapi` document", "interactions": [],
+        }]
+    total = sum(len(d.channels) for _, _, d in docs)
+    done = 0
+    ctx.emit(Progress("2.2", 0, total, "asyncapi channels verified"))
+    records = []
+    for service, source, document in docs:
+        items = []
+        for channel in document.channels:
+            items.append(verify_channel(ctx, service, document, channel))
+            done += 1
+            ctx.emit(Progress("2.2", done, total, "asyncapi channels verified"))
+        records.append(_record(service, source, document, items))
+    return records
