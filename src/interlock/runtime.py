@@ -192,6 +192,20 @@ class RunContext:
             text = text.replace(key, value)
         return text
 
+    def stores(self) -> dict[str, dict[str, str]]:
+        """The environment's stores as setup actions need them: kind and expanded URL."""
+        return {name: {"kind": store.kind, "url": self.expand(store.url)} for name, store in self.env.stores.items()}
+
+    def expand_all(self, value: Any) -> Any:
+        """`expand` through every string of nested lists and dicts (an action or a job from the config)."""
+        if isinstance(value, str):
+            return self.expand(value)
+        if isinstance(value, list):
+            return [self.expand_all(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.expand_all(v) for k, v in value.items()}
+        return value
+
     def base_env(self) -> dict[str, str]:
         """The process environment for setup commands, services and the suite."""
         env = {**os.environ, **{k: self.expand(v) for k, v in self.env.vars.items()}}

@@ -473,15 +473,6 @@ def check_captured(document: AsyncApiDocument, channel: Channel, captured: Captu
 # --- running it ----------------------------------------------------------------
 
 
-def _expand(ctx: RunContext, value: Any) -> Any:
-    if isinstance(value, str):
-        return ctx.expand(value)
-    if isinstance(value, list):
-        return [_expand(ctx, v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(ctx, v) for k, v in value.items()}
-    return value
-
 
 def documents(ctx: RunContext) -> list[tuple[str, str, AsyncApiDocument]]:
     """(service, document path as configured, parsed document) for each service with an `asyncapi`."""
@@ -545,9 +536,9 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
     unsupported = next((m for m in channel.messages if m.unsupported), None)
     if unsupported is not None:
         return verdict("error", "UnsupportedSchemaFormat", f"message {unsupported.name}: schemaFormat {unsupported.unsupported!r} is not supported (AsyncAPI Schema and JSON Schema are)")
-    broker = _expand(ctx, ctx.env.brokers[source.broker].model_dump())
-    action = _expand(ctx, source.trigger.model_dump(by_alias=True, exclude_none=True))
-    stores = {n: {"kind": s.kind, "url": ctx.expand(s.url)} for n, s in ctx.env.stores.items()}
+    broker = ctx.expand_all(ctx.env.brokers[source.broker].model_dump())
+    action = ctx.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
+    stores = ctx.stores()
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
 
     def trigger() -> None:

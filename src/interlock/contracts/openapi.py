@@ -187,15 +187,6 @@ def _missing_record(service: str, known: bool) -> dict[str, Any]:
             "specification": None, "status": "not_executed", "duration_ms": 0.0, "reason": why, "interactions": []}
 
 
-def _expand(ctx: RunContext, value: Any) -> Any:
-    if isinstance(value, str):
-        return ctx.expand(value)
-    if isinstance(value, list):
-        return [_expand(ctx, v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(ctx, v) for k, v in value.items()}
-    return value
-
 
 def settings(ctx: RunContext) -> dict[str, Any] | None:
     """What contract-validation-config.json records of the OpenAPI validator."""
@@ -237,11 +228,11 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     from interlock.contracts.actions import perform
 
     config = ctx.config.contracts.openapi
-    stores = {n: {"kind": s.kind, "url": ctx.expand(s.url)} for n, s in ctx.env.stores.items()}
+    stores = ctx.stores()
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
 
     def perform_setup(action: Any) -> None:
-        perform(_expand(ctx, action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
+        perform(ctx.expand_all(action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
 
     fixtures = {key: list(values) for key, values in config.fixtures.items()}
     jobs = selected(ctx)

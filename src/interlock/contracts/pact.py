@@ -25,21 +25,12 @@ from interlock.probes import redact_url
 from interlock.runtime import RunContext
 
 
-def _expand(ctx: RunContext, value: Any) -> Any:
-    if isinstance(value, str):
-        return ctx.expand(value)
-    if isinstance(value, list):
-        return [_expand(ctx, v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(ctx, v) for k, v in value.items()}
-    return value
-
 
 def build_jobs(ctx: RunContext, pacts: list[PactFile]) -> list[dict[str, Any]]:
     """One job per (provider, kind), carrying only what the worker needs."""
     pact = ctx.config.contracts.pact
     assert pact is not None
-    stores = {n: {"kind": s.kind, "url": ctx.expand(s.url)} for n, s in ctx.env.stores.items()}
+    stores = ctx.stores()
     states = {n: s.model_dump(by_alias=True, exclude_none=True) for n, s in pact.states.items()}
     messages = {
         n: {**m.model_dump(by_alias=True, exclude_none=True, exclude={"broker"}), "broker": ctx.env.brokers[m.broker].model_dump()}
@@ -52,7 +43,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile]) -> list[dict[str, Any]]:
     jobs = []
     for (provider, kind), files in sorted(groups.items()):
         runtime = ctx.env.services.get(provider)
-        jobs.append(_expand(ctx, {
+        jobs.append(ctx.expand_all({
             "provider": provider, "kind": kind, "url": (runtime.url.rstrip("/") + "/") if runtime else None,
             "sources": [str(f.path) for f in files], "request_timeout_ms": pact.request_timeout_ms,
             "states": states, "messages": messages if kind == "message" else {}, "stores": stores,
