@@ -17,7 +17,6 @@ import sqlite3
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
 
 from interlock import baseline as bl
 from interlock.checks import Check
@@ -81,28 +80,27 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
     probes: list[Probe] = []
     labels: list[Label] = []
     unreadable: list[Check] = []
-    async with httpx.AsyncClient(timeout=inner) as client:
-        for name, runtime in env.services.items():
-            url = ctx.expand(runtime.health or runtime.url)
-            check_id = f"{name}.health" if runtime.health else f"{name}.url"
-            # A bare service URL need not serve its root; any answer short of a server error proves it is up.
-            expect = (200,) if runtime.health else tuple(range(200, 500))
-            probes.append(probe_http(client, check_id, url, expect_status=expect))
-            labels.append((check_id, "http", url))
-        for name, store in env.stores.items():
-            url = ctx.expand(store.url)
-            tables = {d.table: data_rows(ctx.loaded.resolve(d.path)) for d in ctx.config.datasets.values() if d.store == name}
-            contents, failed = expected_contents(ctx, name)
-            unreadable += failed
-            migrations = ctx.loaded.resolve(ctx.expand(store.migrations)) if store.migrations else None
-            probes.append(probe_store(name, store.kind, url, timeout=inner, migrations_dir=migrations, migrations_table=store.migrations_table,
-                                      version_spec=versions.get(store.kind), tables=tables, checksums=contents))
-            labels.append((name, store.kind, url))
-        for name, broker in env.brokers.items():
-            url = ctx.expand(broker.url)
-            probes.append(_broker_probe(name, broker, url, versions, inner))
-            labels.append((name, broker.kind, url))
-        probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
+    for name, runtime in env.services.items():
+        url = ctx.expand(runtime.health or runtime.url)
+        check_id = f"{name}.health" if runtime.health else f"{name}.url"
+        # A bare service URL need not serve its root; any answer short of a server error proves it is up.
+        expect = (200,) if runtime.health else tuple(range(200, 500))
+        probes.append(probe_http(check_id, url, timeout=inner, expect_status=expect))
+        labels.append((check_id, "http", url))
+    for name, store in env.stores.items():
+        url = ctx.expand(store.url)
+        tables = {d.table: data_rows(ctx.loaded.resolve(d.path)) for d in ctx.config.datasets.values() if d.store == name}
+        contents, failed = expected_contents(ctx, name)
+        unreadable += failed
+        migrations = ctx.loaded.resolve(ctx.expand(store.migrations)) if store.migrations else None
+        probes.append(probe_store(name, store.kind, url, timeout=inner, migrations_dir=migrations, migrations_table=store.migrations_table,
+                                  version_spec=versions.get(store.kind), tables=tables, checksums=contents))
+        labels.append((name, store.kind, url))
+    for name, broker in env.brokers.items():
+        url = ctx.expand(broker.url)
+        probes.append(_broker_probe(name, broker, url, versions, inner))
+        labels.append((name, broker.kind, url))
+    probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
     return probed + unreadable
 
 
