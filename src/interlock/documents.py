@@ -17,6 +17,9 @@ import yaml
 from interlock.errors import Problem, UsageError
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")  # the operation keys of an OpenAPI path item
+
+
 def load_document(path: Path) -> Any:
     """Parse a JSON, YAML or TOML file by its suffix."""
     try:

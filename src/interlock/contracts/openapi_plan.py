@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 from jsonschema_path import SchemaPath
 
-from interlock.phases.scope import HTTP_METHODS
+from interlock.documents import HTTP_METHODS
 
 NONE: Any = object()  # "no example": None is a legitimate example value
 IGNORED_HEADERS = {"accept", "content-type", "authorization"}  # OpenAPI ignores header parameters of these names

@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from interlock.config import Prerequisite
-from interlock.documents import PactFile, load_document, load_pact, pact_files
-from interlock.errors import UsageError
+from interlock.contracts.asyncapi import load_asyncapi
+from interlock.contracts.openapi import load as load_openapi
+from interlock.documents import (
+    HTTP_METHODS,
+    PactFile,
+    load_document,
+    load_pact,
+    pact_files,
+)
+from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
 from interlock.metrics import sha256_file
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
-
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 def tree_sha256(path: Path) -> str:
@@ -78,16 +84,6 @@ def openapi_operations(document: Any) -> list[tuple[str, str]]:
     return [(m.upper(), p) for p, item in (paths or {}).items() if isinstance(item, dict) for m in item if m in HTTP_METHODS]
 
 
-def asyncapi_channels(document: Any) -> list[str]:
-    """Channel names (AsyncAPI 2.x keys, 3.x `address` when given)."""
-    channels = document.get("channels") if isinstance(document, dict) else None
-    names = []
-    for key, item in (channels or {}).items():
-        address = item.get("address") if isinstance(item, dict) else None
-        names.append(str(address or key))
-    return names
-
-
 CREATE_TABLE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"\[]?([A-Za-z_][\w.]*)", re.IGNORECASE)
 
 
@@ -136,11 +132,14 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
     interfaces: dict[str, dict[str, Any]] = {}
     for name, service in config.services.items():
         if service.openapi:
-            for method, path in openapi_operations(load_document(root / service.openapi)):
+            document = load_openapi(name, service.openapi, root)
+            if document.error:
+                raise UsageError(Problem(str(document.path), f"{document.error}; fix the document or the [services.{name}] openapi path"))
+            for method, path in openapi_operations(document.raw):
                 _interface(interfaces, name, "http", f"{method} {path}", service.openapi)
         if service.asyncapi:
-            for channel in asyncapi_channels(load_document(root / service.asyncapi)):
-                _interface(interfaces, name, "message", f"publish {channel}", service.asyncapi)
+            for channel in load_asyncapi(root / service.asyncapi).channels:
+                _interface(interfaces, name, "message", f"publish {channel.name}", service.asyncapi)
     for store_name, store in ctx.env.stores.items():
         if store.migrations:
             folder = ctx.loaded.resolve(store.migrations)
