@@ -141,10 +141,17 @@ def plan(env: EnvOpt = None) -> None:
 
 
 @app.command()
-def contracts(env: EnvOpt = None, output: OutputOpt = None) -> None:
+def contracts(
+    env: EnvOpt = None,
+    output: OutputOpt = None,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Rerun just this item or contract id (repeatable), e.g. 'orders->catalog: a request for product 1'. The results are marked filtered and fail Gate 2.")] = None,
+) -> None:
     """2.2 Verify every contract against the running system."""
+    from interlock.phases import contracts as contracts_step
+
     engine = _engine(env)
-    code = engine.run_steps(["2.2"])
+    with contracts_step.only(only or []):
+        code = engine.run_steps(["2.2"])
     _copy_output(engine.published / "contract-validation-results.json", output)
     raise typer.Exit(code)
 
@@ -156,15 +163,55 @@ def observe(env: EnvOpt = None) -> None:
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def test(ctx: typer.Context, env: EnvOpt = None) -> None:
-    """3.1 Run the integration suite (arguments after -- go to pytest)."""
-    raise typer.Exit(_single(["3.1"], env, list(ctx.args)))
+def test(
+    ctx: typer.Context,
+    env: EnvOpt = None,
+    last_failed: Annotated[bool, typer.Option("--last-failed", help="Rerun only the failures of the previous run (a filtered run: not Gate 3 evidence).")] = False,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="K/N", help="Run shard K of N (writes test-execution-report.shard-K-of-N.json; see `interlock merge`).")] = None,
+    maxfail: Annotated[Optional[int], typer.Option("--maxfail", min=1, help="Stop after N failures (off by default, so the defect log is complete).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Answer the DEFECT REVIEW prompt with yes.")] = False,
+) -> None:
+    """3.1 Run the integration suite and 3.2 log its failures as defects (arguments after -- go to pytest)."""
+    from interlock import execution
+    from interlock.events import Notice
+    from interlock.shards import Shard
+
+    args = list(ctx.args)
+    if shard is not None:
+        if last_failed:
+            raise UsageError(Problem("--shard", "--shard splits the whole suite; it cannot be combined with --last-failed"))
+        try:
+            args += [execution.SHARD_OPTION, str(Shard.parse(shard))]
+        except ValueError as exc:
+            raise UsageError(Problem("--shard", str(exc))) from None
+    if maxfail is not None:
+        args.append(f"--maxfail={maxfail}")
+    if last_failed:
+        loaded = OPTS.loaded()
+        targets = execution.last_failed(ArtifactDir(OPTS.artifacts_dir(loaded)))
+        if not targets:
+            OPTS.renderer(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
+            raise typer.Exit(ExitCode.OK)
+        args += [execution.LAST_FAILED, *targets]
+    raise typer.Exit(_single(["3.1", "3.2"], env, args, yes))
 
 
 @app.command()
 def regress(env: EnvOpt = None) -> None:
-    """3.3 Rerun the tests behind resolved and mitigated defects."""
+    """3.3 Rerun the tests behind resolved and mitigated defects, and their neighbours, to tell fixed from flaky."""
     raise typer.Exit(_single(["3.3"], env))
+
+
+@app.command()
+def merge(
+    dirs: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Folders holding shard artifacts (test-execution-report.shard-K-of-N.json, defect-log.shard-K-of-N.csv).")],
+) -> None:
+    """Merge the shards of `interlock test --shard K/N` into one test-execution-report.json and one defect-log.csv."""
+    from interlock.merge import merge_shards
+
+    loaded = OPTS.loaded()
+    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), OPTS.renderer)
+    raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
 
 
 @app.command()
@@ -253,8 +300,14 @@ def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact 
 
 @config_app.command("check")
 def config_check() -> None:
-    """Report every problem of interlock.toml with file, line and key."""
+    """Report every problem of interlock.toml, and of the documents it names, with file, line and key."""
+    from interlock.errors import ConfigError
+    from interlock.inputs import document_problems
+
     loaded = OPTS.loaded()
+    problems = document_problems(loaded)
+    if problems:
+        raise ConfigError(problems)
     typer.echo(f"OK: {loaded.path} ({len(loaded.config.services)} services, {len(loaded.config.environments)} environments)")
 
 

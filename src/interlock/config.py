@@ -138,11 +138,70 @@ class MessageSource(Model):
     timeout: float = Field(default=10.0, gt=0)
 
 
+class PactUrlSource(Model):
+    """A pact file fetched over HTTP(S), with an optional bearer token read from an environment variable."""
+
+    url: str = Field(pattern=r"^https?://", description="http(s) URL of one pact file")
+    token_env: str | None = Field(default=None, description="environment variable holding a bearer token for the URL")
+
+
+class ConsumerVersionSelector(Model):
+    """One Pact Broker consumer version selector (keyword arguments of pact-python's `consumer_version`)."""
+
+    consumer: str | None = None
+    tag: str | None = None
+    fallback_tag: str | None = None
+    latest: bool | None = None
+    deployed_or_released: Literal[True] | None = None
+    deployed: Literal[True] | None = None
+    released: Literal[True] | None = None
+    environment: str | None = None
+    main_branch: Literal[True] | None = None
+    branch: str | None = None
+    matching_branch: Literal[True] | None = None
+    fallback_branch: str | None = None
+
+
+class PactBroker(Model):
+    """Pacts for verification from a Pact Broker, with selectors, pending and work-in-progress pacts."""
+
+    url: str = Field(pattern=r"^https?://")
+    token_env: str | None = Field(default=None, description="environment variable holding the broker's bearer token")
+    providers: list[str] = Field(min_length=1, description="services whose pacts the broker is asked for")
+    consumer_version_selectors: list[ConsumerVersionSelector] = []
+    include_pending: bool = False
+    include_wip_since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="a date, YYYY-MM-DD")
+    provider_version: str | None = None
+    provider_branch: str | None = None
+    provider_tags: list[str] = []
+    publish_results: bool = Field(default=False, description="publish verification results to the broker (needs provider_version)")
+
+    @field_validator("include_wip_since", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        return value.isoformat() if hasattr(value, "isoformat") else value  # a TOML date, unquoted
+
+    @model_validator(mode="after")
+    def _publishable(self) -> PactBroker:
+        if self.publish_results and not self.provider_version:
+            raise ValueError("publish_results needs provider_version: the broker records results per provider version")
+        return self
+
+
 class PactContracts(Model):
-    sources: list[str] = Field(min_length=1)
+    sources: list[str | PactUrlSource] = Field(default=[], description="folders, pact files, http(s) URLs, or { url, token_env } tables")
+    broker: PactBroker | None = None
     states: dict[str, ProviderState] = {}
     messages: dict[str, MessageSource] = {}
     request_timeout_ms: int = Field(default=5000, gt=0)
+    concurrency: int | None = Field(default=None, gt=0, description="verifier processes at once; default 4 per core, at most one per job")
+    per_provider: int = Field(default=1, gt=0, description="verifier processes at once per provider (state handlers of one provider interleave when > 1)")
+
+    @model_validator(mode="after")
+    def _some_source(self) -> PactContracts:
+        if not self.sources and self.broker is None:
+            raise ValueError("no pact source: give `sources` (folders, files or URLs) or a [contracts.pact.broker]")
+        return self
 
 
 class OperationFixture(Model):
@@ -310,6 +369,8 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
         elif stripped.startswith("["):
             table = _parts(stripped[1 : stripped.find("]")])
             lines[table] = number
+            for end in range(1, len(table)):
+                lines.setdefault(table[:end], number)  # an implicit parent table lives where it is first named
         elif match := _KEY.match(line):
             lines.setdefault((*table, *_parts(match.group(1))), number)
     return lines
