@@ -5,7 +5,8 @@ INTERLOCK := $(abspath $(VENV))/bin/interlock
 STAMP := $(VENV)/.installed
 SHOP := examples/shop
 
-.PHONY: install demo test test-unit test-services test-e2e clean bench
+
+.PHONY: install chromium demo test test-unit test-services test-e2e clean bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,7 +23,11 @@ demo: install
 	cd $(SHOP) && $(INTERLOCK) run --env integration --yes
 	cd $(SHOP) && $(INTERLOCK) verify .artifacts/integration/INTEGRATION-EVIDENCE.zip
 
-test: install
+# The browser test drives Debian's Chromium (playwright cannot download browsers here).
+chromium:
+	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+
+test: install chromium
 	$(VENV)/bin/ruff check --select F,E9 src tests examples
 	$(PY) -m pytest -n 2 -q tests
 

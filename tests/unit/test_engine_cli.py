@@ -59,9 +59,9 @@ def test_missing_config_is_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no interlock.toml" in result.stderr
 
 
-def test_report_not_implemented_exits_1(system: Path) -> None:
+def test_report_without_a_run_is_one_line_exit_2(system: Path) -> None:
     result = cli("report", cwd=system)
-    assert result.returncode == 1 and "not implemented" in result.stderr
+    assert result.returncode == 2 and "no run id" in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_schema_lists_and_prints(system: Path) -> None:

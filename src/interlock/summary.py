@@ -1,0 +1,115 @@
+"""A Markdown gate summary for CI job pages (`$GITHUB_STEP_SUMMARY`, GitLab/Jenkins descriptions).
+
+    github_summary(artifacts_dir) -> str
+    append_step_summary(artifacts_dir) -> bool     # appends when $GITHUB_STEP_SUMMARY is set
+
+Only what a reviewer needs at a glance: the verdict, the four gates, every
+failing condition with its reason, and the counts of each kind of check,
+with the first failures named. Missing artifacts are said, never hidden.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from interlock.artifacts import ArtifactDir
+from interlock.defects import read_log
+from interlock.store.records import contract_outcome, execution_outcome, read_state
+
+__all__ = ["append_step_summary", "github_summary"]
+
+LISTED = 15
+ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️"}
+
+
+def _cell(text: Any) -> str:
+    """Safe inside a Markdown table cell: no pipes, no line breaks, bounded."""
+    value = " ".join(str("" if text is None else text).split()).replace("|", "\\|")
+    return value if len(value) <= 300 else value[:299] + "…"
+
+
+def github_summary(artifacts_dir: Path) -> str:
+    folder = ArtifactDir(artifacts_dir)
+    state = read_state(artifacts_dir)
+    gates = folder.read_json_or_none("gate-results.json")
+    env_report = folder.read_json_or_none("environment-validation-report.json")
+    contracts = folder.read_json_or_none("contract-validation-results.json")
+    tests = folder.read_json_or_none("test-execution-report.json")
+    defects = read_log(folder.path("defect-log.csv"))
+
+    status = (gates or {}).get("status", "fail")
+    where = " · ".join(x for x in (f"environment `{state['environment']}`" if state.get("environment") else "", f"run `{state['run_id']}`" if state.get("run_id") else "") if x)
+    lines = [f"## {ICON.get(status, '❌')} interlock: integration validation {'PASSED' if status == 'pass' else 'FAILED'}", ""]
+    if where:
+        lines += [where, ""]
+    if gates is None:
+        lines += ["❌ `gate-results.json` is missing: the gates were not evaluated, so nothing is certified.", ""]
+    else:
+        lines += ["| Gate | Status | Failing conditions |", "|---|---|---|"]
+        for g in gates["gates"]:
+            failing = [c["id"] for c in g["conditions"] if c["status"] == "fail"]
+            lines.append(f"| {g['id']} · {_cell(g['name'])} | {ICON.get(g['status'], '❌')} {g['status']} | {_cell(', '.join(failing)) or '—'} |")
+        lines.append("")
+        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in ("fail", "warn")]
+        if bad:
+            lines.append("**Conditions not met**")
+            lines.append("")
+            for g, c in bad:
+                rule = f"{c['metric']} is {c['actual']}, needs {c['operator']} {c['threshold']}"
+                lines.append(f"- {ICON[c['status']]} Gate {g['id']} `{c['id']}`: {_cell(c['reason'] or rule)}")
+            lines.append("")
+        waived = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["waivers"]]
+        for g, c in waived:
+            w = c["waivers"][0]
+            lines.append(f"- ⚠️ Gate {g['id']} `{c['id']}` waived: {_cell(w.get('justification', ''))} ({_cell(w.get('ticket', ''))}, {_cell(w.get('approver', ''))}, until {_cell(w.get('expires', ''))})")
+        if waived:
+            lines.append("")
+
+    lines += ["| Checks | Total | Passed | Failed |", "|---|---:|---:|---:|"]
+    failures: list[str] = []
+    if env_report is None:
+        lines.append("| Environment | — | — | not run |")
+    else:
+        s = env_report["summary"]
+        lines.append(f"| Environment | {s['total']} | {s['passed']} | {s['failed']} |")
+        failures += [f"environment `{c['id']}`: {_cell(c['reason'])}" for c in env_report["checks"] if c["status"] != "pass"]
+    if contracts is None:
+        lines.append("| Contracts | — | — | not run |")
+    else:
+        s = contracts["summary"]
+        lines.append(f"| Contract items | {s['interactions']} | {s['passed']} | {s['failed'] + s['errors'] + s['not_executed']} |")
+        for c in contracts["contracts"]:
+            for i in c.get("interactions") or []:
+                if contract_outcome(i["status"]) in ("fail", "error", "not_run"):
+                    first = i["mismatches"][0] if i["mismatches"] else {"message": c.get("reason") or i["status"]}
+                    path = f" at `{_cell(first['path'])}`" if first.get("path") else ""
+                    failures.append(f"contract `{_cell(i['id'])}` ({c['consumer']} → {c['provider']}){path}: {_cell(first['message'])}")
+    if tests is None:
+        lines.append("| Tests | — | — | not run |")
+    else:
+        outcomes = [execution_outcome(t["outcome"]) for t in tests.get("tests", [])]
+        lines.append(f"| Tests | {len(outcomes)} | {outcomes.count('pass')} | {outcomes.count('fail') + outcomes.count('error')} |")
+        failures += [f"test `{_cell(f['nodeid'])}`: {_cell(f['message'])}" for f in (tests.get("interlock") or {}).get("failures", [])]
+    open_defects = [d for d in defects if d["status"] == "open"]
+    lines.append(f"| Open defects | {len(open_defects)} | | {sum(1 for d in open_defects if d['severity'] == 'critical')} critical |")
+    lines.append("")
+    if failures:
+        lines.append(f"**Failures** ({len(failures)})")
+        lines.append("")
+        lines += [f"- {f}" for f in failures[:LISTED]]
+        if len(failures) > LISTED:
+            lines.append(f"- … and {len(failures) - LISTED} more (see the JUnit report and `integration-report.html`)")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def append_step_summary(artifacts_dir: Path) -> bool:
+    """Append the summary to the file named by `$GITHUB_STEP_SUMMARY`; False (and nothing written) when it is unset."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(github_summary(artifacts_dir))
+    return True
