@@ -105,8 +105,18 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the halted run.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
 ) -> None:
-    """Run all four phases and gates."""
-    raise typer.Exit(_engine(env, yes).run(resume=resume))
+    """Run all four phases and gates, then record the run and write the report."""
+    from interlock.events import Notice
+    from interlock.history import publish
+
+    engine = _engine(env, yes)
+    code = engine.run(resume=resume)
+    try:
+        for path in publish(engine.loaded, engine.published):
+            OPTS.renderer(Notice("report", f"wrote {path}"))
+    except InterlockError as exc:
+        OPTS.renderer(Notice("report", f"run history not recorded: {exc}"))
+    raise typer.Exit(code)
 
 
 def _single(step_ids: list[str], env: str | None = None, pytest_args: list[str] | None = None, yes: bool = False) -> int:
@@ -284,9 +294,12 @@ def verify(
 
 @app.command()
 def report() -> None:
-    """Write a self-contained HTML report (not implemented yet)."""
-    typer.echo("interlock report: not implemented", err=True)
-    raise typer.Exit(ExitCode.FAILED)
+    """Record the run in the history store; write the HTML report, JUnit XML and the CI step summary."""
+    from interlock.history import publish
+
+    loaded = OPTS.loaded()
+    for path in publish(loaded, OPTS.artifacts_dir(loaded)):
+        typer.echo(f"wrote {path}")
 
 
 @app.command("schema")

@@ -310,6 +310,12 @@ class Signoff(Model):
     scope: str = "integration validation for quality audit and staging deployment"
 
 
+class HistoryStore(Model):
+    """Where run history lives: SQLite under .interlock/ by default, or a shared database by URL."""
+
+    url: str | None = None
+
+
 class Config(Model):
     project: Project
     prerequisites: Prerequisites
@@ -322,6 +328,7 @@ class Config(Model):
     gates: Gates = Gates()
     waivers: list[Waiver] = []
     signoff: Signoff = Signoff()
+    store: HistoryStore = HistoryStore()
 
 
 class Loaded(BaseModel):

@@ -6,11 +6,14 @@ path, with what to do; never a traceback from a parser.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -106,10 +109,18 @@ def load_pact(path: Path) -> PactFile:
     return PactFile(path, data["consumer"]["name"], data["provider"]["name"], spec, kinds.pop() if kinds else "http", tuple(interactions))
 
 
-def pact_files(root: Path, sources: list[str]) -> list[Path]:
-    """Every pact file under the configured sources (files or folders), sorted."""
+def source_url(source: Any) -> str | None:
+    """The http(s) URL of a pact source (a URL string or a `{ url, token_env }` table), None for a local one."""
+    url = getattr(source, "url", source)
+    return url if isinstance(url, str) and url.lower().startswith(("http://", "https://")) else None
+
+
+def pact_files(root: Path, sources: list[Any]) -> list[Path]:
+    """Every local pact file under the configured sources (files or folders), sorted; URL sources are left out (see `fetch_pact`)."""
     found: list[Path] = []
     for source in sources:
+        if source_url(source) is not None:
+            continue
         path = (root / source).resolve()
         if path.is_dir():
             found.extend(sorted(path.glob("*.json")))
@@ -118,3 +129,47 @@ def pact_files(root: Path, sources: list[str]) -> list[Path]:
         else:
             raise UsageError(Problem(str(path), "pact source not found; fix [contracts.pact] sources"))
     return found
+
+
+@dataclass(frozen=True)
+class FetchedPact:
+    """A pact file fetched from a URL: where it was saved and its SHA-256, or why it could not be fetched."""
+
+    url: str
+    path: Path | None
+    sha256: str | None
+    error: str | None = None
+
+
+def _file_name(url: str, digest: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]).strip("-.") or "pact"
+    return f"{stem.removesuffix('.json')[:80]}-{digest[:12]}.json"
+
+
+def fetch_pact(url: str, folder: Path, token: str | None = None, timeout: float = 30.0) -> FetchedPact:
+    """GET one pact file (bearer `token` if given) and save it under `folder`; an HTTP or network failure is returned, not raised."""
+    import httpx
+
+    from interlock.checks import describe
+    from interlock.probes import redact_url, scrub
+
+    headers = {"Accept": "application/json, application/hal+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    shown = redact_url(url)
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            response = client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        return FetchedPact(shown, None, None, f"could not fetch {shown}: {scrub(describe(exc), url)}")
+    if response.status_code in (401, 403):
+        hint = "the token was refused" if token else "it needs a token: set `token_env` on the source and that variable"
+        return FetchedPact(shown, None, None, f"could not fetch {shown}: HTTP {response.status_code}; {hint}")
+    if response.status_code != 200:
+        return FetchedPact(shown, None, None, f"could not fetch {shown}: HTTP {response.status_code}")
+    body = response.content
+    digest = hashlib.sha256(body).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / _file_name(url, digest)
+    path.write_bytes(body)
+    return FetchedPact(shown, path, digest)

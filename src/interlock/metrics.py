@@ -20,7 +20,8 @@ BUNDLE = "INTEGRATION-EVIDENCE.zip"
 MANIFEST = "integration-evidence-manifest.json"
 SIGNOFF = "integration-signoff.json"
 # Artifacts the manifest must cover: everything but itself, the zip, the sign-off and the gate results.
-UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, "gate-results.json"}
+# The report and JUnit XML (interlock.history) are derived after sealing, like the gate results.
+UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, "gate-results.json", "integration-report.html", "junit.xml"}
 
 
 def _missing(filename: str) -> Metric:
@@ -82,7 +83,7 @@ def _environment(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 
 def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     results = _json(artifacts, "contract-validation-results.json")
-    names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending")
+    names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending", "contracts_filtered")
     if results is None:
         for name in names:
             out[name] = _missing("contract-validation-results.json")
@@ -96,6 +97,9 @@ def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["contracts_not_executed"] = Metric(len(not_run), items=not_run)
     out["contracts_failed"] = Metric(len(failed), items=failed)
     out["contracts_pending"] = Metric(len(pending), items=pending)
+    # A filtered rerun (--only) is never complete evidence; its ids are not items, so no item waiver can cover them.
+    only = results.get("filter") or []
+    out["contracts_filtered"] = Metric(len(only), f"filtered run: not complete evidence (--only {', '.join(only)[:300]}); rerun `interlock contracts` without --only" if only else None)
 
 
 def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
@@ -111,7 +115,7 @@ def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     report = _json(artifacts, "test-execution-report.json")
     if report is None:
-        out["tests_ran"] = _missing("test-execution-report.json")
+        out["tests_ran"] = out["tests_filtered"] = _missing("test-execution-report.json")
         return
     summary = report["interlock"]["summary"]
     ran = summary["passed"] + summary["failed"] + summary["errors"]
@@ -119,6 +123,10 @@ def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     if ran == 0:
         reason = "no test ran: " + ("none collected" if summary["total"] == 0 else f"all {summary['total']} skipped or deselected")
     out["tests_ran"] = Metric(ran, reason)
+    # A targeted rerun, -k, --last-failed or a run stopped early is not evidence for the whole suite.
+    filtered = bool(report["interlock"].get("filtered"))
+    why = report["interlock"].get("filter")
+    out["tests_filtered"] = Metric(int(filtered), "filtered run: not complete evidence" + (f" ({why})" if why else "") if filtered else None)
 
 
 def waiver_active(row: dict[str, str], now: datetime) -> bool:

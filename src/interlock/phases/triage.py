@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from interlock.config import Waiver
+from interlock.config import Config, Waiver
 from interlock.gates import active_waivers
 
 from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
 from interlock.events import DefectFound, ProtocolError
+from interlock.execution import DEFECT_LOG, defect_log_name, report_name
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
 
@@ -35,7 +36,7 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
                 detail = "; ".join(f"{m.get('path') or ''} {m['message']}".strip() for m in item["mismatches"])
                 found.append(Failure(
                     "contract", item["id"], f"contract {item['id']} {item['status']}", "critical",
-                    f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name}", detail, contract["provider"],
+                    f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
                 ))
     report = (tests or {}).get("interlock", {})
     for failure in report.get("failures", []):
@@ -45,6 +46,14 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
             f"test-execution-report.json#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
         ))
     return found
+
+
+def triaged(config: Config, existing: list[dict[str, str]], found: list[Failure], run_id: str) -> list[dict[str, str]]:
+    """The defect log after a run's failures: merged with the existing rows (owners from the config), waivers applied."""
+    service_owners = {n: s.owner for n, s in config.services.items()}
+    rows = merge(existing, found, run_id=run_id, now=utc_now(), owners=config.owners, service_owners=service_owners)
+    apply_waivers(rows, found, active_waivers(config.waivers, datetime.now(timezone.utc)))
+    return rows
 
 
 def apply_waivers(rows: list[dict[str, str]], found: list[Failure], waivers: dict[str, Waiver]) -> None:
@@ -58,14 +67,16 @@ def apply_waivers(rows: list[dict[str, str]], found: list[Failure], waivers: dic
 
 
 def run(ctx: RunContext) -> Outcome:
-    """Merge this run's failures into defect-log.csv; halt on unmitigated critical defects unless confirmed."""
+    """Merge this run's failures into defect-log.csv; halt on unmitigated critical defects unless confirmed.
+
+    A shard (`interlock test --shard K/N`) triages its own report into its own
+    `defect-log.shard-K-of-N.csv`, starting from the published log so human edits
+    carry over; `interlock merge` combines the shards' logs.
+    """
     read = ctx.artifacts.read_json_or_none
-    found = failures_from(read("environment-validation-report.json"), read("contract-validation-results.json"), read("test-execution-report.json"), ctx.env_name)
-    log_path = ctx.artifacts.path("defect-log.csv")
-    service_owners = {n: s.owner for n, s in ctx.config.services.items()}
-    rows = merge(read_log(log_path), found, run_id=ctx.run_id, now=utc_now(), owners=ctx.config.owners, service_owners=service_owners)
-    apply_waivers(rows, found, active_waivers(ctx.config.waivers, datetime.now(timezone.utc)))
-    ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
+    found = failures_from(read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args)), ctx.env_name)
+    rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), found, ctx.run_id)
+    ctx.artifacts.write_csv(defect_log_name(ctx.pytest_args), COLUMNS, rows)
     current = {f.fingerprint for f in found}
     for row in rows:
         if row["fingerprint"] in current:
