@@ -74,7 +74,9 @@ def steps() -> list[Step]:
 
 
 def step(step_id: str) -> Step:
-    return next(s for s in steps() if s.id == step_id)
+    """One step, importing only its own module (a single-step command need not load every phase)."""
+    i, phase, title, target, needs = next(s for s in STEPS if s[0] == step_id)
+    return Step(i, phase, title, _resolve(target, i), needs)
 
 
 @dataclass

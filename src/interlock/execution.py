@@ -5,6 +5,11 @@ every field read is declared in `REPORT_SCHEMA` and checked first, so a format
 change fails loudly (internal error) instead of reading as a pass. Runs are judged
 by the tests that ran, never by `collected`; a run that could not happen still
 leaves a valid report whose failures say why, so Gate 3 fails with a reason.
+
+A run that is not the whole suite never passes for it: a shard (`--interlock-shard
+K/N`, from `interlock test --shard`) writes `test-execution-report.shard-K-of-N.json`
+for `interlock merge`, and a targeted run (node ids, `-k`, `--last-failed`) or one
+stopped early (`--maxfail`) is marked `filtered`, which fails Gate 3.
 """
 
 from __future__ import annotations
@@ -28,19 +33,25 @@ from typing import Any, Callable
 
 from jsonschema import Draft202012Validator
 
+from interlock import fastschema
+from interlock.artifacts import ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
 from interlock.errors import Problem, UsageError
-from interlock.events import AutomationExecuted, Progress
+from interlock.events import AutomationExecuted, Notice, Progress
 from interlock.phases import Outcome
 from interlock.runtime import RunContext
+from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
+REPORT, DEFECT_LOG = "test-execution-report.json", "defect-log.csv"
+SHARD_OPTION = "--interlock-shard"
+LAST_FAILED = "--interlock-last-failed"  # interlock's own mark among the pytest arguments: the targets are the last failures
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
 # How each outcome counts: an expected failure proves nothing, so it counts as skipped.
 COUNTS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped", "xfailed": "skipped"}
 _STR, _COUNT = {"type": "string"}, {"type": "integer", "minimum": 0}
 _STAGE = {"type": "object", "required": ["outcome"], "properties": {
-    "outcome": _STR, "longrepr": _STR, "crash": {"type": "object", "required": ["message"], "properties": {"message": _STR}}}}
+    "outcome": _STR, "longrepr": _STR, "duration": {"type": "number", "minimum": 0}, "crash": {"type": "object", "required": ["message"], "properties": {"message": _STR}}}}
 _TEST = {"type": "object", "required": ["nodeid", "outcome", "keywords"], "properties": {
     "nodeid": _STR, "outcome": {"enum": list(COUNTS)}, "keywords": {"type": "array", "items": _STR}, "setup": _STAGE, "call": _STAGE,
     "teardown": _STAGE, "metadata": {"type": "object", "properties": {"interfaces": {"type": "array", "items": _STR}}}}}
@@ -49,6 +60,7 @@ REPORT_SCHEMA: dict[str, Any] = {"type": "object", "required": ["exitcode", "roo
     "exitcode": {"type": "integer"}, "root": _STR, "tests": {"type": "array", "items": _TEST},
     "collectors": {"type": "array", "items": _COLLECTOR},
     "summary": {"type": "object", "required": ["total", "collected"], "properties": {"total": _COUNT, "collected": _COUNT, "deselected": _COUNT}}}}
+_REPORT_VALID = fastschema.compile_schema(REPORT_SCHEMA)  # the yes/no fast path; jsonschema still words every error
 _TOTAL = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?(?: / (\d+) selected)?|\d+ workers? \[(\d+) items?\]")
 _CLASSIC = re.compile(r"(?:(\S+\.py) )?([.FEsxX]+)(?: +\[ *\d+%\])?")
 _ERROR = re.compile(r"error[:>]", re.IGNORECASE)  # "ERROR: ...", "pytest: error: ...", "INTERNALERROR> ..."
@@ -169,7 +181,8 @@ def read_report(path: Path) -> dict[str, Any] | None:
         return None
     except ValueError as exc:
         raise ReportFormatError(f"{path}: pytest-json-report wrote invalid JSON: {exc}") from None
-    errors = [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
+    valid = _REPORT_VALID is not None and _REPORT_VALID(report)
+    errors = [] if valid else [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
     if not errors and report["summary"]["total"] != len(report["tests"]):
         errors.append(f"summary.total is {report['summary']['total']} but {len(report['tests'])} tests are listed")
     if errors:
@@ -182,22 +195,12 @@ def rerun_command(nodeid: str) -> str:
     return "interlock test -- '" + nodeid.replace("'", "'\"'\"'") + "'"
 
 
-def relocate(nodeid: str, report_root: Path, root: Path) -> str:
-    """A node id relative to the system's root (pytest's rootdir may be a parent with its own ini file)."""
-    path, sep, rest = nodeid.partition("::")
-    try:
-        relative = (report_root / path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return nodeid
-    return ("" if relative == "." else relative) + sep + rest
-
-
 def pytest_command(ctx: RunContext, report: Path, args: list[str], *, marker: str | None, maxfail: int | None) -> list[str]:
     """A pytest invocation with a JSON report, the per-test timeout and classic (parseable) progress."""
     suite = ctx.config.suite
     command = [sys.executable, "-m", "pytest", *(["-m", marker] if marker is not None else []),
                "--json-report", "--json-report-file", str(report), "--timeout", str(suite.timeout),
-               "-p", "no:cacheprovider", "-o", "console_output_style=classic"]
+               "-p", "no:cacheprovider", "-o", "console_output_style=classic", "--continue-on-collection-errors"]
     return [*command, *([f"--maxfail={maxfail}"] if maxfail is not None else []), *suite.args, *args]
 
 
@@ -206,12 +209,124 @@ def report_path(ctx: RunContext, purpose: str) -> Path:
     return ctx.artifacts.root / f".pytest-{purpose}-{ctx.run_id}.json"
 
 
-def suite_command(ctx: RunContext, extra_args: list[str]) -> list[str]:
-    """The suite's command; given test files or node ids, only those (not the whole suite path) run."""
+# pytest options (and plugins' options interlock passes or users commonly give) that take a value as the next word.
+VALUED = frozenset({
+    "-k", "-m", "-n", "-p", "-o", "-c", "-W", "-r", "--timeout", "--timeout-method", "--maxfail", "--deselect", "--ignore",
+    "--ignore-glob", "--rootdir", "--durations", "--durations-min", "--dist", "--tb", "--confcutdir", "--basetemp", "--log-level",
+    "--junitxml", "--junit-xml", "--import-mode", "--capture", "--numprocesses", "--maxprocesses", "--json-report-file",
+    "--json-report-indent", "--max-worker-restart", "--config-file", "--override-ini", "--hypothesis-seed",
+    SHARD_OPTION, "--interlock-root", "--interlock-durations", "--interlock-shard-out", "--interlock-collect",
+})
+# Options that narrow which tests run, as `interlock` names them in a filtered report.
+NARROWING = {"-k": "-k", "-m": "-m", "--deselect": "--deselect", "--ignore": "--ignore", "--ignore-glob": "--ignore-glob",
+             "--lf": "--last-failed", "--last-failed": "--last-failed", "--sw": "--stepwise", "--stepwise": "--stepwise",
+             "--sw-skip": "--stepwise", "--stepwise-skip": "--stepwise"}
+
+
+def parse_args(args: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Split extra pytest arguments into targets (paths, node ids), options, and the values of known options."""
+    targets: list[str] = []
+    options: list[str] = []
+    values: dict[str, str] = {}
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            targets.extend(words)
+            break
+        if not word.startswith("-") or word == "-":
+            targets.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        if not word.startswith("--") and len(word) > 2 and word[:2] in VALUED:
+            name, value, eq = word[:2], word[2:], "="  # -kEXPR, -n4
+        options.append(name)
+        if name in VALUED:
+            values[name] = value if eq else next(words, "")
+    return targets, options, values
+
+
+def shard_of(args: list[str]) -> Shard | None:
+    """The shard an invocation runs (`--interlock-shard K/N` among its pytest arguments), if any."""
+    spec = parse_args(args)[2].get(SHARD_OPTION)
+    if spec is None:
+        return None
+    try:
+        return Shard.parse(spec)
+    except ValueError as exc:
+        raise UsageError(Problem("--shard", str(exc))) from None
+
+
+def report_name(args: list[str]) -> str:
+    """Where this invocation's report goes: a shard's own file, never over the full-suite evidence."""
+    shard = shard_of(args)
+    return shard.artifact(REPORT) if shard else REPORT
+
+
+def defect_log_name(args: list[str]) -> str:
+    """The defect log this invocation's triage writes: a shard's own, merged later by `interlock merge`."""
+    shard = shard_of(args)
+    return shard.artifact(DEFECT_LOG) if shard else DEFECT_LOG
+
+
+def selection_filter(args: list[str]) -> str | None:
+    """Why extra arguments make this less than the whole suite (None when they do not narrow it)."""
+    targets, options, values = parse_args(args)
+    reasons = [f"{NARROWING[o]} {values[o]!r}" if o in values else NARROWING[o] for o in dict.fromkeys(options) if o in NARROWING]
+    if targets:
+        shown = ", ".join(targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+        reasons.insert(0, ("--last-failed: " if LAST_FAILED in options else "") + f"{len(targets)} target(s): {shown}")
+    return "; ".join(reasons) or None
+
+
+def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None) -> list[str]:
+    """The suite's command; given paths or node ids, only those (not the whole suite path) run."""
     suite = ctx.config.suite
-    targets = any(not a.startswith("-") and (".py" in a.partition("::")[0] or "::" in a) for a in extra_args)
+    targets = parse_args(extra_args)[0]
     args = [*extra_args, *([] if targets else [suite.path])]
-    return pytest_command(ctx, report_path(ctx, "report"), args, marker=suite.marker, maxfail=suite.maxfail)
+    return pytest_command(ctx, report or report_path(ctx, "report"), args, marker=suite.marker, maxfail=suite.maxfail)
+
+
+def durations_of(report: dict[str, Any] | None, root: Path) -> dict[str, float]:
+    """Each test's recorded time (setup + call + teardown) by node id relative to `root`, from a checked report."""
+    if not report:
+        return {}
+    report_root = Path(report["root"])
+    found = {}
+    for test in report["tests"]:
+        stages = [test[s]["duration"] for s in ("setup", "call", "teardown") if "duration" in test.get(s, {})]
+        if stages:
+            found[relocate(test["nodeid"], report_root, root)] = round(sum(stages), 6)
+    return found
+
+
+def previous_report(ctx: RunContext) -> dict[str, Any] | None:
+    """The published full-suite report, checked like a fresh one; None when absent or unreadable as pytest's."""
+    try:
+        return read_report(ctx.artifacts.path(REPORT))
+    except ReportFormatError:
+        return None
+
+
+def last_failed(folder: ArtifactDir) -> list[str]:
+    """Node ids (or modules) that failed in the previous run's test-execution-report.json, in its order."""
+    path = folder.path(REPORT)
+    if not path.is_file():
+        raise UsageError(Problem(str(path), "no previous run to take failures from; run `interlock test` first"))
+    report = folder.read_json(REPORT)
+    try:
+        failures = report["interlock"]["failures"]
+    except (KeyError, TypeError):
+        raise UsageError(Problem(str(path), "not a report interlock wrote (no interlock.failures); rerun `interlock test`")) from None
+    return list(dict.fromkeys(f["nodeid"] for f in failures))
+
+
+def commit_of(root: Path) -> str | None:
+    """The git commit the system under test is at (None outside a git work tree)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def message_of(longrepr: str, crash: str | None = None) -> str:
@@ -270,17 +385,81 @@ def verdict(summary: dict[str, int], problem: str | None, marker: str) -> Outcom
 
 def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_clock: float = WALL_CLOCK) -> Outcome:
     """Step 3.1: run the suite (extra args default to the run's), always write the report, judge it."""
-    command = suite_command(ctx, ctx.pytest_args if extra_args is None else extra_args)
-    run = run_pytest(ctx, command, report_path(ctx, "report"), LOG,
-                     lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
+    args = [a for a in (ctx.pytest_args if extra_args is None else extra_args) if a != LAST_FAILED]
+    shard, name = shard_of(args), report_name(args)
+    log = f"logs/pytest.{shard.suffix}.log" if shard else LOG
+    private: list[Path] = []
+    if shard:  # the plugin splits what -m/-k selected; the split is balanced by the published full run's durations
+        plan_file, durations_file = report_path(ctx, f"{shard.suffix}-plan"), report_path(ctx, f"{shard.suffix}-durations")
+        plan_file.unlink(missing_ok=True)
+        args += ["--interlock-root", str(ctx.loaded.root), "--interlock-shard-out", str(plan_file)]
+        durations = durations_of(previous_report(ctx), ctx.loaded.root)
+        if durations:
+            atomic_write(durations_file, json.dumps(durations).encode("utf-8"))
+            args += ["--interlock-durations", str(durations_file)]
+        private += [plan_file, durations_file]
+    command = suite_command(ctx, args)
+    try:
+        run = run_pytest(ctx, command, report_path(ctx, "report"), log,
+                         lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
+        plan = json.loads(private[0].read_text("utf-8")) if shard and private[0].is_file() else None
+    finally:
+        for path in private:
+            path.unlink(missing_ok=True)
     summary, failures, problem = summarize(ctx, run)
     outcome = verdict(summary, problem, ctx.config.suite.marker)
+    if shard and plan and not plan["selection"] and not failures:
+        outcome = Outcome.of(False, f"shard {shard} got none of the suite's {plan['suite']['tests']} test(s); split it into fewer shards")
     base = run.report or {"created": time.time(), "duration": run.duration, "exitcode": run.exit_code,
                           "root": str(ctx.loaded.root), "summary": {"total": 0, "collected": 0}, "tests": []}
-    section = {"command": command, "exit_code": run.exit_code, "log": LOG, "environment": ctx.env_name, "summary": summary, "failures": failures}
-    ctx.artifacts.write_json("test-execution-report.json", {**base, "interlock": section})
+    section: dict[str, Any] = {"command": command, "exit_code": run.exit_code, "log": log, "environment": ctx.env_name, "summary": summary,
+                               "failures": failures, "system_root": str(ctx.loaded.root), "commit": commit_of(ctx.loaded.root)}
+    why = selection_filter(ctx.pytest_args if extra_args is None else extra_args) or incomplete(summary, run)
+    section.update(filtered=why is not None, **({"filter": why} if why else {}))
+    if shard:
+        if plan is None:  # pytest stopped before collection finished: no plan, so this shard can never be merged
+            plan = {"shard": str(shard), "suite": {"tests": 0, "sha256": ""}, "partition": "", "balance": "none", "selection": []}
+        section.update(plan)
+    write_report(ctx.artifacts, name, {**base, "interlock": section})
     ctx.emit(AutomationExecuted(AUTOMATION, "PASS" if outcome.status == "pass" else "FAIL"))
+    if why:
+        ctx.emit(Notice("3.1", f"filtered run ({why}): {name} is not complete evidence; Gate 3 needs the whole suite"))
+    elif shard:
+        ctx.emit(Notice("3.1", f"shard {shard} of the suite: wrote {name}; `interlock merge` the {shard.total} shards for the full report"))
     return outcome
+
+
+def incomplete(summary: dict[str, int], run: PytestRun) -> str | None:
+    """A run that stopped before every selected test ran (`--maxfail`, `-x`): not complete evidence either."""
+    left = summary["collected"] - summary["deselected"] - summary["total"]
+    if run.report is None or run.stopped_after is not None or left <= 0:
+        return None
+    return f"stopped early: {left} selected test(s) did not run (--maxfail or -x)"
+
+
+def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path:
+    """Validate against the execution report's schema and write atomically (shard names are not in the catalogue)."""
+    valid = fastschema.compile_schema(schema("test-execution-report"))
+    errors = [] if valid is not None and valid(report) else validation_errors("test-execution-report", report)
+    if errors:
+        raise SchemaViolation(f"{name} breaks its schema: " + "; ".join(errors[:5]))
+    target = folder.path(name)
+    atomic_write(target, dumps_report(report).encode("utf-8"))
+    return target
+
+
+def dumps_report(report: dict[str, Any]) -> str:
+    """Indented JSON with one line per test (and per collector): readable, and mostly written by the C encoder.
+
+    `indent=2` throughout takes the pure-Python encoder, ten times slower on a large suite's report.
+    """
+    long = {key: value for key, value in report.items() if key in ("tests", "collectors") and value}
+    markers = {key: f"@@{key}-{os.getpid()}-{time.monotonic_ns()}@@" for key in long}
+    text = json.dumps({**report, **markers}, indent=2, default=str)
+    for key, items in long.items():
+        lines = ",\n    ".join(json.dumps(item, default=str) for item in items)
+        text = text.replace(json.dumps(markers[key]), "[\n    " + lines + "\n  ]", 1)
+    return text + "\n"
 
 
 def collect_tests(ctx: RunContext, *, wall_clock: float = WALL_CLOCK) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ MARKERS = (
     "interface(*ids): interface ids this test covers, e.g. interface('catalog:GET /products/{id}')",
 )
 _COLLECT_PATH = pytest.StashKey[Path]()
+_SHARD_OUT = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--interlock-collect", metavar="PATH", default=None,
         help="with --collect-only: write the selected tests, their markers and interface ids as JSON to PATH",
     )
+    group.addoption("--interlock-shard", metavar="K/N", default=None, help="run only shard K of N of the selected tests (deterministic)")
+    group.addoption("--interlock-root", metavar="DIR", default=None, help="the system's root: shards are computed over node ids relative to it")
+    group.addoption("--interlock-durations", metavar="PATH", default=None, help="JSON {nodeid: seconds} of a previous run, to balance shards")
+    group.addoption("--interlock-shard-out", metavar="PATH", default=None, help="write the shard's plan (suite digest, selection) as JSON to PATH")
+    group.addoption("--interlock-keep", metavar="PATH", default=None,
+                    help="JSON list of node ids, modules or folders (relative to --interlock-root): deselect every other test")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,10 +63,63 @@ def interfaces_of(item: pytest.Item) -> list[str]:
     return ids
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Reject a malformed `interface` marker at collection, with the test's id, not mid-run."""
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reject a malformed `interface` marker at collection, with the test's id, not mid-run; then keep only this shard.
+
+    `trylast`: sharding splits what `-m`/`-k` left, so every shard sees the same suite.
+    """
     for item in items:
         interfaces_of(item)
+    keep = config.getoption("interlock_keep", None)
+    if keep:
+        _keep_listed(config, items, Path(keep))
+    spec = config.getoption("interlock_shard", None)
+    if spec:
+        _keep_shard(config, items, spec)
+
+
+def _keep_listed(config: pytest.Config, items: list[pytest.Item], listing: Path) -> None:
+    """Keep the listed tests and everything under a listed module or folder; a listed test that no longer exists is just absent."""
+    from interlock.shards import relocate
+
+    wanted = json.loads(listing.read_text("utf-8"))
+    exact = set(wanted)
+    prefixes = tuple(p for w in wanted if "::" not in w for p in (w + "::", w.rstrip("/") + "/"))
+    root = Path(config.getoption("interlock_root") or config.rootpath)
+    keep, dropped = [], []
+    for item in items:
+        nodeid = relocate(item.nodeid, config.rootpath, root)
+        (keep if nodeid in exact or nodeid.startswith(prefixes) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item], spec: str) -> None:
+    """Deselect every item outside shard K/N; write the shard's plan for interlock (each xdist worker writes the same)."""
+    from interlock.shards import Shard, plan, relocate  # lazy: plain pytest runs never load it
+
+    try:
+        shard = Shard.parse(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--interlock-shard: {exc}") from None
+    root = Path(config.getoption("interlock_root") or config.rootpath)
+    ids = [relocate(item.nodeid, config.rootpath, root) for item in items]
+    durations_path = config.getoption("interlock_durations", None)
+    durations = json.loads(Path(durations_path).read_text("utf-8")) if durations_path else None
+    shard_plan = plan(ids, shard, durations)
+    chosen = set(shard_plan["selection"])
+    keep = [item for item, nodeid in zip(items, ids) if nodeid in chosen]
+    dropped = [item for item, nodeid in zip(items, ids) if nodeid not in chosen]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+    out = config.getoption("interlock_shard_out", None)
+    if out:  # each xdist worker writes the same plan: write beside it, then rename over it
+        temp = Path(f"{out}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps(shard_plan) + "\n", "utf-8")
+        os.replace(temp, out)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

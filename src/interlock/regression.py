@@ -5,20 +5,32 @@ Each test defect whose status is `resolved` or `mitigated` is rerun RUNS times
 3/3 passes is fixed, 0/3 failing, anything between flaky. A resolved defect
 whose test still fails is reopened, and the gate counts every resolved defect
 without a passing rerun, so "resolved" is never taken on trust.
+
+The protocol asks for "targeted regressions around fixed areas": with them run
+their neighbours, the tests of the same module and then of the same service (by
+the interface markers in the published test-execution-report.json), up to
+NEIGHBOURS of them and none already tracked as a defect. A neighbour that fails
+every run is a regression next to the fix and fails the step; a flaky one is
+reported.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from interlock.defects import COLUMNS, read_log
 from interlock.events import Progress
-from interlock.execution import PytestRun, pytest_command, report_path, run_pytest
+from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, utc_now
 
 RUNS = 3
+NEIGHBOURS = 20  # neighbour tests rerun with the defects' own, at most
+TARGETS = "logs/regression-targets.json"  # what the reruns keep (--interlock-keep)
 RERUN_STATUSES = ("resolved", "mitigated")
 NOTHING = "No defect is resolved or mitigated; nothing was rerun."
 VERDICTS = {"pass": "fixed", "flaky": "flaky", "fail": "failing"}
@@ -36,6 +48,44 @@ class Rerun:
     @property
     def verdict(self) -> str:
         return "pass" if self.passes == RUNS else "fail" if self.passes == 0 else "flaky"
+
+
+@dataclass
+class Neighbour:
+    """A test near a rerun defect's test (same module or service), rerun with it; its outcome in each run."""
+
+    nodeid: str
+    why: str
+    outcomes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        ran = [o for o in self.outcomes if o not in NEUTRAL + ("absent",)]
+        if not ran:
+            return "not run"
+        passes = sum(o in PASSED for o in ran)
+        return "pass" if passes == len(ran) == RUNS else "fail" if passes == 0 else "flaky"
+
+
+def neighbours_of(report: dict[str, Any] | None, root: Path, targets: list[str], tracked: set[str], limit: int = NEIGHBOURS) -> list[Neighbour]:
+    """Tests of the published report in the targets' modules, then sharing a service with them (pure), untracked, up to `limit`."""
+    if not report or not targets:
+        return []
+    from interlock.shards import relocate
+
+    tests = [(relocate(t["nodeid"], Path(report["root"]), root), t) for t in report["tests"]]
+    services = {nodeid: {i.split(":")[0] for i in t.get("metadata", {}).get("interfaces", [])} for nodeid, t in tests}
+    modules = {t.partition("::")[0] for t in targets}
+    wanted: set[str] = set().union(*(services.get(t, set()) for t in targets))
+    chosen: dict[str, Neighbour] = {}
+    candidates = [(n, "same module") for n, _ in tests if n.partition("::")[0] in modules]
+    candidates += [(n, "same service " + ", ".join(sorted(services[n] & wanted))) for n, _ in tests if services[n] & wanted]
+    for nodeid, why in candidates:
+        covered = nodeid in targets or any(nodeid.startswith((t + "::", t.rstrip("/") + "/")) for t in targets)
+        gone = not (root / nodeid.partition("::")[0]).is_file()  # renamed or deleted since the report
+        if not covered and not gone and nodeid not in tracked and nodeid not in chosen:
+            chosen[nodeid] = Neighbour(nodeid, why)
+    return list(chosen.values())[:limit]
 
 
 def nodeid_of(rerun: str) -> str | None:
@@ -58,22 +108,31 @@ def passed_in(target: str, run: PytestRun, outcomes: dict[str, str]) -> bool:
     return complete and any(o in PASSED for o in under) and all(o in PASSED + NEUTRAL for o in under)
 
 
-def spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
-    """Run all targets together RUNS times (no `-m`, no `--maxfail`: each named test must run every time)."""
+def spot_check(ctx: RunContext, reruns: list[Rerun], neighbours: list[Neighbour] | None = None) -> list[PytestRun]:
+    """Run all targets and neighbours together RUNS times (no `-m`, no `--maxfail`: each named test must run every time)."""
     targets = list(dict.fromkeys(r.nodeid for r in reruns if r.nodeid))
     runs: list[PytestRun] = []
     if not targets:
         return runs
+    neighbours = neighbours or []
     report = report_path(ctx, "regression")
+    # Their files are collected and the plugin keeps just these tests (listed in a log, so the command reruns as is):
+    # a test deleted since the defect was logged is absent, not a pytest usage error that would fail every rerun.
+    wanted = [*targets, *(n.nodeid for n in neighbours)]
+    files = list(dict.fromkeys(w.partition("::")[0] for w in wanted))
+    listing = ctx.artifacts.write_text(TARGETS, json.dumps(wanted, indent=2) + "\n")
+    args = [*files, "--interlock-root", str(ctx.loaded.root), "--interlock-keep", str(listing)]
     for index in range(1, RUNS + 1):
         ctx.emit(Progress("3.3", index - 1, RUNS, f"rerun {index}/{RUNS}"))
-        command = pytest_command(ctx, report, targets, marker=None, maxfail=None)
+        command = pytest_command(ctx, report, args, marker=None, maxfail=None)
         run = run_pytest(ctx, command, report, f"logs/regression-{index}.log")
         runs.append(run)
         outcomes = run.outcomes(ctx.loaded.root)
         for rerun in reruns:
             if rerun.nodeid and passed_in(rerun.nodeid, run, outcomes):
                 rerun.passes += 1
+        for neighbour in neighbours:
+            neighbour.outcomes.append(outcomes.get(neighbour.nodeid, "absent"))
     ctx.emit(Progress("3.3", RUNS, RUNS, "reruns done"))
     return runs
 
@@ -86,7 +145,8 @@ def apply(reruns: list[Rerun]) -> None:
             rerun.row["status"] = "open"
 
 
-def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], runs: list[PytestRun], others: list[dict[str, str]]) -> str:
+def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], runs: list[PytestRun], others: list[dict[str, str]],
+                 neighbours: list[Neighbour] | None = None) -> str:
     """The regression summary: what was rerun, how often, with which command, and each verdict."""
     lines = ["# Regression spot-checks", "", f"Run `{ctx.run_id}` in environment `{ctx.env_name}`, {utc_now()}.", ""]
     if not reruns:
@@ -104,6 +164,14 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
             test = f"`{rerun.nodeid}`".replace("|", "\\|") if rerun.nodeid else f"no rerun target in `{rerun.row['rerun']}`"
             lines.append(f"| {rerun.row['id']} | {rerun.row['severity']} | {test} | {rerun.passes}/{RUNS} | "
                          f"{rerun.verdict} ({VERDICTS[rerun.verdict]}) | {before[rerun.row['id']]} | {rerun.row['status']} |")
+        if neighbours:
+            lines += ["", f"Neighbours rerun with them (same module, then same service; at most {NEIGHBOURS}):", "",
+                      "| Test | Why | Outcomes | Verdict |", "|---|---|---|---|"]
+            for n in neighbours:
+                test = f"`{n.nodeid}`".replace("|", "\\|")
+                lines.append(f"| {test} | {n.why} | {', '.join(n.outcomes)} | {n.verdict} |")
+        elif runs:
+            lines += ["", "No neighbours: no other test of these modules or services in test-execution-report.json."]
     if others:
         lines += ["", "Not rerun here (not test defects; their own step rechecks them):", ""]
         lines += [f"- {r['id']} ({r['source']}, {r['status']}): `{r['rerun']}`" for r in others]
@@ -117,15 +185,23 @@ def run(ctx: RunContext) -> Outcome:
     reruns = [Rerun(r, nodeid_of(r["rerun"])) for r in due if r["source"] == "test"]
     others = [r for r in due if r["source"] != "test"]
     before = {r.row["id"]: r.row["status"] for r in reruns}
-    runs = spot_check(ctx, reruns)
+    tracked = {n for r in rows if r["source"] == "test" and (n := nodeid_of(r["rerun"]))}
+    targets = [r.nodeid for r in reruns if r.nodeid]
+    neighbours = neighbours_of(previous_report(ctx), ctx.loaded.root, targets, tracked)
+    runs = spot_check(ctx, reruns, neighbours)
     if reruns:
         apply(reruns)
         ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
-    ctx.artifacts.write_text("regression-summary.md", summary_text(ctx, reruns, before, runs, others))
+    ctx.artifacts.write_text("regression-summary.md", summary_text(ctx, reruns, before, runs, others, neighbours))
     unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != "pass"]
-    if unfixed:
-        return Outcome.of(False, f"{len(unfixed)} resolved defect(s) did not pass {RUNS}/{RUNS} reruns: {', '.join(unfixed)}")
+    broken = [n.nodeid for n in neighbours if n.verdict == "fail"]
+    flaky = [n.nodeid for n in neighbours if n.verdict == "flaky"]
+    if unfixed or broken:
+        reasons = [f"{len(unfixed)} resolved defect(s) did not pass {RUNS}/{RUNS} reruns: {', '.join(unfixed)}"] if unfixed else []
+        reasons += [f"{len(broken)} neighbour test(s) failed every rerun: {', '.join(broken)}"] if broken else []
+        return Outcome.of(False, "; ".join(reasons))
     if not reruns:
         return Outcome.of(True, "nothing to rerun")
-    return Outcome.of(True, f"{len(reruns)} defect(s) rerun {RUNS} times")
+    note = f" with {len(neighbours)} neighbour(s)" + (f", flaky: {', '.join(flaky)}" if flaky else "") if neighbours else ""
+    return Outcome.of(True, f"{len(reruns)} defect(s) rerun {RUNS} times{note}")
 
