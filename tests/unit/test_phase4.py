@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 import subprocess
@@ -108,12 +109,12 @@ READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | 
 class System:
     """A system under test: config, key pair and an artifact folder that passes Gates 1-3."""
 
-    def __init__(self, root: Path, extra_toml: str = "", signoff_toml: str = SIGNOFF) -> None:
+    def __init__(self, root: Path, extra_toml: str = "", signoff_toml: str = SIGNOFF, toml: str = TOML) -> None:
         self.root = root
         (root / "keys").mkdir(parents=True)
         generate_keypair(root / "keys/signoff.key", root / "keys/signoff.pub")
         generate_keypair(root / "keys/other.key", root / "keys/other.pub")
-        (root / "interlock.toml").write_text(TOML + signoff_toml + extra_toml)
+        (root / "interlock.toml").write_text(toml + signoff_toml + extra_toml)
         self.loaded = config.load(root / "interlock.toml")
         self.folder = ArtifactDir(root / ".artifacts/integration")
         self.events: list[Event] = []
@@ -171,9 +172,76 @@ def test_sealed_bundle_verifies_and_passes_every_gate(system: System) -> None:
     assert predicate["approver"] == "Q. Orchestrator" and predicate["signed_at"].endswith("Z")
     assert predicate["scope"]["project"] == "shop" and predicate["scope"]["environment"] == "integration"
     assert [(g["gate"], g["status"], g["conditions_failed"]) for g in predicate["gates"]] == [(1, "pass", []), (2, "pass", []), (3, "pass", [])]
+    assert predicate["waivers"] == []
     with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
         assert zf.read(SIGNED) == system.folder.path(SIGNED).read_bytes()
         assert "data/forward-recommendations.md" in zf.namelist()
+        bound = {name: hashlib.sha256(zf.read(name)).hexdigest()
+                 for name in ("manifest-sha256.txt", "tagmanifest-sha256.txt", "data/integration-evidence-manifest.json")}
+    assert {s["name"]: s["digest"]["sha256"] for s in system.statement()["subject"]} == bound
+
+
+def test_each_gate_is_signed_as_a_verification_summary(system: System) -> None:
+    system.seal()
+    manifest = {a["path"]: a["sha256"] for a in system.folder.read_json(MANIFEST)["artifacts"]}
+    gates = {g["gate"]: g for g in system.statement()["predicate"]["gates"]}
+    assert set(gates) == {1, 2, 3}
+    for number, gate in gates.items():
+        assert gate["verificationResult"] == "PASSED" and gate["verifier"]["id"] == signoff.VERIFIER_ID
+        assert gate["policy"]["uri"] == f"interlock.toml#gates.{number}" and len(gate["policy"]["digest"]["sha256"]) == 64
+        assert datetime.fromisoformat(gate["timeVerified"]).tzinfo is not None
+        assert gate["resourceUri"] == "data/" + MANIFEST
+        for attestation in gate["inputAttestations"]:  # the artifacts the gate read, as the manifest records them
+            assert attestation["digest"]["sha256"] == manifest[attestation["uri"]]
+    assert {a["uri"] for a in gates[3]["inputAttestations"]} == {"test-execution-report.json", "defect-log.csv", "regression-summary.md"}
+    policies = {g["policy"]["digest"]["sha256"] for g in gates.values()}
+    assert len(policies) == 3  # each gate's own conditions
+
+
+def test_a_stricter_threshold_changes_the_signed_policy(tmp_path: Path) -> None:
+    first, second = System(tmp_path / "a"), System(tmp_path / "b", '\n[gates.conditions."tests.ran"]\nthreshold = 1\n')
+    second.folder.write_json("test-execution-report.json", execution_report(passed=2))
+    for system in (first, second):
+        assert [o.status for o in system.seal()] == ["pass"] * 3
+    digest = [{g["gate"]: g["policy"]["digest"]["sha256"] for g in s.statement()["predicate"]["gates"]} for s in (first, second)]
+    assert digest[0][1] == digest[1][1] and digest[0][3] != digest[1][3]
+
+
+def _defect(id: str, severity: str, status: str, expires: str = "") -> dict[str, str]:
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(id=id, fingerprint=id, source="test", title=f"{id} fails", severity=severity, status=status, occurrences="1",
+               first_seen="2025-06-01T12:00:00Z", last_seen="2025-06-01T12:00:00Z", last_run="run-1")
+    if status == "waived":
+        row.update(waiver_approver="QA lead", waiver_reason="vendor fix due", waiver_expires=expires, ticket="QA-9")
+    return row
+
+
+def test_the_signoff_lists_the_defect_waivers_that_cover_failures(system: System) -> None:
+    system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000001", "critical", "waived", "2099-01-01T00:00:00Z"),
+                                                        _defect("DEF-00000002", "low", "open")])
+    assert [o.status for o in system.seal()] == ["pass"] * 3
+    waivers = system.statement()["predicate"]["waivers"]
+    assert waivers == [{"target": "DEF-00000001", "justification": "vendor fix due", "approver": "QA lead", "ticket": "QA-9",
+                        "expires": "2099-01-01T00:00:00Z", "source": "defect-log.csv", "severity": "critical"}]
+    assert verify_bundle(system.folder.path(ZIP), system.root / "keys/signoff.pub").ok
+
+
+def test_an_expired_defect_waiver_covers_nothing(system: System) -> None:
+    system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000001", "critical", "waived", "2020-01-01T00:00:00Z")])
+    outcome = system.seal()[2]
+    assert outcome.status == "fail" and "DEF-00000001" in outcome.reason
+    assert not system.folder.exists(SIGNED)
+
+
+def test_config_waivers_are_listed_with_their_source(tmp_path: Path) -> None:
+    system = System(tmp_path, '\n[[waivers]]\ntarget = "tests.ran"\njustification = "suite moved"\napprover = "QA lead"\n'
+                              'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
+    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    system.seal()
+    gate3 = system.statement()["predicate"]["gates"][2]
+    assert (gate3["verificationResult"], gate3["conditions_failed"], gate3["waived"]) == ("PASSED", ["tests.ran"], ["tests.ran"])
+    assert system.statement()["predicate"]["waivers"] == [{"target": "tests.ran", "justification": "suite moved", "approver": "QA lead",
+                                                           "ticket": "QA-7", "expires": "2099-01-01T00:00:00Z", "source": "interlock.toml"}]
 
 
 def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -> None:
@@ -189,13 +257,34 @@ def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -
                                       "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log"])
     assert entries["logs/pytest.log"] == ("3.1", "interlock test")
     assert entries["logs/pact-catalog-http.log"] == ("2.2", "interlock contracts")
-    assert entries["logs/service-catalog.log"] == (None, None)  # services append to it in every step
+    assert entries["logs/service-catalog.log"] == (None, None)  # no command in this environment: someone else runs the service
     assert entries["forward-recommendations.md"] == ("4.3", "interlock recommend")
-    assert {"interlock", "pytest", "securesystemslib"} <= set(manifest["tools"])
+    assert {"interlock", "pytest", "securesystemslib", "python"} <= set(manifest["tools"])
     assert (manifest["run_id"], manifest["environment"], manifest["started_at"]) == ("run-1", "integration", "2025-06-01T12:00:00Z")
     with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
         info = zf.read("bag-info.txt").decode()
     assert "Source-Organization: shop\n" in info and "External-Identifier: run-1\n" in info and "Interlock-Environment: integration\n" in info
+
+
+def test_environment_logs_name_the_command_that_wrote_them(tmp_path: Path) -> None:
+    toml = TOML.replace('[environments.integration.services.catalog]\nurl = "http://127.0.0.1:9/"\n',
+                        '[environments.integration]\nsetup = [["{python}", "seed.py", "--db", "${DB_URL}"], ["true"]]\n'
+                        '[environments.integration.services.catalog]\nurl = "http://127.0.0.1:9/"\n'
+                        'command = ["{python}", "-m", "shop.catalog", "--port", "9"]\n')
+    system = System(tmp_path, toml=toml)
+    system.folder.write_text("logs/setup.log", "seeded\n")
+    system.folder.write_text("logs/pytest.shard-1-of-2.log", "1 passed\n")
+    system.folder.write_text("logs/pacts/web-catalog.json", "{}\n")
+    system.folder.write_text("notes/by-hand.txt", "not interlock's\n")
+    recommendations.run(system.ctx())
+    assert bundle.run(system.ctx()).status == "pass"
+    entries = {a["path"]: (a["phase"], a["command"]) for a in system.folder.read_json(MANIFEST)["artifacts"]}
+    assert entries["logs/service-catalog.log"] == ("1.2", "'{python}' -m shop.catalog --port 9")  # as configured: unexpanded
+    assert entries["logs/setup.log"] == ("1.2", "'{python}' seed.py --db '${DB_URL}' && true")
+    assert entries["logs/pytest.shard-1-of-2.log"] == ("3.1", "interlock test")
+    assert entries["logs/pacts/web-catalog.json"] == ("2.2", "interlock contracts")
+    assert entries["notes/by-hand.txt"] == (None, None)  # interlock does not know who wrote it, and says so
+    assert [p for p, origin in entries.items() if None in origin] == ["notes/by-hand.txt"]
 
 
 def test_interlocks_own_folders_do_not_make_the_source_dirty(system: System) -> None:
@@ -298,6 +387,7 @@ def test_signoff_refuses_evidence_changed_after_the_bundle(system: System) -> No
 # -- forward recommendations: a pure function of the evidence ----------------
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+REGRESSION_CLEAN = "# Regression spot-checks\n\nNo defect is resolved or mitigated; nothing was rerun.\n"
 
 
 def evidence(artifacts: dict[str, Any] | None = None, waivers: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
@@ -305,7 +395,7 @@ def evidence(artifacts: dict[str, Any] | None = None, waivers: tuple[dict[str, A
     base = {
         "integration-scope-matrix.json": scope_matrix(), "environment-validation-report.json": environment_report(),
         "contract-validation-results.json": contract_results(), "test-execution-report.json": execution_report(),
-        "defect-log.csv": [], "observability-readiness.md": READINESS,
+        "defect-log.csv": [], "observability-readiness.md": READINESS, "regression-summary.md": REGRESSION_CLEAN,
     }
     return {"project": {"name": "shop", "version": "1.4.0"}, "environment": "integration", "run_id": "run-1", "now": NOW,
             "waivers": list(waivers), "artifacts": base | (artifacts or {}), "errors": {}}
@@ -360,6 +450,26 @@ def test_every_gap_in_the_evidence_becomes_a_cited_item() -> None:
                           "monitoring relies on it. (source: `observability-readiness.md`)"]
 
 
+def test_flaky_tests_and_expiring_defect_waivers_are_items() -> None:
+    base = {c: "" for c in COLUMNS} | {"severity": "high", "owner": "team-orders", "rerun": "interlock test -- 'tests/t.py::y'"}
+    flaky = base | {"id": "DEF-3", "status": "resolved", "regression": "flaky", "title": "slow checkout"}
+    soon = base | {"id": "DEF-4", "status": "waived", "title": "vendor bug", "ticket": "QA-11", "waiver_approver": "QA lead",
+                   "waiver_expires": (NOW + timedelta(days=2)).isoformat().replace("+00:00", "Z")}
+    later = soon | {"id": "DEF-5", "waiver_expires": "2099-01-01T00:00:00Z"}
+    summary = REGRESSION_CLEAN + ("\n| Test | Why | Outcomes | Verdict |\n|---|---|---|---|\n"
+                                  "| `tests/test_checkout.py::test_total` | same module | passed, failed, passed | flaky |\n"
+                                  "| `tests/test_checkout.py::test_tax` | same module | passed, passed, passed | pass |\n")
+    text = recommendations.recommendations(evidence({"defect-log.csv": [flaky, soon, later], "regression-summary.md": summary}))
+    tests = section(text, "Failed and flaky tests")
+    assert len(tests) == 2
+    assert tests[0].startswith("- `DEF-3` (slow checkout) is flaky:") and tests[0].endswith("(source: `defect-log.csv`)")
+    assert tests[1] == ("- `tests/test_checkout.py::test_total` (same module) is flaky: passed, failed, passed in the regression reruns; "
+                        "quarantine or fix it. (source: `regression-summary.md`)")
+    waivers = section(text, "Waivers expiring within 14 days")
+    assert len(waivers) == 1 and "`DEF-4` (ticket QA-11, approved by QA lead)" in waivers[0] and "in 2 day(s)" in waivers[0]
+    assert waivers[0].endswith("(source: `defect-log.csv`)")
+
+
 def test_missing_evidence_is_reported_as_not_checked() -> None:
     text = recommendations.recommendations(evidence({"observability-readiness.md": None, "contract-validation-results.json": None}))
     monitoring = section(text, "Services lacking logs, metrics or traces")
@@ -387,7 +497,7 @@ def test_an_empty_folder_is_not_bundled(tmp_path: Path) -> None:
 
 def test_the_step_writes_the_file_from_the_folder(system: System) -> None:
     outcome = recommendations.run(system.ctx())
-    assert outcome == Outcome("pass", "derived from 6 of 6 evidence artifacts")
+    assert outcome == Outcome("pass", "derived from 7 of 7 evidence artifacts")
     text = system.folder.path("forward-recommendations.md").read_text()
     assert text == recommendations.recommendations(recommendations.gather(system.ctx()))
     assert "Project shop 1.4.0, environment `integration`, run `run-1`" in text

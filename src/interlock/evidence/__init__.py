@@ -15,6 +15,7 @@ from interlock.evidence._common import (
 from interlock.evidence.bundle import bundle_subjects, write_bundle
 from interlock.evidence.manifest import build_manifest, git_state, manifest_bytes, media_type
 from interlock.evidence.signing import (
+    KeyFileError,
     SignatureError,
     envelope_bytes,
     generate_keypair,
@@ -29,6 +30,7 @@ from interlock.evidence.verify import Problem, VerifyReport, verify_bundle
 __all__ = [
     "BUNDLE_NAME",
     "EVIDENCE_MANIFEST_NAME",
+    "KeyFileError",
     "PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "SIGNOFF_NAME",

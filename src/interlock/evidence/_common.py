@@ -13,10 +13,15 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: bounded memory whatever the file size
+#: Chunks smaller than this are hashed on the caller's thread: a hand-off would cost more than it saves.
+PIPELINE_MIN_CHUNK = 256 << 10
 
 BUNDLE_NAME = "INTEGRATION-EVIDENCE.zip"
 EVIDENCE_MANIFEST_NAME = "integration-evidence-manifest.json"
@@ -32,9 +37,18 @@ PAYLOAD_MANIFEST = "manifest-sha256.txt"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
 BAGIT_TXT_CONTENT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 DATA_PREFIX = "data/"
-#: Bag entry names of the two things a sign-off must bind.
+#: Bag entry names of the things a sign-off must bind: the bag's payload
+#: manifest and tag manifest (so every payload file and bag-info.txt), and the
+#: evidence manifest (what each artifact is and where it came from).
 EVIDENCE_MANIFEST_ENTRY = DATA_PREFIX + EVIDENCE_MANIFEST_NAME
-REQUIRED_SUBJECTS = (PAYLOAD_MANIFEST, EVIDENCE_MANIFEST_ENTRY)
+REQUIRED_SUBJECTS = (PAYLOAD_MANIFEST, TAG_MANIFEST, EVIDENCE_MANIFEST_ENTRY)
+
+GiB = 1 << 30
+#: The most one entry and all entries of a bundle may hold. `verify_bundle`
+#: refuses bigger ones (a zip bomb declares or inflates to more), so
+#: `write_bundle` refuses to seal what could then never be verified.
+MAX_ENTRY_BYTES = 4 * GiB
+MAX_TOTAL_BYTES = 64 * GiB
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -102,6 +116,47 @@ def open_artifact(artifacts_dir: Path, rel: str) -> BinaryIO:
         os.close(fd)
         raise ValueError(f"{rel}: not a regular file")
     return os.fdopen(fd, "rb")
+
+
+class PipelinedSha256:
+    """SHA-256 of a stream of chunks, computed on a worker thread one chunk behind the caller.
+
+    hashlib releases the GIL while it hashes a large buffer, as zlib's CRC-32
+    and file I/O do, so while the worker hashes chunk n the caller can store
+    or CRC-check chunk n and read chunk n+1: the copy costs about as much as
+    hashing alone. At most one chunk is in flight (memory stays bounded), and
+    updates stay in order. A chunk (bytes, or a view of a buffer the caller
+    reuses) must stay unchanged until the next `update` or `hexdigest` call
+    on the same digest returns: that call waits for it to be hashed.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._digest = hashlib.sha256()
+        self._pending: Future[None] | None = None
+
+    @staticmethod
+    @contextmanager
+    def worker() -> Iterator[ThreadPoolExecutor]:
+        """The one hashing thread, shared by every digest of a bundle and joined on exit."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="interlock-sha256") as pool:
+            yield pool
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self._wait()
+        if len(chunk) < PIPELINE_MIN_CHUNK:  # memoryviews here are 1-D bytes: len is the byte count
+            self._digest.update(chunk)
+        else:
+            self._pending = self._pool.submit(self._digest.update, chunk)
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return self._digest.hexdigest()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
 
 def sha256_file(artifacts_dir: Path, rel: str) -> tuple[str, int]:

@@ -13,9 +13,20 @@ Layout (entries in this order):
     manifest-sha256.txt        sha256 of every data/ entry
     tagmanifest-sha256.txt     sha256 of bagit.txt, bag-info.txt, manifest-sha256.txt
 (root tag files are sorted by name). Payload entries come first so that each
-file is read exactly once, hashing while it is compressed: the digests in the
+file is read exactly once, hashing while it is stored: the digests in the
 manifests are always those of the bytes actually stored, even if a file
 changes while the bundle is written.
+
+Compression (measured by bench/bench_bundle.py; see docs/decisions.md): deflate
+runs at 15–120 MB/s here against SHA-256's ~1 GB/s, so only small text is
+deflated: a textual entry (by media type) of at most DEFLATE_MAX_ENTRY bytes,
+while the entries deflated so far total at most DEFLATE_BUDGET bytes (entries
+in sorted order, sizes as found when opened). Everything else, logs of any
+size and binary or already-compressed files, is STORED. The choice depends
+only on names and sizes, so it is as deterministic as the rest; a STORED
+entry's bytes do not even depend on the zlib build. SHA-256 runs on a worker
+thread one chunk behind the copy (`PipelinedSha256`), so hashing overlaps
+reading, CRC-32 and writing.
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from interlock.evidence._common import (
     BAG_INFO_TXT,
@@ -33,18 +46,32 @@ from interlock.evidence._common import (
     BAGIT_TXT_CONTENT,
     CHUNK_SIZE,
     DATA_PREFIX,
-    EVIDENCE_MANIFEST_ENTRY,
+    MAX_ENTRY_BYTES,
+    MAX_TOTAL_BYTES,
     PAYLOAD_MANIFEST,
+    REQUIRED_SUBJECTS,
     TAG_MANIFEST,
+    PipelinedSha256,
     encode_manifest_path,
     name_problem,
     normalize_relpath,
     open_artifact,
 )
+from interlock.evidence.manifest import media_type
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
-COMPRESS_LEVEL = 6
+COMPRESS_LEVEL = 6  # zlib's default: for the small text entries only, where it costs milliseconds
+#: Textual entries up to this size are deflated (while the budget lasts); larger ones are STORED.
+DEFLATE_MAX_ENTRY = 1 << 20
+#: Bytes deflated per bundle at most: bounds the time deflate can add, whatever the number of small files.
+DEFLATE_BUDGET = 8 << 20
+#: Start writing the zip out every this many bytes (see `_Copier`).
+WRITEBACK_STEP = 32 << 20
+_TEXTUAL_TYPES = frozenset({
+    "application/json", "application/jsonl", "application/xml", "application/yaml", "application/toml",
+    "application/javascript", "image/svg+xml",
+})
 # Above this, the entry is written as ZIP64 (the local header then carries the
 # ZIP64 extra field; smaller entries carry no extra field at all).
 ZIP64_THRESHOLD = 1 << 30
@@ -65,9 +92,10 @@ def write_bundle(
     bag root but left out of the tagmanifest: the sign-off signs the
     manifests, so it cannot be covered by them.
 
-    Raises ValueError for unsafe, duplicate or reserved names and bad
-    bag-info fields, OSError for unreadable files; the previous zip (if any)
-    is left untouched on any error.
+    Raises ValueError for unsafe, duplicate or reserved names, bad bag-info
+    fields and files beyond the size limits `verify_bundle` enforces
+    (MAX_ENTRY_BYTES each, MAX_TOTAL_BYTES in all), OSError for unreadable
+    files; the previous zip (if any) is left untouched on any error.
     """
     rels = _payload_paths(files)
     extras = _check_extra_tag_files(extra_tag_files or {})
@@ -80,11 +108,12 @@ def write_bundle(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
     try:
         with os.fdopen(fd, "w+b") as raw:
-            with zipfile.ZipFile(raw, "w", allowZip64=True) as zf:
+            with zipfile.ZipFile(raw, "w", allowZip64=True) as zf, PipelinedSha256.worker() as pool:
+                copier = _Copier(zf, raw, pool)
                 manifest_lines = []
                 total_bytes = 0
                 for rel in rels:
-                    digest, size = _add_payload(zf, artifacts_dir, rel)
+                    digest, size = copier.add(artifacts_dir, rel)
                     manifest_lines.append(f"{digest}  {encode_manifest_path(DATA_PREFIX + rel)}\n")
                     total_bytes += size
                 tags = {
@@ -108,33 +137,93 @@ def write_bundle(
         raise
 
 
-def _zipinfo(name: str, size: int) -> zipfile.ZipInfo:
+def deflates(rel: str, size: int, budget_left: int) -> bool:
+    """Whether the payload entry `rel` of `size` bytes is deflated (else STORED); see the module doc."""
+    kind = media_type(rel)
+    textual = kind.startswith("text/") or kind in _TEXTUAL_TYPES
+    return textual and size <= DEFLATE_MAX_ENTRY and size <= budget_left
+
+
+def _zipinfo(name: str, size: int, *, deflate: bool = True) -> zipfile.ZipInfo:
     """A ZipInfo with every field that could vary between runs pinned."""
     info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    if hasattr(zipfile.ZipInfo, "compress_level"):  # Python >= 3.13
-        info.compress_level = COMPRESS_LEVEL  # type: ignore[attr-defined]
-    else:
-        info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
+    info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    if deflate:
+        if hasattr(zipfile.ZipInfo, "compress_level"):  # Python >= 3.13
+            info.compress_level = COMPRESS_LEVEL  # type: ignore[attr-defined]
+        else:
+            info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
     info.create_system = 3  # Unix, so the mode bits mean the same everywhere
     info.external_attr = ZIP_FILE_MODE << 16
     info.file_size = size  # lets zipfile pick ZIP64 from the size, not from the clock
     return info
 
 
-def _add_payload(zf: zipfile.ZipFile, artifacts_dir: Path, rel: str) -> tuple[str, int]:
-    """Copy one artifact into data/, hashing the very bytes that are stored."""
-    digest = hashlib.sha256()
-    size = 0
-    with open_artifact(artifacts_dir, rel) as src:
-        expected = os.fstat(src.fileno()).st_size
-        info = _zipinfo(DATA_PREFIX + rel, expected)
-        with zf.open(info, "w", force_zip64=expected >= ZIP64_THRESHOLD) as out:
-            while chunk := src.read(CHUNK_SIZE):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-    return digest.hexdigest(), size
+class _Copier:
+    """Copies artifacts into data/ entries: read once, hashed (on the worker) and stored from the same buffer.
+
+    Two reusable buffers alternate, so the worker can hash chunk n while
+    this thread reads chunk n+1 into the other; `PipelinedSha256.update`
+    returns only once chunk n-1 is hashed, so a buffer is never refilled
+    while it is being hashed. Every WRITEBACK_STEP bytes, the kernel is asked
+    to start writing the zip out (`posix_fadvise(DONTNEED)` starts writeback
+    of dirty pages without waiting for it), so the final fsync waits for the
+    last few MiB instead of the whole bundle.
+    """
+
+    def __init__(self, zf: zipfile.ZipFile, raw: BinaryIO, pool: ThreadPoolExecutor) -> None:
+        self.zf, self.raw, self.pool = zf, raw, pool
+        self.buffers = (bytearray(CHUNK_SIZE), bytearray(CHUNK_SIZE))
+        self.turn = 0
+        self.deflate_left = DEFLATE_BUDGET
+        self.written_back = 0
+        self.total = 0
+
+    def add(self, artifacts_dir: Path, rel: str) -> tuple[str, int]:
+        """Store one artifact; returns (sha256 hex, size) of the very bytes stored."""
+        digest = PipelinedSha256(self.pool)
+        size = 0
+        with open_artifact(artifacts_dir, rel) as src:
+            expected = os.fstat(src.fileno()).st_size
+            self._check_limits(rel, expected)
+            deflate = deflates(rel, expected, self.deflate_left)
+            if deflate:
+                self.deflate_left -= expected
+            info = _zipinfo(DATA_PREFIX + rel, expected, deflate=deflate)
+            with self.zf.open(info, "w", force_zip64=expected >= ZIP64_THRESHOLD) as out:
+                while True:
+                    buffer = self.buffers[self.turn]
+                    self.turn ^= 1
+                    n = src.readinto(buffer)
+                    if not n:
+                        break
+                    chunk = memoryview(buffer)[:n]
+                    digest.update(chunk)  # hashed on the worker while this thread CRCs and writes it
+                    out.write(chunk)
+                    size += n
+                    if size > expected:  # grew while being copied: check again
+                        self._check_limits(rel, size)
+                    self._write_back()
+        self.total += size
+        return digest.hexdigest(), size
+
+    def _check_limits(self, rel: str, size: int) -> None:
+        if size > MAX_ENTRY_BYTES:
+            raise ValueError(f"{rel}: {size} bytes is more than the {MAX_ENTRY_BYTES} bytes a bundle entry may hold "
+                             "(interlock verify would refuse it)")
+        if self.total + size > MAX_TOTAL_BYTES:
+            raise ValueError(f"{rel}: the bundle would hold more than {MAX_TOTAL_BYTES} bytes in all "
+                             "(interlock verify would refuse it)")
+
+    def _write_back(self) -> None:
+        position = self.raw.tell()
+        if position - self.written_back < WRITEBACK_STEP or not hasattr(os, "posix_fadvise"):
+            return
+        try:
+            os.posix_fadvise(self.raw.fileno(), self.written_back, position - self.written_back, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass  # only a hint: the final fsync writes whatever is left
+        self.written_back = position
 
 
 def _payload_paths(files: Sequence[str]) -> list[str]:
@@ -184,14 +273,14 @@ def _bag_info_bytes(fields: Mapping[str, str]) -> bytes:
 def bundle_subjects(zip_path: Path, *, max_entry_bytes: int = 1 << 30) -> dict[str, str]:
     """sha256 of the entries a sign-off must bind, read from a written bundle.
 
-    Returns {"manifest-sha256.txt": hex, "data/integration-evidence-manifest.json": hex},
-    ready for `make_statement`. Signing what is actually in the zip (rather
+    Returns {"manifest-sha256.txt": hex, "tagmanifest-sha256.txt": hex,
+    "data/integration-evidence-manifest.json": hex}, ready for `make_statement`. Signing what is actually in the zip (rather
     than recomputing it) means the signer approves exactly what was sealed.
     Raises ValueError if an entry is missing or larger than `max_entry_bytes`.
     """
     subjects: dict[str, str] = {}
     with zipfile.ZipFile(zip_path) as zf:
-        for name in (PAYLOAD_MANIFEST, EVIDENCE_MANIFEST_ENTRY):
+        for name in REQUIRED_SUBJECTS:
             try:
                 info = zf.getinfo(name)
             except KeyError:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
+from interlock.errors import Problem, UsageError
 from interlock.evidence._common import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
@@ -42,7 +43,17 @@ from interlock.evidence._common import (
 )
 
 #: Predicate fields a sign-off must carry (protocol 4.2: approver, timestamp, scope).
-REQUIRED_PREDICATE_FIELDS = ("approver", "signed_at", "scope", "gates", "run_id")
+REQUIRED_PREDICATE_FIELDS = ("approver", "signed_at", "scope", "gates", "run_id", "waivers")
+#: The verification-summary fields every gate result carries (in the shape of in-toto's VSA).
+REQUIRED_GATE_FIELDS = ("gate", "verifier", "timeVerified", "policy", "verificationResult")
+VERIFICATION_RESULTS = ("PASSED", "FAILED")
+
+
+class KeyFileError(UsageError, ValueError):
+    """A key file that cannot be read or is not a usable key: bad input (exit 2), never a failed verification."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(Problem(str(path), message))
 
 
 class SignatureError(Exception):
@@ -91,22 +102,34 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
 def load_public_key(public_key_path: Path) -> SSlibKey:
     """Read a PEM public key as an SSlibKey (keyid computed by securesystemslib).
 
-    Raises OSError if unreadable and ValueError if it is not a supported key:
-    a bad key file is a usage error, not a failed verification.
+    Raises KeyFileError (a ValueError and a UsageError) if the file cannot be
+    read or is not a supported key: a bad key file is a usage error, not a
+    failed verification.
     """
     try:
-        crypto_key = load_pem_public_key(public_key_path.read_bytes())
-        return SSlibKey.from_crypto(crypto_key)
+        data = public_key_path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(public_key_path, f"cannot read the public key: {exc.strerror or exc}") from exc
+    try:
+        return SSlibKey.from_crypto(load_pem_public_key(data))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValueError(f"{public_key_path}: not a usable PEM public key ({exc})") from exc
+        raise KeyFileError(public_key_path, f"not a usable PEM public key ({_first_line(exc)})") from exc
 
 
 def _load_signer(private_key_path: Path) -> CryptoSigner:
     try:
-        private_key = load_pem_private_key(private_key_path.read_bytes(), password=None)
-        return CryptoSigner(private_key)
+        data = private_key_path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(private_key_path, f"cannot read the private key: {exc.strerror or exc}") from exc
+    try:
+        return CryptoSigner(load_pem_private_key(data, password=None))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValueError(f"{private_key_path}: not a usable unencrypted PEM private key ({exc})") from exc
+        raise KeyFileError(private_key_path, f"not a usable unencrypted PEM private key ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def make_statement(subjects: Mapping[str, str], predicate: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,17 +254,63 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
             problems.append(f"predicate {field} must be a non-empty string")
     if "scope" in predicate and predicate["scope"] in (None, "", [], {}):
         problems.append("predicate scope must not be empty")
-    if "gates" in predicate and not isinstance(predicate["gates"], list):
-        problems.append("predicate gates must be a list")
+    if "gates" in predicate:
+        problems += _gate_problems(predicate["gates"])
+    if "waivers" in predicate:
+        problems += _waiver_problems(predicate["waivers"])
     if "signed_at" in predicate and not _is_aware_timestamp(predicate["signed_at"]):
         problems.append("predicate signed_at must be an ISO 8601 timestamp with a UTC offset")
+    return problems
+
+
+def _gate_problems(gates: object) -> list[str]:
+    """Each gate result must be a verification summary; an approval of a FAILED gate approves nothing."""
+    if not isinstance(gates, list) or not gates:
+        return ["predicate gates must be a non-empty list of gate results"]
+    problems = []
+    for i, gate in enumerate(gates):
+        if not isinstance(gate, Mapping):
+            problems.append(f"predicate gates[{i}] must be an object")
+            continue
+        missing = [f for f in REQUIRED_GATE_FIELDS if f not in gate]
+        if missing:
+            problems.append(f"predicate gates[{i}] is missing {', '.join(missing)}")
+            continue
+        label = f"predicate gates[{i}] (gate {gate['gate']!r})"
+        if not isinstance(gate["gate"], int) or isinstance(gate["gate"], bool):
+            problems.append(f"{label}: gate must be an integer")
+        verifier, policy = gate["verifier"], gate["policy"]
+        if not (isinstance(verifier, Mapping) and isinstance(verifier.get("id"), str) and verifier["id"]):
+            problems.append(f"{label}: verifier must be an object with a non-empty id")
+        if not (isinstance(policy, Mapping) and isinstance(policy.get("uri"), str)
+                and isinstance(policy.get("digest"), Mapping) and is_sha256_hex(policy["digest"].get("sha256"))):
+            problems.append(f"{label}: policy must have a uri and a sha256 digest")
+        if not _is_aware_timestamp(gate["timeVerified"]):
+            problems.append(f"{label}: timeVerified must be an ISO 8601 timestamp with a UTC offset")
+        if gate["verificationResult"] not in VERIFICATION_RESULTS:
+            problems.append(f"{label}: verificationResult must be one of {', '.join(VERIFICATION_RESULTS)}")
+        elif gate["verificationResult"] != "PASSED":
+            problems.append(f"{label}: verificationResult is {gate['verificationResult']}; a sign-off approves passing gates only")
+    return problems
+
+
+def _waiver_problems(waivers: object) -> list[str]:
+    """The waivers that cover failures: each names its target, approver, justification and expiry."""
+    if not isinstance(waivers, list):
+        return ["predicate waivers must be a list"]
+    problems = []
+    for i, waiver in enumerate(waivers):
+        if not (isinstance(waiver, Mapping)
+                and all(isinstance(waiver.get(f), str) and waiver[f].strip() for f in ("target", "approver"))
+                and isinstance(waiver.get("justification"), str) and _is_aware_timestamp(waiver.get("expires"))):
+            problems.append(f"predicate waivers[{i}] needs a target, an approver, a justification and an expires timestamp")
     return problems
 
 
 def _is_aware_timestamp(value: object) -> bool:
     if not isinstance(value, str):
         return False
-    try:
+    try:  # Python 3.11 reads a trailing Z too
         return datetime.fromisoformat(value).tzinfo is not None
     except ValueError:
         return False

@@ -23,6 +23,8 @@ from interlock.evidence._common import (
     DATA_PREFIX,
     EVIDENCE_MANIFEST_ENTRY,
     EVIDENCE_MANIFEST_NAME,
+    MAX_ENTRY_BYTES,
+    MAX_TOTAL_BYTES,
     PAYLOAD_MANIFEST,
     REQUIRED_SUBJECTS,
     SIGNOFF_NAME,
@@ -40,7 +42,6 @@ from interlock.evidence.signing import (
     verify_envelope_with_key,
 )
 
-GiB = 1 << 30
 _PARSED = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME, EVIDENCE_MANIFEST_ENTRY})
 _KNOWN_ROOT = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME})
 _MANIFEST_LINE = re.compile(r"^([0-9A-Fa-f]{64})[ \t]+(.+)$")
@@ -75,15 +76,21 @@ def verify_bundle(
     zip_path: Path,
     public_key_path: Path | None,
     *,
-    max_entry_bytes: int = 4 * GiB,
-    max_total_bytes: int = 64 * GiB,
+    max_entry_bytes: int = MAX_ENTRY_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
 ) -> VerifyReport:
     """Check that a bundle is an intact BagIt bag with a valid sign-off.
 
     `public_key_path` None is reported as a problem (an unsigned check can
-    never pass). A zip or public key file that cannot be opened, or a key
-    that is not a supported PEM public key, raises OSError/ValueError: that
-    is bad input, not a property of the bundle.
+    never pass). A zip that cannot be opened raises OSError; a public key
+    file that cannot be read or is not a supported PEM public key raises
+    KeyFileError (a ValueError and a UsageError): that is bad input, not a
+    property of the bundle.
+
+    The sign-off must be a DSSE envelope, validly signed by this key, over an
+    in-toto Statement v1 of the sign-off predicate type whose subjects bind
+    the bundle's manifest-sha256.txt, tagmanifest-sha256.txt and evidence
+    manifest, and whose predicate is well formed (see `statement_problems`).
     """
     key = load_public_key(public_key_path) if public_key_path is not None else None
     v = _Verifier(zip_path.name, max_entry_bytes, max_total_bytes)

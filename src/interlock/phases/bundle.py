@@ -2,7 +2,13 @@
 
 The manifest lists exactly what Gate 4 checks (every file of the artifact
 folder, logs included, but hidden files and the files made from the manifest),
-so a fresh bundle always covers the folder. Re-bundling unchanged evidence
+so a fresh bundle always covers the folder. Each file carries the step and
+command that produced it: the catalogue's for protocol artifacts, LOG_STEPS
+for the logs steps write, and for the logs of the services interlock starts
+(and of the environment's setup commands) step 1.2, which brings the
+environment up, with the service's own command from the config (services
+keep appending to their logs while later steps use them). A file interlock
+did not write gets null for both. Re-bundling unchanged evidence
 gives the same bytes: when only the clock fields would differ, the previous
 manifest is kept as it is, and the bag-info carries no time of its own. The
 bundle never carries an earlier sign-off; one that approved another manifest
@@ -14,6 +20,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import platform
+import shlex
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
@@ -21,7 +29,7 @@ from typing import Any
 
 import interlock
 from interlock.artifacts import BY_FILENAME, CATALOGUE
-from interlock.config import Project
+from interlock.config import Environment, Project
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state, write_bundle
@@ -30,13 +38,17 @@ from interlock.phases import Outcome
 from interlock.runtime import RunContext, tool_versions, utc_now
 
 #: Distributions whose versions shaped the evidence; absent ones are skipped.
-TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "openapi-core", "securesystemslib")
+TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "pytest-xdist", "pytest-timeout",
+         "openapi-core", "schemathesis", "jsonschema", "securesystemslib", "cryptography")
 CLOCK_FIELDS = frozenset({"generated_at", "started_at", "finished_at"})
 #: Logs and the step that writes them. Service and setup logs are left out on
 #: purpose: services append to them during every step that needs them.
 LOG_STEPS = (
-    ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pytest.log", "3.1"), ("logs/regression-*.log", "3.3"),
+    ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pacts/*", "2.2"), ("logs/pytest.log", "3.1"),
+    ("logs/pytest.*.log", "3.1"), ("logs/regression-*.log", "3.3"),
 )
+#: The step that brings the environment up: its setup commands and services write their logs from then on.
+ENVIRONMENT_STEP = "1.2"
 _STEP_COMMANDS = {a.step: a.command for a in reversed(CATALOGUE)}  # first catalogue entry of a step wins
 #: The manifest's entry in the bag: the subject a sign-off must name.
 MANIFEST_ENTRY = f"data/{EVIDENCE_MANIFEST_NAME}"
@@ -48,19 +60,39 @@ def evidence_files(root: Path) -> list[str]:
     return sorted(f for f in files if f not in UNBUNDLED)
 
 
-def provenance(files: Sequence[str]) -> dict[str, dict[str, str | None]]:
-    """Step and command of each file: the catalogue's for artifacts, LOG_STEPS for logs, else none."""
-    origin: dict[str, dict[str, str | None]] = {}
+Origin = dict[str, str | None]
+
+
+def environment_logs(env: Environment) -> dict[str, Origin]:
+    """The logs of the environment's setup commands and of the services interlock starts, with their commands.
+
+    The commands are the config's, unexpanded: a placeholder may stand for a secret.
+    """
+    logs: dict[str, Origin] = {}
+    if env.setup:
+        logs["logs/setup.log"] = {"phase": ENVIRONMENT_STEP, "command": " && ".join(shlex.join(c) for c in env.setup)}
+    for name, service in env.services.items():
+        if service.command:
+            logs[f"logs/service-{name}.log"] = {"phase": ENVIRONMENT_STEP, "command": shlex.join(service.command)}
+    return logs
+
+
+def provenance(files: Sequence[str], logs: Mapping[str, Origin] | None = None) -> dict[str, Origin]:
+    """Step and command of each file: the catalogue's for artifacts, `logs` and LOG_STEPS for logs, else none."""
+    origin: dict[str, Origin] = {}
     for rel in files:
+        if logs and rel in logs:
+            origin[rel] = dict(logs[rel])
+            continue
         step = BY_FILENAME[rel].step if rel in BY_FILENAME else next((s for pattern, s in LOG_STEPS if fnmatch(rel, pattern)), None)
         origin[rel] = {"phase": step, "command": _STEP_COMMANDS.get(step) if step else None}
     return origin
 
 
-def artifact_index(root: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest of what the folder holds now, with the given metadata."""
+def artifact_index(root: Path, meta: Mapping[str, Any], logs: Mapping[str, Origin] | None = None) -> dict[str, Any]:
+    """The manifest of what the folder holds now, with the given metadata (and the environment's logs, see `environment_logs`)."""
     files = evidence_files(root)
-    return build_manifest(root, files, meta=meta, provenance=provenance(files))
+    return build_manifest(root, files, meta=meta, provenance=provenance(files, logs))
 
 
 def sealed_files(manifest: Mapping[str, Any]) -> list[str]:
@@ -98,9 +130,10 @@ def _own_folders(ctx: RunContext) -> list[str]:
 def _meta(ctx: RunContext) -> dict[str, Any]:
     commit, dirty = git_state(ctx.loaded.root, exclude=_own_folders(ctx))
     now = utc_now()
+    tools = {**tool_versions(TOOLS), "python": platform.python_version()}
     return {
         "generated_at": now, "run_id": ctx.run_id, "environment": ctx.env_name, "interlock_version": interlock.__version__,
-        "started_at": ctx.started_at, "finished_at": now, "tools": tool_versions(TOOLS), "git_commit": commit, "git_dirty": dirty,
+        "started_at": ctx.started_at, "finished_at": now, "tools": tools, "git_commit": commit, "git_dirty": dirty,
     }
 
 
@@ -144,7 +177,7 @@ def run(ctx: RunContext) -> Outcome:
     except UsageError:
         previous = None  # a corrupt manifest is simply replaced
     try:
-        manifest = _settle_clock(artifact_index(root, _meta(ctx)), previous)
+        manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.env)), previous)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot index the artifacts: {exc}")
     if not manifest["artifacts"]:

@@ -23,6 +23,7 @@ from interlock.runtime import RunContext
 
 SCOPE, ENV, CONTRACTS = "integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json"
 TESTS, DEFECTS, OBSERVABILITY = "test-execution-report.json", "defect-log.csv", "observability-readiness.md"
+REGRESSION = "regression-summary.md"
 OUTPUT, CONFIG = "forward-recommendations.md", "interlock.toml"
 WAIVER_HORIZON = timedelta(days=14)
 SLOWEST = 5
@@ -94,8 +95,13 @@ def _contracts(ev: Evidence) -> Finding:
     return items, _nothing(f"the {total} interactions of {len(contracts)} contracts for failed, pending or unexecuted ones", CONTRACTS)
 
 
+def _flaky_neighbours(text: str) -> list[list[str]]:
+    """Rows (test, why, outcomes, verdict) of the regression summary's neighbour table whose verdict is flaky."""
+    return [row for row in markdown_table(text, "Test") if len(row) >= 4 and row[3].strip() == "flaky"]
+
+
 def _tests(ev: Evidence) -> Finding:
-    items = _unavailable(ev, TESTS) + _unavailable(ev, DEFECTS)
+    items = _unavailable(ev, TESTS) + _unavailable(ev, DEFECTS) + _unavailable(ev, REGRESSION)
     ran = 0
     if report := ev["artifacts"].get(TESTS):
         summary = report["interlock"]["summary"]
@@ -110,7 +116,13 @@ def _tests(ev: Evidence) -> Finding:
         if row["regression"] == "fail":
             items.append(_cite(f"`{row['id']}` ({row['title']}) failed again after it was resolved: treat it as flaky "
                                f"until `{row['rerun'] or 'its rerun'}` passes repeatedly.", DEFECTS))
-    return items, _nothing(f"the {ran} tests that ran and the defects reopened after a fix", TESTS, DEFECTS)
+        elif row["regression"] == "flaky":
+            items.append(_cite(f"`{row['id']}` ({row['title']}) is flaky: its regression reruns passed only some of the time; "
+                               f"find the cause before the audit relies on `{row['rerun'] or 'its rerun'}`.", DEFECTS))
+    for test, why, outcomes, _ in (row[:4] for row in _flaky_neighbours(ev["artifacts"].get(REGRESSION) or "")):
+        items.append(_cite(f"{test} ({why}) is flaky: {outcomes} in the regression reruns; quarantine or fix it.", REGRESSION))
+    return items, _nothing(f"the {ran} tests that ran, the defects' regression reruns and their neighbours for failed or flaky ones",
+                           TESTS, DEFECTS, REGRESSION)
 
 
 def _defects(ev: Evidence) -> Finding:
@@ -127,16 +139,35 @@ def _defects(ev: Evidence) -> Finding:
     return items, _nothing(f"the {len(rows)} defects of the log for open or mitigated ones", DEFECTS)
 
 
+def _defect_waivers(ev: Evidence) -> list[dict[str, Any]]:
+    """The defect log's waivers (status waived, with an expiry), in the shape of the config's; unparsable expiries are skipped."""
+    found = []
+    for row in ev["artifacts"].get(DEFECTS) or []:
+        if row["status"] != "waived":
+            continue
+        try:
+            expires = datetime.fromisoformat(row["waiver_expires"].replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if expires.tzinfo is not None:
+            found.append({"target": row["id"], "ticket": row["ticket"] or "none", "approver": row["waiver_approver"] or "nobody",
+                          "expires": expires, "source": DEFECTS})
+    return found
+
+
 def _waivers(ev: Evidence) -> Finding:
     now, items = ev["now"], []
-    for waiver in sorted(ev["waivers"], key=lambda w: w["expires"]):
+    waivers = [{**w, "source": CONFIG} for w in ev["waivers"]] + _defect_waivers(ev)
+    for waiver in sorted(waivers, key=lambda w: (w["expires"], w["target"])):
         left, day = waiver["expires"] - now, waiver["expires"].date().isoformat()
         what = f"Waiver for `{waiver['target']}` (ticket {waiver['ticket']}, approved by {waiver['approver']})"
         if left <= timedelta(0):
-            items.append(_cite(f"{what} expired on {day} and no longer counts; fix `{waiver['target']}` or renew it.", CONFIG))
+            items.append(_cite(f"{what} expired on {day} and no longer counts; fix `{waiver['target']}` or renew it.", waiver["source"]))
         elif left <= WAIVER_HORIZON:
-            items.append(_cite(f"{what} expires on {day}, in {left.days} day(s); fix `{waiver['target']}` or renew it before then.", CONFIG))
-    return items, _nothing(f"the {len(ev['waivers'])} waivers for one expiring within {WAIVER_HORIZON.days} days", CONFIG)
+            items.append(_cite(f"{what} expires on {day}, in {left.days} day(s); fix `{waiver['target']}` or renew it before then.",
+                               waiver["source"]))
+    return items, _nothing(f"the {len(waivers)} waivers of the config and the defect log for one expiring within "
+                           f"{WAIVER_HORIZON.days} days", CONFIG, DEFECTS)
 
 
 def _environment(drift: bool) -> Callable[[Evidence], Finding]:
@@ -240,6 +271,7 @@ def gather(ctx: RunContext) -> Evidence:
     readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: ctx.artifacts.read_json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS)}
     readers[DEFECTS] = lambda: read_log(ctx.artifacts.path(DEFECTS))
     readers[OBSERVABILITY] = lambda: ctx.artifacts.path(OBSERVABILITY).read_text("utf-8")
+    readers[REGRESSION] = lambda: ctx.artifacts.path(REGRESSION).read_text("utf-8")
     artifacts: dict[str, Any] = dict.fromkeys(readers)
     errors: dict[str, str] = {}
     for name, read in readers.items():

@@ -4,16 +4,25 @@ Nothing is signed while Gates 1–3 fail (unless waivers cover every failed
 blocking condition), while the prompt is declined, or while the bundle no
 longer matches the artifact folder: a signature must only ever approve
 evidence that passed. The signature is an in-toto Statement in a DSSE
-envelope over the bundle's own `manifest-sha256.txt` and evidence manifest;
-the bundle is then rewritten to carry it and verified as an auditor would.
+envelope over the bundle's own `manifest-sha256.txt`, `tagmanifest-sha256.txt`
+and evidence manifest; its predicate gives each gate as a verification
+summary and lists every waiver that covers a failure (the config's that the
+gates used, and the defect log's active ones). The bundle is then rewritten
+to carry it and verified as an auditor would.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import interlock
+from interlock.defects import read_log
 from interlock.engine import gate_results
+from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import (
     BUNDLE_NAME,
@@ -26,7 +35,7 @@ from interlock.evidence import (
     write_bundle,
 )
 from interlock.gates import failures
-from interlock.metrics import sha256_file
+from interlock.metrics import sha256_file, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
 from interlock.runtime import RunContext, utc_now
@@ -36,20 +45,67 @@ OVERRIDES: dict[str, Any] = {}
 GATES = (1, 2, 3)
 
 
+#: Who evaluated the gates, in each gate's verification summary.
+VERIFIER_ID = "https://interlock.dev/gates"
+DEFECT_LOG = "defect-log.csv"
+
+
+def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str]) -> dict[str, Any]:
+    """One gate's result in the shape of an in-toto verification summary (VSA), plus its raw failures and waivers.
+
+    The policy digest covers the gate's conditions as evaluated (metric,
+    operator, threshold, blocking), so a signed PASSED names the bar it
+    passed; the inputs are the artifacts the conditions read, with the
+    digests the manifest records for them.
+    """
+    policy = [{k: c[k] for k in ("id", "metric", "operator", "threshold", "blocking")} for c in gate["conditions"]]
+    policy_digest = hashlib.sha256(json.dumps(policy, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    inputs = sorted({c["artifact"] for c in gate["conditions"]} & digests.keys())
+    return {
+        "gate": gate["id"], "name": gate["name"], "status": gate["status"],
+        "verifier": {"id": VERIFIER_ID, "version": {"interlock": interlock.__version__}},
+        "timeVerified": verified_at,
+        "resourceUri": MANIFEST_ENTRY,
+        "policy": {"uri": f"interlock.toml#gates.{gate['id']}", "digest": {"sha256": policy_digest}},
+        "inputAttestations": [{"uri": name, "digest": {"sha256": digests[name]}} for name in inputs],
+        "verificationResult": "PASSED" if gate["status"] == "pass" else "FAILED",
+        "conditions_failed": [c["id"] for c in gate["conditions"] if c["raw_status"] == "fail"],
+        "waived": sorted({w["target"] for c in gate["conditions"] for w in c["waivers"]}),
+    }
+
+
+def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
+    """Active waivers recorded in the defect log: each covers a failure the suite saw."""
+    if not ctx.artifacts.exists(DEFECT_LOG):
+        return []
+    try:
+        rows = read_log(ctx.artifacts.path(DEFECT_LOG))
+    except UsageError:
+        return []  # Gate 3 reports an unreadable log; nothing to list
+    return [{"target": r["id"], "justification": r["waiver_reason"], "approver": r["waiver_approver"], "ticket": r["ticket"],
+             "expires": r["waiver_expires"], "source": DEFECT_LOG, "severity": r["severity"]}
+            for r in rows if waiver_active(r, now)]
+
+
+def waivers_used(ctx: RunContext, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every waiver that covers a failure: the config's waivers the gates used, and the defect log's active ones."""
+    used = {w["target"]: {**w, "source": "interlock.toml"} for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
+    for waiver in _defect_waivers(ctx, datetime.now(timezone.utc)):
+        used.setdefault(waiver["target"], waiver)
+    return [used[t] for t in sorted(used)]
+
+
 def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
-    """What the approver signs: who, when, the scope, and each gate's verdict with its raw failures and the waivers used."""
-    gates = [
-        {"gate": g["id"], "name": g["name"], "status": g["status"],
-         "conditions_failed": [c["id"] for c in g["conditions"] if c["raw_status"] == "fail"]}
-        for g in document["gates"]
-    ]
-    waivers = {w["target"]: w for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
+    """What the approver signs: who, when, the scope, each gate's verification summary, and the waivers that cover failures."""
+    signed_at = utc_now()
+    digests = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
     project, settings = ctx.config.project, ctx.config.signoff
     return {
-        "approver": approver, "role": settings.role, "signed_at": utc_now(),
+        "approver": approver, "role": settings.role, "signed_at": signed_at,
         "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
-        "run_id": manifest["run_id"], "environment": manifest["environment"], "gates": gates,
-        "waivers": [waivers[t] for t in sorted(waivers)],
+        "run_id": manifest["run_id"], "environment": manifest["environment"],
+        "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
+        "waivers": waivers_used(ctx, document),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ ARTIFACTS = {
     "test-execution-report.json": b'{"summary": {"passed": 12, "failed": 0}}\n',
     "defect-log.csv": b"id,severity,status\nD-1,critical,resolved\n",
     "logs/run.log": b"".join(b"line %d of the run log\n" % i for i in range(400)),
+    # binary: STORED, where the text above is deflated (see bundle.deflates)
+    "screenshots/failure.png": b"\x89PNG\r\n\x1a\n" + b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(100)),
 }
 PAYLOAD_FILES = sorted(ARTIFACTS) + [EVIDENCE_MANIFEST_NAME]
 #: Every entry of the bundle built by `signed_bundle`, in zip order.
@@ -47,6 +50,7 @@ BUNDLE_ENTRIES = [
     "data/defect-log.csv",
     "data/integration-evidence-manifest.json",
     "data/logs/run.log",
+    "data/screenshots/failure.png",
     "data/test-execution-report.json",
     "bag-info.txt",
     "bagit.txt",
@@ -56,13 +60,27 @@ BUNDLE_ENTRIES = [
 ]
 
 
+def gate_summary(number: int, **overrides: Any) -> dict[str, Any]:
+    """One gate's result in the verification-summary shape the sign-off carries."""
+    base = {
+        "gate": number, "status": "pass",
+        "verifier": {"id": "https://interlock.dev/gates", "version": {"interlock": "0.1.0"}},
+        "timeVerified": "2025-06-01T12:04:00Z",
+        "policy": {"uri": f"interlock.toml#gates.{number}", "digest": {"sha256": "c" * 64}},
+        "verificationResult": "PASSED",
+    }
+    base.update(overrides)
+    return base
+
+
 def predicate(**overrides: Any) -> dict[str, Any]:
     base = {
         "approver": "Quality Orchestrator",
         "signed_at": "2025-06-01T12:05:00+00:00",
         "scope": "shop: orders, payments, inventory",
-        "gates": [{"gate": 1, "status": "pass"}, {"gate": 2, "status": "pass"}],
+        "gates": [gate_summary(1), gate_summary(2)],
         "run_id": "run-0001",
+        "waivers": [],
     }
     base.update(overrides)
     return base

@@ -53,7 +53,8 @@ def test_entries_are_pinned_and_ordered(artifacts: Path, tmp_path: Path) -> None
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert info.external_attr >> 16 == 0o100644
         assert info.create_system == 3
-        assert info.compress_type == zipfile.ZIP_DEFLATED
+        binary = info.filename.endswith(".png")
+        assert info.compress_type == (zipfile.ZIP_STORED if binary else zipfile.ZIP_DEFLATED), info.filename
         assert info.extra == b""
         assert not info.flag_bits & 0x08  # no data descriptors
 
@@ -66,12 +67,12 @@ def test_tag_files_content(artifacts: Path, tmp_path: Path) -> None:
             "data/integration-evidence-manifest.json").file_size
         assert zf.read("bag-info.txt").decode() == (
             "External-Identifier: run-0001\n"
-            f"Payload-Oxum: {payload_bytes}.4\n"
+            f"Payload-Oxum: {payload_bytes}.5\n"
             "Source-Organization: interlock tests\n"
         )
         manifest_lines = zf.read("manifest-sha256.txt").decode().splitlines()
         assert manifest_lines[0] == f"{hashlib.sha256(ARTIFACTS['defect-log.csv']).hexdigest()}  data/defect-log.csv"
-        assert len(manifest_lines) == 4
+        assert len(manifest_lines) == 5
         tag_lines = zf.read("tagmanifest-sha256.txt").decode().splitlines()
         assert [line.split("  ")[1] for line in tag_lines] == ["bag-info.txt", "bagit.txt", "manifest-sha256.txt"]
         for line in tag_lines:
@@ -87,7 +88,7 @@ def test_unzipped_bundle_is_a_valid_bag(signed_bundle: Path, tmp_path: Path) -> 
     bag = bagit.Bag(str(bag_dir))
     bag.validate()  # raises on any problem
     assert bag.version_info == (1, 0)
-    assert bag.info["Payload-Oxum"].endswith(".4")
+    assert bag.info["Payload-Oxum"].endswith(".5")
     assert "Bagging-Date" not in bag.info
 
 
@@ -183,7 +184,7 @@ def test_bundle_subjects_are_the_sealed_digests(signed_bundle: Path) -> None:
     with zipfile.ZipFile(signed_bundle) as zf:
         expected = {
             name: hashlib.sha256(zf.read(name)).hexdigest()
-            for name in ("manifest-sha256.txt", "data/integration-evidence-manifest.json")
+            for name in ("manifest-sha256.txt", "tagmanifest-sha256.txt", "data/integration-evidence-manifest.json")
         }
     assert bundle_subjects(signed_bundle) == expected
 
@@ -195,3 +196,126 @@ def test_resealing_is_reproducible(artifacts: Path, keys: KeyPair, tmp_path: Pat
     (copy / BUNDLE_NAME).unlink()
     assert seal(copy, keys).read_bytes() == first
     assert verify_bundle(copy / BUNDLE_NAME, keys.public).ok
+
+
+# -- compression policy, limits, the hashing pipeline ------------------------------
+
+
+def _compress_types(zip_path: Path) -> dict[str, int]:
+    with zipfile.ZipFile(zip_path) as zf:
+        return {i.filename: i.compress_type for i in zf.infolist()}
+
+
+def test_only_small_text_is_deflated(tmp_path: Path) -> None:
+    artifacts = tmp_path / "art"
+    (artifacts / "logs").mkdir(parents=True)
+    line = b"2025-06-01T12:00:00Z INFO orders GET /orders/1 200\n"
+    (artifacts / "logs/big.log").write_bytes(line * ((bundle_module.DEFLATE_MAX_ENTRY // len(line)) + 1))
+    (artifacts / "logs/small.log").write_bytes(line * 10)
+    (artifacts / "report.json").write_bytes(b'{"passed": 3}\n' * 10)
+    (artifacts / "traces.tar.gz").write_bytes(bytes(range(256)) * 4)
+    (artifacts / "heap.bin").write_bytes(bytes(1000))
+    files = ["logs/big.log", "logs/small.log", "report.json", "traces.tar.gz", "heap.bin"]
+    write_bundle(artifacts, files, tmp_path / "b.zip", bag_info={})
+    types = _compress_types(tmp_path / "b.zip")
+    assert {n: t for n, t in types.items() if n.startswith("data/")} == {
+        "data/heap.bin": zipfile.ZIP_STORED,  # binary
+        "data/logs/big.log": zipfile.ZIP_STORED,  # text, but larger than DEFLATE_MAX_ENTRY
+        "data/logs/small.log": zipfile.ZIP_DEFLATED,
+        "data/report.json": zipfile.ZIP_DEFLATED,
+        "data/traces.tar.gz": zipfile.ZIP_STORED,  # already compressed
+    }
+    assert types["bag-info.txt"] == types["manifest-sha256.txt"] == zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(tmp_path / "b.zip") as zf:
+        assert zf.testzip() is None
+        assert zf.read("data/logs/big.log") == (artifacts / "logs/big.log").read_bytes()
+
+
+def test_the_deflate_budget_bounds_the_work_and_keeps_determinism(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifacts = tmp_path / "art"
+    artifacts.mkdir()
+    for name in ("a.log", "b.log", "c.log"):
+        (artifacts / name).write_bytes(b"x" * 600)
+    monkeypatch.setattr(bundle_module, "DEFLATE_BUDGET", 1000)  # room for one 600-byte entry
+    write_bundle(artifacts, ["c.log", "a.log", "b.log"], tmp_path / "one.zip", bag_info={})
+    write_bundle(artifacts, ["b.log", "c.log", "a.log"], tmp_path / "two.zip", bag_info={})
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    types = _compress_types(tmp_path / "one.zip")
+    assert [types[f"data/{n}"] for n in ("a.log", "b.log", "c.log")] == [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED, zipfile.ZIP_STORED]
+
+
+@pytest.mark.parametrize(
+    ("rel", "size", "left", "expected"),
+    [
+        ("report.json", 100, 1 << 20, True),
+        ("logs/a.log", 1 << 20, 1 << 20, True),
+        ("logs/a.log", (1 << 20) + 1, 8 << 20, False),
+        ("logs/a.log", 100, 99, False),
+        ("plan.md", 10, 100, True),
+        ("diagram.svg", 10, 100, True),
+        ("shot.png", 10, 100, False),
+        ("dump.bin", 10, 100, False),
+        ("archive.zip", 10, 100, False),
+    ],
+)
+def test_deflates(rel: str, size: int, left: int, expected: bool) -> None:
+    assert bundle_module.deflates(rel, size, left) is expected
+
+
+def test_an_entry_beyond_the_verifiers_limit_is_refused(
+    artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / BUNDLE_NAME
+    before = _bundle(artifacts, target)
+    monkeypatch.setattr(bundle_module, "MAX_ENTRY_BYTES", 1000)  # the evidence manifest, first in order, is larger
+    with pytest.raises(ValueError, match=r"integration-evidence-manifest.json: \d+ bytes is more than the 1000 bytes a bundle entry"):
+        write_bundle(artifacts, PAYLOAD_FILES, target, bag_info=BAG_INFO)
+    monkeypatch.undo()
+    monkeypatch.setattr(bundle_module, "MAX_TOTAL_BYTES", 2000)
+    with pytest.raises(ValueError, match="would hold more than 2000 bytes in all"):
+        write_bundle(artifacts, PAYLOAD_FILES, target, bag_info=BAG_INFO)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_writer_and_verifier_share_the_limits() -> None:
+    from interlock.evidence import _common, verify
+
+    assert bundle_module.MAX_ENTRY_BYTES == _common.MAX_ENTRY_BYTES
+    defaults = verify.verify_bundle.__kwdefaults__
+    assert (defaults["max_entry_bytes"], defaults["max_total_bytes"]) == (_common.MAX_ENTRY_BYTES, _common.MAX_TOTAL_BYTES)
+
+
+def test_early_writeback_does_not_change_a_byte(artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = _bundle(artifacts, tmp_path / "ref.zip")
+    calls: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(bundle_module, "WRITEBACK_STEP", 1)
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    assert _bundle(artifacts, tmp_path / "hinted.zip") == reference
+    assert calls and all(b[0] == a[0] + a[1] for a, b in zip(calls, calls[1:]))  # contiguous ranges, each once
+    monkeypatch.delattr(os, "posix_fadvise")  # platforms without it
+    assert _bundle(artifacts, tmp_path / "plain.zip") == reference
+
+
+@pytest.mark.parametrize("sizes", [[], [1], [300_000], [1 << 20, 1 << 20, 5], [10, 400_000, 3, 700_000, 700_000]])
+def test_pipelined_sha256_equals_hashlib_with_reused_buffers(sizes: list[int]) -> None:
+    from interlock.evidence._common import PipelinedSha256
+
+    data = os.urandom(sum(sizes))
+    buffers = (bytearray(1 << 20), bytearray(1 << 20))
+    with PipelinedSha256.worker() as pool:
+        digest, offset = PipelinedSha256(pool), 0
+        for turn, size in enumerate(sizes):
+            buffer = buffers[turn % 2]  # refilled while the other one may still be hashing
+            buffer[:size] = data[offset:offset + size]
+            digest.update(memoryview(buffer)[:size])
+            offset += size
+        assert digest.hexdigest() == hashlib.sha256(data).hexdigest()

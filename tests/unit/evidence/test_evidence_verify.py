@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner
 
+from interlock.errors import UsageError
 from interlock.evidence import (
     SIGNOFF_NAME,
+    KeyFileError,
     Problem,
     VerifyReport,
     build_manifest,
@@ -39,6 +41,7 @@ from ._support import (
     KeyPair,
     flip,
     flip_raw,
+    gate_summary,
     predicate,
     read_entries,
     rebuild,
@@ -221,7 +224,19 @@ def test_wrong_predicate_type(artifacts: Path, keys: KeyPair) -> None:
     [
         ({k: v for k, v in predicate().items() if k != "approver"}, "predicate is missing approver"),
         ({k: v for k, v in predicate().items() if k not in ("run_id", "gates")}, "predicate is missing gates, run_id"),
-        (predicate(gates={"1": "pass"}), "predicate gates must be a list"),
+        (predicate(gates={"1": "pass"}), "predicate gates must be a non-empty list"),
+        (predicate(gates=[]), "predicate gates must be a non-empty list"),
+        (predicate(gates=[{"gate": 1, "status": "pass"}]), "predicate gates[0] is missing verifier, timeVerified, policy, verificationResult"),
+        (predicate(gates=[gate_summary(1, verificationResult="FAILED")]), "predicate gates[0] (gate 1): verificationResult is FAILED; a sign-off approves passing gates only"),
+        (predicate(gates=[gate_summary(1, verificationResult="pass")]), "predicate gates[0] (gate 1): verificationResult must be one of PASSED, FAILED"),
+        (predicate(gates=[gate_summary(1, verifier="interlock")]), "predicate gates[0] (gate 1): verifier must be an object with a non-empty id"),
+        (predicate(gates=[gate_summary(1, policy={"uri": "x"})]), "predicate gates[0] (gate 1): policy must have a uri and a sha256 digest"),
+        (predicate(gates=[gate_summary(1, timeVerified="noon")]), "predicate gates[0] (gate 1): timeVerified must be an ISO 8601"),
+        (predicate(gates=[gate_summary("1")]), "predicate gates[0] (gate '1'): gate must be an integer"),
+        ({k: v for k, v in predicate().items() if k != "waivers"}, "predicate is missing waivers"),
+        (predicate(waivers={"tests.ran": "ok"}), "predicate waivers must be a list"),
+        (predicate(waivers=[{"target": "tests.ran", "approver": "QA lead", "justification": "moved"}]),
+         "predicate waivers[0] needs a target, an approver, a justification and an expires timestamp"),
         (predicate(signed_at="2025-06-01 12:05"), "predicate signed_at must be an ISO 8601"),
     ],
 )
@@ -234,7 +249,7 @@ def test_wrong_statement_type(artifacts: Path, keys: KeyPair) -> None:
     _assert_problem(report, SIGNOFF, "_type is 'x'")
 
 
-@pytest.mark.parametrize("dropped", ["manifest-sha256.txt", EVIDENCE])
+@pytest.mark.parametrize("dropped", ["manifest-sha256.txt", "tagmanifest-sha256.txt", EVIDENCE])
 def test_statement_missing_a_required_subject(artifacts: Path, keys: KeyPair, dropped: str) -> None:
     def drop(statement: dict) -> None:
         statement["subject"] = [s for s in statement["subject"] if s["name"] != dropped]
@@ -252,8 +267,9 @@ def test_stale_signoff_after_the_evidence_changed(artifacts: Path, keys: KeyPair
                  extra_tag_files={SIGNOFF: signoff})
     report = _verify(tmp_path / "restamped.zip", keys)
     _assert_problem(report, SIGNOFF, "subject manifest-sha256.txt was signed with sha256")
+    _assert_problem(report, SIGNOFF, "subject tagmanifest-sha256.txt was signed with sha256")
     _assert_problem(report, SIGNOFF, f"subject {EVIDENCE} was signed with sha256")
-    assert len(report.problems) == 2  # the bag itself is consistent: only the binding is broken
+    assert len(report.problems) == 3  # the bag itself is consistent: only the binding is broken
 
 
 def test_signoff_not_json(signed_bundle: Path, keys: KeyPair, tmp_path: Path) -> None:
@@ -398,8 +414,9 @@ def test_bad_public_key_file_raises(signed_bundle: Path, tmp_path: Path) -> None
     (tmp_path / "bad.pub").write_text("nope")
     with pytest.raises(ValueError, match="not a usable PEM public key"):
         verify_bundle(signed_bundle, tmp_path / "bad.pub")
-    with pytest.raises(OSError):
+    with pytest.raises(KeyFileError, match="cannot read the public key") as caught:
         verify_bundle(signed_bundle, tmp_path / "absent.pub")
+    assert isinstance(caught.value, UsageError) and caught.value.exit_code == 2  # bad input, not a failed verification
 
 
 def test_missing_zip_raises(tmp_path: Path, keys: KeyPair) -> None:
