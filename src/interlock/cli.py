@@ -281,7 +281,10 @@ def verify(
         if loaded is None or not loaded.config.signoff.pubkey:
             raise UsageError(Problem(str(zip_path), "no public key: pass --pubkey FILE (or set [signoff] pubkey in interlock.toml)"))
         pubkey = loaded.resolve(loaded.config.signoff.pubkey)
-    report = verify_bundle(zip_path, pubkey)
+    try:
+        report = verify_bundle(zip_path, pubkey)
+    except (OSError, ValueError) as exc:
+        raise UsageError(Problem(str(zip_path), f"cannot verify: {exc}; check the bundle and key paths")) from None
     if OPTS.json:
         typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems]}))
     elif report.ok:
