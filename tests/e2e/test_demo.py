@@ -87,7 +87,8 @@ def test_missing_prerequisite_halts_before_phase_2(shop: Shop) -> None:
     lines = [e.get("line") for e in events]
     assert "[ERROR] Required architecture or feature artifacts unavailable." in lines
     assert not any(e["event"] == "phase_started" and e["phase"] == 2 for e in events)
-    assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == 3
+    finished = [e for e in events if e["event"] == "run_finished"]
+    assert len(finished) == 1 and finished[0]["exit_code"] == 3
 
 
 def test_critical_failure_halts_then_resumes_after_mitigation(shop: Shop) -> None:
