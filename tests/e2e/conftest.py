@@ -80,7 +80,12 @@ def require_server(host: str, port: int, name: str) -> None:
 @pytest.fixture
 def shop(tmp_path: Path) -> Shop:
     """examples/shop copied to tmp, its integration ports moved to free ones, with a sign-off key."""
-    root = tmp_path / "shop"
+    return new_shop(tmp_path)
+
+
+def new_shop(base: Path) -> Shop:
+    """A private copy of examples/shop under `base` on free ports with a key pair (also for module-scoped runs)."""
+    root = base / "shop"
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
     config = root / "interlock.toml"
     text = config.read_text("utf-8")

@@ -24,28 +24,13 @@ import pytest
 
 from interlock.metrics import UNBUNDLED
 
-from .conftest import SHOP, Result, Shop, free_ports
+from .conftest import Result, Shop, new_shop
 
 pytestmark = pytest.mark.e2e
 
 ZIP, SIGNOFF, MANIFEST = "INTEGRATION-EVIDENCE.zip", "integration-signoff.json", "integration-evidence-manifest.json"
 COMPLETE = "[PROTOCOL COMPLETE] - Integration validation approved. Ready for Protocol 4 (Quality Audit)."
 BAGIT = Path(sys.executable).parent / "bagit.py"
-
-
-def _new_shop(base: Path) -> Shop:
-    """What the `shop` fixture makes, for a module-scoped run: examples/shop on free ports with a key pair."""
-    root = base / "shop"
-    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
-    config = root / "interlock.toml"
-    text = config.read_text("utf-8")
-    for old, new in zip(("18081", "18082", "18083", "18181", "18182", "18183"), free_ports(6)):
-        text = re.sub(rf"\b{old}\b", str(new), text)
-    config.write_text(text, "utf-8")
-    made = Shop(root)
-    result = made.interlock("keygen", "--out", ".interlock/keys/signoff.key")
-    assert result.code == 0, result.output
-    return made
 
 
 def _git(root: Path, *args: str) -> str:
@@ -75,7 +60,7 @@ class Sealed:
 @pytest.fixture(scope="module")
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     """One full run, all four gates passing, of a shop committed to git (its evidence folders ignored)."""
-    shop = _new_shop(tmp_path_factory.mktemp("sealed"))
+    shop = new_shop(tmp_path_factory.mktemp("sealed"))
     (shop.root / ".gitignore").write_text(".artifacts/\n.interlock/\n.run/\n__pycache__/\n", "utf-8")
     _git(shop.root, "init", "-q")
     _git(shop.root, "add", "-A")
