@@ -269,3 +269,82 @@ def test_a_hand_built_record_with_a_check_twice_keeps_the_worst(tmp_path: Path) 
         store.record(RunRecord("r", "integration", "c1", "2026-11-01T09:00:00Z", None, "fail", results=twice))
         assert [(r.outcome, r.message) for r in store.results("r")] == [("error", "boom")]
         assert store.runs()[0].tests_failed == 1 and store.runs()[0].tests_total == 1
+
+
+def test_flaky_with_counts_the_run_being_triaged(tmp_path: Path) -> None:
+    victim, other = sample_test_ids(4)[1], sample_test_ids(4)[3]
+    with open_store(None, tmp_path) as store:
+        store.record_run(_run(tmp_path, "a", 0, tests=4), git_commit="c1")
+        store.record_run(_run(tmp_path, "old1", -20, tests=4, failing_tests=[other]), git_commit="c0")
+        store.record_run(_run(tmp_path, "old2", -10, tests=4), git_commit="c0")
+        current = load_run(_run(tmp_path, "b", 10, tests=4, failing_tests=[victim])).results
+        flaky = {(f.category, f.key): f for f in store.flaky_with(current, "b", "c1")}
+        assert set(flaky) == {("test", victim), ("test", other)}  # this run's flip, and the history's flaky one
+        assert (flaky[("test", victim)].passed, flaky[("test", victim)].failed, flaky[("test", victim)].last_run_id) == (1, 1, "b")
+        assert {f.key for f in store.flaky_with(current, "b", "c9")} == {other}  # no earlier run of c9: a failure is just a failure
+
+
+def test_uncommitted_changes_are_not_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from interlock.store import current_commit
+
+    for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@e", *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    (tmp_path / "app.py").write_text("A = 1\n")
+    git("add", "app.py")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD").strip()
+    assert current_commit(tmp_path) == head
+    (tmp_path / "app.py").write_text("A = 2\n")
+    first = current_commit(tmp_path)
+    (tmp_path / "app.py").write_text("A = 3\n")
+    second = current_commit(tmp_path)
+    assert first and second and first.startswith(head + "+") and second.startswith(head + "+") and first != second
+    (tmp_path / "app.py").write_text("A = 1\n")
+    assert current_commit(tmp_path) == head
+
+
+def test_triage_files_flaky_checks_as_defects_and_recommendations_name_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.artifacts import ArtifactDir
+    from interlock.defects import read_log
+    from interlock.phases import recommendations, triage
+    from interlock.runtime import RunContext
+    from tests.unit.test_phase4 import System
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("INTERLOCK_GIT_COMMIT", "c1")
+    system = System(tmp_path / "sys")
+    victim = sample_test_ids(3)[2]
+    with open_store(None, system.root) as store:
+        store.record_run(_run(tmp_path, "a", 0, tests=3), git_commit="c1")
+    folder = ArtifactDir(_run(tmp_path, "b", 10, tests=3, failing_tests=[victim]))
+    ctx = RunContext(system.loaded, "integration", folder, system.events.append, lambda kind: (True, "test"), "b")
+    outcome = triage.run(ctx)
+    assert outcome.status == "fail" and "1 flaky check(s) by the run history" in (outcome.reason or "")
+    flaky = [r for r in read_log(folder.path("defect-log.csv")) if r["source"] == "flaky"]
+    assert [(r["title"], r["severity"], r["status"]) for r in flaky] == [(f"flaky test {victim}", "medium", "open")]
+    recommendations.run(ctx)
+    text = folder.path("forward-recommendations.md").read_text("utf-8")
+    assert f"`{flaky[0]['id']}` (flaky test {victim}) is flaky across runs: test {victim} passed 1 time(s) and failed 1 time(s) on commit c1" in text
+
+
+def test_triage_without_a_commit_says_flakiness_was_not_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.artifacts import ArtifactDir
+    from interlock.events import Notice
+    from interlock.phases import triage
+    from interlock.runtime import RunContext
+    from tests.unit.test_phase4 import System
+
+    for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", ENV_VAR):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    system = System(tmp_path / "sys")
+    folder = ArtifactDir(_run(tmp_path, "b", 0, tests=2))
+    triage.run(RunContext(system.loaded, "integration", folder, system.events.append, lambda kind: (True, "test"), "b"))
+    assert any(isinstance(e, Notice) and "flakiness across runs not checked" in e.message for e in system.events)

@@ -113,7 +113,10 @@ def _tests(ev: Evidence) -> Finding:
             items.append(_cite(f"`{failure['nodeid']}` {failure['outcome']}{critical}: {_first_line(failure['message'])}; "
                                f"rerun with `{failure['rerun']}`.", TESTS))
     for row in ev["artifacts"].get(DEFECTS) or []:
-        if row["regression"] == "fail":
+        if row["source"] == "flaky" and row["status"] in ("open", "mitigated"):
+            items.append(_cite(f"`{row['id']}` ({row['title']}) is flaky across runs: {_first_line(row['message'])}; "
+                               f"quarantine or fix it, then `{row['rerun']}` on one commit until it stops flipping.", DEFECTS))
+        elif row["regression"] == "fail":
             items.append(_cite(f"`{row['id']}` ({row['title']}) failed again after it was resolved: treat it as flaky "
                                f"until `{row['rerun'] or 'its rerun'}` passes repeatedly.", DEFECTS))
         elif row["regression"] == "flaky":
@@ -121,7 +124,7 @@ def _tests(ev: Evidence) -> Finding:
                                f"find the cause before the audit relies on `{row['rerun'] or 'its rerun'}`.", DEFECTS))
     for test, why, outcomes, _ in (row[:4] for row in _flaky_neighbours(ev["artifacts"].get(REGRESSION) or "")):
         items.append(_cite(f"{test} ({why}) is flaky: {outcomes} in the regression reruns; quarantine or fix it.", REGRESSION))
-    return items, _nothing(f"the {ran} tests that ran, the defects' regression reruns and their neighbours for failed or flaky ones",
+    return items, _nothing(f"the {ran} tests that ran, the run history's flaky checks, the defects' regression reruns and their neighbours for failed or flaky ones",
                            TESTS, DEFECTS, REGRESSION)
 
 

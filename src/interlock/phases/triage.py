@@ -3,7 +3,8 @@
 Failures come from the artifacts (environment checks, contract interactions,
 tests), so triage is the same whether the steps ran now or before a resume.
 Critical defects without a mitigation plan stop the run at the DEFECT REVIEW
-prompt unless it is answered yes.
+prompt unless it is answered yes. Checks the run history shows flaky (passed
+and failed on one commit, this run included) become medium defects of their own.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from interlock.config import Config, Waiver
-from interlock.gates import active_waivers
-
 from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
-from interlock.events import DefectFound, ProtocolError
+from interlock.errors import UsageError
+from interlock.events import DefectFound, Notice, ProtocolError
 from interlock.execution import DEFECT_LOG, defect_log_name, report_name
+from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
 
@@ -48,6 +49,25 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
     return found
 
 
+def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
+    """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
+    from interlock.store import open_store
+    from interlock.store.records import contract_results, current_commit, dedupe, environment_results, execution_results, flaky_failures
+
+    commit = current_commit(ctx.loaded.root)
+    if commit is None:
+        ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
+        return []
+    current = dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
+    try:
+        with open_store(ctx.config.store.url, ctx.loaded.root) as store:
+            flaky = store.flaky_with(current, ctx.run_id, commit, environment=ctx.env_name)
+    except UsageError as exc:
+        ctx.emit(Notice("3.2", f"flakiness across runs not checked: {exc}"))
+        return []
+    return flaky_failures(flaky)
+
+
 def triaged(config: Config, existing: list[dict[str, str]], found: list[Failure], run_id: str) -> list[dict[str, str]]:
     """The defect log after a run's failures: merged with the existing rows (owners from the config), waivers applied."""
     service_owners = {n: s.owner for n, s in config.services.items()}
@@ -74,10 +94,12 @@ def run(ctx: RunContext) -> Outcome:
     carry over; `interlock merge` combines the shards' logs.
     """
     read = ctx.artifacts.read_json_or_none
-    found = failures_from(read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args)), ctx.env_name)
-    rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), found, ctx.run_id)
+    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args))
+    found = failures_from(env_report, contracts, tests, ctx.env_name)
+    flaky = flaky_from_history(ctx, env_report, contracts, tests)
+    rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), [*found, *flaky], ctx.run_id)
     ctx.artifacts.write_csv(defect_log_name(ctx.pytest_args), COLUMNS, rows)
-    current = {f.fingerprint for f in found}
+    current = {f.fingerprint for f in (*found, *flaky)}
     for row in rows:
         if row["fingerprint"] in current:
             ctx.emit(DefectFound(row["id"], row["severity"], row["title"], row["owner"], row["rerun"]))
@@ -88,4 +110,5 @@ def run(ctx: RunContext) -> Outcome:
             raise HaltRun("3.2", f"{len(blocking)} critical defect(s) without a remediation plan: " + ", ".join(r["id"] for r in blocking)
                           + "; record plans with `interlock defects mitigate ID --plan ...`")
     open_count = sum(1 for r in rows if r["status"] == "open")
-    return Outcome.of(not found, f"{len(found)} failure(s) this run, {open_count} open defect(s) in the log" if found else f"no failures this run; {open_count} open defect(s) in the log")
+    flaky_note = f", {len(flaky)} flaky check(s) by the run history" if flaky else ""
+    return Outcome.of(not found, f"{len(found)} failure(s) this run{flaky_note}, {open_count} open defect(s) in the log" if found else f"no failures this run{flaky_note}; {open_count} open defect(s) in the log")

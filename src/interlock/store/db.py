@@ -227,11 +227,13 @@ class Store:
             rows = [DefectRecord(*row) for row in conn.execute(query)]
         return sorted(rows, key=lambda r: r.id)
 
-    def recent_outcomes(self, keys: Iterable[tuple[str, str]], *, runs: int = 20, environment: str | None = None) -> dict[tuple[str, str], list[str | None]]:
-        """For each (category, key): its outcome in each of the last `runs` runs, oldest first (None: not in that run)."""
+    def recent_outcomes(self, keys: Iterable[tuple[str, str]], *, runs: int | None = 20, environment: str | None = None, commit: str | None = None) -> dict[tuple[str, str], list[str | None]]:
+        """For each (category, key): its outcome in each of the last `runs` runs (of `commit`, if given), oldest first (None: not in that run)."""
         keys = list(dict.fromkeys(keys))
         with self.engine.connect() as conn:
             window = list(reversed(self._run_rows(conn, environment=environment, limit=runs)))
+            if commit is not None:
+                window = [r for r in window if r.git_commit == commit]
             position = {r.pk: i for i, r in enumerate(window)}
             pks = self._lookup(conn, [digest(c, k) for c, k in keys])
             by_pk = {pks[digest(c, k)]: (c, k) for c, k in keys if digest(c, k) in pks}
@@ -323,6 +325,23 @@ class Store:
             if commit is not None:
                 window = [r for r in window if r.git_commit == commit]
             return self._flaky_list(conn, window, self._flaky_events(conn, window), limit)
+
+    def flaky_with(self, current: Sequence[CheckResult], run_id: str, commit: str, *, environment: str | None = None, last_runs: int | None = 200) -> list[FlakyCheck]:
+        """The flaky list once `current` (a run not recorded yet, on `commit`) is counted too.
+
+        Triage runs before its run is recorded, and a check that flips in this
+        very run (passed before on the same commit, fails now, or the reverse) is
+        the case a team most needs to hear about; the earlier flaky list is kept.
+        """
+        flaky = {(f.category, f.key): f for f in self.flaky(environment=environment, last_runs=last_runs)}
+        decided = [r for r in current if r.outcome == PASS or r.outcome in FAILING]
+        before = self.recent_outcomes([(r.category, r.key) for r in decided], runs=last_runs, environment=environment, commit=commit)
+        for r in decided:
+            seen = [o for o in before[(r.category, r.key)] if o == PASS or o in FAILING] + [r.outcome]
+            passed = seen.count(PASS)
+            if 0 < passed < len(seen):
+                flaky[(r.category, r.key)] = FlakyCheck(r.category, r.key, r.name, commit, passed, len(seen) - passed, run_id, r.outcome)
+        return list(flaky.values())
 
     def trend(self, limit: int = 200, *, environment: str | None = None) -> list[TrendPoint]:
         """The latest `limit` runs, oldest first, with pass rates, duration, flaky count and open defects.

@@ -9,9 +9,9 @@ same computation for all of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from interlock.artifacts import ArtifactDir
 from interlock.defects import Failure, read_log
 from interlock.errors import Problem, UsageError
+from interlock.evidence.manifest import _git
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -57,15 +58,20 @@ def utc_text(value: datetime | str | None) -> str | None:
 
 
 def current_commit(root: Path) -> str | None:
-    """The commit under test: CI's variable when set (GitHub, GitLab, Jenkins), else `git rev-parse HEAD` in `root`."""
+    """The code under test: CI's commit variable when set (GitHub, GitLab, Jenkins), else HEAD in `root`.
+
+    A work tree with uncommitted changes to tracked files is not HEAD's code:
+    it becomes ``HEAD+<digest of the diff>``, so two runs around a local edit
+    are never mistaken for one commit that both passed and failed (flaky).
+    """
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
         if os.environ.get(var):
             return os.environ[var].strip()
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
+    head = (_git(root, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip()
+    if not head:
         return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary", "--", ".")
+    return f"{head}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else head
 
 
 @dataclass(slots=True)
