@@ -12,7 +12,6 @@ without /usr/bin/chromium the tests fail under CI=true and skip elsewhere.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from interlock.junit import junit_xml
 from interlock.report import REPORT_NAME, write_report
 from interlock.report.sample import BROKEN_ITEM, sample_test_ids, write_sample
 from interlock.store import open_store
+from tests.unit.test_junit import validate as validate_junit
 
 from .conftest import Shop
 
@@ -138,16 +138,6 @@ def test_report_renders_in_chromium_from_a_file_url_without_network(browser: Any
         context.close()
 
 
-def _junit_checker() -> Any:
-    """The JUnit XSD and its checker live with the JUnit unit tests; load that module by path."""
-    path = Path(__file__).resolve().parents[1] / "unit" / "test_junit.py"
-    spec = importlib.util.spec_from_file_location("interlock_junit_schema_check", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_two_demo_runs_one_with_a_broken_contract(browser: Any, shop: Shop, tmp_path: Path) -> None:
     store_root = tmp_path / "history"
     first = shop.interlock("run", "--env", "integration", "--yes")
@@ -164,9 +154,7 @@ def test_two_demo_runs_one_with_a_broken_contract(browser: Any, shop: Shop, tmp_
         report = write_report(store, shop.artifacts, tmp_path / REPORT_NAME)
 
     document = junit_xml(shop.artifacts)
-    checker = _junit_checker()
-    assert checker.check_against_xsd(document) == []
-    checker.validate(document, tmp_path)
+    validate_junit(document, tmp_path)
     failed = [(c.get("classname"), c.get("name")) for c in ET.fromstring(document).iter("testcase")
               if c.find("failure") is not None and c.get("classname", "").startswith("contracts.")]
     assert failed == [("contracts.pact:orders->catalog", "orders->catalog: a request for product 1")]
