@@ -32,7 +32,7 @@ import httpx
 import sqlalchemy
 
 from interlock.checks import describe
-from interlock.probes import connect_failure, host_port, redact_url, scrub
+from interlock.probes import connect_failure, connection_lost, host_port, redact_url, scrub
 
 
 class ActionFailed(Exception):
@@ -76,7 +76,8 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: d
                 for statement in (s for s in action["sql"].split(";") if s.strip()):
                     connection.execute(sqlalchemy.text(statement))
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise ActionFailed(f"SQL on store {action['store']!r} failed: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}") from None
+            cause = getattr(exc, "orig", None) or exc
+            raise ActionFailed("SQL failed on store " + connect_failure(repr(action["store"]), cause, store["url"], "database")) from None
         finally:
             engine.dispose()
     elif action.get("http") is not None:
@@ -182,28 +183,33 @@ async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None]
     try:
         connection = await asyncio.wait_for(aio_pika.connect(url), timeout=max(timeout, 5.0))
     except (OSError, TimeoutError, AMQPError) as exc:
-        raise ActionFailed(f"cannot subscribe on AMQP broker {redact_url(url)}: {connect_failure(host_port(url, 5672), exc, url)}") from None
-    async with connection:
-        channel = await connection.channel()
-        try:  # an existing exchange is used as it is, whatever its type (amq.* may only be declared passively)
-            target = await channel.get_exchange(exchange, ensure=True)
-        except ChannelNotFoundEntity:
+        raise ActionFailed(f"cannot subscribe on AMQP broker {redact_url(url)}: {connect_failure(host_port(url, 5672), exc, url, 'broker')}") from None
+    found: list[Captured] = []
+    try:
+        async with connection:
             channel = await connection.channel()
-            target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
-        await capture_queue.bind(target, routing_key=topic)
-        await asyncio.to_thread(trigger)
-        found: list[Captured] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = await capture_queue.get(no_ack=True, fail=False)
-            if message is not None:
-                found.append(Captured(message.body, _plain(dict(message.headers or {}))))
-                if settle <= 0:
-                    break
-                deadline = min(deadline, time.monotonic() + settle)
-                continue
-            await asyncio.sleep(0.05)
+            try:  # an existing exchange is used as it is, whatever its type (amq.* may only be declared passively)
+                target = await channel.get_exchange(exchange, ensure=True)
+            except ChannelNotFoundEntity:
+                channel = await connection.channel()
+                target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
+            await capture_queue.bind(target, routing_key=topic)
+            await asyncio.to_thread(trigger)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = await capture_queue.get(no_ack=True, fail=False)
+                if message is not None:
+                    found.append(Captured(message.body, _plain(dict(message.headers or {}))))
+                    if settle <= 0:
+                        break
+                    deadline = min(deadline, time.monotonic() + settle)
+                    continue
+                await asyncio.sleep(0.05)
+    except (AMQPError, OSError, RuntimeError) as exc:  # a closed channel is a RuntimeError to aiormq
+        if not connection.is_closed:
+            raise
+        raise ActionFailed(f"AMQP {connection_lost(host_port(url, 5672), exc, url)}") from None
     if not found:
         raise NoMessage(topic, timeout, where)
     return found
@@ -225,7 +231,7 @@ async def _nats(url: str, subject: str, trigger: Callable[[], None], timeout: fl
     try:
         client = await nats.connect(url, connect_timeout=min(timeout, 5.0), allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0, error_cb=record)
     except (NatsError, OSError) as exc:
-        raise ActionFailed(f"cannot subscribe on NATS {redact_url(url)}: {connect_failure(host_port(url, 4222), errors[-1] if errors else exc, url)}") from None
+        raise ActionFailed(f"cannot subscribe on NATS {redact_url(url)}: {connect_failure(host_port(url, 4222), errors[-1] if errors else exc, url, 'broker')}") from None
     found: list[Captured] = []
     try:
         subscription = await client.subscribe(subject)
@@ -242,6 +248,10 @@ async def _nats(url: str, subject: str, trigger: Callable[[], None], timeout: fl
                 break
             deadline = min(deadline, time.monotonic() + settle)
         await subscription.unsubscribe()
+    except (NatsError, OSError) as exc:
+        if not client.is_closed:
+            raise
+        raise ActionFailed(f"NATS {connection_lost(host_port(url, 4222), errors[-1] if errors else exc, url)}") from None
     finally:
         await client.close()
     if not found:
@@ -285,7 +295,7 @@ def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: f
         try:  # `$` as of now: the newest entry before the trigger ("0-0" when the stream does not exist yet)
             newest = client.xrevrange(stream, count=1)
         except redis.RedisError as exc:
-            raise ActionFailed(f"cannot read stream {stream!r} on Redis {redact_url(url)}: {connect_failure(host_port(url, 6379), exc, url)}") from None
+            raise ActionFailed(f"cannot read stream {stream!r} on Redis {redact_url(url)}: {connect_failure(host_port(url, 6379), exc, url, 'broker')}") from None
         last: Any = newest[0][0] if newest else b"0-0"
         trigger()
 
@@ -294,6 +304,8 @@ def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: f
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 answer = client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000)))
+            except redis.ConnectionError as exc:
+                raise ActionFailed(f"XREAD on stream {stream!r}: Redis {connection_lost(host_port(url, 6379), exc, url)}") from None
             except redis.RedisError as exc:
                 raise ActionFailed(f"XREAD on stream {stream!r} failed: {scrub(describe(exc), url)}") from None
             for _, entries in answer or []:
@@ -323,7 +335,8 @@ def _mqtt(url: str, topic: str, trigger: Callable[[], None], timeout: float, set
     where = host_port(url, default_port)
     connected, subscribed = threading.Event(), threading.Event()
     refusal: list[str] = []
-    inbox: queue.Queue[Captured] = queue.Queue()
+    inbox: queue.Queue[Captured | None] = queue.Queue()  # None: the broker dropped the connection
+    closing = threading.Event()
 
     def on_connect(client: Any, userdata: Any, flags: Any, code: Any, props: Any) -> None:
         if code.is_failure:
@@ -342,8 +355,16 @@ def _mqtt(url: str, topic: str, trigger: Callable[[], None], timeout: float, set
         headers = {str(k): v for k, v in (getattr(properties, "UserProperty", None) or [])}
         inbox.put(Captured(bytes(message.payload), headers))
 
+    def on_disconnect(client: Any, userdata: Any, flags: Any, code: Any, props: Any) -> None:
+        if closing.is_set():
+            return
+        refusal.append("connection closed by the broker")
+        connected.set()
+        subscribed.set()
+        inbox.put(None)
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"interlock-capture-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5)
-    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.on_connect, client.on_subscribe, client.on_message, client.on_disconnect = on_connect, on_subscribe, on_message, on_disconnect
     client.connect_timeout = min(timeout, 5.0)
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password) if parts.password else None)
@@ -352,7 +373,7 @@ def _mqtt(url: str, topic: str, trigger: Callable[[], None], timeout: float, set
     try:
         client.connect(parts.hostname or "localhost", parts.port or default_port)
     except (OSError, ValueError) as exc:
-        raise ActionFailed(f"cannot subscribe on MQTT {redact_url(url)}: {connect_failure(where, exc, url)}") from None
+        raise ActionFailed(f"cannot subscribe on MQTT {redact_url(url)}: {connect_failure(where, exc, url, 'broker')}") from None
     client.loop_start()
     found: list[Captured] = []
     try:
@@ -365,13 +386,19 @@ def _mqtt(url: str, topic: str, trigger: Callable[[], None], timeout: float, set
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                found.append(inbox.get(timeout=remaining))
+                message = inbox.get(timeout=remaining)
             except queue.Empty:
                 break
+            if message is None:
+                if found:
+                    break  # what arrived before the drop is still the producer's answer
+                raise ActionFailed(f"MQTT {where}: connection closed by the broker")
+            found.append(message)
             if settle <= 0:
                 break
             deadline = min(deadline, time.monotonic() + settle)
     finally:
+        closing.set()
         client.disconnect()
         client.loop_stop()
     if not found:

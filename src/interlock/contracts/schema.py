@@ -86,7 +86,7 @@ import sqlalchemy
 from sqlalchemy import create_engine, inspect
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Inspector
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from interlock.checks import describe
@@ -94,7 +94,7 @@ from interlock.config import SchemaContract
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
-from interlock.probes import redact_url, scrub
+from interlock.probes import connect_failure, redact_url, scrub
 from interlock.probes.sql import _connect_args, _db_error, _engine_url
 from interlock.runtime import RunContext
 
@@ -538,7 +538,8 @@ def inspect_store(kind: str, url: str, tables: Sequence[str], timeout: float) ->
                     view.tables[table_name] = (scrub(f"{where}: {_reason(exc)}", url), _ms(began))
                     conn.rollback()  # PostgreSQL refuses further statements in a failed transaction
     except Exception as exc:  # noqa: BLE001 - likewise for the store as a whole
-        view.error = scrub(f"{where}: {_reason(exc)}", url)
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        view.error = connect_failure(where, cause, url, "database")
         view.connect_ms = _ms(start)
     finally:
         engine.dispose()

@@ -29,7 +29,7 @@ from packaging.version import Version
 
 from interlock.checks import Check, describe
 
-__all__ = ["connect_failure", "host_port", "redact_url", "run_all", "scrub", "version_matches", "version_problem"]
+__all__ = ["connect_failure", "connection_lost", "host_port", "redact_url", "run_all", "scrub", "version_matches", "version_problem"]
 
 _LEADING_VERSION = re.compile(r"\s*v?(\d+(?:\.\d+)*)")
 
@@ -50,19 +50,48 @@ def scrub(text: str, url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-def connect_failure(where: str, exc: BaseException, url: str) -> str:
-    """The reason for a failed connection: plainly "connection refused" when it was, else the error line.
+_CLOSED_TYPES = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, asyncio.IncompleteReadError, EOFError)
+#: How client libraries word a server that hung up (redis-py, aiormq, nats-py, psycopg, PyMySQL), lower case.
+_CLOSED_WORDS = ("closed by server", "unexpectedly closed", "server closed the connection", "lost connection to", "empty response from server")
 
-    Client libraries word a refusal differently ("Connect call failed", "Error
-    111 connecting to ...") and often wrap the socket error, so the chain of
-    causes is searched for it. The URL's password is masked either way.
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def connect_failure(where: str, exc: BaseException, url: str, peer: str = "server") -> str:
+    """The reason for a failed connection: plainly "connection refused" or "connection closed by the <peer>", else the error line.
+
+    Client libraries word a refusal or a hang-up differently ("Connect call
+    failed", "Error 111 connecting to ...", "Server connection unexpectedly
+    closed", "Lost connection to MySQL server") and often wrap the socket error,
+    so the chain of causes is searched. A timeout is never called a hang-up.
+    The URL's password is masked either way.
     """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == errno.ECONNREFUSED:
-            return f"{where}: connection refused"
-        seen = seen.__cause__ or seen.__context__
+    chain = _chain(exc)
+    if any((isinstance(e, OSError) and e.errno == errno.ECONNREFUSED) or "connection refused" in str(e).lower() for e in chain):
+        return f"{where}: connection refused"
+    timed_out = any(isinstance(e, TimeoutError) or "timed out" in str(e).lower() for e in chain)
+    closed = any(isinstance(e, _CLOSED_TYPES) or any(w in str(e).lower() for w in _CLOSED_WORDS) for e in chain)
+    if closed and not timed_out:
+        return f"{where}: connection closed by the {peer}"
     return scrub(f"{where}: {describe(exc)}", url)
+
+
+def connection_lost(where: str, exc: BaseException, url: str, peer: str = "broker") -> str:
+    """The reason when a connection that was up failed: "connection refused" if a reconnect was, else closed by the peer.
+
+    Client libraries report a dropped connection as many different errors (a
+    closed channel, an unexpected EOF, "Connection closed by server."); the
+    user needs to know only that the server hung up.
+    """
+    reason = connect_failure(where, exc, url, peer)
+    return reason if reason.endswith(": connection refused") else f"{where}: connection closed by the {peer}"
 
 
 def host_port(url: str, default_port: int) -> str:

@@ -36,7 +36,7 @@ async def probe_amqp(
         try:
             connection = await aio_pika.connect(url, timeout=timeout)
         except (AMQPError, OSError, TimeoutError) as exc:
-            reason = connect_failure(where, exc, url)
+            reason = connect_failure(where, exc, url, "broker")
             main.fail(reason)
             for check, _, _ in subs:
                 check.fail(f"not checked: {reason}")

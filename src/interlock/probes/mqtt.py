@@ -42,6 +42,7 @@ class _Session:
         self.subscribed = threading.Event()
         self.received = threading.Event()
         self.refusal: str | None = None
+        self.lost = False
 
     def on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any) -> None:
         if code.is_failure:
@@ -57,6 +58,12 @@ class _Session:
         if message.topic == self.topic:
             self.received.set()
 
+    def on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any) -> None:
+        """The broker hung up: wake every wait at once instead of letting each run out its timeout."""
+        self.lost = True
+        for event in (self.connected, self.subscribed, self.received):
+            event.set()
+
 
 def _round_trip(check: Check, url: str, topic: str, timeout: float) -> None:
     """Run the whole exchange in this thread; every step waits at most `timeout` seconds."""
@@ -65,10 +72,11 @@ def _round_trip(check: Check, url: str, topic: str, timeout: float) -> None:
     where = host_port(url, default_port)
     session = _Session(topic)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"interlock-{uuid.uuid4().hex[:12]}")
-    client.on_connect, client.on_subscribe, client.on_message = (
+    client.on_connect, client.on_subscribe, client.on_message, client.on_disconnect = (
         session.on_connect,
         session.on_subscribe,
         session.on_message,
+        session.on_disconnect,
     )
     client.connect_timeout = timeout
     if parts.username:
@@ -78,25 +86,29 @@ def _round_trip(check: Check, url: str, topic: str, timeout: float) -> None:
     try:
         client.connect(parts.hostname or "localhost", parts.port or default_port)
     except (OSError, ValueError) as exc:
-        check.fail(connect_failure(where, exc, url))
+        check.fail(connect_failure(where, exc, url, "broker"))
         return
     client.loop_start()
+    closed = f"{where}: connection closed by the broker"
     try:
         if not session.connected.wait(timeout):
             check.fail(f"{where}: no CONNACK within {timeout}s")
             return
-        if session.refusal is None:
+        if session.refusal is None and not session.lost:
             client.subscribe(topic, qos=1)
             if not session.subscribed.wait(timeout):
                 check.fail(f"{where}: no SUBACK for {topic} within {timeout}s")
                 return
-        if session.refusal is not None:
-            check.fail(f"{where}: {session.refusal}")
+        if session.refusal is not None or session.lost:
+            check.fail(f"{where}: {session.refusal}" if session.refusal is not None else closed)
             return
         start = time.perf_counter()
         client.publish(topic, b"interlock probe", qos=1)
         if not session.received.wait(timeout):
             check.fail(f"{where}: message published to {topic} did not come back within {timeout}s")
+            return
+        if session.lost:
+            check.fail(closed)
             return
         latency_ms = round((time.perf_counter() - start) * 1000, 3)
         check.ok(f"{where}: round trip through {topic} in {latency_ms:.0f} ms", round_trip_ms=latency_ms, topic=topic)

@@ -47,7 +47,7 @@ async def probe_nats(
                 error_cb=record,
             )
         except (NatsError, OSError) as exc:
-            reason = connect_failure(where, errors[-1] if errors else exc, url)
+            reason = connect_failure(where, errors[-1] if errors else exc, url, "broker")
             main.fail(reason)
             for check, name in subs:
                 check.fail(f"not checked: {reason}", stream=name)

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from interlock.checks import Check, describe, timed
-from interlock.probes import host_port, redact_url, scrub, version_problem
+from interlock.probes import connect_failure, host_port, redact_url, scrub, version_problem
 
 StoreKind = Literal["sqlite", "postgresql", "mysql"]
 SubCheck = Callable[[Check, Connection, str], None]
@@ -230,7 +230,8 @@ def _probe(
                         check.fail(scrub(f"{where}: {_db_error(exc)}", url))
                         conn.rollback()  # PostgreSQL refuses further statements in a failed transaction
     except SQLAlchemyError as exc:
-        _fail_all(main, [(c, j) for c, j in subs if c.reason is None], scrub(f"{where}: {_db_error(exc)}", url))
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        _fail_all(main, [(c, j) for c, j in subs if c.reason is None], connect_failure(where, cause, url, "database"))
     finally:
         engine.dispose()
 
