@@ -7,6 +7,7 @@ its schema before it is written, so nothing malformed ever reaches an auditor.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -92,17 +93,27 @@ class SchemaViolation(Exception):
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes so that readers see the old file or the new one, never half of either."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write bytes so that readers see the old file or the new one, never half of either.
+
+    A write that fails (a full disk, a file size limit, a read-only folder)
+    leaves the old file as it was and no temporary file behind, and raises an
+    OSError that names `path` itself, so the user is told which artifact it was.
+    """
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from exc
         raise
 
 

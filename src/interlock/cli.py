@@ -453,6 +453,10 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interlock: interrupted; artifacts of finished steps are kept", file=sys.stderr)
         code = 130
+    except OSError as exc:  # a full disk, a size limit, a read-only folder: the machine's state, not a bug to report
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"interlock: error: {where}{exc.strerror or exc}; free disk space or fix permissions, then rerun (artifacts already written are left as they were)", file=sys.stderr)
+        code = ExitCode.FAILED
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never a bare traceback
         from interlock.checks import describe
 
