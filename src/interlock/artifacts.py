@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock.errors import Problem, UsageError
+
+if TYPE_CHECKING:
+    from interlock.secrets import Redactor
 
 DEFAULT_DIR = Path(".artifacts/integration")
 
@@ -120,8 +123,9 @@ def atomic_write(path: Path, data: bytes) -> None:
 class ArtifactDir:
     """The artifact folder of one system under test."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, redactor: Redactor | None = None) -> None:
         self.root = root
+        self.redactor = redactor  # a run's known secrets: masked in everything written through this folder
 
     def path(self, filename: str) -> Path:
         return self.root / filename
@@ -133,6 +137,7 @@ class ArtifactDir:
         """Validate against the artifact's schema, then write atomically."""
         name = artifact(filename).schema_name
         assert name is not None, f"{filename} is not a JSON artifact"
+        data = self.redactor.data(data) if self.redactor is not None else data
         errors = validation_errors(name, data)
         if errors:
             raise SchemaViolation(f"{filename} breaks its schema: " + "; ".join(errors[:5]))
@@ -142,7 +147,7 @@ class ArtifactDir:
 
     def write_text(self, filename: str, text: str) -> Path:
         target = self.path(filename)
-        atomic_write(target, text.encode("utf-8"))
+        atomic_write(target, (self.redactor.text(text) if self.redactor is not None else text).encode("utf-8"))
         return target
 
     def write_csv(self, filename: str, header: list[str], rows: Iterable[dict[str, str]]) -> Path:

@@ -23,7 +23,8 @@ from interlock.checks import Check
 from interlock.config import Loaded
 from interlock.documents import load_document
 from interlock.errors import ConfigError, Problem, UsageError
-from interlock.probes import redact_url, version_matches
+from interlock.probes import version_matches
+from interlock.secrets import SECRET_NAME, mask_url_passwords
 
 COMPONENTS = {
     "sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "embedded-log": "sqlite",
@@ -31,9 +32,7 @@ COMPONENTS = {
 }
 """The baseline `[versions]` key that ranges a store or broker kind (an embedded log is a SQLite file)."""
 
-SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _DOTENV = re.compile(r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$""")
 
 
@@ -121,18 +120,6 @@ def parse(data: Any, source: str) -> Baseline:
     return Baseline(source, versions, service_env, variables, secrets)
 
 
-def redact_text(text: str) -> str:
-    """`text` with the password of every URL in it masked (a reason or command may embed a URL anywhere)."""
-
-    def one(match: re.Match[str]) -> str:
-        try:
-            return redact_url(match.group())
-        except ValueError:  # unparsable (say, a broken IPv6 host): mask the whole userinfo
-            return re.sub(r"//[^/@]*@", "//***@", match.group())
-
-    return _URL.sub(one, text)
-
-
 def fingerprint(digest: str) -> str:
     """A SHA-256 hex digest shortened to a prefix: enough to tell values apart, too little to confirm a guess."""
     return f"sha256:{digest[:4]}…"
@@ -200,7 +187,7 @@ def compare_variables(baseline: Baseline, effective: Mapping[str, str]) -> list[
             else:
                 checks.append(check.fail(f"{name} differs from the baseline ({details['actual']} where {details['expected']} is expected)", **details))
             continue
-        expected_text, actual_text = redact_text(baseline.variables[name]), redact_text(actual)
+        expected_text, actual_text = mask_url_passwords(baseline.variables[name]), mask_url_passwords(actual)
         if actual == baseline.variables[name]:
             checks.append(check.ok(f"{name} matches the baseline", expected=expected_text))
         else:

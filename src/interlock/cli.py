@@ -17,6 +17,7 @@ import typer
 
 from interlock import __version__
 from interlock import config as config_mod
+from interlock import secrets
 from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
 from interlock.engine import Engine, gate_results
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
@@ -38,6 +39,7 @@ class Options:
     env: str | None = None
     json: bool = False
     renderer: JsonLines | ConsoleRenderer = field(default_factory=ConsoleRenderer)
+    redactor: secrets.Redactor = field(default_factory=secrets.Redactor)  # the environment's secrets, once one is chosen
 
     def loaded(self) -> config_mod.Loaded:
         return config_mod.load(config_mod.find(Path.cwd(), self.config))
@@ -69,7 +71,9 @@ def _confirm_with(yes: bool) -> Callable[[str], tuple[bool, str]]:
 
 def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | None = None) -> Engine:
     loaded = OPTS.loaded()
-    return Engine(loaded, OPTS.env_name(loaded, env), OPTS.artifacts_dir(loaded), OPTS.renderer, _confirm_with(yes), pytest_args)
+    name = OPTS.env_name(loaded, env)
+    OPTS.redactor = secrets.for_environment(loaded, name)  # no event, console line or error message shows a secret
+    return Engine(loaded, name, OPTS.artifacts_dir(loaded), OPTS.redactor.emitter(OPTS.renderer), _confirm_with(yes), pytest_args)
 
 
 EnvOpt = Annotated[Optional[str], typer.Option("--env", help="Environment name from interlock.toml (default: integration).")]
@@ -448,7 +452,7 @@ def main() -> None:
         app(args=hoist_global_options(sys.argv[1:]), prog_name="interlock")  # standalone: usage errors exit 2
     except InterlockError as exc:
         for problem in getattr(exc, "problems", [Problem("interlock", str(exc))]):
-            print(f"interlock: error: {problem}", file=sys.stderr)
+            print(f"interlock: error: {OPTS.redactor.text(str(problem))}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("interlock: interrupted; artifacts of finished steps are kept", file=sys.stderr)
@@ -460,7 +464,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never a bare traceback
         from interlock.checks import describe
 
-        print(f"interlock: internal error: {describe(exc)}; please report it with the command you ran", file=sys.stderr)
+        print(f"interlock: internal error: {OPTS.redactor.text(describe(exc))}; please report it with the command you ran", file=sys.stderr)
         code = ExitCode.FAILED
     finally:
         OPTS.renderer.close()

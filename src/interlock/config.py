@@ -122,6 +122,9 @@ class Environment(Model):
     stores: dict[str, Store] = {}
     brokers: dict[str, Broker] = {}
     probe_timeout: float = Field(default=5.0, gt=0)
+    secrets: list[str] = Field(default=[], description=(
+        "names of variables (in `vars`, a service's `env` or the process environment) whose values are secret: "
+        "masked as *** in every artifact, log and console line, and sealing is refused if one is still in the bundle"))
 
 
 class ProviderState(Model):

@@ -135,6 +135,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
     log_path = ctx.artifacts.write_text(log, f"$ {shlex.join(command)}\n")
     progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
     deadline, last = (start := time.monotonic()) + wall_clock, (-1, None)
+    redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
         process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -155,13 +156,14 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
             chunk = os.read(process.stdout.fileno(), 65536)
             if not chunk:
                 break
-            out.write(chunk)
+            out.write(redacted.feed(chunk))
             progress.feed(decoder.decode(chunk))
             if on_progress and (progress.seen, progress.total) != last:
                 last = (progress.seen, progress.total)
                 on_progress(progress.seen, progress.total, progress.label)
         process.stdout.close()
         process.wait()
+        out.write(redacted.flush())
     try:
         data = read_report(report)
     except ReportFormatError:
@@ -444,6 +446,7 @@ def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path
     if errors:
         raise SchemaViolation(f"{name} breaks its schema: " + "; ".join(errors[:5]))
     target = folder.path(name)
+    report = folder.redactor.data(report) if folder.redactor is not None else report  # captured output may hold a secret
     atomic_write(target, dumps_report(report).encode("utf-8"))
     return target
 

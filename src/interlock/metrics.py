@@ -21,7 +21,9 @@ MANIFEST = "integration-evidence-manifest.json"
 SIGNOFF = "integration-signoff.json"
 # Artifacts the manifest must cover: everything but itself, the zip, the sign-off and the gate results.
 # The report and JUnit XML (interlock.history) are derived after sealing, like the gate results.
-UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, "gate-results.json", "integration-report.html", "junit.xml"}
+#: Written by step 4.1 instead of the bundle when a file still holds a secret: one line per file, never the value.
+SEALING_REFUSED = "sealing-refused.txt"
+UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, SEALING_REFUSED, "gate-results.json", "integration-report.html", "junit.xml"}
 
 
 def _missing(filename: str) -> Metric:
@@ -175,7 +177,10 @@ def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric]) -> None:
     from interlock.evidence import SignatureError, verify_bundle, verify_envelope
 
-    if artifacts.exists(BUNDLE):
+    if artifacts.exists(SEALING_REFUSED):
+        lines = [line for line in artifacts.path(SEALING_REFUSED).read_text("utf-8", "replace").splitlines() if line.strip()]
+        out["bundle_problems"] = Metric(len(lines) or 1, "sealing refused: " + ("; ".join(lines) or "a file holds a secret value"))
+    elif artifacts.exists(BUNDLE):
         report = verify_bundle(artifacts.path(BUNDLE), pubkey)
         problems = [f"{p.entry}: {p.message}" for p in report.problems]
         out["bundle_problems"] = Metric(len(problems), items=problems)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import httpx
 
+from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.config import Environment, Loaded
@@ -147,6 +148,10 @@ class Services:
                 except ProcessLookupError:
                     pass
                 process.wait()
+        logs = self.ctx.artifacts.root / "logs"
+        for log in [logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)]:
+            if log.is_file():  # services write their logs themselves: redacted once they can no longer write
+                self.ctx.redactor.redact_file(log)
         self.processes.clear()
         self.pidfile.unlink(missing_ok=True)
         self.started = False
@@ -167,9 +172,12 @@ class RunContext:
     pytest_args: list[str] = field(default_factory=list)
     published: Path | None = None
     services: Services = field(init=False)
+    redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)
 
     def __post_init__(self) -> None:
         self.services = Services(self)
+        self.redactor = secrets.for_environment(self.loaded, self.env_name, self.expand)
+        self.artifacts.redactor = self.redactor  # every artifact a step writes is redacted as it is written
 
     @property
     def env(self) -> Environment:

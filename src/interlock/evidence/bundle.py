@@ -137,11 +137,15 @@ def write_bundle(
         raise
 
 
+def textual(rel: str) -> bool:
+    """Whether an entry is text by its media type (suffix only): such entries may be deflated, and are redacted before sealing."""
+    kind = media_type(rel)
+    return kind.startswith("text/") or kind in _TEXTUAL_TYPES
+
+
 def deflates(rel: str, size: int, budget_left: int) -> bool:
     """Whether the payload entry `rel` of `size` bytes is deflated (else STORED); see the module doc."""
-    kind = media_type(rel)
-    textual = kind.startswith("text/") or kind in _TEXTUAL_TYPES
-    return textual and size <= DEFLATE_MAX_ENTRY and size <= budget_left
+    return textual(rel) and size <= DEFLATE_MAX_ENTRY and size <= budget_left
 
 
 def _zipinfo(name: str, size: int, *, deflate: bool = True) -> zipfile.ZipInfo:

@@ -13,6 +13,15 @@ gives the same bytes: when only the clock fields would differ, the previous
 manifest is kept as it is, and the bag-info carries no time of its own. The
 bundle never carries an earlier sign-off; one that approved another manifest
 is deleted here, since it is no longer evidence of anything.
+
+Before anything is indexed, a final pass redacts the run's known secrets
+(interlock.secrets) in every textual file in place, whatever wrote it (a
+service, the pact verifier, a test), and then scans every file to be sealed,
+binary ones and the content of gzip and zip files too, and the manifest and
+bag-info as they will be written. A secret still found refuses the sealing:
+no bundle (an earlier one is deleted, it no longer stands for the folder),
+SEALING_REFUSED lists the files and the variables whose values they hold, never
+a value, and Gate 4 fails with that list.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ from interlock.config import Environment, Project
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state, write_bundle
-from interlock.metrics import UNBUNDLED, sha256_file
+from interlock.evidence.bundle import textual
+from interlock.metrics import SEALING_REFUSED, UNBUNDLED, sha256_file
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, tool_versions, utc_now
+from interlock.secrets import Redactor
 
 #: Distributions whose versions shaped the evidence; absent ones are skipped.
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "pytest-xdist", "pytest-timeout",
@@ -169,25 +180,66 @@ def _drop_stale_signoff(ctx: RunContext) -> None:
     ctx.emit(Notice("4.1", f"removed {SIGNOFF_NAME}: it approved an earlier manifest; run `interlock signoff` again"))
 
 
+def leaked_secrets(root: Path, files: Sequence[str], redactor: Redactor) -> dict[str, list[str]]:
+    """The final pass: every textual file redacted in place; then the files still holding a known value, with its variables."""
+    leaks: dict[str, list[str]] = {}
+    for rel in files:
+        path = root / rel
+        found = redactor.scan(path)
+        if found and textual(rel) and redactor.redact_file(path):
+            found = redactor.scan(path)
+        if found:
+            leaks[rel] = sorted(found)
+    return leaks
+
+
+def _refuse(ctx: RunContext, leaks: Mapping[str, list[str]]) -> Outcome:
+    """No bundle while a secret is in the evidence: record which files hold one (by variable name) for Gate 4."""
+    ctx.artifacts.path(BUNDLE_NAME).unlink(missing_ok=True)  # an earlier bundle no longer stands for this folder
+    lines = [f"{rel} holds the value of {', '.join(names)}" for rel, names in sorted(leaks.items())]
+    ctx.artifacts.write_text(SEALING_REFUSED, "\n".join(lines) + "\n")
+    ctx.emit(ArtifactWritten(SEALING_REFUSED))
+    shown = "; ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    return Outcome("fail", f"sealing refused, a secret could not be redacted: {shown}; remove it from the file (or the file), then rerun")
+
+
+def _manifest_leaks(manifest: Mapping[str, Any], info: Mapping[str, str], redactor: Redactor) -> dict[str, list[str]]:
+    """Secrets in the manifest or bag-info as they will be written (a file name, a command from the config)."""
+    leaks = {}
+    for name, text in ((EVIDENCE_MANIFEST_NAME, json.dumps(manifest, indent=2, default=str)), ("bag-info.txt", json.dumps(info))):
+        found = redactor.found(text.encode("utf-8"))
+        if found:
+            leaks[name] = sorted(found)
+    return leaks
+
+
 def run(ctx: RunContext) -> Outcome:
-    """Write integration-evidence-manifest.json and INTEGRATION-EVIDENCE.zip over the artifact folder."""
+    """Redact and scan the evidence, then write integration-evidence-manifest.json and INTEGRATION-EVIDENCE.zip over it."""
     root = ctx.artifacts.root
     try:
         previous = ctx.artifacts.read_json_or_none(EVIDENCE_MANIFEST_NAME)
     except UsageError:
         previous = None  # a corrupt manifest is simply replaced
     try:
+        leaks = leaked_secrets(root, evidence_files(root), ctx.redactor)
+        if leaks:
+            return _refuse(ctx, leaks)
         manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.env)), previous)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot index the artifacts: {exc}")
     if not manifest["artifacts"]:
         return Outcome("fail", f"{root} holds no evidence to bundle: run the protocol's steps first")
+    info = bag_info(manifest, ctx.config.project)
+    leaks = _manifest_leaks(manifest, info, ctx.redactor)
+    if leaks:
+        return _refuse(ctx, leaks)
+    ctx.artifacts.path(SEALING_REFUSED).unlink(missing_ok=True)
     ctx.artifacts.write_json(EVIDENCE_MANIFEST_NAME, manifest)
     ctx.emit(ArtifactWritten(EVIDENCE_MANIFEST_NAME))
     _drop_stale_signoff(ctx)
     zip_path = ctx.artifacts.path(BUNDLE_NAME)
     try:
-        write_bundle(root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, ctx.config.project))
+        write_bundle(root, sealed_files(manifest), zip_path, bag_info=info)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot write {BUNDLE_NAME}: {exc}")
     ctx.emit(ArtifactWritten(BUNDLE_NAME))

@@ -17,7 +17,6 @@ import sqlite3
 from collections.abc import Coroutine
 from typing import Any
 
-
 from interlock import baseline as bl
 from interlock.checks import Check
 from interlock.config import Broker
@@ -130,26 +129,6 @@ def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check])
     ]
 
 
-def _secret_values(ctx: RunContext, baseline: bl.Baseline | None) -> list[str]:
-    """Values that must never appear in the report, even outside a URL (a password passed as an argument)."""
-    pinned = baseline.secrets if baseline else {}
-    return [v for k, v in ctx.base_env().items() if (k in pinned or bl.SECRET_NAME.search(k)) and len(v) >= 6]
-
-
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    """Mask URL passwords and secret values in a string, or in every string inside details."""
-    if isinstance(value, str):
-        text = bl.redact_text(value)
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(v, secrets) for v in value]
-    return value
-
-
 def summarize(checks: list[Check]) -> str:
     """The step's short reason: how many checks, and which failed (the first few)."""
     failed = [c.id for c in checks if not c.passed]
@@ -175,10 +154,9 @@ def run(ctx: RunContext) -> Outcome:
     checks += probed
     if baseline is not None:
         checks += baseline_checks(ctx, baseline, probed)
-    secrets = _secret_values(ctx, baseline)
-    for check in checks:
-        check.target, check.reason = _scrub(check.target, secrets), _scrub(check.reason, secrets)
-        check.details = _scrub(check.details, secrets)
+    for check in checks:  # scrubbed here, not only when written: the events carry the reasons too
+        check.target, check.reason = ctx.redactor.data(check.target), ctx.redactor.data(check.reason)
+        check.details = ctx.redactor.data(check.details)
         ctx.emit(CheckFinished("1.2", check.id, check.status, check.reason))
     failed = [c for c in checks if not c.passed]
     ok = bool(checks) and not failed
