@@ -3,7 +3,10 @@
 Services are real OS processes started from the config (each in its own
 process group, output to a log artifact) and always stopped at the end, even on
 a halt or an error. Their pids are recorded so that a run killed with SIGKILL
-does not leave the next run fighting over ports.
+does not leave the next run fighting over ports. A service that exits while
+the run still needs it is noticed by a watcher thread, written into its log,
+announced at the next step that uses the services (or at the stop) and logged
+as a critical defect: its death must fail Gate 3 even when no test noticed it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +30,7 @@ from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.config import Environment, Loaded
-from interlock.events import Emit, PromptAnswered, PromptRequired
+from interlock.events import Emit, Notice, PromptAnswered, PromptRequired
 
 
 def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
@@ -45,6 +49,35 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def exit_text(code: int) -> str:
+    """`code -9 (SIGKILL)` for a signal, `code 3` for an exit status: how a process ended, in one phrase."""
+    if code < 0:
+        try:
+            return f"code {code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"code {code}"
+    return f"code {code}"
+
+
+@dataclass(frozen=True)
+class ServiceExit:
+    """A service that exited while the run still needed it."""
+
+    service: str
+    code: int
+    step: str | None
+    at: str
+
+    @property
+    def title(self) -> str:
+        during = f"during step {self.step}" if self.step else "during the run"
+        return f"service {self.service} exited with {exit_text(self.code)} {during}"
+
+    @property
+    def reason(self) -> str:
+        return f"{self.title} (at {self.at})"
+
+
 @dataclass
 class Services:
     """The services of one environment, started and stopped by interlock."""
@@ -53,6 +86,11 @@ class Services:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started: bool = False
     checks: list[Check] = field(default_factory=list)
+    exits: list[ServiceExit] = field(default_factory=list)
+    reported: int = 0
+    _watched: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -75,6 +113,7 @@ class Services:
     def start(self) -> list[Check]:
         """Run the environment's setup commands, start its services and wait for their health checks."""
         if self.started:
+            self.report_exits()
             return self.checks
         self.started = True
         self._kill_stale()
@@ -99,7 +138,59 @@ class Services:
         for name, runtime in self.ctx.env.services.items():
             if runtime.health and name in self.processes:
                 self.checks.append(self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout))
+        self._watch()
         return self.checks
+
+    def _watch(self, interval: float = 0.2) -> None:
+        """Poll the services that came up; one that ends before `stop` is a ServiceExit, noted in its log at once.
+
+        Services that never came up are not watched: their start check already failed.
+        """
+        self._watched = {n: p for n, p in self.processes.items() if p.poll() is None}
+        self._stopping.clear()
+
+        def watch() -> None:
+            while self._watched and not self._stopping.wait(interval):
+                self._poll()
+
+        self._watcher = threading.Thread(target=watch, name="interlock-services-watch", daemon=True)
+        self._watcher.start()
+
+    def _poll(self) -> None:
+        """Record each watched service that has ended, with a line in its log."""
+        for name, process in list(self._watched.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self._watched[name]
+            gone = ServiceExit(name, code, self.ctx.step, utc_now())
+            self.exits.append(gone)
+            try:
+                with (self.ctx.artifacts.root / "logs" / f"service-{name}.log").open("a", encoding="utf-8") as log:
+                    log.write(f"[interlock] {gone.reason}\n")
+            except OSError:
+                continue  # the exit is still recorded and reported; only its log line is lost
+
+    def report_exits(self) -> None:
+        """Announce the exits not yet reported and log each as a critical defect (a dead service is never a pass)."""
+        from interlock.defects import COLUMNS, Failure, merge, read_log
+        from interlock.execution import defect_log_name
+
+        new = self.exits[self.reported:]
+        self.reported = len(self.exits)
+        if not new:
+            return
+        name = defect_log_name(self.ctx.pytest_args)
+        failures = [
+            Failure("service", gone.service, gone.title, "critical", f"logs/service-{gone.service}.log",
+                    f"interlock run --env {self.ctx.env_name}", gone.reason, gone.service)
+            for gone in new
+        ]
+        owners = {n: s.owner for n, s in self.ctx.config.services.items()}
+        rows = merge(read_log(self.ctx.artifacts.path(name)), failures, run_id=self.ctx.run_id, now=utc_now(), owners=self.ctx.config.owners, service_owners=owners)
+        self.ctx.artifacts.write_csv(name, COLUMNS, rows)
+        for gone in new:
+            self.ctx.emit(Notice(gone.step or "run", f"{gone.reason}; see logs/service-{gone.service}.log"))
 
     def _setup(self, index: int, command: list[str], log: Path) -> Check:
         check = Check(f"setup.{index + 1}", "setup", " ".join(command))
@@ -132,7 +223,16 @@ class Services:
         return check.fail(f"not healthy within {timeout:g}s ({last})")
 
     def stop(self) -> None:
-        """Stop every started service: SIGTERM to its group, SIGKILL after its stop timeout."""
+        """Stop every started service: SIGTERM to its group, SIGKILL after its stop timeout.
+
+        The watcher stops first, so only exits before this call count as deaths; they are reported here.
+        """
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        self._poll()
+        self._watched = {}
         for name, process in self.processes.items():
             if process.poll() is None:
                 try:
@@ -156,6 +256,7 @@ class Services:
         self.pidfile.unlink(missing_ok=True)
         self.started = False
         self.checks = []
+        self.report_exits()
 
 
 @dataclass
@@ -171,6 +272,7 @@ class RunContext:
     started_at: str = field(default_factory=utc_now)
     pytest_args: list[str] = field(default_factory=list)
     published: Path | None = None
+    step: str | None = None  # the step in progress, when the engine sets it: names the step a service died in
     services: Services = field(init=False)
     redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)
 

@@ -318,3 +318,64 @@ def test_database_faults_fail_the_probe_the_schema_contract_and_the_sql_action(
         perform({"store": "shopdb", "sql": "DELETE FROM products WHERE id = 999"}, {"shopdb": {"kind": kind, "url": url}})
     assert str(failed.value) == f"SQL failed on store 'shopdb': {expected}"
     assert time.monotonic() - start < 3
+
+
+# --- a service that dies while the run needs it ----------------------------------
+
+
+def test_a_service_killed_mid_step_is_logged_announced_and_a_critical_defect(tmp_path: Path) -> None:
+    """Two real services; one is SIGKILLed during step 3.1, the other is stopped by interlock (not a death)."""
+    from interlock import metrics
+    from interlock.defects import read_log
+    from interlock.events import Notice
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    (tmp_path / "interlock.toml").write_text("""
+[project]
+name = "t"
+[prerequisites.feature_list]
+path = "features.json"
+version = "1"
+[prerequisites.architecture_contracts]
+path = "contracts"
+version = "1"
+[prerequisites.environment_baseline]
+path = "baseline.toml"
+version = "1"
+[services.web]
+owner = "team-web"
+[services.api]
+""" + "".join(f"""
+[environments.test.services.{name}]
+command = ["{{python}}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+url = "http://127.0.0.1:{port}"
+health = "http://127.0.0.1:{port}/"
+""" for name, port in zip(("web", "api"), ports)), "utf-8")
+    events: list[Any] = []
+    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), events.append, lambda k: (False, "test"), "run1")
+    ctx.step = "3.1"
+    try:
+        assert [c.status for c in ctx.services.start()] == ["pass", "pass"]
+        web = ctx.services.processes["web"]
+        web.kill()
+        deadline = time.monotonic() + 3
+        while not ctx.services.exits and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ctx.step = "3.3"
+        ctx.services.start()  # the next step that uses the services announces the death
+    finally:
+        ctx.services.stop()
+    title = "service web exited with code -9 (SIGKILL) during step 3.1"
+    assert [(e.service, e.code, e.step) for e in ctx.services.exits] == [("web", -9, "3.1")]  # api was stopped by interlock: no death
+    log = (tmp_path / "art" / "logs" / "service-web.log").read_text("utf-8")
+    assert f"[interlock] {title} (at " in log
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and notices[0].startswith(title) and notices[0].endswith("see logs/service-web.log"), notices
+    [row] = read_log(tmp_path / "art" / "defect-log.csv")
+    assert (row["title"], row["severity"], row["status"], row["owner"], row["evidence"]) == (title, "critical", "open", "team-web", "logs/service-web.log")
+    found = metrics.read_metrics(ArtifactDir(tmp_path / "art"), None, evidence=False)
+    assert found["open_critical_defects"].value == 1  # Gate 3's condition fails even if no test noticed
