@@ -328,6 +328,7 @@ def test_a_service_killed_mid_step_is_logged_announced_and_a_critical_defect(tmp
     from interlock import metrics
     from interlock.defects import read_log
     from interlock.events import Notice
+    from interlock.phases import observability
 
     ports = []
     for _ in range(2):
@@ -367,12 +368,14 @@ health = "http://127.0.0.1:{port}/"
             time.sleep(0.05)
         ctx.step = "3.3"
         ctx.services.start()  # the next step that uses the services announces the death
+        web_row = next(r for r in observability.readiness(ctx) if r.service == "web")
     finally:
         ctx.services.stop()
     title = "service web exited with code -9 (SIGKILL) during step 3.1"
     assert [(e.service, e.code, e.step) for e in ctx.services.exits] == [("web", -9, "3.1")]  # api was stopped by interlock: no death
     log = (tmp_path / "art" / "logs" / "service-web.log").read_text("utf-8")
     assert f"[interlock] {title} (at " in log
+    assert web_row.logs.endswith(f"; {title}") and not web_row.ready, web_row
     notices = [e.message for e in events if isinstance(e, Notice)]
     assert len(notices) == 1 and notices[0].startswith(title) and notices[0].endswith("see logs/service-web.log"), notices
     [row] = read_log(tmp_path / "art" / "defect-log.csv")

@@ -3,7 +3,9 @@
 Nothing is assumed: logs count when interlock really captured the service's
 output, metrics when its `/metrics` endpoint answers with a Prometheus
 exposition that parses, traces only when a trace endpoint is configured and
-answers. A gap is recorded as a gap, for the forward recommendations.
+answers. A gap is recorded as a gap, for the forward recommendations. A
+service that has already died is recorded with how and when (its metrics
+cannot answer, so it is not ready).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def metrics_status(client: httpx.Client, url: str) -> str:
 
 
 def readiness(ctx: RunContext) -> list[Readiness]:
+    exited = {gone.service: gone for gone in ctx.services.exits}
     rows = []
     with httpx.Client(timeout=ctx.env.probe_timeout) as client:
         for name, runtime in ctx.env.services.items():
@@ -58,6 +61,8 @@ def readiness(ctx: RunContext) -> list[Readiness]:
                 logs = f"captured: logs/{log.name} ({sum(1 for _ in log.open('rb'))} lines)"
             else:
                 logs = f"missing: logs/{log.name} is empty"
+            if name in exited:
+                logs += f"; {exited[name].title}"
             metrics = metrics_status(client, ctx.expand(runtime.url).rstrip("/") + "/metrics")
             rows.append(Readiness(name, logs, metrics, "not instrumented: no trace endpoint configured"))
     return rows
