@@ -58,7 +58,7 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("regression.unverified", 3, "resolved_without_rerun", "==", 0, _DEFECTS, description="every resolved defect has a passing rerun"),
     Condition("regression.summary", 3, "regression_summary", "==", 1, _REGRESS, blocking=False, description="regression spot-checks recorded"),
     Condition("manifest.uncovered", 4, "manifest_uncovered", "==", 0, _MANIFEST, description="the manifest covers every artifact with matching hashes"),
-    Condition("bundle.problems", 4, "bundle_problems", "==", 0, "INTEGRATION-EVIDENCE.zip", description="the bundle verifies"),
+    Condition("bundle.problems", 4, "bundle_problems", "==", 0, "INTEGRATION-EVIDENCE.zip", description="the bundle was sealed (no secret left in the evidence) and verifies"),
     Condition("recommendations.written", 4, "recommendations", "==", 1, _RECS, description="forward recommendations written"),
     Condition("signoff.valid", 4, "signoff_valid", "==", 1, _SIGNOFF, description="a valid approver signature over this manifest"),
 )

@@ -50,6 +50,8 @@ MIN_LENGTH = 6
 CHUNK = 1 << 20
 #: A compressed file is scanned up to this many decompressed bytes; beyond, it cannot be proven clean.
 MAX_EXPANDED = 1 << 30
+#: What `Redactor.scan` reports for such a file, in place of a variable name.
+UNSCANNABLE = "(unscannable)"
 
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
 #: Names that say where a secret is, not what it is (Docker's `_FILE` convention, sockets, keyboard settings).
@@ -264,7 +266,7 @@ class Redactor:
         """The variables whose values `path` holds: raw bytes, and (with `decompress`) a gzip stream's or zip's content.
 
         A compressed file whose content exceeds MAX_EXPANDED cannot be proven
-        clean and reports "(too large to scan)".
+        clean and reports UNSCANNABLE.
         """
         if self._bytes is None:
             return set()
@@ -281,7 +283,7 @@ class Redactor:
             elif head == b"PK\x03\x04":
                 found |= self._scan_zip(path)
         except _TooLarge:
-            found.add("(too large to scan)")
+            found.add(UNSCANNABLE)
         except zipfile.BadZipFile:
             pass  # not really a zip after all: the raw scan stands
         return found

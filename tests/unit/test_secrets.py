@@ -186,7 +186,12 @@ def test_scan_refuses_what_it_cannot_read_to_the_end(tmp_path: Path, monkeypatch
     monkeypatch.setattr(secrets, "MAX_EXPANDED", 1000)
     bomb = tmp_path / "bomb.gz"
     bomb.write_bytes(gzip.compress(b"\0" * 100_000))
-    assert Redactor({TOKEN: "API_TOKEN"}).scan(bomb) == {"(too large to scan)"}
+    assert Redactor({TOKEN: "API_TOKEN"}).scan(bomb) == {secrets.UNSCANNABLE}
+
+
+def test_a_refusal_names_the_variables_or_says_the_file_cannot_be_scanned() -> None:
+    assert bundle._why("logs/a.bin", ["API_TOKEN", "DB_PASSWORD"]) == "logs/a.bin holds the value of API_TOKEN, DB_PASSWORD"
+    assert bundle._why("logs/b.gz", [secrets.UNSCANNABLE]) == "logs/b.gz cannot be scanned to the end (more than 1 GiB once decompressed)"
 
 
 def test_sealing_redacts_text_and_refuses_a_secret_it_cannot_redact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

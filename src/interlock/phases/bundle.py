@@ -46,7 +46,7 @@ from interlock.evidence.bundle import textual
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED, sha256_file
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, tool_versions, utc_now
-from interlock.secrets import Redactor
+from interlock.secrets import MAX_EXPANDED, UNSCANNABLE, Redactor
 
 #: Distributions whose versions shaped the evidence; absent ones are skipped.
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "pytest", "pytest-json-report", "pytest-xdist", "pytest-timeout",
@@ -193,10 +193,18 @@ def leaked_secrets(root: Path, files: Sequence[str], redactor: Redactor) -> dict
     return leaks
 
 
+def _why(rel: str, names: list[str]) -> str:
+    """One line of SEALING_REFUSED: the variables whose values a file holds, or that it cannot be proven clean."""
+    known = [n for n in names if n != UNSCANNABLE]
+    if known:
+        return f"{rel} holds the value of {', '.join(known)}"
+    return f"{rel} cannot be scanned to the end (more than {MAX_EXPANDED >> 30} GiB once decompressed)"
+
+
 def _refuse(ctx: RunContext, leaks: Mapping[str, list[str]]) -> Outcome:
     """No bundle while a secret is in the evidence: record which files hold one (by variable name) for Gate 4."""
     ctx.artifacts.path(BUNDLE_NAME).unlink(missing_ok=True)  # an earlier bundle no longer stands for this folder
-    lines = [f"{rel} holds the value of {', '.join(names)}" for rel, names in sorted(leaks.items())]
+    lines = [_why(rel, names) for rel, names in sorted(leaks.items())]
     ctx.artifacts.write_text(SEALING_REFUSED, "\n".join(lines) + "\n")
     ctx.emit(ArtifactWritten(SEALING_REFUSED))
     shown = "; ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
