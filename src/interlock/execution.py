@@ -35,6 +35,7 @@ from jsonschema import Draft202012Validator
 
 from interlock import fastschema
 from interlock.artifacts import ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
+from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
 from interlock.phases import Outcome
@@ -138,7 +139,8 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
     redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
         process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=die_with_interlock())
         assert process.stdout is not None
         selector.register(process.stdout, selectors.EVENT_READ)
         while True:
@@ -474,7 +476,7 @@ def collect_tests(ctx: RunContext, *, wall_clock: float = WALL_CLOCK) -> list[di
                    "-p", "no:cacheprovider", *suite.args, suite.path]
         try:
             done = subprocess.run(command, cwd=ctx.loaded.root, env=ctx.base_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=wall_clock)
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=wall_clock, preexec_fn=die_with_interlock())
         except subprocess.TimeoutExpired:
             raise UsageError(Problem(suite.path, f"collecting the suite took over {wall_clock:g}s; look for imports that block")) from None
         ctx.artifacts.write_text("logs/pytest-collect.log", f"$ {shlex.join(command)}\n" + done.stdout.decode("utf-8", "replace"))

@@ -29,6 +29,7 @@ import httpx
 from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
+from interlock.children import die_with_interlock
 from interlock.config import Environment, Loaded
 from interlock.events import Emit, Notice, PromptAnswered, PromptRequired
 
@@ -47,6 +48,28 @@ def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp, the only time format in artifacts."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs; a zombie (dead, not yet reaped by whoever adopted it) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (not Linux), or it ended just now: the next poll tells
 
 
 def exit_text(code: int) -> str:
@@ -96,18 +119,24 @@ class Services:
     def pidfile(self) -> Path:
         return self.ctx.workdir / "pids.json"
 
-    def _kill_stale(self) -> None:
-        """Stop processes a killed earlier run left behind (recorded by pid and start command)."""
+    def stop_orphans(self, grace: float = 3.0) -> None:
+        """Stop the service groups a killed earlier run left behind (its pidfile): SIGTERM, SIGKILL after `grace`.
+
+        The engine calls this before a run touches a staging folder, so no orphan
+        still writes its log there; the SIGKILL also reaches a service's own
+        children that outlived it (they share its process group).
+        """
         try:
-            stale = json.loads(self.pidfile.read_text("utf-8"))
-        except (OSError, ValueError):
+            stale = [int(pid) for pid in json.loads(self.pidfile.read_text("utf-8")).values()]
+        except (OSError, ValueError, TypeError, AttributeError):
             return
-        for pid in stale.values():
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                continue
-        time.sleep(0.3)
+        for pid in stale:
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(map(_alive, stale)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in stale:
+            _signal_group(pid, signal.SIGKILL)
         self.pidfile.unlink(missing_ok=True)
 
     def start(self) -> list[Check]:
@@ -116,7 +145,7 @@ class Services:
             self.report_exits()
             return self.checks
         self.started = True
-        self._kill_stale()
+        self.stop_orphans()
         self.ctx.workdir.mkdir(parents=True, exist_ok=True)
         logs = self.ctx.artifacts.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -131,10 +160,11 @@ class Services:
                 self.processes[name] = subprocess.Popen(
                     [self.ctx.expand(a) for a in runtime.command], cwd=self.ctx.loaded.resolve(self.ctx.expand(runtime.cwd)),
                     env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    preexec_fn=die_with_interlock(),
                 )
             except OSError as exc:
                 self.checks.append(Check(f"{name}.start", "process", name).fail(f"could not start: {describe(exc)}"))
-        atomic_write(self.pidfile, json.dumps({n: p.pid for n, p in self.processes.items()}).encode())
+            atomic_write(self.pidfile, json.dumps({n: p.pid for n, p in self.processes.items()}).encode())  # a kill between two starts leaves none unrecorded
         for name, runtime in self.ctx.env.services.items():
             if runtime.health and name in self.processes:
                 self.checks.append(self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout))
@@ -196,7 +226,8 @@ class Services:
         check = Check(f"setup.{index + 1}", "setup", " ".join(command))
         with timed(check), log.open("ab") as out:
             try:
-                done = subprocess.run(command, cwd=self.ctx.loaded.root, env=self.ctx.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300)
+                done = subprocess.run(command, cwd=self.ctx.loaded.root, env=self.ctx.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300,
+                                      preexec_fn=die_with_interlock())
             except (OSError, subprocess.TimeoutExpired) as exc:
                 return check.fail(f"setup command failed: {describe(exc)}")
         if done.returncode != 0:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interlock.children import die_with_interlock
 from interlock.documents import (
     FetchedPact,
     PactFile,
@@ -318,7 +319,8 @@ class Workers:
     """Worker processes that verify one job after another (`pact_worker --serve`), at most one per concurrent slot.
 
     A job whose worker dies or overruns the timeout fails with the reason; that worker is ended and the
-    next job gets a new one. Every worker is ended when the block ends.
+    next job gets a new one. Every worker is ended when the block ends. A worker dies with the pool
+    thread that started it (`die_with_interlock`), and those threads outlive every job.
     """
 
     def __init__(self, env: Mapping[str, str], stderr: Path, timeout: float = 1800.0) -> None:
@@ -351,7 +353,7 @@ class Workers:
             pass
         with self.stderr.open("ab") as err:
             process = subprocess.Popen([sys.executable, "-m", "interlock.contracts.pact_worker", "--serve"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=err, env=self.env)
+                                       stdout=subprocess.PIPE, stderr=err, env=self.env, preexec_fn=die_with_interlock())
         with self.lock:
             self.started.append(process)
         return process
@@ -392,7 +394,8 @@ def run_job(ctx: RunContext, job: dict[str, Any], extra_env: Mapping[str, str] |
             with log.open("wb") as out:
                 try:
                     done = subprocess.run([sys.executable, "-m", "interlock.contracts.pact_worker", str(job_path), str(out_path)],
-                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**ctx.base_env(), **(extra_env or {}), "PACT_DO_NOT_TRACK": "true"}, timeout=1800)
+                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**ctx.base_env(), **(extra_env or {}), "PACT_DO_NOT_TRACK": "true"}, timeout=1800,
+                                          preexec_fn=die_with_interlock())
                     failure = None if done.returncode == 0 else f"the verifier worker exited {done.returncode}"
                 except subprocess.TimeoutExpired:
                     failure = "the verifier job ran over 1800s and was stopped"
