@@ -3,7 +3,9 @@
 A full run works in a staging folder beside the artifact folder and publishes
 it (rename) when it finishes or halts, so a killed run leaves the previous
 artifacts intact and a new run never mixes with a previous run's evidence.
-The engine emits events and returns an exit code; it never prints.
+The staging folder's state file lists the steps done, so `--resume` continues
+a killed run there (the interrupted step again from scratch) as it continues a
+halted one. The engine emits events and returns an exit code; it never prints.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def step(step_id: str) -> Step:
 
 @dataclass
 class RunState:
-    """What a resumable run has done so far."""
+    """What a resumable run has done so far; saved after every step, so a killed run's staging folder says it too."""
 
     run_id: str
     environment: str
@@ -99,6 +101,43 @@ class RunState:
 
     def save(self, folder: Path) -> None:
         atomic_write(folder / STATE_FILE, json.dumps(self.__dict__, indent=2).encode())
+
+
+def staging_folder(published: Path, run_id: str) -> Path:
+    """Where run `run_id` works until it publishes: hidden, beside the artifact folder, on the same file system."""
+    return published.parent / f".{published.name}.run-{run_id}"
+
+
+def resumable(published: Path, env_name: str) -> tuple[RunState, Path | None] | None:
+    """What `interlock run --resume` continues: a killed run's staging folder, else a halted published run.
+
+    A staging folder is newer than anything published (a new run removes older
+    ones first), so it wins. Returns the state and the staging folder (None for
+    a halted published run, which is copied into a new one).
+    """
+    staged = []
+    for folder in published.parent.glob(f".{published.name}.run-*"):
+        state = RunState.load(folder)
+        if state is not None and state.environment == env_name and folder == staging_folder(published, state.run_id):
+            staged.append(((folder / STATE_FILE).stat().st_mtime, folder, state))
+    if staged:
+        _, folder, state = max(staged, key=lambda found: found[0])
+        return state, folder
+    state = RunState.load(published)
+    if state is not None and state.halted_at is not None and state.environment == env_name:
+        return state, None
+    return None
+
+
+def sweep_scratch(folder: Path) -> None:
+    """Remove the hidden scratch a killed step left (atomic writes' temp files, pytest's half-written report).
+
+    Hidden files in an artifact folder are never evidence (the bundle leaves them
+    out); only the state file is kept.
+    """
+    for path in sorted(folder.rglob(".*"), reverse=True):
+        if path.is_file() and path != folder / STATE_FILE:
+            path.unlink(missing_ok=True)
 
 
 def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = (1, 2, 3, 4)) -> dict[str, Any]:
@@ -127,6 +166,7 @@ class Engine:
 
     def _run_step(self, ctx: RunContext, item: Step) -> Outcome:
         self.emit(StepStarted(item.id, item.title))
+        ctx.step = item.id
         if item.needs_services:
             ctx.services.start()
         outcome = item.run(ctx)
@@ -150,6 +190,7 @@ class Engine:
     def run_steps(self, step_ids: list[str]) -> int:
         """Run single steps in place (the per-step commands); exit 1 when one did not pass."""
         with self._lock():
+            self._settle_publish()
             return self._run_steps(step_ids)
 
     def _run_steps(self, step_ids: list[str]) -> int:
@@ -170,27 +211,31 @@ class Engine:
         return code
 
     def run(self, resume: bool = False) -> int:
-        """The whole protocol; returns the exit code (0 all gates pass, 1 a gate failed, 3 halted)."""
-        state = RunState.load(self.published) if resume else None
-        if resume and (state is None or state.halted_at is None or state.environment != self.env_name):
-            raise UsageError(Problem(str(self.published), f"no halted run of environment {self.env_name!r} to resume; start one with `interlock run`"))
-        if state is None:
-            state = RunState(uuid.uuid4().hex[:12], self.env_name, utc_now())
+        """The whole protocol; returns the exit code (0 all gates pass, 1 a gate failed, 3 halted).
+
+        `resume` continues a killed run's staging folder or a halted published run;
+        without it any killed run's staging folder is discarded and the run starts over.
+        """
         with self._lock():
-            for stale in self.published.parent.glob(f".{self.published.name}.run-*"):
-                shutil.rmtree(stale, ignore_errors=True)  # left by a killed run: the lock says nobody owns it
-            staging = self.published.parent / f".{self.published.name}.run-{state.run_id}"
-            if resume:
-                shutil.copytree(self.published, staging)
-            staging.mkdir(parents=True, exist_ok=True)
+            self._settle_publish()
+            found = resumable(self.published, self.env_name) if resume else None
+            if resume and found is None:
+                raise UsageError(Problem(str(self.published), f"no halted run and no killed run of environment {self.env_name!r} to resume; start one with `interlock run`"))
+            state, staged = found or (RunState(uuid.uuid4().hex[:12], self.env_name, utc_now()), None)
+            staging = staged or staging_folder(self.published, state.run_id)
             ctx = self._context(staging, state.run_id, state.started_at)
+            ctx.services.stop_orphans()  # before any staging folder is touched: a killed run's services may still write there
+            self._discard_staging(keep=staged)
+            if staged is None:
+                self._create_staging(staging, state, copy=resume)
+            sweep_scratch(staging)
             self.emit(RunStarted(state.run_id, self.env_name, resume))
             try:
                 halted = self._phases(ctx, state, staging)
             finally:
                 ctx.services.stop()
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
-        document = gate_results(ArtifactDir(self.published), self.loaded)
+            document = gate_results(ArtifactDir(self.published), self.loaded)
         gates = {str(g["id"]): g["status"] for g in document["gates"]}
         bundle = self.published / "INTEGRATION-EVIDENCE.zip"
         if halted:
@@ -201,6 +246,32 @@ class Engine:
             code, status = ExitCode.FAILED, "failed"
         self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None))
         return code
+
+    def _discard_staging(self, keep: Path | None) -> None:
+        """Remove other runs' staging folders: the lock says no live run owns them.
+
+        Each is renamed out of the `.run-*` pattern first, so a kill during the
+        removal never leaves a half-deleted folder that `--resume` would take up.
+        """
+        parent, name = self.published.parent, self.published.name
+        for stale in [*parent.glob(f".{name}.run-*"), *parent.glob(f".{name}.new-*")]:
+            if stale != keep:
+                os.replace(stale, parent / f".{name}.del-{uuid.uuid4().hex[:12]}")
+        for doomed in parent.glob(f".{name}.del-*"):
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    def _create_staging(self, staging: Path, state: RunState, copy: bool) -> None:
+        """Build the staging folder under another name and rename it: a `.run-*` folder always holds its state file.
+
+        `copy` starts from the published folder (resuming a halted run).
+        """
+        fresh = self.published.parent / f".{self.published.name}.new-{state.run_id}"
+        if copy:
+            shutil.copytree(self.published, fresh, symlinks=True)
+        else:
+            fresh.mkdir(parents=True)
+        state.save(fresh)
+        os.replace(fresh, staging)
 
     def _phases(self, ctx: RunContext, state: RunState, staging: Path) -> bool:
         """Run the phases; True when the run halted."""
@@ -213,7 +284,7 @@ class Engine:
             self.emit(PhaseStarted(phase))
             for item in items:
                 if item.id in state.completed:
-                    self.emit(StepFinished(item.id, item.title, "done", "completed before the halt; kept"))
+                    self.emit(StepFinished(item.id, item.title, "done", "completed before the run stopped; kept"))
                     continue
                 try:
                     self._run_step(ctx, item)
@@ -236,6 +307,20 @@ class Engine:
         state.halted_at = state.halt_reason = None
         state.save(staging)
         return False
+
+    def _settle_publish(self) -> None:
+        """Finish what a kill during `_publish` cut short: the previous evidence is back, or its leftover removed.
+
+        Between the two renames there is no published folder; the previous one
+        (`.<name>.old`) goes back, and the finished staging folder stays resumable.
+        """
+        old = self.published.parent / f".{self.published.name}.old"
+        if not old.exists():
+            return
+        if self.published.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, self.published)
 
     def _publish(self, staging: Path) -> None:
         """Swap the staging folder in for the published one (two renames, the old one removed last)."""
