@@ -73,6 +73,7 @@ TOKEN_SHAPES = re.compile(
 #: `Password=...;` in ADO/JDBC-style connection strings and `password=` query parameters.
 _PASSWORD_FIELD = re.compile(r"(?:password|passwd|pwd)\s*=\s*([^;&\s\"']+)", re.IGNORECASE)
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_USERINFO = re.compile(r"://[^\s'\"<>/@]*:[^\s'\"<>/@]*@")  # a URL that may carry a password
 _MASK_BYTES = MASK.encode()
 
 T = TypeVar("T")
@@ -127,12 +128,14 @@ def variants(value: str) -> set[str]:
     return {form for form in forms if len(form.strip()) >= MIN_LENGTH}
 
 
-def for_environment(loaded: Loaded, env_name: str, expand: Callable[[str], str] = str,
-                    environ: Mapping[str, str] | None = None) -> Redactor:
-    """The redactor of a run of `env_name`: every variable the run sets or passes on, and every URL it uses."""
+def for_environment(loaded: Loaded, env_name: str, expand: Callable[[str], str] = str) -> Redactor:
+    """The redactor of a run of `env_name`: every variable the run sets or passes on (as `RunContext.base_env`), every URL it uses.
+
+    `expand` fills the config's placeholders (`RunContext.expand`); without it they stay as written.
+    """
     env = loaded.environment(env_name)
     config = loaded.config
-    variables = [*(os.environ if environ is None else environ).items(), *((k, expand(v)) for k, v in env.vars.items())]
+    variables = [*os.environ.items(), *((k, expand(v)) for k, v in env.vars.items())]
     for name, runtime in env.services.items():
         variables += [(k, expand(v)) for k, v in runtime.env.items()]
         variables += [(f"services.{name}.{key}", expand(url)) for key, url in (("url", runtime.url), ("health", runtime.health)) if url]
@@ -183,17 +186,28 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """`text` with every known value and every URL password masked."""
-        masked = self._text.sub(MASK, text) if self._text else text
-        return mask_url_passwords(masked)
+        if self._text is not None and any(value in text for value in self.labels):
+            text = self._text.sub(MASK, text)
+        return mask_url_passwords(text)
 
     def data(self, value: T) -> T:
-        """Every string inside dicts, lists and tuples (keys too) redacted; other values kept."""
+        """Every string inside dicts, lists and tuples (keys too) redacted; other values kept.
+
+        A large report is first dumped once (C speed) and returned as it is when nothing in it needs masking.
+        """
+        if isinstance(value, (dict, list)):
+            dump = json.dumps(value, default=str)
+            if not any(form in dump for form in self.labels) and not _USERINFO.search(dump):
+                return value
+        return self._walk(value)
+
+    def _walk(self, value: T) -> T:
         if isinstance(value, str):
             return self.text(value)  # type: ignore[return-value]
         if isinstance(value, dict):
-            return {self.data(k): self.data(v) for k, v in value.items()}  # type: ignore[return-value]
+            return {self._walk(k): self._walk(v) for k, v in value.items()}  # type: ignore[return-value]
         if isinstance(value, (list, tuple)):
-            return [self.data(v) for v in value]  # type: ignore[return-value]
+            return [self._walk(v) for v in value]  # type: ignore[return-value]
         return value
 
     def event(self, event: T) -> T:
