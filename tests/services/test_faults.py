@@ -45,12 +45,15 @@ class Proxy:
     `cut()` closes every open connection (both sides, at once); after it,
     `refuse` makes new connections be accepted and closed straight away.
     Connecting to `cut_port` cuts too: a trigger command can cut mid-capture.
+    With `freeze`, that connection instead makes the proxy swallow every byte
+    from then on while keeping the connections open: a broker gone silent.
     With `cut_after` bytes from upstream on one connection, that connection is
     cut as soon as they have passed (mid-conversation).
     """
 
-    def __init__(self, upstream: tuple[str, int], *, refuse: bool = False, cut_after: int | None = None) -> None:
-        self.upstream, self.refuse, self.cut_after = upstream, refuse, cut_after
+    def __init__(self, upstream: tuple[str, int], *, refuse: bool = False, cut_after: int | None = None, freeze: bool = False) -> None:
+        self.upstream, self.refuse, self.cut_after, self.freeze = upstream, refuse, cut_after, freeze
+        self.frozen = False
         self.loop = asyncio.new_event_loop()
         self.writers: set[asyncio.StreamWriter] = set()
         self.cuts = 0
@@ -90,13 +93,18 @@ class Proxy:
                     return
                 if budget is not None:
                     budget -= len(data)
+                if self.frozen:
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:
             writer.transport.abort()
 
     async def _on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._cut()
+        if self.freeze:
+            self.frozen = True
+        else:
+            self._cut()
         writer.close()
 
     def _cut(self) -> None:
@@ -254,6 +262,29 @@ def test_redis_killed_mid_capture_is_an_error_within_the_timeout(tmp_path: Path)
     assert mismatch["type"] == "BrokerError", mismatch
     assert mismatch["message"].endswith((f"127.0.0.1:{port}: connection closed by the broker", f"127.0.0.1:{port}: connection refused")), mismatch
     assert took < 5, took
+
+
+@pytest.mark.parametrize("kind", ["amqp", "nats", "redis", "mqtt"])
+def test_broker_gone_silent_mid_capture_ends_within_the_timeout(kind: str, tmp_path: Path, proxies: list[Proxy], request: pytest.FixtureRequest) -> None:
+    fixture, port = BROKER_URLS[kind]
+    real = request.getfixturevalue(fixture)
+    silent = proxy(proxies, real, port, freeze=True)
+    channel = ("interlock/test/" if kind == "mqtt" else "interlock.test.") + uuid.uuid4().hex[:12]
+    timeout = 1.0
+    ctx = one_channel_system(tmp_path, kind, silent.url(real), channel, cut_command(silent.cut_port), timeout)
+    start = time.monotonic()
+    [record] = asyncapi.verify(ctx)
+    took = time.monotonic() - start
+    [item] = record["interactions"]
+    assert silent.frozen
+    assert item["status"] in ("fail", "error") and record["status"] == "fail", item
+    [mismatch] = item["mismatches"]
+    assert "\n" not in mismatch["message"]
+    if kind in ("amqp", "redis"):  # a request went unanswered: the broker is named silent, not closed
+        assert mismatch["type"] == "BrokerError" and "the broker stopped answering (no reply within 3s)" in mismatch["message"], mismatch
+    else:  # a subscription simply receives nothing: indistinguishable from a producer that did not publish
+        assert mismatch["type"] == "NoMessage", mismatch
+    assert took < timeout + 5, took  # the timeout, the reply's slack (2 s) and AMQP's 2 s close handshake at most
 
 
 # --- a probe whose server hangs up mid-conversation ------------------------------

@@ -32,8 +32,16 @@ import httpx
 import sqlalchemy
 
 from interlock.checks import describe
-from interlock.children import die_with_interlock
 from interlock.probes import connect_failure, connection_lost, host_port, redact_url, scrub
+
+
+SILENCE_SLACK = 2.0
+"""How long past a capture's timeout a broker's reply may take before the broker counts as gone silent."""
+
+
+def silent(timeout: float) -> str:
+    """The reason for a broker that keeps the connection open but stopped answering."""
+    return f"the broker stopped answering (no reply within {timeout + SILENCE_SLACK:g}s)"
 
 
 class ActionFailed(Exception):
@@ -92,8 +100,7 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: d
     elif action.get("command") is not None:
         command = action["command"]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                  preexec_fn=die_with_interlock())
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ActionFailed(f"command {' '.join(command)} could not run: {describe(exc)}") from None
         if done.returncode != 0:
@@ -199,8 +206,8 @@ async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None]
             await capture_queue.bind(target, routing_key=topic)
             await asyncio.to_thread(trigger)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                message = await capture_queue.get(no_ack=True, fail=False)
+            while (remaining := deadline - time.monotonic()) > 0:
+                message = await capture_queue.get(no_ack=True, fail=False, timeout=remaining + SILENCE_SLACK)
                 if message is not None:
                     found.append(Captured(message.body, _plain(dict(message.headers or {}))))
                     if settle <= 0:
@@ -208,6 +215,8 @@ async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None]
                     deadline = min(deadline, time.monotonic() + settle)
                     continue
                 await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise ActionFailed(f"AMQP {host_port(url, 5672)}: {silent(timeout)}") from None
     except (AMQPError, OSError, RuntimeError) as exc:  # a closed channel is a RuntimeError to aiormq
         if not connection.is_closed:
             raise
@@ -292,7 +301,7 @@ def stream_entry(fields: dict[Any, Any]) -> Captured:
 def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 5.0), socket_timeout=timeout + 5.0)
+    client = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 5.0), socket_timeout=timeout + SILENCE_SLACK)
     try:
         try:  # `$` as of now: the newest entry before the trigger ("0-0" when the stream does not exist yet)
             newest = client.xrevrange(stream, count=1)
@@ -306,6 +315,8 @@ def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: f
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 answer = client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000)))
+            except redis.TimeoutError:
+                raise ActionFailed(f"XREAD on stream {stream!r}: Redis {host_port(url, 6379)}: {silent(timeout)}") from None
             except redis.ConnectionError as exc:
                 raise ActionFailed(f"XREAD on stream {stream!r}: Redis {connection_lost(host_port(url, 6379), exc, url)}") from None
             except redis.RedisError as exc:
