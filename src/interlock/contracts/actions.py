@@ -32,6 +32,7 @@ import httpx
 import sqlalchemy
 
 from interlock.checks import describe
+from interlock.children import die_with_interlock
 from interlock.probes import connect_failure, connection_lost, host_port, redact_url, scrub
 
 
@@ -100,7 +101,8 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: d
     elif action.get("command") is not None:
         command = action["command"]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                  preexec_fn=die_with_interlock())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ActionFailed(f"command {' '.join(command)} could not run: {describe(exc)}") from None
         if done.returncode != 0:
