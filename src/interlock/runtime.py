@@ -114,6 +114,7 @@ class Services:
     _watched: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _watcher: threading.Thread | None = None
+    _polling: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def pidfile(self) -> Path:
@@ -187,29 +188,31 @@ class Services:
         self._watcher.start()
 
     def _poll(self) -> None:
-        """Record each watched service that has ended, with a line in its log."""
-        for name, process in list(self._watched.items()):
-            code = process.poll()
-            if code is None:
-                continue
-            del self._watched[name]
-            gone = ServiceExit(name, code, self.ctx.step, utc_now())
-            self.exits.append(gone)
-            try:
-                with (self.ctx.artifacts.root / "logs" / f"service-{name}.log").open("a", encoding="utf-8") as log:
-                    log.write(f"[interlock] {gone.reason}\n")
-            except OSError:
-                continue  # the exit is still recorded and reported; only its log line is lost
+        """Record each watched service that has ended, with a line in its log (the watcher and the main thread both ask)."""
+        with self._polling:
+            for name, process in list(self._watched.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                del self._watched[name]
+                gone = ServiceExit(name, code, self.ctx.step, utc_now())
+                self.exits.append(gone)
+                try:
+                    with (self.ctx.artifacts.root / "logs" / f"service-{name}.log").open("a", encoding="utf-8") as log:
+                        log.write(f"[interlock] {gone.reason}\n")
+                except OSError:
+                    continue  # the exit is still recorded and reported; only its log line is lost
 
     def report_exits(self) -> None:
         """Announce the exits not yet reported and log each as a critical defect (a dead service is never a pass)."""
-        from interlock.defects import COLUMNS, Failure, merge, read_log
-        from interlock.execution import defect_log_name
-
+        self._poll()
         new = self.exits[self.reported:]
         self.reported = len(self.exits)
         if not new:
             return
+        from interlock.defects import COLUMNS, Failure, merge, read_log
+        from interlock.execution import defect_log_name
+
         name = defect_log_name(self.ctx.pytest_args)
         failures = [
             Failure("service", gone.service, gone.title, "critical", f"logs/service-{gone.service}.log",
@@ -303,7 +306,7 @@ class RunContext:
     started_at: str = field(default_factory=utc_now)
     pytest_args: list[str] = field(default_factory=list)
     published: Path | None = None
-    step: str | None = None  # the step in progress, when the engine sets it: names the step a service died in
+    _step: str | None = field(default=None, init=False, repr=False)
     services: Services = field(init=False)
     redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)
 
@@ -311,6 +314,18 @@ class RunContext:
         self.services = Services(self)
         self.redactor = secrets.for_environment(self.loaded, self.env_name, self.expand)
         self.artifacts.redactor = self.redactor  # every artifact a step writes is redacted as it is written
+
+    @property
+    def step(self) -> str | None:
+        """The step in progress (the engine sets it as each step begins): names the step a service died in."""
+        return self._step
+
+    @step.setter
+    def step(self, value: str | None) -> None:
+        # Deaths so far belong to the step that is ending; announcing them now makes them defects
+        # before the next step reads the evidence (triage at 3.2, whose DEFECT REVIEW must list them).
+        self.services.report_exits()
+        self._step = value
 
     @property
     def env(self) -> Environment:

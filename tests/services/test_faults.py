@@ -397,8 +397,8 @@ health = "http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 3
         while not ctx.services.exits and time.monotonic() < deadline:
             time.sleep(0.05)
-        ctx.step = "3.3"
-        ctx.services.start()  # the next step that uses the services announces the death
+        ctx.step = "3.2"  # the next step announces the death as it begins, before it reads the evidence
+        assert [e.message for e in events if isinstance(e, Notice)], "not announced when the next step began"
         web_row = next(r for r in observability.readiness(ctx) if r.service == "web")
     finally:
         ctx.services.stop()
