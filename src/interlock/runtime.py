@@ -5,8 +5,8 @@ process group, output to a log artifact) and always stopped at the end, even on
 a halt or an error. Their pids are recorded so that a run killed with SIGKILL
 does not leave the next run fighting over ports. A service that exits while
 the run still needs it is noticed by a watcher thread, written into its log,
-announced at the next step that uses the services (or at the stop) and logged
-as a critical defect: its death must fail Gate 3 even when no test noticed it.
+announced as the next step begins (or at the stop) and logged as a critical
+defect: its death must fail Gate 3 even when no test noticed it.
 """
 
 from __future__ import annotations
