@@ -105,3 +105,24 @@ def test_the_cli_reports_a_failed_write_in_one_line_and_keeps_the_old_artifact(t
     assert (art / "gate-results.json").read_bytes() == before
     json.loads(before)
     assert leftovers(art) == []
+
+
+def test_a_run_that_cannot_write_leaves_the_published_evidence_as_it_was(tmp_path: Path) -> None:
+    """A whole `interlock run` whose first artifact write fails: one line, and the previous run's folder byte for byte."""
+    import shutil
+
+    system = tmp_path / "system"
+    shutil.copytree(REPO / "tests" / "corpus" / "system", system)
+    command = [sys.executable, "-m", "interlock", "run", "--yes"]
+    first = subprocess.run(command, cwd=system, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 3, first.stdout + first.stderr  # the corpus system halts at 1.1 after writing its scope matrix
+    published = system / ".artifacts" / "integration"
+    before = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert len(before[Path("integration-scope-matrix.json")]) > LIMIT
+    limited = subprocess.run(command, cwd=system, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    assert limited.returncode == 1, limited.stdout + limited.stderr
+    assert "Traceback" not in limited.stdout + limited.stderr
+    [line] = limited.stderr.strip().splitlines()
+    assert line.startswith("interlock: error: ") and "integration-scope-matrix.json: cannot write: File too large" in line, line
+    after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert after == before
