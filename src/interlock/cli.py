@@ -106,7 +106,7 @@ def _copy_output(source: Path, output: Path | None) -> None:
 @app.command()
 def run(
     env: EnvOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the halted run.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the halted or killed run (a killed one from the step it was in).")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
 ) -> None:
     """Run all four phases and gates, then record the run and write the report."""

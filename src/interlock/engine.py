@@ -70,9 +70,14 @@ def _resolve(target: str, step_id: str) -> Callable[[RunContext], Outcome]:
     return getattr(module, attr)
 
 
+def _when_run(target: str, step_id: str) -> Callable[[RunContext], Outcome]:
+    """The step's code, imported when it runs: a resumed run does not load the steps it keeps (scope's alone takes ~1 s)."""
+    return lambda ctx: _resolve(target, step_id)(ctx)
+
+
 def steps() -> list[Step]:
     """The protocol's steps, in the order a run takes them (4.3 before 4.1: the bundle holds the recommendations)."""
-    return [Step(i, phase, title, _resolve(target, i), needs) for i, phase, title, target, needs in STEPS]
+    return [Step(i, phase, title, _when_run(target, i), needs) for i, phase, title, target, needs in STEPS]
 
 
 def step(step_id: str) -> Step:
@@ -191,6 +196,8 @@ class Engine:
         """Run single steps in place (the per-step commands); exit 1 when one did not pass."""
         with self._lock():
             self._settle_publish()
+            if self.published.is_dir():
+                sweep_scratch(self.published)  # a step command killed in place leaves its scratch here
             return self._run_steps(step_ids)
 
     def _run_steps(self, step_ids: list[str]) -> int:
