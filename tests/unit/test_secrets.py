@@ -225,3 +225,14 @@ def test_artifacts_written_by_a_run_are_redacted(tmp_path: Path, monkeypatch: py
     ctx = context(tmp_path, monkeypatch)
     ctx.artifacts.write_text("integration-test-plan.md", "uses deploy-token-8080\n")
     assert ctx.artifacts.path("integration-test-plan.md").read_text("utf-8") == "uses ***\n"
+
+
+def test_step_1_2_says_when_a_marked_secret_cannot_be_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.phases.environment import unmasked_secrets
+
+    (tmp_path / "interlock.toml").write_text(TOML.replace('secrets = ["SHOP_SIGNING"]', 'secrets = ["SHOP_SIGNING", "SHOP_PIN", "UNSET_ONE"]'), "utf-8")
+    monkeypatch.setenv("SHOP_PIN", "1234")
+    monkeypatch.delenv("UNSET_ONE", raising=False)
+    ctx = RunContext(load(tmp_path / "interlock.toml"), "integration", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
+    notes = unmasked_secrets(ctx)
+    assert [n.split()[0] for n in notes] == ["SHOP_PIN", "UNSET_ONE"] and "shorter than 6" in notes[0] and "1234" not in " ".join(notes)

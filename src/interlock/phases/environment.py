@@ -21,7 +21,7 @@ from interlock import baseline as bl
 from interlock.checks import Check
 from interlock.config import Broker
 from interlock.errors import UsageError
-from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, ProtocolError
+from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, Notice, ProtocolError
 from interlock.phases import Outcome
 from interlock.phases.data import csv_content, data_rows
 from interlock.probes import redact_url, run_all
@@ -33,6 +33,7 @@ from interlock.probes.nats import probe_nats
 from interlock.probes.redis import probe_redis
 from interlock.probes.sql import TableContent, probe_store
 from interlock.runtime import RunContext, utc_now
+from interlock.secrets import MIN_LENGTH
 
 REPORT = "environment-validation-report.json"
 SCRIPT = "validate_environment.py"
@@ -129,6 +130,19 @@ def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check])
     ]
 
 
+def unmasked_secrets(ctx: RunContext) -> list[str]:
+    """Why a variable marked secret in the config will not be masked: it is set nowhere, or too short to mask safely."""
+    values = {**ctx.base_env(), **{k: ctx.expand(v) for runtime in ctx.env.services.values() for k, v in runtime.env.items()}}
+    notes = []
+    for name in ctx.env.secrets:
+        if name not in values:
+            notes.append(f"{name} is marked secret but set nowhere in this environment: nothing to mask")
+        elif len(values[name].strip()) < MIN_LENGTH:
+            notes.append(f"{name} is marked secret but its value is shorter than {MIN_LENGTH} characters: "
+                         "it is not masked (that would mangle the evidence); use a longer secret")
+    return notes
+
+
 def summarize(checks: list[Check]) -> str:
     """The step's short reason: how many checks, and which failed (the first few)."""
     failed = [c.id for c in checks if not c.passed]
@@ -167,6 +181,8 @@ def run(ctx: RunContext) -> Outcome:
         "summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed)},
     })
     ctx.emit(ArtifactWritten(str(path)))
+    for note in unmasked_secrets(ctx):
+        ctx.emit(Notice("1.2", note))
     ctx.emit(AutomationExecuted(SCRIPT, "PASS" if ok else "FAIL"))
     if not ok:
         ctx.emit(ProtocolError("EnvironmentMismatch", [f"{c.id}: {c.reason}" for c in failed] or [summarize(checks)]))
