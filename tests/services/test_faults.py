@@ -413,3 +413,54 @@ health = "http://127.0.0.1:{port}/"
     assert (row["title"], row["severity"], row["status"], row["owner"], row["evidence"]) == (title, "critical", "open", "team-web", "logs/service-web.log")
     found = metrics.read_metrics(ArtifactDir(tmp_path / "art"), None, evidence=False)
     assert found["open_critical_defects"].value == 1  # Gate 3's condition fails even if no test noticed
+
+
+# --- a Pact message whose broker hangs up, or whose producer publishes nothing --------
+
+
+@pytest.mark.parametrize("fault", ["broker-cut", "no-message"])
+def test_pact_message_capture_failure_is_the_interactions_reason(fault: str, tmp_path: Path, proxies: list[Proxy], amqp_url: str) -> None:
+    """pact-python turns a failing message handler into an HTML error page; the record must give the capture's reason."""
+    from interlock.contracts import pact
+
+    cutter = proxy(proxies, amqp_url, 5672)
+    trigger = cut_command(cutter.cut_port) if fault == "broker-cut" else ["{python}", "-c", "pass"]
+    shop_pact = json.loads((Path(__file__).resolve().parents[2] / "examples/shop/contracts/pacts/shipping-orders.json").read_text("utf-8"))
+    shop_pact["messages"][0]["providerStates"] = []
+    (tmp_path / "pacts").mkdir()
+    (tmp_path / "pacts" / "shipping-orders.json").write_text(json.dumps(shop_pact), "utf-8")
+    topic = f"interlock.test.{uuid.uuid4().hex[:12]}"
+    (tmp_path / "interlock.toml").write_text(f"""
+[project]
+name = "t"
+[prerequisites.feature_list]
+path = "features.json"
+version = "1"
+[prerequisites.architecture_contracts]
+path = "contracts"
+version = "1"
+[prerequisites.environment_baseline]
+path = "baseline.toml"
+version = "1"
+[services.orders]
+[environments.test.services.orders]
+url = "http://127.0.0.1:9"
+[environments.test.brokers.bus]
+kind = "amqp"
+url = {json.dumps(cutter.url(amqp_url))}
+[contracts.pact]
+sources = ["pacts"]
+[contracts.pact.messages."an order created event"]
+broker = "bus"
+topic = "{topic}"
+timeout = 1
+trigger = {{ command = {json.dumps(trigger)} }}
+""", "utf-8")
+    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    [record] = pact.verify(ctx)
+    [item] = record["interactions"]
+    assert record["status"] == "fail"
+    if fault == "broker-cut":
+        assert (item["status"], item["mismatches"]) == ("error", [{"type": "CaptureFailed", "path": None, "message": f"AMQP 127.0.0.1:{cutter.port}: connection closed by the broker"}])
+    else:
+        assert (item["status"], item["mismatches"]) == ("fail", [{"type": "NoMessage", "path": None, "message": f"no '{topic}' message on exchange 'amq.topic' within 1s"}])

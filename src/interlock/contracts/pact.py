@@ -445,6 +445,14 @@ def _verdict(entry: dict[str, Any] | None, failed_states: list[str], error: str 
     return status, [{"type": "provider-state", "path": None, "message": m} for m in failed_states] + found
 
 
+def _captured(status: str, found: list[dict[str, Any]], failure: dict[str, str] | None) -> tuple[str, list[dict[str, Any]]]:
+    """A message interaction whose message could not be captured: the capture's reason replaces the verifier's mismatch."""
+    if failure is None or status == "pass":
+        return status, found
+    states = [m for m in found if m["type"] == "provider-state"]
+    return ("fail" if states else failure["status"]), [*states, {"type": failure["type"], "path": None, "message": failure["message"]}]
+
+
 def _overall(interactions: list[dict[str, Any]]) -> str:
     statuses = {i["status"] for i in interactions}
     return "not_executed" if not interactions or statuses == {"not_executed"} else "pass" if statuses <= {"pass"} else "fail"
@@ -468,7 +476,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
                 continue
             entry = reported.get((item.consumer, interaction.description))
             failed_states = [state_failures[s] for s in interaction.states if s in state_failures]
-            status, found = _verdict(entry, failed_states, outcome.get("error"))
+            status, found = _captured(*_verdict(entry, failed_states, outcome.get("error")), outcome.get("message_failures", {}).get(interaction.description))
             interactions.append({
                 "id": item.interaction_id(interaction.description), "description": interaction.description,
                 "provider_states": list(interaction.states), "status": status,
@@ -508,6 +516,7 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
         for entry in entries:
             states = [str(s) for s in entry.get("providerStates") or []]
             status, found = _verdict(entry, [state_failures[s] for s in states if s in state_failures], outcome.get("error"))
+            status, found = _captured(status, found, outcome.get("message_failures", {}).get(str(entry.get("description"))))
             interactions.append({
                 "id": f"{consumer}->{provider}: {entry.get('description')}", "description": str(entry.get("description")),
                 "provider_states": states, "status": status, "duration_ms": _duration_ms(entry.get("duration")), "mismatches": found,

@@ -73,6 +73,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
 
     stores, states = job["stores"], job["states"]
     state_failures: dict[str, str] = {}
+    message_failures: dict[str, dict[str, str]] = {}
     if job.get("needs_states", True) or job.get("messages"):
         # Imported before the verifier starts: a first state change that spends seconds importing could
         # overrun the verifier's wait for the state handler and fail its interaction.
@@ -103,7 +104,14 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
             verifier.add_transport(url=job["url"])
             transports += 1
         if job["kind"] in ("message", "broker") and job.get("messages"):
-            verifier.message_handler(lambda name, metadata: _message(job, name))
+            def message(name: str, metadata: Any) -> dict[str, Any]:
+                try:
+                    return _message(job, name)
+                except Exception as exc:
+                    message_failures[name] = capture_failure(exc)
+                    raise  # the verifier fails the interaction; the record shows why, not the handler's error page
+
+            verifier.message_handler(message)
             transports += 1
         if not transports:
             raise JobError(f"provider {job['provider']!r} has no URL in this environment (and no message source): nothing to verify against")
@@ -130,7 +138,25 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
         results = verifier.results
     except Exception as exc:  # noqa: BLE001 - no results at all is reported as an error, not a pass
         results, error = {}, f"{error or ''} no results: {exc}".strip()
-    return {"results": results, "output": verifier.output(strip_ansi=True), "error": error, "duration_ms": duration_ms, "state_failures": state_failures}
+    return {"results": results, "output": verifier.output(strip_ansi=True), "error": error, "duration_ms": duration_ms, "state_failures": state_failures,
+            "message_failures": message_failures}
+
+
+def capture_failure(exc: Exception) -> dict[str, str]:
+    """Why a provider's message could not be captured, as the interaction's verdict.
+
+    pact-python answers a raising message handler with an HTML error page, which
+    the verifier reports as a content-type mismatch; the capture's own one-line
+    reason (no message in time, the broker hung up, the trigger failed) is kept here.
+    """
+    from interlock.checks import describe
+    from interlock.contracts.actions import ActionFailed, NoMessage
+
+    if isinstance(exc, NoMessage):
+        return {"status": "fail", "type": "NoMessage", "message": str(exc)}
+    if isinstance(exc, ActionFailed):
+        return {"status": "error", "type": "CaptureFailed", "message": str(exc)}
+    return {"status": "error", "type": "error", "message": describe(exc)}
 
 
 def _message(job: dict[str, Any], name: str) -> dict[str, Any]:
