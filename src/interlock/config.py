@@ -440,8 +440,12 @@ def parse(text: str, path: Path) -> Config:
         line = int(match.group(1)) if match else None
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError([Problem(str(path), f"not valid TOML: {reason}; fix the syntax", line)]) from None
+    except (ValueError, RecursionError) as exc:  # well-formed, but past what tomllib converts
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number has more than 4300 digits"
+        raise ConfigError([Problem(str(path), f"not valid TOML: {reason}; fix the value")]) from None
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("interlock", {})
+        tool = data.get("tool")
+        data = tool.get("interlock", {}) if isinstance(tool, dict) else {}
     lines = key_lines(text)
     try:
         config = Config.model_validate(data)

@@ -95,12 +95,14 @@ def read_log(path: Path) -> list[dict[str, str]]:
         text = path.read_text("utf-8")
     except UnicodeDecodeError:
         raise UsageError(Problem(str(path), "not UTF-8 text; save the defect log as UTF-8 CSV")) from None
+    except OSError as exc:
+        raise UsageError(Problem(str(path), f"cannot read the defect log: {exc.strerror}; check its permissions")) from None
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("id", "fingerprint", "severity", "status") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UsageError(Problem(str(path), f"header lacks column(s) {', '.join(missing)}; restore the header row", 1))
     rows = []
     try:
+        missing = [c for c in ("id", "fingerprint", "severity", "status") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UsageError(Problem(str(path), f"header lacks column(s) {', '.join(missing)}; restore the header row", 1))
         for row in reader:
             line = reader.line_num
             if None in row:

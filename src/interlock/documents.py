@@ -23,8 +23,14 @@ from interlock.errors import Problem, UsageError
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")  # the operation keys of an OpenAPI path item
 
 
+MAX_DEPTH = 100
+"""How deeply lists and mappings may nest in a document: real ones stay far below; deeper ones exhaust the stack of every consumer."""
+MAX_NODES = 5_000_000
+"""How many values a YAML document may expand to with its aliases resolved (a "billion laughs" stays small on disk only)."""
+
+
 def load_document(path: Path) -> Any:
-    """Parse a JSON, YAML or TOML file by its suffix."""
+    """Parse a JSON, YAML or TOML file by its suffix; a document too deep, too large once expanded, or self-referring is refused."""
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
@@ -34,13 +40,11 @@ def load_document(path: Path) -> Any:
     except OSError as exc:
         raise UsageError(Problem(str(path), f"cannot read: {exc.strerror}")) from None
     suffix = path.suffix.lower()
+    kind = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}.get(suffix)
+    if kind is None:
+        raise UsageError(Problem(str(path), f"unsupported document type {suffix or '(none)'}; use .json, .yaml or .toml"))
     try:
-        if suffix == ".json":
-            return json.loads(text)
-        if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-        if suffix == ".toml":
-            return tomllib.loads(text)
+        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text) if kind == "YAML" else tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(Problem(str(path), f"not valid JSON: {exc.msg}", exc.lineno)) from None
     except yaml.YAMLError as exc:
@@ -48,7 +52,55 @@ def load_document(path: Path) -> Any:
         raise UsageError(Problem(str(path), f"not valid YAML: {getattr(exc, 'problem', None) or exc}", mark.line + 1 if mark else None)) from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(Problem(str(path), f"not valid TOML: {exc}")) from None
-    raise UsageError(Problem(str(path), f"unsupported document type {suffix or '(none)'}; use .json, .yaml or .toml"))
+    except (ValueError, RecursionError) as exc:  # tokenized, but beyond what a parser converts (see beyond_limits)
+        raise UsageError(Problem(str(path), f"not valid {kind}: {beyond_limits(exc)}")) from None
+    problem = shape_problem(data)
+    if problem:
+        raise UsageError(Problem(str(path), problem))
+    return data
+
+
+def beyond_limits(exc: ValueError | RecursionError) -> str:
+    """Why a parser gave up on well-formed text: nesting past the stack, a number too long to convert, an impossible YAML date."""
+    if isinstance(exc, RecursionError):
+        return f"nested too deeply; interlock reads at most {MAX_DEPTH} levels"
+    if "integer string conversion" in str(exc):
+        return "a number has more than 4300 digits; shorten it or quote it"
+    return f"{exc}; fix the value (a YAML date or time must exist, e.g. 2026-02-28)"
+
+
+def shape_problem(data: Any) -> str | None:
+    """Why `data` is unsafe to hand to any consumer (too deep, a cycle, too many values with aliases expanded), or None.
+
+    Walks each distinct list or mapping once, without recursion, so the check itself survives what it rejects.
+    """
+    done: dict[int, tuple[int, int]] = {}  # id -> (depth, values once expanded)
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, (dict, list)) or id(node) in done:
+            continue
+        children = [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, (dict, list))]
+        if not children_done:
+            if id(node) in open_:
+                return "a value contains itself (a YAML alias of its own anchor); remove the loop"
+            open_.add(id(node))
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_:
+                    return "a value contains itself (a YAML alias of its own anchor); remove the loop"
+                stack.append((child, False))
+            continue
+        open_.discard(id(node))
+        depth = 1 + max((done[id(c)][0] for c in children), default=0)
+        size = 1 + len(node) + sum(done[id(c)][1] for c in children)
+        if depth > MAX_DEPTH:
+            return f"nested {depth} levels deep; interlock reads at most {MAX_DEPTH}"
+        if size > MAX_NODES:
+            return f"expands to more than {MAX_NODES:,} values (YAML aliases repeated); write it out or simplify it"
+        done[id(node)] = (depth, size)
+    return None
 
 
 @dataclass(frozen=True)
@@ -90,7 +142,7 @@ def load_pact(path: Path) -> PactFile:
     for role in ("consumer", "provider"):
         if not isinstance(data.get(role), dict) or not isinstance(data[role].get("name"), str):
             raise UsageError(Problem(str(path), f"missing {role} name; a pact needs {role}.name", key=f"$.{role}.name"))
-    spec = (data.get("metadata") or {}).get("pactSpecification", {}).get("version") or (data.get("metadata") or {}).get("pact-specification", {}).get("version")
+    spec = _specification(path, data.get("metadata"))
     raw = data.get("interactions") if "interactions" in data else data.get("messages")
     key = "interactions" if "interactions" in data else "messages"
     if not isinstance(raw, list):
@@ -101,12 +153,29 @@ def load_pact(path: Path) -> PactFile:
         if not isinstance(item, dict) or not isinstance(item.get("description"), str):
             raise UsageError(Problem(str(path), "interaction without a description", key=f"$.{key}[{index}].description"))
         request = item.get("request") if isinstance(item.get("request"), dict) else None
+        where = f"$.{key}[{index}].request"
+        if request is not None and not isinstance(request.get("method", "GET"), str):
+            raise UsageError(Problem(str(path), "the request method must be a string such as GET", key=f"{where}.method"))
+        if request is not None and not isinstance(request.get("path", ""), str):
+            raise UsageError(Problem(str(path), "the request path must be a string such as /orders/1", key=f"{where}.path"))
         is_message = key == "messages" or str(item.get("type", "")).startswith("Asynchronous") or (request is None and "contents" in item)
         kinds.add("message" if is_message else "http")
         interactions.append(PactInteraction(item["description"], _states(item), request.get("method", "GET").upper() if request else None, request.get("path") if request else None))
     if len(kinds) > 1:
         raise UsageError(Problem(str(path), "mixes HTTP and message interactions; split it into one pact per kind", key=f"$.{key}"))
     return PactFile(path, data["consumer"]["name"], data["provider"]["name"], spec, kinds.pop() if kinds else "http", tuple(interactions))
+
+
+def _specification(path: Path, metadata: Any) -> str | None:
+    """The pact specification version from `metadata` (v2/v3 spell the key two ways), None when not given."""
+    for name in ("pactSpecification", "pact-specification"):
+        section = metadata.get(name) if isinstance(metadata, dict) else None
+        version = section.get("version") if isinstance(section, dict) else None
+        if version is not None and not isinstance(version, str):
+            raise UsageError(Problem(str(path), 'the specification version must be a string such as "4.0"', key=f"$.metadata.{name}.version"))
+        if version:
+            return version
+    return None
 
 
 def source_url(source: Any) -> str | None:

@@ -75,12 +75,12 @@ def json_path(parts: Loc) -> str:
     """`$.channels['order.created'].subscribe.message` for ("channels", "order.created", "subscribe", "message")."""
     out = "$"
     for part in parts:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
             out += f".{part}"
-        else:
-            out += "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
+        else:  # any other key, including the YAML ones that are not strings (1.5, true, null, a date)
+            out += "['" + str(part).replace("\\", "\\\\").replace("'", "\\'") + "']"
     return out
 
 
@@ -194,7 +194,10 @@ class _Loader:
         if uri not in self.files:
             if urlsplit(uri).scheme != "file":
                 raise self.malformed(*where, f"$ref to {uri} is not supported: only references within the document or to local files")
-            self.files[uri] = load_document(Path(url2pathname(urlsplit(uri).path)))
+            try:
+                self.files[uri] = load_document(Path(url2pathname(urlsplit(uri).path)))
+            except UsageError as exc:  # the referring document is the one to fix: name it, and the $ref
+                raise self.malformed(*where, f"$ref to {exc.problems[0]}") from None
         return self.files[uri]
 
     def follow(self, uri: str, parts: Loc, node: Any) -> tuple[str, Loc, Any]:
