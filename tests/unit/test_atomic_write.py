@@ -113,16 +113,20 @@ def test_a_run_that_cannot_write_leaves_the_published_evidence_as_it_was(tmp_pat
 
     system = tmp_path / "system"
     shutil.copytree(REPO / "tests" / "corpus" / "system", system)
-    command = [sys.executable, "-m", "interlock", "run", "--yes"]
-    first = subprocess.run(command, cwd=system, capture_output=True, text=True, timeout=120)
-    assert first.returncode == 3, first.stdout + first.stderr  # the corpus system halts at 1.1 after writing its scope matrix
     published = system / ".artifacts" / "integration"
-    before = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
-    assert len(before[Path("integration-scope-matrix.json")]) > LIMIT
-    limited = subprocess.run(command, cwd=system, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    before = {
+        Path("integration-scope-matrix.json"): b'{"from": "the previous run"}\n',
+        Path("gate-results.json"): b'{"status": "pass"}\n',
+        Path("logs") / "pytest.log": b"previous log\n",
+    }
+    for relative, data in before.items():
+        (published / relative).parent.mkdir(parents=True, exist_ok=True)
+        (published / relative).write_bytes(data)
+    limited = subprocess.run([sys.executable, "-m", "interlock", "run", "--yes"], cwd=system, capture_output=True, text=True, timeout=120,
+                             preexec_fn=limit_file_size)
     assert limited.returncode == 1, limited.stdout + limited.stderr
     assert "Traceback" not in limited.stdout + limited.stderr
     [line] = limited.stderr.strip().splitlines()
-    assert line.startswith("interlock: error: ") and "integration-scope-matrix.json: cannot write: File too large" in line, line
+    assert line.startswith("interlock: error: ") and ": cannot write: File too large; " in line, line
     after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
     assert after == before
