@@ -1,10 +1,11 @@
-"""Faults injected for real on 127.0.0.1: a broker or a database that drops the connection or refuses it.
+"""Faults injected for real on 127.0.0.1: brokers and databases that hang up, refuse or go silent; a service that dies.
 
 The shared servers are never stopped, paused or reconfigured: each test puts a
-small asyncio TCP proxy of its own in front of the real server and cuts it
-(`Proxy.cut`, or a connection to its `cut_port` from a trigger command, so the
-cut lands exactly mid-capture), or lets it accept and hang up at once. The
-check must fail, never pass, within its timeout, with a one-line reason.
+small asyncio TCP proxy of its own in front of the real server and cuts it (a
+connection to its `cut_port` from a trigger command, so the cut lands exactly
+mid-capture), freezes it, lets it hang up after a few bytes or at once, or
+SIGKILLs a throwaway redis-server or a service of its own. The check must fail,
+never pass, within its timeout, with a one-line reason.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ pytestmark = pytest.mark.services
 class Proxy:
     """A TCP proxy to one upstream server, run on its own event loop thread, that a test can cut.
 
-    `cut()` closes every open connection (both sides, at once); after it,
-    `refuse` makes new connections be accepted and closed straight away.
-    Connecting to `cut_port` cuts too: a trigger command can cut mid-capture.
+    Connecting to `cut_port` cuts: every open connection is closed (both
+    sides, at once) and, as with `refuse`, new connections are accepted and
+    closed straight away; so a trigger command can cut mid-capture.
     With `freeze`, that connection instead makes the proxy swallow every byte
     from then on while keeping the connections open: a broker gone silent.
     With `cut_after` bytes from upstream on one connection, that connection is
@@ -113,10 +114,6 @@ class Proxy:
         for writer in self.writers:
             writer.transport.abort()
         self.writers.clear()
-
-    def cut(self) -> None:
-        """Drop every connection now and refuse the ones that come after."""
-        self.loop.call_soon_threadsafe(self._cut)
 
     def close(self) -> None:
         """Stop listening, drop every connection and end the loop's tasks, then the loop."""
