@@ -96,6 +96,7 @@ class RunState:
     completed: list[str] = field(default_factory=list)
     halted_at: str | None = None
     halt_reason: str | None = None
+    standalone: bool = False  # written by a single-step command, not by `interlock run`
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
@@ -204,7 +205,10 @@ class Engine:
         folder = self.published
         folder.mkdir(parents=True, exist_ok=True)
         state = RunState.load(folder)
-        ctx = self._context(folder, state.run_id if state else uuid.uuid4().hex[:12])
+        if state is None or state.standalone:  # outside a full run each step command is a run of its own, recorded for the history
+            state = RunState(uuid.uuid4().hex[:12], self.env_name, utc_now(), standalone=True)
+            state.save(folder)
+        ctx = self._context(folder, state.run_id)
         code = ExitCode.OK
         try:
             for step_id in step_ids:
