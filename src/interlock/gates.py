@@ -44,6 +44,7 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.interfaces", 1, "interfaces", ">", 0, _SCOPE, description="the scope matrix is not empty"),
     Condition("environment.checks", 1, "environment_checks", ">", 0, _ENV, description="the environment was really checked"),
     Condition("environment.failed", 1, "environment_failed", "==", 0, _ENV, description="every environment check passed"),
+    Condition("environment.unprobed", 1, "environment_unprobed", "==", 0, _ENV, description="every declared service, store and broker has a probe result"),
     Condition("data.inventory", 1, "data_inventory", "==", 1, _DATA, blocking=False, description="test data inventory written"),
     Condition("contracts.total", 2, "contract_interactions", ">", 0, _CONTRACTS, description="at least one contract interaction exists"),
     Condition("contracts.not_executed", 2, "contracts_not_executed", "==", 0, _CONTRACTS, description="every contract executed"),
@@ -61,6 +62,7 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("bundle.problems", 4, "bundle_problems", "==", 0, "INTEGRATION-EVIDENCE.zip", description="the bundle was sealed (no secret left in the evidence) and verifies"),
     Condition("recommendations.written", 4, "recommendations", "==", 1, _RECS, description="forward recommendations written"),
     Condition("signoff.valid", 4, "signoff_valid", "==", 1, _SIGNOFF, description="a valid approver signature over this manifest"),
+    Condition("signoff.commit", 4, "commit_mismatches", "==", 0, _SIGNOFF, description="the sign-off names the git commit the evidence was produced from, and every record of the run agrees"),
 )
 
 

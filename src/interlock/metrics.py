@@ -6,7 +6,9 @@ gives a metric with no value and the reason, which fails its condition.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -76,11 +78,32 @@ def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 def _environment(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     report = _json(artifacts, "environment-validation-report.json")
     if report is None:
-        out["environment_checks"] = out["environment_failed"] = _missing("environment-validation-report.json")
+        out["environment_checks"] = out["environment_failed"] = out["environment_unprobed"] = _missing("environment-validation-report.json")
         return
     failed = [c["id"] for c in report["checks"] if c["status"] != "pass"]
     out["environment_checks"] = Metric(len(report["checks"]))
     out["environment_failed"] = Metric(len(failed), items=failed)
+    out["environment_unprobed"] = _unprobed(report, _json(artifacts, "integration-scope-matrix.json"))
+
+
+def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
+    """Declared components without a probe result: a component nobody checked must not pass as one that was fine.
+
+    The report lists what the environment declares (`declared`, each with its probe's check id);
+    the scope matrix (step 1.1) lists the config's services, so one removed from both lists is still caught.
+    """
+    declared = report.get("declared")
+    if not isinstance(declared, list):
+        return Metric(None, "the environment report does not list the declared services, stores and brokers "
+                            "(made by hand or by an older interlock): rerun `interlock env`")
+    checked = {c["id"] for c in report["checks"]}
+    missing = {d["name"]: f"{d['role']} {d['name']} (no {d['check']} check)" for d in declared if d["check"] not in checked}
+    listed = {d["name"] for d in declared if d["role"] == "service"}
+    for service in (scope or {}).get("services", []):
+        if service["name"] not in listed:
+            missing[service["name"]] = f"service {service['name']} (in the scope matrix, not in the environment report)"
+    reason = f"declared but never probed: {', '.join(missing.values())[:500]}; rerun `interlock env` on the whole environment"
+    return Metric(len(missing), reason if missing else None, items=list(missing))
 
 
 def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
@@ -174,6 +197,62 @@ def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["manifest_uncovered"] = Metric(len(problems), items=problems)
 
 
+TESTS = "test-execution-report.json"
+
+
+def short(commit: str | None) -> str:
+    """A commit as people read it (12 hex digits), or what its absence means."""
+    return commit[:12] if commit else "none (not a git work tree)"
+
+
+def recorded_commits(artifacts: ArtifactDir) -> dict[str, str | None]:
+    """The git commit each artifact that records one says the evidence came from: the manifest (4.1) and the suite's report (3.1)."""
+    recorded: dict[str, str | None] = {}
+    manifest = _json(artifacts, MANIFEST)
+    if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
+        recorded[MANIFEST] = manifest["source"].get("git_commit")
+    report = _json(artifacts, TESTS)
+    section = report.get("interlock") if isinstance(report, dict) else None
+    if isinstance(section, dict) and "commit" in section:
+        recorded[TESTS] = section["commit"]
+    return recorded
+
+
+def commit_problems(recorded: dict[str, str | None]) -> list[str]:
+    """Where the artifacts disagree on the commit: evidence of one commit must not be sealed as another's."""
+    sealed = recorded.get(MANIFEST)
+    return [f"{name} records commit {short(commit)}, the manifest {short(sealed)}"
+            for name, commit in recorded.items() if name != MANIFEST and commit != sealed]
+
+
+def signed_predicate(envelope: Any) -> dict[str, Any] | None:
+    """The predicate a sign-off envelope carries, unverified (`signoff.valid` checks the signature), or None if unreadable."""
+    try:
+        statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
+    except (KeyError, TypeError, ValueError):
+        return None
+    predicate = statement.get("predicate") if isinstance(statement, dict) else None
+    return predicate if isinstance(predicate, dict) else None
+
+
+def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    """Gate 4: the sign-off names the commit it certifies, and every record of the run names that same commit."""
+    recorded = recorded_commits(artifacts)
+    if MANIFEST not in recorded:
+        out["commit_mismatches"] = _missing(MANIFEST)
+        return
+    problems = commit_problems(recorded)
+    envelope = _json(artifacts, SIGNOFF)
+    predicate = signed_predicate(envelope) if envelope is not None else None
+    if envelope is None:
+        problems.append(f"{SIGNOFF} is missing: no sign-off names a commit")
+    elif predicate is None or "git_commit" not in predicate:
+        problems.append(f"{SIGNOFF} does not name the git commit it certifies: run `interlock signoff` again")
+    elif predicate["git_commit"] != recorded[MANIFEST]:
+        problems.append(f"{SIGNOFF} certifies commit {short(predicate['git_commit'])}, the evidence is of commit {short(recorded[MANIFEST])}")
+    out["commit_mismatches"] = Metric(len(problems), "; ".join(problems) if problems else None)
+
+
 def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric]) -> None:
     from interlock.evidence import SignatureError, verify_bundle, verify_envelope
 
@@ -210,7 +289,7 @@ def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric
 def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool = True, now: datetime | None = None) -> dict[str, Metric]:
     """Every gate metric, read from the artifact folder; `evidence=False` skips verifying the bundle (Gate 4 only)."""
     out: dict[str, Metric] = {}
-    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest]
+    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits]
     for reader in readers:
         reader(artifacts, out)
     _defects(artifacts, out, now or datetime.now(timezone.utc))

@@ -77,7 +77,8 @@ def environment_report(*checks: dict[str, Any]) -> dict[str, Any]:
     checks = checks or (check("catalog", "http"),)
     failed = sum(c["status"] != "pass" for c in checks)
     return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "environment": "integration", "status": "fail" if failed else "pass",
-            "started_at": "2025-06-01T11:59:00Z", "finished_at": "2025-06-01T12:00:00Z", "checks": list(checks),
+            "started_at": "2025-06-01T11:59:00Z", "finished_at": "2025-06-01T12:00:00Z",
+            "declared": [{"name": "catalog", "role": "service", "kind": "http", "check": "catalog"}], "checks": list(checks),
             "summary": {"total": len(checks), "passed": len(checks) - failed, "failed": failed}}
 
 

@@ -117,6 +117,7 @@ class _Verifier:
 
     def __init__(self, bundle: str, max_entry: int, max_total: int) -> None:
         self.problems: list[Problem] = []
+        self.manifest: dict[str, Any] | None = None  # the evidence manifest, once it parsed
         self.zip = ZipScan(bundle, max_entry, max_total, _PARSED, self.add)
         # Filled by scan(): every file entry, declared sizes, entries read safely.
         self.present, self.declared, self.entries = self.zip.present, self.zip.declared, self.zip.entries
@@ -230,6 +231,7 @@ class _Verifier:
         if not isinstance(doc, dict) or not isinstance(doc.get("artifacts"), list):
             self.add(name, "must be a JSON object with an 'artifacts' list")
             return
+        self.manifest = doc
         if doc.get("manifest_version") != 1:
             self.add(name, f"manifest_version is {doc.get('manifest_version')!r}, expected 1")
         listed: set[str] = set()
@@ -271,6 +273,7 @@ class _Verifier:
             return None
         for message in statement_problems(statement):
             self.add(SIGNOFF_NAME, message)
+        self.check_signed_commit(statement)
         subjects: dict[str, str] = {}
         listed = statement.get("subject")
         for subject in listed if isinstance(listed, list) else []:
@@ -289,6 +292,20 @@ class _Verifier:
                 self.add(SIGNOFF_NAME, f"subject {name} was signed with sha256 {subjects[name]}, "
                          f"but the bundle's {name} is {self.entries[name].sha256}")
         return statement
+
+    def check_signed_commit(self, statement: dict[str, Any]) -> None:
+        """A sign-off that names a git commit must name the one the evidence manifest records.
+
+        The manifest is a signed subject, so its commit is bound either way; a predicate naming
+        another commit would have the approver certify code the evidence never tested.
+        """
+        predicate = statement.get("predicate")
+        source = self.manifest.get("source") if self.manifest is not None else None
+        if not isinstance(predicate, dict) or "git_commit" not in predicate or not isinstance(source, dict):
+            return
+        if predicate["git_commit"] != source.get("git_commit"):
+            self.add(SIGNOFF_NAME, f"certifies git commit {predicate['git_commit']}, but {EVIDENCE_MANIFEST_NAME} "
+                     f"records {source.get('git_commit')}: the evidence is of another commit")
 
     # -- helpers -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from interlock import baseline as bl
 from interlock.checks import Check
-from interlock.config import Broker
+from interlock.config import Broker, Environment, ServiceRuntime
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, Notice, ProtocolError
 from interlock.phases import Outcome
@@ -69,6 +69,22 @@ def expected_contents(ctx: RunContext, store: str) -> tuple[dict[str, TableConte
     return contents, unreadable
 
 
+def service_check_id(name: str, runtime: ServiceRuntime) -> str:
+    """The id of the check a service's probe reports: its health endpoint's, else its URL's."""
+    return f"{name}.health" if runtime.health else f"{name}.url"
+
+
+def declared_components(env: Environment) -> list[dict[str, str]]:
+    """Every service, store and broker the environment declares, with the id of the check its probe reports.
+
+    The report records them so that Gate 1 can tell a component that was never
+    probed (a probe skipped, a filtered list, an edited report) from one that passed.
+    """
+    return ([{"name": n, "role": "service", "kind": "http", "check": service_check_id(n, r)} for n, r in env.services.items()]
+            + [{"name": n, "role": "store", "kind": s.kind, "check": n} for n, s in env.stores.items()]
+            + [{"name": n, "role": "broker", "kind": b.kind, "check": n} for n, b in env.brokers.items()])
+
+
 async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[Check]:
     """Probe every service, store and broker of the environment concurrently.
 
@@ -82,7 +98,7 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
     unreadable: list[Check] = []
     for name, runtime in env.services.items():
         url = ctx.expand(runtime.health or runtime.url)
-        check_id = f"{name}.health" if runtime.health else f"{name}.url"
+        check_id = service_check_id(name, runtime)
         # A bare service URL need not serve its root; any answer short of a server error proves it is up.
         expect = (200,) if runtime.health else tuple(range(200, 500))
         probes.append(probe_http(check_id, url, timeout=inner, expect_status=expect))
@@ -177,7 +193,7 @@ def run(ctx: RunContext) -> Outcome:
     finished = utc_now()
     path = ctx.artifacts.write_json(REPORT, {
         "schema_version": 1, "generated_at": finished, "environment": ctx.env_name, "status": "pass" if ok else "fail",
-        "started_at": started, "finished_at": finished, "checks": [c.to_dict() for c in checks],
+        "started_at": started, "finished_at": finished, "declared": declared_components(ctx.env), "checks": [c.to_dict() for c in checks],
         "summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed)},
     })
     ctx.emit(ArtifactWritten(str(path)))

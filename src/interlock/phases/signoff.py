@@ -1,14 +1,16 @@
 """Step 4.2: the approver's signed sign-off over the sealed evidence bundle.
 
 Nothing is signed while Gates 1–3 fail (unless waivers cover every failed
-blocking condition), while the prompt is declined, or while the bundle no
-longer matches the artifact folder: a signature must only ever approve
-evidence that passed. The signature is an in-toto Statement in a DSSE
-envelope over the bundle's own `manifest-sha256.txt`, `tagmanifest-sha256.txt`
-and evidence manifest; its predicate gives each gate as a verification
-summary and lists every waiver that covers a failure (the config's that the
-gates used, and the defect log's active ones). The bundle is then rewritten
-to carry it and verified as an auditor would.
+blocking condition), while the prompt is declined, while the bundle no
+longer matches the artifact folder, or while the checked-out commit is not the
+one the evidence was produced from: a signature must only ever approve
+evidence that passed, of the code it names (the predicate's `git_commit`).
+The signature is an in-toto Statement in a DSSE envelope over the bundle's own
+`manifest-sha256.txt`, `tagmanifest-sha256.txt` and evidence manifest; its
+predicate gives each gate as a verification summary and lists every waiver
+that covers a failure (the config's that the gates used, and the defect log's
+active ones). The bundle is then rewritten to carry it and verified as an
+auditor would.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from interlock.evidence import (
     EVIDENCE_MANIFEST_NAME,
     SIGNOFF_NAME,
     bundle_subjects,
+    git_state,
     make_statement,
     sign_statement,
     verify_bundle,
     write_bundle,
 )
 from interlock.gates import failures
-from interlock.metrics import sha256_file, waiver_active
+from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
 from interlock.runtime import RunContext, utc_now
@@ -104,9 +107,35 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "approver": approver, "role": settings.role, "signed_at": signed_at,
         "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
         "run_id": manifest["run_id"], "environment": manifest["environment"],
+        "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
     }
+
+
+def commit_refusal(ctx: RunContext) -> str | None:
+    """Why the evidence cannot be signed as the code that is checked out now, or None.
+
+    A signature certifies one commit: the one the manifest records. Records of
+    the run that name another commit (the suite ran before a commit, the bundle
+    after it), or a HEAD that moved since the bundle (code changed after the
+    run), would have the approver vouch for code the evidence never tested.
+    """
+    try:
+        recorded = recorded_commits(ctx.artifacts)
+    except UsageError:
+        return None  # an unreadable manifest: `_sealed` reports it
+    if EVIDENCE_MANIFEST_NAME not in recorded:
+        return None  # no manifest yet: `_sealed` says to run `interlock bundle`
+    disagree = commit_problems(recorded)
+    if disagree:
+        return f"sign-off refused: the run's records disagree on the commit ({'; '.join(disagree)}); rerun `interlock run` on one commit"
+    sealed = recorded[EVIDENCE_MANIFEST_NAME]
+    head, _ = git_state(ctx.loaded.root)
+    if head != sealed:
+        return (f"sign-off refused: the evidence is of commit {short(sealed)} but HEAD is {short(head)}: the code changed after the run; "
+                f"rerun `interlock run` at {short(head)} (or check out {short(sealed)}) before signing")
+    return None
 
 
 def _credentials(ctx: RunContext) -> tuple[str, Path] | str:
@@ -150,6 +179,9 @@ def run(ctx: RunContext) -> Outcome:
     failed = [line for gate in document["gates"] for line in failures(gate)]
     if failed:
         return Outcome("fail", "sign-off refused while Gates 1-3 fail: " + "; ".join(failed))
+    refusal = commit_refusal(ctx)
+    if refusal:
+        return Outcome("fail", refusal)
     if not ctx.ask("sign-off"):
         raise HaltRun("4.2", "sign-off declined at the prompt: nothing was signed; rerun `interlock signoff` to approve")
     credentials = _credentials(ctx)
