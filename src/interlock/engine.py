@@ -16,7 +16,7 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -100,9 +100,11 @@ class RunState:
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
+        """The folder's state; keys this version does not know are left out, so a newer interlock's run stays resumable."""
         try:
-            return cls(**json.loads((folder / STATE_FILE).read_text("utf-8")))
-        except (OSError, ValueError, TypeError):
+            data = json.loads((folder / STATE_FILE).read_text("utf-8"))
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        except (OSError, ValueError, TypeError, KeyError):
             return None
 
     def save(self, folder: Path) -> None:
