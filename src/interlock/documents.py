@@ -96,7 +96,7 @@ def shape_problem(data: Any) -> str | None:
         depth = 1 + max((done[id(c)][0] for c in children), default=0)
         size = 1 + len(node) + sum(done[id(c)][1] for c in children)
         if depth > MAX_DEPTH:
-            return f"nested {depth} levels deep; interlock reads at most {MAX_DEPTH}"
+            return f"nested more than {MAX_DEPTH} levels deep; interlock reads at most {MAX_DEPTH}, flatten it"
         if size > MAX_NODES:
             return f"expands to more than {MAX_NODES:,} values (YAML aliases repeated); write it out or simplify it"
         done[id(node)] = (depth, size)

@@ -282,6 +282,34 @@ def test_load_document_never_crashes(suffix: str, data: bytes) -> None:
         assert_clean(lambda: load_document(path), path)
 
 
+LIMITS = {
+    "deep.json": ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    "deep.toml": ("a = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+    "deep.yaml": ("{a: " * 150 + "1" + "}" * 150, "nested more than 100 levels deep"),
+    "digits.json": ("9" * 5000, "more than 4300 digits"),
+    "digits.yaml": ("a: " + "9" * 5000, "more than 4300 digits"),
+    "date.yaml": ("a: 2026-02-30", "day is out of range"),
+    "loop.yaml": ("a: &a [*a]", "contains itself"),
+    "laughs.yaml": "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8)),
+}
+
+
+def test_documents_past_the_parsers_limits_are_one_line() -> None:
+    """What hypothesis found first, kept as plain examples: each is a UsageError naming the file, never a crash."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, case in LIMITS.items():
+            text, expected = case if isinstance(case, tuple) else (case, "expands to more than")
+            path = Path(tmp) / name
+            path.write_text(text, "utf-8")
+            try:
+                load_document(path)
+            except UsageError as exc:
+                assert_one_line(str(exc), path)
+                assert expected in str(exc), (name, str(exc))
+            else:
+                raise AssertionError(f"{name} loaded")
+
+
 @loaders(120)
 @given(data=document(PACT, to_json) | document(MESSAGE_PACT, to_json))
 def test_pact_loader_never_crashes(data: bytes) -> None:
@@ -312,15 +340,16 @@ def test_asyncapi_loader_never_crashes(data: bytes) -> None:
         assert_clean(lambda: load_asyncapi(path), path)
 
 
-@st.composite
-def schema_like(draw: st.DrawFn) -> Any:
-    """A JSON Schema built from real keywords with values of any type: plausible, often wrong."""
-    leaf = SCALARS | SCHEMA_KEYWORDS | st.sampled_from(["#/components/schemas/x", "#", "other.yaml#/a", "(", "[a-"])
-    return draw(st.recursive(leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(SCHEMA_KEYWORDS | KEYS, inner, max_size=4), max_leaves=10))
+SCHEMA_LIKE = st.recursive(
+    SCALARS | SCHEMA_KEYWORDS | st.sampled_from(["#/components/schemas/x", "#", "other.yaml#/a", "(", "[a-"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(SCHEMA_KEYWORDS | KEYS, inner, max_size=4),
+    max_leaves=10,
+)
+"""A JSON Schema built from real keywords with values of any type: plausible, often wrong."""
 
 
 @loaders(100)
-@given(schema=mutated(JSON_SCHEMA) | schema_like(), fmt=st.sampled_from([None, "application/schema+json;version=draft-07", "application/schema+yaml;version=2020-12",
+@given(schema=mutated(JSON_SCHEMA) | SCHEMA_LIKE, fmt=st.sampled_from([None, "application/schema+json;version=draft-07", "application/schema+yaml;version=2020-12",
                                                                         "application/schema+json;version=draft-99", "application/vnd.aai.asyncapi;version=2.6.0", 7]))
 def test_json_schema_in_asyncapi_never_crashes(schema: Any, fmt: Any) -> None:
     """JSON Schema documents reach interlock as AsyncAPI payload schemas: a broken one is one line with its JSON path."""

@@ -54,12 +54,16 @@ class Document:
 
 def base_path(raw: dict[str, Any]) -> str:
     """The path part of the document's first server URL (variables at their defaults): prefixed to every operation."""
-    servers = raw.get("servers") or [{"url": "/"}]
-    server = servers[0] if isinstance(servers[0], dict) else {"url": "/"}
+    servers = raw.get("servers")
+    server = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {"url": "/"}
     url = str(server.get("url", "/"))
-    for name, variable in (server.get("variables") or {}).items():
-        url = url.replace("{" + name + "}", str((variable or {}).get("default", "")))
-    return urlsplit(url).path.rstrip("/")
+    variables = server.get("variables")
+    for name, variable in (variables.items() if isinstance(variables, dict) else ()):
+        url = url.replace("{" + str(name) + "}", str(variable.get("default", "") if isinstance(variable, dict) else ""))
+    try:
+        return urlsplit(url).path.rstrip("/")
+    except ValueError:  # not a URL at all (a broken IPv6 host): the document's validation says so
+        return ""
 
 
 def load(service: str, source: str, root: Path) -> Document:
@@ -81,7 +85,8 @@ def load(service: str, source: str, root: Path) -> Document:
     # The service runs where the environment says, not where `servers` points: validate against the base path only.
     data = copy.deepcopy(raw)
     data["servers"] = [{"url": doc.base_path or "/"}]
-    for item in (data.get("paths") or {}).values():
+    paths = data.get("paths")
+    for item in (paths.values() if isinstance(paths, dict) else ()):
         if isinstance(item, dict):
             item.pop("servers", None)
             for operation in item.values():
