@@ -603,6 +603,7 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
 
     logs = ctx.artifacts.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    (logs / "pact-workers.log").unlink(missing_ok=True)  # the workers append; an earlier attempt of this step (killed, resumed) is not this one's evidence
     env = {**ctx.base_env(), "PACT_DO_NOT_TRACK": "true"}
     with tempfile.TemporaryDirectory(prefix="interlock-pact-tls-") as tmp, Workers(env, logs / "pact-workers.log") as workers:
         quiet_tls = no_tls_roots(Path(tmp)) if any(j["tls_free"] for j in plan.jobs) else {}
