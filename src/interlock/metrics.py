@@ -93,7 +93,7 @@ def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
     the scope matrix (step 1.1) lists the config's services, so one removed from both lists is still caught.
     """
     declared = report.get("declared")
-    if not isinstance(declared, list):
+    if not isinstance(declared, list) or not all(isinstance(d, dict) and {"name", "role", "check"} <= d.keys() for d in declared):
         return Metric(None, "the environment report does not list the declared services, stores and brokers "
                             "(made by hand or by an older interlock): rerun `interlock env`")
     checked = {c["id"] for c in report["checks"]}
@@ -202,7 +202,7 @@ TESTS = "test-execution-report.json"
 
 def short(commit: str | None) -> str:
     """A commit as people read it (12 hex digits), or what its absence means."""
-    return commit[:12] if commit else "none (not a git work tree)"
+    return str(commit)[:12] if commit else "none (not a git work tree)"
 
 
 def recorded_commits(artifacts: ArtifactDir) -> dict[str, str | None]:
