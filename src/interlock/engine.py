@@ -143,7 +143,7 @@ def sweep_scratch(folder: Path) -> None:
     Hidden files in an artifact folder are never evidence (the bundle leaves them
     out); only the state file is kept.
     """
-    for path in sorted(folder.rglob(".*"), reverse=True):
+    for path in list(folder.rglob(".*")):
         if path.is_file() and path != folder / STATE_FILE:
             path.unlink(missing_ok=True)
 
