@@ -6,8 +6,7 @@ aims at a random moment of a random step among the next few left (timed from
 that step's start in the `--json` event stream), or of the process start or
 the end (publish, history, report), so it lands in every phase however busy
 the machine is. The seed is printed; `INTERLOCK_KILL_SEED=N` replays the same
-choices of step and moment. About 90 s on two quiet cores, 110 s when
-other test runs share them.
+choices of step and moment. 75-95 s on two cores shared with other test runs.
 """
 
 from __future__ import annotations
