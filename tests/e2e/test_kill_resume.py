@@ -212,7 +212,8 @@ def test_twenty_kills_leave_valid_json_and_resume_completes(shop: Shop, tmp_path
     assert "Gate 1: PASS  Gate 2: PASS  Gate 3: PASS  Gate 4: PASS" in final.stdout, final.output
     gates = json.loads((published / "gate-results.json").read_text("utf-8"))
     assert [g["status"] for g in gates["gates"]] == ["pass"] * 4
-    assert not list(published.parent.glob(f".{published.name}.run-*")), "the resumed run published its staging folder"
+    beside = sorted(p.name for p in published.parent.iterdir())
+    assert beside == [f".{published.name}.lock", published.name], f"left beside the artifact folder: {beside}"
     verified = shop.interlock("verify", str(published / "INTEGRATION-EVIDENCE.zip"), "--pubkey", str(shop.root / ".interlock/keys/signoff.pub"))
     assert verified.code == 0, verified.output
     assert not bad_json(published, scratch_allowed=False)
