@@ -203,3 +203,14 @@ def test_lock_of_a_process_killed_with_sigkill_does_not_block(system: Path) -> N
     holder.kill()
     holder.wait()
     assert engine.run_steps([]) == 0
+
+
+def test_step_commands_sweep_the_scratch_a_killed_one_left(system: Path) -> None:
+    published = system / "art"
+    (published / "logs").mkdir(parents=True)
+    for name in (".defect-log.csv.x1y2.tmp", ".pytest-report-abc.json", "logs/.pytest.log.q9.tmp"):
+        (published / name).write_text("half")
+    (published / "defect-log.csv").write_text("kept\n")
+    engine = Engine(load(system / "interlock.toml"), "integration", published, lambda event: None, lambda kind: (True, "test"))
+    assert engine.run_steps([]) == 0
+    assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()) == [STATE_FILE, "defect-log.csv"]
