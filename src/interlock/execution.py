@@ -141,6 +141,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
         process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    preexec_fn=die_with_interlock())
+        ctx.services.record("(pytest)", process.pid)  # its group: xdist workers and a test's children outlive a killed interlock
         assert process.stdout is not None
         selector.register(process.stdout, selectors.EVENT_READ)
         while True:
@@ -165,6 +166,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
                 on_progress(progress.seen, progress.total, progress.label)
         process.stdout.close()
         process.wait()
+        ctx.services.record("(pytest)", None)
         out.write(redacted.flush())
     try:
         data = read_report(report)

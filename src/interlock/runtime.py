@@ -107,6 +107,7 @@ class Services:
 
     ctx: RunContext
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    others: dict[str, int] = field(default_factory=dict)  # process groups recorded beside the services (pytest's)
     started: bool = False
     checks: list[Check] = field(default_factory=list)
     exits: list[ServiceExit] = field(default_factory=list)
@@ -119,6 +120,21 @@ class Services:
     @property
     def pidfile(self) -> Path:
         return self.ctx.workdir / "pids.json"
+
+    def record(self, name: str, pid: int | None) -> None:
+        """Record (None: forget) a process group started beside the services, such as pytest's.
+
+        A child dies with interlock, but not its own children (xdist workers, a
+        test's servers); after a kill, `stop_orphans` ends the recorded group.
+        """
+        if pid is None:
+            self.others.pop(name, None)
+        else:
+            self.others[name] = pid
+        self._save_pids()
+
+    def _save_pids(self) -> None:
+        atomic_write(self.pidfile, json.dumps({**{n: p.pid for n, p in self.processes.items()}, **self.others}).encode())
 
     def stop_orphans(self, grace: float = 3.0) -> None:
         """Stop the service groups a killed earlier run left behind (its pidfile): SIGTERM, SIGKILL after `grace`.
@@ -165,7 +181,7 @@ class Services:
                 )
             except OSError as exc:
                 self.checks.append(Check(f"{name}.start", "process", name).fail(f"could not start: {describe(exc)}"))
-            atomic_write(self.pidfile, json.dumps({n: p.pid for n, p in self.processes.items()}).encode())  # a kill between two starts leaves none unrecorded
+            self._save_pids()  # after each start: a kill between two starts leaves none unrecorded
         for name, runtime in self.ctx.env.services.items():
             if runtime.health and name in self.processes:
                 self.checks.append(self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout))
@@ -287,6 +303,7 @@ class Services:
             if log.is_file():  # services write their logs themselves: redacted once they can no longer write
                 self.ctx.redactor.redact_file(log)
         self.processes.clear()
+        self.others.clear()
         self.pidfile.unlink(missing_ok=True)
         self.started = False
         self.checks = []

@@ -214,3 +214,27 @@ def test_step_commands_sweep_the_scratch_a_killed_one_left(system: Path) -> None
     engine = Engine(load(system / "interlock.toml"), "integration", published, lambda event: None, lambda kind: (True, "test"))
     assert engine.run_steps([]) == 0
     assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()) == [STATE_FILE, "defect-log.csv"]
+
+
+def test_the_next_run_stops_the_recorded_group_of_a_killed_child(system: Path) -> None:
+    """pytest dies with interlock, its xdist workers do not: the group recorded in the pidfile is ended by the next run."""
+    from interlock.artifacts import ArtifactDir
+    from interlock.runtime import RunContext
+
+    def context() -> RunContext:
+        return RunContext(load(system / "interlock.toml"), "integration", ArtifactDir(system / "art"), lambda event: None, lambda kind: (True, "test"), "r1")
+
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); print(w.pid, flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert leader.stdout is not None
+    worker = int(leader.stdout.readline())
+    context().services.record("(pytest)", leader.pid)
+    leader.kill()  # as the parent-death signal does when interlock is killed
+    leader.wait()
+    assert alive(worker)
+    context().services.stop_orphans(grace=0.5)
+    deadline = time.monotonic() + 5
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker)
+    assert not (system / ".interlock" / "integration" / "pids.json").exists()
