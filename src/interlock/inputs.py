@@ -19,6 +19,7 @@ def document_problems(loaded: Loaded) -> list[Problem]:
     from interlock.contracts.openapi import load as load_openapi
     from interlock.contracts.schema import load_spec
     from interlock.documents import load_pact, pact_files
+    from interlock.phases.scope import read_features
 
     config, root = loaded.config, loaded.root
     problems: list[Problem] = []
@@ -46,4 +47,7 @@ def document_problems(loaded: Loaded) -> list[Problem]:
             attempt(load_pact, path)
     for entry in config.contracts.schema_:
         attempt(load_spec, Path(loaded.resolve(entry.path)))
+    features = loaded.resolve(config.prerequisites.feature_list.path)
+    if features.is_file():
+        attempt(read_features, features)
     return problems

@@ -224,19 +224,30 @@ def _contract_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> 
                 interfaces[key]["checks"].append({"kind": "schema", "ref": f"schema {entry.path} ({entry.service})"})
 
 
+def read_features(path: Path) -> list[dict[str, Any]]:
+    """The feature list (protocol 3's): JSON/YAML `features: [{id, title, interfaces}]`, or Markdown; bad shapes are input errors."""
+    if path.suffix.lower() in (".md", ".markdown"):
+        return markdown_features(path.read_text("utf-8", errors="replace"))
+    data = load_document(path)
+    items = (data.get("features") if isinstance(data, dict) else data) or []
+    if not isinstance(items, list):
+        raise UsageError(Problem(str(path), "`features` is not a list; make it a list of {id, title, interfaces} entries", key="features"))
+    features = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item:
+            continue
+        refs = item.get("interfaces") or []
+        if not isinstance(refs, list):
+            raise UsageError(Problem(str(path), "`interfaces` is not a list of interface ids", key=f"features[{index}].interfaces"))
+        features.append({"id": str(item["id"]), "title": str(item.get("title", "")), "interfaces": [str(r) for r in refs]})
+    return features
+
+
 def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     path = ctx.loaded.resolve(ctx.config.prerequisites.feature_list.path)
     if not path.is_file():
         return []
-    if path.suffix.lower() in (".md", ".markdown"):
-        features = markdown_features(path.read_text("utf-8", errors="replace"))
-    else:
-        data = load_document(path)
-        items = (data.get("features") if isinstance(data, dict) else data if isinstance(data, list) else None) or []
-        features = [
-            {"id": str(item["id"]), "title": str(item.get("title", "")), "interfaces": [str(r) for r in item.get("interfaces", [])]}
-            for item in items if isinstance(item, dict) and "id" in item
-        ]
+    features = read_features(path)
     for feature in features:
         for ref in feature["interfaces"]:
             if ref in interfaces:
