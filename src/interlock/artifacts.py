@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock.errors import Problem, UsageError
+from interlock.filemode import FILE_MODE
 
 if TYPE_CHECKING:
     from interlock.secrets import Redactor
@@ -106,6 +107,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -130,3 +130,17 @@ def test_a_run_that_cannot_write_leaves_the_published_evidence_as_it_was(tmp_pat
     assert line.startswith("interlock: error: ") and ": cannot write: File too large; " in line, line
     after = {p.relative_to(published): p.read_bytes() for p in published.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_artifacts_and_bundles_are_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    """mkstemp's 0600 must not reach published evidence: an auditor or a CI upload reads it as another user."""
+    import stat
+
+    from interlock.evidence import write_bundle
+    from interlock.filemode import FILE_MODE
+
+    atomic_write(tmp_path / "art" / "a.json", b"{}")
+    write_bundle(tmp_path / "art", ["a.json"], tmp_path / "bundle.zip", bag_info={})
+    for path in (tmp_path / "art" / "a.json", tmp_path / "bundle.zip"):
+        assert stat.S_IMODE(path.stat().st_mode) == FILE_MODE
+    assert FILE_MODE & 0o400 and not FILE_MODE & 0o111

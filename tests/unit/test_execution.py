@@ -39,7 +39,7 @@ url = "http://127.0.0.1:9/"
 
 [suite]
 timeout = {timeout}
-args = ["-p", "no:hypothesispytest"]
+args = ["-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:pact", "-p", "no:anyio"]
 """
 
 

@@ -58,6 +58,7 @@ from interlock.evidence._common import (
     open_artifact,
 )
 from interlock.evidence.manifest import media_type
+from interlock.filemode import FILE_MODE
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -107,6 +108,7 @@ def write_bundle(
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{zip_path.name}.", suffix=".tmp", dir=zip_path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w+b") as raw:
             with zipfile.ZipFile(raw, "w", allowZip64=True) as zf, PipelinedSha256.worker() as pool:
                 copier = _Copier(zf, raw, pool)

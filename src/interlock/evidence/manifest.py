@@ -156,15 +156,15 @@ def git_state(root: Path, *, exclude: Sequence[str] = ()) -> tuple[str | None, b
     changes, since a run writing its own evidence would otherwise always
     report a dirty tree.
     """
-    status = _git(root, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in exclude))
+    status = run_git(root, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in exclude))
     if status is None:
         return None, None
-    head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+    head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     commit = head.strip() if head and head.strip() else None
     return commit, bool(status.strip())
 
 
-def _git(root: Path, *args: str) -> str | None:
+def run_git(root: Path, *args: str) -> str | None:
     """Run git read-only in `root`; None on any failure."""
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from interlock.artifacts import ArtifactDir
 from interlock.defects import Failure, read_log
 from interlock.errors import Problem, UsageError
-from interlock.evidence.manifest import _git
+from interlock.evidence.manifest import run_git
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -67,10 +67,10 @@ def current_commit(root: Path) -> str | None:
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
         if os.environ.get(var):
             return os.environ[var].strip()
-    head = (_git(root, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip()
+    head = (run_git(root, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip()
     if not head:
         return None
-    diff = _git(root, "diff", "HEAD", "--no-ext-diff", "--binary", "--", ".")
+    diff = run_git(root, "diff", "HEAD", "--no-ext-diff", "--binary", "--", ".")
     return f"{head}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else head
 
 
