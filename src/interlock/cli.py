@@ -80,18 +80,22 @@ EnvOpt = Annotated[Optional[str], typer.Option("--env", help="Environment name f
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", help="Also write the report to this path (the protocol's --output).")]
 
 
+def _print_version(value: bool) -> None:
+    """Eager, so `interlock --version` works without a command (a group's own callback never runs without one)."""
+    if value:
+        typer.echo(f"interlock {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     config: Annotated[Optional[Path], typer.Option("--config", help="Path to interlock.toml.")] = None,
     artifacts: Annotated[Optional[Path], typer.Option("--artifacts", help="Artifact folder (default .artifacts/integration).")] = None,
     env: EnvOpt = None,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per event per line.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.", is_eager=True, callback=_print_version)] = False,
 ) -> None:
     """interlock runs PROTOCOL-9 against a live system and seals the evidence."""
-    if version:
-        typer.echo(f"interlock {__version__}")
-        raise typer.Exit(0)
     OPTS.config, OPTS.artifacts, OPTS.env, OPTS.json = config, artifacts, env, json_lines
     OPTS.renderer = JsonLines() if json_lines else ConsoleRenderer()
 

@@ -24,7 +24,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
 
 from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
@@ -254,6 +253,8 @@ class Services:
         return check.ok()
 
     def _await_health(self, name: str, url: str, timeout: float) -> Check:
+        import httpx  # here, not at the top: every CLI command imports this module, few start services
+
         check = Check(f"{name}.started", "process", url)
         deadline = time.monotonic() + timeout
         last = "no answer yet"

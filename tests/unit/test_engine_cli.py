@@ -106,3 +106,10 @@ def test_second_writer_is_refused_and_killed_run_leaves_previous_artifacts(syste
     assert engine_.run() == 3  # halts: the prerequisites do not exist
     assert not stale.exists()
     assert json.loads((artifacts / "integration-scope-matrix.json").read_text())["prerequisites"][0]["status"] == "missing"
+
+
+def test_version_needs_no_command(tmp_path: Path) -> None:
+    from interlock import __version__
+
+    done = subprocess.run([sys.executable, "-m", "interlock", "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"interlock {__version__}\n", "")
