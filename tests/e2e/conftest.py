@@ -20,6 +20,11 @@ SHOP = REPO / "examples" / "shop"
 INTERLOCK = [sys.executable, "-m", "interlock"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first: started last, one of them would keep a worker busy while the other sits idle."""
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:

@@ -22,11 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from interlock.evidence import verify_bundle
 
 from .conftest import REPO, Shop
+
+pytestmark = pytest.mark.first
 
 GITHUB = REPO / "examples" / "ci" / "github-actions.yml"
 GITLAB = REPO / "examples" / "ci" / ".gitlab-ci.yml"

@@ -32,7 +32,7 @@ from interlock.engine import STATE_FILE, STEPS, RunState, resumable
 
 from .conftest import INTERLOCK, Shop
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children die with interlock by Linux's parent-death signal")]
+pytestmark = [pytest.mark.e2e, pytest.mark.first, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children die with interlock by Linux's parent-death signal")]
 
 KILLS = 20
 #: More kills are made until one has landed in each phase and a run is left to resume; never more than this.
