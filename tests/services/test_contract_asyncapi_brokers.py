@@ -21,6 +21,7 @@ from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.contracts import asyncapi
 from interlock.runtime import RunContext
+from tests.support import config_head
 
 pytestmark = pytest.mark.services
 
@@ -115,18 +116,7 @@ def system(root: Path, kind: str, url: str, names: dict[str, str], *, exchange: 
         # the producer publishes, but somewhere else: nothing arrives on the channel
         names["silent"]: publisher(kind, url, exchange, names["silent"] + ".elsewhere" if kind != "mqtt" else names["silent"] + "/elsewhere", HEADERS, GOOD),
     }
-    text = f"""
-[project]
-name = "t"
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
+    text = config_head("t") + f"""
 [services.orders]
 asyncapi = "events.yaml"
 [environments.test.services.orders]

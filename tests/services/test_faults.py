@@ -36,6 +36,7 @@ from interlock.probes.nats import probe_nats
 from interlock.probes.redis import probe_redis
 from interlock.probes.sql import probe_store
 from interlock.runtime import RunContext
+from tests.support import config_head
 
 pytestmark = pytest.mark.services
 
@@ -184,18 +185,7 @@ def one_channel_system(root: Path, kind: str, url: str, channel: str, trigger: l
     root.mkdir(parents=True, exist_ok=True)
     document = {**EVENTS, "channels": {channel: {"subscribe": {"message": {"$ref": "#/components/messages/OrderCreated"}}}}}
     (root / "events.json").write_text(json.dumps(document), "utf-8")
-    (root / "interlock.toml").write_text(f"""
-[project]
-name = "t"
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
+    (root / "interlock.toml").write_text(config_head("t") + f"""
 [services.orders]
 asyncapi = "events.json"
 [environments.test.services.orders]
@@ -363,18 +353,7 @@ def test_a_service_killed_mid_step_is_logged_announced_and_a_critical_defect(tmp
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
-    (tmp_path / "interlock.toml").write_text("""
-[project]
-name = "t"
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
+    (tmp_path / "interlock.toml").write_text(config_head("t") + """
 [services.web]
 owner = "team-web"
 [services.api]
@@ -427,18 +406,7 @@ def test_pact_message_capture_failure_is_the_interactions_reason(fault: str, tmp
     (tmp_path / "pacts").mkdir()
     (tmp_path / "pacts" / "shipping-orders.json").write_text(json.dumps(shop_pact), "utf-8")
     topic = f"interlock.test.{uuid.uuid4().hex[:12]}"
-    (tmp_path / "interlock.toml").write_text(f"""
-[project]
-name = "t"
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
+    (tmp_path / "interlock.toml").write_text(config_head("t") + f"""
 [services.orders]
 [environments.test.services.orders]
 url = "http://127.0.0.1:9"

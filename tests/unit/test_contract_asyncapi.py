@@ -23,6 +23,7 @@ from interlock.contracts.actions import Captured, stream_entry
 from interlock.errors import ConfigError, UsageError
 from interlock.phases import contracts as contracts_phase
 from interlock.runtime import RunContext
+from tests.support import config_head
 
 SHOP_DOC = Path(__file__).resolve().parents[2] / "examples" / "shop" / "contracts" / "asyncapi" / "orders-events.yaml"
 
@@ -71,18 +72,7 @@ DOC_V2: dict[str, Any] = {
     },
 }
 
-CONFIG = """
-[project]
-name = "t"
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
+CONFIG = config_head("t") + """
 [services.orders]
 asyncapi = "events.yaml"
 [environments.test.services.orders]

@@ -23,22 +23,9 @@ from interlock.evidence import generate_keypair, verify_bundle
 from interlock.phases import HaltRun, Outcome
 from interlock.phases import bundle, recommendations, signoff
 from interlock.runtime import RunContext
+from tests.support import config_head
 
-TOML = """
-[project]
-name = "shop"
-version = "1.4.0"
-
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
-
+TOML = config_head("shop", "1.4.0") + """
 [services.catalog]
 
 [environments.integration.services.catalog]

@@ -18,25 +18,13 @@ from interlock.engine import gate_results
 from interlock.phases import bundle
 from interlock.runtime import RunContext
 from interlock.secrets import MASK, Redactor, collect
+from tests.support import config_head
 
 TOKEN = "tok-3f9a61c2e8d4"  # by name
 GHP = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2  # by shape
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----"
 
-TOML = """
-[project]
-name = "shop"
-
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.toml"
-version = "1"
-
+TOML = config_head("shop") + """
 [services.catalog]
 
 [environments.integration]
