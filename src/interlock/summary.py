@@ -14,9 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from interlock.artifacts import ArtifactDir
-from interlock.defects import read_log
-from interlock.store.records import contract_outcome, execution_outcome, read_state
+from interlock.store.records import RunFiles, contract_outcome, execution_outcome
 
 __all__ = ["append_step_summary", "github_summary"]
 
@@ -31,13 +29,8 @@ def _cell(text: Any) -> str:
 
 
 def github_summary(artifacts_dir: Path) -> str:
-    folder = ArtifactDir(artifacts_dir)
-    state = read_state(artifacts_dir)
-    gates = folder.read_json_or_none("gate-results.json")
-    env_report = folder.read_json_or_none("environment-validation-report.json")
-    contracts = folder.read_json_or_none("contract-validation-results.json")
-    tests = folder.read_json_or_none("test-execution-report.json")
-    defects = read_log(folder.path("defect-log.csv"))
+    run = RunFiles.read(artifacts_dir)
+    state, gates, env_report, contracts, tests, defects = run.state, run.gates, run.env_report, run.contracts, run.tests, run.defects
 
     status = (gates or {}).get("status", "fail")
     where = " · ".join(x for x in (f"environment `{state['environment']}`" if state.get("environment") else "", f"run `{state['run_id']}`" if state.get("run_id") else "") if x)

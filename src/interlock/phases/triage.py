@@ -52,13 +52,13 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
 def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
     from interlock.store import open_store
-    from interlock.store.records import contract_results, current_commit, dedupe, environment_results, execution_results, flaky_failures
+    from interlock.store.records import current_commit, flaky_failures, run_results
 
     commit = current_commit(ctx.loaded.root)
     if commit is None:
         ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
         return []
-    current = dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
+    current = run_results(env_report, contracts, tests)
     try:
         with open_store(ctx.config.store.url, ctx.loaded.root) as store:
             flaky = store.flaky_with(current, ctx.run_id, commit, environment=ctx.env_name)

@@ -16,10 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interlock.artifacts import ArtifactDir
-from interlock.defects import read_log
 from interlock.store.records import (
-    FAIL, PASS, contract_key, contract_outcome, execution_outcome, read_state, duration_of_test, message_of_test,
+    FAIL, PASS, RunFiles, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
 )
 
 if TYPE_CHECKING:
@@ -264,14 +262,8 @@ def history_section(store: Store | None, environment: str | None, history: int, 
 
 def build_model(store: Store | None, artifacts_dir: Path, *, history: int = 200) -> dict[str, Any]:
     """Everything the report shows, as plain data (equal data → identical HTML)."""
-    folder = ArtifactDir(artifacts_dir)
-    state = read_state(artifacts_dir)
-    gates = folder.read_json_or_none("gate-results.json")
-    scope = folder.read_json_or_none("integration-scope-matrix.json")
-    env_report = folder.read_json_or_none("environment-validation-report.json")
-    contracts = folder.read_json_or_none("contract-validation-results.json")
-    tests = folder.read_json_or_none("test-execution-report.json")
-    defects = read_log(folder.path("defect-log.csv"))
+    run = RunFiles.read(artifacts_dir)
+    state, gates, scope, env_report, contracts, tests, defects = run.state, run.gates, run.scope, run.env_report, run.contracts, run.tests, run.defects
     index = contract_index(contracts)
     test_outcomes = {t["nodeid"]: execution_outcome(t["outcome"]) for t in (tests or {}).get("tests", [])}
     environment = state.get("environment") or (scope or {}).get("environment") or (env_report or {}).get("environment")

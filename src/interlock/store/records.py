@@ -312,6 +312,11 @@ def dedupe(results: Iterable[CheckResult]) -> list[CheckResult]:
     return list(kept.values())
 
 
+def run_results(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[CheckResult]:
+    """Every check of a run, once: its environment probes, contract items and tests."""
+    return dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
+
+
 def gate_records(gates: dict[str, Any] | None) -> tuple[list[GateRecord], list[ConditionRecord]]:
     if not gates:
         return [], []
@@ -343,6 +348,27 @@ def read_state(artifacts_dir: Path) -> dict[str, Any]:
         return {}
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """A finished run's artifacts as the history, the report and the step summary read them (None: absent)."""
+
+    state: dict[str, Any]
+    gates: dict[str, Any] | None
+    scope: dict[str, Any] | None
+    env_report: dict[str, Any] | None
+    contracts: dict[str, Any] | None
+    tests: dict[str, Any] | None
+    defects: list[dict[str, str]]
+
+    @classmethod
+    def read(cls, artifacts_dir: Path) -> RunFiles:
+        folder = ArtifactDir(artifacts_dir)
+        read = folder.read_json_or_none
+        return cls(read_state(artifacts_dir), read("gate-results.json"), read("integration-scope-matrix.json"),
+                   read("environment-validation-report.json"), read("contract-validation-results.json"),
+                   read("test-execution-report.json"), read_log(folder.path("defect-log.csv")))
+
+
 def load_run(
     artifacts_dir: Path,
     *,
@@ -358,13 +384,8 @@ def load_run(
     environment, start), the gate results (finish) and the test report (the
     commit it ran on, when it recorded one).
     """
-    folder = ArtifactDir(artifacts_dir)
-    state = read_state(artifacts_dir)
-    gates = folder.read_json_or_none("gate-results.json")
-    scope = folder.read_json_or_none("integration-scope-matrix.json")
-    env_report = folder.read_json_or_none("environment-validation-report.json")
-    contracts = folder.read_json_or_none("contract-validation-results.json")
-    tests = folder.read_json_or_none("test-execution-report.json")
+    run = RunFiles.read(artifacts_dir)
+    state, gates, scope, env_report, tests = run.state, run.gates, run.scope, run.env_report, run.tests
     run_id = run_id or state.get("run_id")
     if not run_id:
         raise UsageError(Problem(str(artifacts_dir), f"no run id given and no {STATE_FILE} to read it from; pass the run id"))
@@ -373,14 +394,14 @@ def load_run(
     finished_at = finished_at or (gates or {}).get("generated_at")
     git_commit = git_commit or ((tests or {}).get("interlock") or {}).get("commit")  # the suite records HEAD of the system under test
     gate_list, conditions = gate_records(gates)
-    results = dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
+    results = run_results(env_report, run.contracts, tests)
     project = ((scope or {}).get("project") or {}).get("name") or ""
     return RunRecord(
         run_id=run_id, environment=environment, git_commit=git_commit or None,
         started_at=utc_text(started_at), finished_at=utc_text(finished_at),
         status=(gates or {}).get("status", "unknown"), project=project,
         gates=gate_list, conditions=conditions, results=results,
-        defects=defect_records(read_log(folder.path("defect-log.csv"))),
+        defects=defect_records(run.defects),
     )
 
 
