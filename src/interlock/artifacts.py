@@ -7,12 +7,9 @@ its schema before it is written, so nothing malformed ever reaches an auditor.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock.errors import Problem, UsageError
-from interlock.filemode import FILE_MODE
+from interlock.files import atomic_write
 
 if TYPE_CHECKING:
     from interlock.secrets import Redactor
@@ -94,32 +91,6 @@ def validation_errors(name: str, data: Any) -> list[str]:
 
 class SchemaViolation(Exception):
     """interlock built an artifact that breaks its own schema: an internal error."""
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes so that readers see the old file or the new one, never half of either.
-
-    A write that fails (a full disk, a file size limit, a read-only folder)
-    leaves the old file as it was and no temporary file behind, and raises an
-    OSError that names `path` itself, so the user is told which artifact it was.
-    """
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from exc
-        raise
 
 
 class ArtifactDir:

@@ -102,7 +102,7 @@ def main_options(
 
 def _copy_output(source: Path, output: Path | None) -> None:
     if output is not None and output.resolve() != source.resolve() and source.exists():
-        from interlock.artifacts import atomic_write
+        from interlock.files import atomic_write
 
         atomic_write(output, source.read_bytes())
 

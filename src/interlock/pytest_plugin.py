@@ -127,7 +127,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     path = session.config.stash.get(_COLLECT_PATH, None)
     if path is None:
         return
-    from interlock.artifacts import atomic_write  # lazy: keeps plain pytest runs light
+    from interlock.files import atomic_write  # lazy: keeps plain pytest runs light
 
     tests = [
         {"nodeid": item.nodeid, "markers": sorted({m.name for m in item.iter_markers()}), "interfaces": interfaces_of(item)}

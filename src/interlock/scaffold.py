@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock.artifacts import atomic_write
+from interlock.files import atomic_write
 from interlock.errors import Problem, UsageError
 
 SHIM = '''#!/usr/bin/env python3

@@ -137,7 +137,7 @@ def test_artifacts_and_bundles_are_readable_as_the_umask_allows(tmp_path: Path) 
     import stat
 
     from interlock.evidence import write_bundle
-    from interlock.filemode import FILE_MODE
+    from interlock.files import FILE_MODE
 
     atomic_write(tmp_path / "art" / "a.json", b"{}")
     write_bundle(tmp_path / "art", ["a.json"], tmp_path / "bundle.zip", bag_info={})

@@ -58,7 +58,7 @@ from interlock.evidence._common import (
     open_artifact,
 )
 from interlock.evidence.manifest import media_type
-from interlock.filemode import FILE_MODE
+from interlock.files import FILE_MODE
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--

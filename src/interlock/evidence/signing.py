@@ -13,8 +13,6 @@ import base64
 import binascii
 import copy
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +39,7 @@ from interlock.evidence._common import (
     is_sha256_hex,
     loads_strict,
 )
+from interlock.files import atomic_write
 
 #: Predicate fields a sign-off must carry (protocol 4.2: approver, timestamp, scope).
 REQUIRED_PREDICATE_FIELDS = ("approver", "signed_at", "scope", "gates", "run_id", "waivers")
@@ -80,23 +79,9 @@ def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool =
     signer = CryptoSigner(private_key)
     private_pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     public_pem = private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    _write_atomic(private_path, private_pem, 0o600)
-    _write_atomic(public_path, public_pem, 0o644)
+    atomic_write(private_path, private_pem, 0o600)
+    atomic_write(public_path, public_pem, 0o644)
     return signer.public_key.keyid
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fp:
-            fp.write(data)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_public_key(public_key_path: Path) -> SSlibKey:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from interlock.artifacts import atomic_write
+from interlock.files import atomic_write
 from interlock.report.model import RECENT_RUNS, build_model
 from interlock.report.svg import graph_svg, line_chart, run_strip
 

@@ -1,0 +1,53 @@
+"""Writing a file so that readers see the old one or the new one, never half of either.
+
+Every file interlock publishes goes through `atomic_write`: a temporary file in
+the same folder, fsync, rename. mkstemp creates that file 0600, so a rename
+would publish evidence only its writer can read; artifacts and bundles are for
+auditors and CI uploads, so by default they get what open() would give under
+the process umask. Free of interlock's other imports: the evidence package
+uses it and must stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
+def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write bytes so that readers see the old file or the new one, never half of either.
+
+    A write that fails (a full disk, a file size limit, a read-only folder)
+    leaves the old file as it was and no temporary file behind, and raises an
+    OSError that names `path` itself, so the user is told which artifact it was.
+    `mode` is set before any byte is written: a private key is never readable
+    by others, not even briefly.
+    """
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from exc
+        raise
