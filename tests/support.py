@@ -1,6 +1,8 @@
-"""What many tests' throwaway systems share: the head of a minimal interlock.toml."""
+"""What many tests share: the head of a minimal interlock.toml, the result of a CLI call."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 #: The three inputs every config must pin (the protocol's prerequisites from protocols 3, 6 and 7).
 PREREQUISITES = """[prerequisites.feature_list]
@@ -19,3 +21,16 @@ def config_head(name: str = "t", version: str | None = None) -> str:
     """`[project]` and the prerequisites: what a config needs before its services and environments."""
     pinned = f'version = "{version}"\n' if version else ""
     return f'\n[project]\nname = "{name}"\n{pinned}\n{PREREQUISITES}\n'
+
+
+@dataclass
+class Result:
+    """What one `interlock` subprocess gave back."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import Result
+
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "examples" / "shop"
 INTERLOCK = [sys.executable, "-m", "interlock"]
@@ -34,17 +36,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 @dataclass

@@ -17,21 +17,9 @@ from interlock.execution import ReportFormatError, _Progress, collect_tests, rea
 from interlock.regression import NOTHING
 from interlock.regression import run as regress
 from interlock.runtime import RunContext
+from tests.support import config_head
 
-TOML = """
-[project]
-name = "throwaway"
-
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts.json"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.json"
-version = "1"
-
+TOML = config_head("throwaway") + """
 [services.catalog]
 
 [environments.integration.services.catalog]

@@ -13,26 +13,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-TOML = """
-[project]
-name = "throwaway"
+from tests.support import Result, config_head
 
-[prerequisites.feature_list]
-path = "features.json"
-version = "1"
-[prerequisites.architecture_contracts]
-path = "contracts.json"
-version = "1"
-[prerequisites.environment_baseline]
-path = "baseline.json"
-version = "1"
-
+TOML = config_head("throwaway") + """
 [services.catalog]
 owner = "team-catalog"
 
@@ -44,17 +32,6 @@ timeout = 2
 # plugins of this venv the throwaway suites do not use: they only slow every pytest start
 args = ["-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:pact", "-p", "no:anyio"]
 """
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 class System:
