@@ -186,6 +186,22 @@ def _gather(poll: Callable[[], list[Captured]], topic: str, timeout: float, sett
 # --- AMQP 0-9-1 (RabbitMQ) -----------------------------------------------------
 
 
+async def _unless_lost(call: Any, lost: asyncio.Future[Any]) -> Any:
+    """Await an AMQP call, or raise as soon as the connection is lost.
+
+    aiormq does not always fail a pending Basic.Get when its reader sees the
+    socket close, so the call alone would wait out its whole timeout and call a
+    hang-up a silent broker.
+    """
+    task = asyncio.ensure_future(call)
+    await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})
+    raise ConnectionResetError(f"connection closed: {lost.result()}")
+
+
 async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     import aio_pika
     from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
@@ -206,10 +222,12 @@ async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None]
                 target = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
             capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
             await capture_queue.bind(target, routing_key=topic)
+            lost = asyncio.get_running_loop().create_future()
+            connection.close_callbacks.add(lambda _sender, exc: lost.done() or lost.set_result(exc))
             await asyncio.to_thread(trigger)
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:
-                message = await capture_queue.get(no_ack=True, fail=False, timeout=remaining + SILENCE_SLACK)
+                message = await _unless_lost(capture_queue.get(no_ack=True, fail=False, timeout=remaining + SILENCE_SLACK), lost)
                 if message is not None:
                     found.append(Captured(message.body, _plain(dict(message.headers or {}))))
                     if settle <= 0:
