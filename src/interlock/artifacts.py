@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from filelock import FileLock, Timeout
 from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock.errors import Problem, UsageError
@@ -91,6 +94,25 @@ def validation_errors(name: str, data: Any) -> list[str]:
 
 class SchemaViolation(Exception):
     """interlock built an artifact that breaks its own schema: an internal error."""
+
+
+@contextmanager
+def writer_lock(folder: Path) -> Iterator[None]:
+    """One writer per artifact folder (runs, step commands, merges, defect edits).
+
+    The lock file sits beside the folder, which a run replaces by rename. The OS
+    drops the lock of a dead process, so a stale lock never blocks.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder.parent / f".{folder.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(Problem(str(folder), "another interlock run is writing this artifact folder; wait for it to finish")) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class ArtifactDir:

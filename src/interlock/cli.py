@@ -18,7 +18,7 @@ import typer
 from interlock import __version__
 from interlock import config as config_mod
 from interlock import secrets
-from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
+from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
 from interlock.engine import Engine, gate_results
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
@@ -388,12 +388,27 @@ def defects_show(defect_id: str) -> None:
 
 
 def _update(defect_id: str, **changes: str) -> None:
+    """Record a human decision on a defect, in the published log and in a killed run's staging copy.
+
+    `interlock run --resume` continues that copy and then publishes it, so an
+    edit made only to the published log would be lost. Under the folder's
+    writer lock: a live run would publish over the edit just the same.
+    """
     from interlock.defects import COLUMNS, find, read_log
 
     folder, path = _defects_context()
-    rows = read_log(path)
-    find(rows, defect_id).update(changes)
-    folder.write_csv("defect-log.csv", COLUMNS, rows)
+    with writer_lock(folder.root):
+        rows = read_log(path)
+        target = find(rows, defect_id)
+        target.update(changes)
+        folder.write_csv("defect-log.csv", COLUMNS, rows)
+        for staging in sorted(folder.root.parent.glob(f".{folder.root.name}.run-*")):
+            copy = ArtifactDir(staging)
+            staged = read_log(copy.path("defect-log.csv")) if copy.exists("defect-log.csv") else []
+            for row in staged:
+                if row["fingerprint"] == target["fingerprint"]:
+                    row.update(changes)
+                    copy.write_csv("defect-log.csv", COLUMNS, staged)
     typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 

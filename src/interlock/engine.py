@@ -15,16 +15,13 @@ import json
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from filelock import FileLock, Timeout
+from typing import Any, Callable
 
 from interlock import metrics
-from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.artifacts import ArtifactDir, atomic_write, writer_lock
 from interlock.config import Loaded
 from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
@@ -181,23 +178,9 @@ class Engine:
         self.emit(StepFinished(item.id, item.title, outcome.status, outcome.reason))
         return outcome
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """One writer per artifact folder; the OS drops the lock of a dead process, so a stale lock never blocks."""
-        self.published.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.published.parent / f".{self.published.name}.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise UsageError(Problem(str(self.published), "another interlock run is writing this artifact folder; wait for it to finish")) from None
-        try:
-            yield
-        finally:
-            lock.release()
-
     def run_steps(self, step_ids: list[str]) -> int:
         """Run single steps in place (the per-step commands); exit 1 when one did not pass."""
-        with self._lock():
+        with writer_lock(self.published):
             self._settle_publish()
             if self.published.is_dir():
                 sweep_scratch(self.published)  # a step command killed in place leaves its scratch here
@@ -229,7 +212,7 @@ class Engine:
         `resume` continues a killed run's staging folder or a halted published run;
         without it any killed run's staging folder is discarded and the run starts over.
         """
-        with self._lock():
+        with writer_lock(self.published):
             self._settle_publish()
             found = resumable(self.published, self.env_name) if resume else None
             if resume and found is None:

@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
-from interlock.artifacts import ArtifactDir
+from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.defects import COLUMNS, read_log
 from interlock.errors import Problem, UsageError
@@ -192,12 +190,7 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
     except MergeRefused as exc:
         raise UsageError(Problem("interlock merge", f"refused: {exc}")) from None
     destination.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(destination.parent / f".{destination.name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UsageError(Problem(str(destination), "another interlock run is writing this artifact folder; wait for it to finish")) from None
-    try:
+    with writer_lock(destination):
         folder = ArtifactDir(destination)
         report = combine(shards, loaded.root, ["interlock", "merge", *map(str, dirs)])
         section = report["interlock"]
@@ -214,8 +207,6 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         folder.write_text(LOG, merged_log(shards))
         write_report(folder, REPORT, report)
         folder.write_csv(DEFECT_LOG, COLUMNS, rows)
-    finally:
-        lock.release()
     for row in rows:
         if row["fingerprint"] in current:
             emit(DefectFound(row["id"], row["severity"], row["title"], row["owner"], row["rerun"]))

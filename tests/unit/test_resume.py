@@ -238,3 +238,38 @@ def test_the_next_run_stops_the_recorded_group_of_a_killed_child(system: Path) -
         time.sleep(0.05)
     assert not alive(worker)
     assert not (system / ".interlock" / "integration" / "pids.json").exists()
+
+
+def test_a_mitigation_recorded_while_a_killed_run_waits_is_in_what_the_resume_publishes(system: Path) -> None:
+    """`defects mitigate` reaches the killed run's staging copy too, which `--resume` publishes; a live run's lock refuses it."""
+    from interlock.artifacts import ArtifactDir
+    from interlock.defects import COLUMNS, Failure, merge, read_log
+
+    published = system / "art"
+    assert run(system, "fresh") == 0
+    assert run(system, "fresh", kill_at="4.1") == -signal.SIGKILL
+    _, staging = resumable(published, "integration")
+    failure = Failure("test", "tests/test_a.py::test_x", "test tests/test_a.py::test_x failed", "critical", "report#x", "rerun", "boom", "orders")
+    rows = merge([], [failure], run_id="r1", now="t1", owners={}, service_owners={})
+    for folder in (published, staging):  # as triage left it in both: the published halted run and the resumed copy
+        ArtifactDir(folder).write_csv("defect-log.csv", COLUMNS, rows)
+    defect = rows[0]["id"]
+
+    def mitigate(plan: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "interlock", "--artifacts", "art", "defects", "mitigate", defect, "--plan", plan],
+                              cwd=system, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    holder = subprocess.Popen([sys.executable, "-c", f"from filelock import FileLock; import time; held = FileLock({str(system / '.art.lock')!r}); held.acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    refused = mitigate("while a run writes")
+    holder.kill()
+    holder.wait()
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "another interlock run is writing" in refused.stderr, refused.stderr
+    assert read_log(published / "defect-log.csv")[0]["status"] == "open"
+
+    done = mitigate("fix in PR 12")
+    assert done.returncode == 0, done.stderr
+    assert run(system, "resume") == 0
+    [row] = read_log(published / "defect-log.csv")
+    assert (row["status"], row["mitigation"]) == ("mitigated", "fix in PR 12")
