@@ -201,18 +201,24 @@ trigger = {{ command = {json.dumps(trigger)} }}
     return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
-@pytest.mark.parametrize("kind", ["amqp", "nats", "redis", "mqtt"])
-def test_broker_cut_mid_capture_is_an_error_within_the_timeout(kind: str, tmp_path: Path, proxies: list[Proxy], request: pytest.FixtureRequest) -> None:
+def capture_through(kind: str, timeout: float, root: Path, proxies: list[Proxy], request: pytest.FixtureRequest, **options: Any) -> tuple[Proxy, dict[str, Any], dict[str, Any], float]:
+    """One AsyncAPI capture on the real broker of `kind`, through a proxy the trigger acts on: (proxy, record, its one item, seconds)."""
     fixture, port = BROKER_URLS[kind]
     real = request.getfixturevalue(fixture)
-    cutter = proxy(proxies, real, port)
+    through = proxy(proxies, real, port, **options)
     channel = ("interlock/test/" if kind == "mqtt" else "interlock.test.") + uuid.uuid4().hex[:12]
-    timeout = 3.0
-    ctx = one_channel_system(tmp_path, kind, cutter.url(real), channel, cut_command(cutter.cut_port), timeout)
+    ctx = one_channel_system(root, kind, through.url(real), channel, cut_command(through.cut_port), timeout)
     start = time.monotonic()
     [record] = asyncapi.verify(ctx)
     took = time.monotonic() - start
     [item] = record["interactions"]
+    return through, record, item, took
+
+
+@pytest.mark.parametrize("kind", ["amqp", "nats", "redis", "mqtt"])
+def test_broker_cut_mid_capture_is_an_error_within_the_timeout(kind: str, tmp_path: Path, proxies: list[Proxy], request: pytest.FixtureRequest) -> None:
+    timeout = 3.0
+    cutter, _, item, took = capture_through(kind, timeout, tmp_path, proxies, request)
     assert cutter.cuts >= 1  # the cut happened, during the trigger
     assert item["status"] == "error", item
     [mismatch] = item["mismatches"]
@@ -253,16 +259,8 @@ def test_redis_killed_mid_capture_is_an_error_within_the_timeout(tmp_path: Path)
 
 @pytest.mark.parametrize("kind", ["amqp", "nats", "redis", "mqtt"])
 def test_broker_gone_silent_mid_capture_ends_within_the_timeout(kind: str, tmp_path: Path, proxies: list[Proxy], request: pytest.FixtureRequest) -> None:
-    fixture, port = BROKER_URLS[kind]
-    real = request.getfixturevalue(fixture)
-    silent = proxy(proxies, real, port, freeze=True)
-    channel = ("interlock/test/" if kind == "mqtt" else "interlock.test.") + uuid.uuid4().hex[:12]
     timeout = 1.0
-    ctx = one_channel_system(tmp_path, kind, silent.url(real), channel, cut_command(silent.cut_port), timeout)
-    start = time.monotonic()
-    [record] = asyncapi.verify(ctx)
-    took = time.monotonic() - start
-    [item] = record["interactions"]
+    silent, record, item, took = capture_through(kind, timeout, tmp_path, proxies, request, freeze=True)
     assert silent.frozen
     assert item["status"] in ("fail", "error") and record["status"] == "fail", item
     [mismatch] = item["mismatches"]
