@@ -71,6 +71,14 @@ def assert_clean(call: Callable[[], object], path: Path) -> None:
             assert_one_line(str(problem), path)
 
 
+def loads_cleanly(name: str, data: bytes, load: Callable[[Path], object]) -> None:
+    """`data` saved as `name` in a fresh folder loads, or fails as `assert_clean` allows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        assert_clean(lambda: load(path), path)
+
+
 def assert_one_line(text: str, path: Path) -> None:
     assert len(text.splitlines()) == 1, f"not one line: {text!r}"
     assert path.name in text, f"does not name {path.name}: {text!r}"
@@ -253,10 +261,7 @@ SCHEMA_KEYWORDS = st.sampled_from(["type", "properties", "items", "required", "$
 @loaders(120)
 @given(data=document(CONFIG, to_toml))
 def test_config_loader_never_crashes(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "interlock.toml"
-        path.write_bytes(data)
-        assert_clean(lambda: config.load(path), path)
+    loads_cleanly("interlock.toml", data, config.load)
 
 
 @loaders(30)
@@ -276,10 +281,7 @@ def test_pyproject_section_never_crashes(data: bytes) -> None:
 @loaders(80)
 @given(suffix=st.sampled_from([".json", ".yaml", ".yml", ".toml", ".txt", ""]), data=st.binary(max_size=300) | st.text(max_size=200).map(str.encode) | DEEP.map(str.encode) | HUGE.map(str.encode))
 def test_load_document_never_crashes(suffix: str, data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"doc{suffix}"
-        path.write_bytes(data)
-        assert_clean(lambda: load_document(path), path)
+    loads_cleanly(f"doc{suffix}", data, load_document)
 
 
 LIMITS = {
@@ -313,10 +315,7 @@ def test_documents_past_the_parsers_limits_are_one_line() -> None:
 @loaders(120)
 @given(data=document(PACT, to_json) | document(MESSAGE_PACT, to_json))
 def test_pact_loader_never_crashes(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "web-orders.json"
-        path.write_bytes(data)
-        assert_clean(lambda: load_pact(path), path)
+    loads_cleanly("web-orders.json", data, load_pact)
 
 
 @loaders(100)
@@ -334,10 +333,7 @@ def test_openapi_loader_never_crashes(data: bytes) -> None:
 @loaders(120)
 @given(data=document(ASYNCAPI, to_yaml, YAML_KEYS))
 def test_asyncapi_loader_never_crashes(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "orders-events.yaml"
-        path.write_bytes(data)
-        assert_clean(lambda: load_asyncapi(path), path)
+    loads_cleanly("orders-events.yaml", data, load_asyncapi)
 
 
 SCHEMA_LIKE = st.recursive(
@@ -358,19 +354,13 @@ def test_json_schema_in_asyncapi_never_crashes(schema: Any, fmt: Any) -> None:
         message["schemaFormat"] = fmt
     doc = {"asyncapi": "2.6.0", "info": {"title": "t", "version": "1"}, "channels": {"thing.created": {"subscribe": {"message": message}}},
            "components": {"schemas": {"x": schema}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "events.json"
-        path.write_text(to_json(doc), "utf-8")
-        assert_clean(lambda: load_asyncapi(path), path)
+    loads_cleanly("events.json", to_json(doc).encode("utf-8"), load_asyncapi)
 
 
 @loaders(100)
 @given(data=document(SPEC, to_yaml, YAML_KEYS))
 def test_table_spec_loader_never_crashes(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "orders.yaml"
-        path.write_bytes(data)
-        assert_clean(lambda: load_spec(path), path)
+    loads_cleanly("orders.yaml", data, load_spec)
 
 
 # --- config check: every document the config names ------------------------------------------
@@ -454,10 +444,7 @@ def broken_defect_log(draw: st.DrawFn) -> bytes:
 @loaders(120)
 @given(data=broken_defect_log() | st.binary(max_size=200))
 def test_defect_log_reader_never_crashes(data: bytes) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "defect-log.csv"
-        path.write_bytes(data)
-        assert_clean(lambda: defects.read_log(path), path)
+    loads_cleanly("defect-log.csv", data, defects.read_log)
 
 
 # --- the environment baseline ------------------------------------------------------------------
