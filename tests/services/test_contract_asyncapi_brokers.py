@@ -21,7 +21,7 @@ from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.contracts import asyncapi
 from interlock.runtime import RunContext
-from tests.support import config_head
+from tests.support import orders_on_a_broker
 
 pytestmark = pytest.mark.services
 
@@ -116,15 +116,7 @@ def system(root: Path, kind: str, url: str, names: dict[str, str], *, exchange: 
         # the producer publishes, but somewhere else: nothing arrives on the channel
         names["silent"]: publisher(kind, url, exchange, names["silent"] + ".elsewhere" if kind != "mqtt" else names["silent"] + "/elsewhere", HEADERS, GOOD),
     }
-    text = config_head("t") + f"""
-[services.orders]
-asyncapi = "events.yaml"
-[environments.test.services.orders]
-url = "http://127.0.0.1:9"
-[environments.test.brokers.bus]
-kind = "{kind}"
-url = {json.dumps(url)}
-{f'exchange = {json.dumps(exchange)}' if exchange else ''}
+    text = orders_on_a_broker("events.yaml", kind, url) + f"""{f'exchange = {json.dumps(exchange)}' if exchange else ''}
 [contracts.asyncapi]
 """
     for name, command in triggers.items():

@@ -36,7 +36,7 @@ from interlock.probes.nats import probe_nats
 from interlock.probes.redis import probe_redis
 from interlock.probes.sql import probe_store
 from interlock.runtime import RunContext
-from tests.support import config_head
+from tests.support import config_head, orders_on_a_broker
 
 pytestmark = pytest.mark.services
 
@@ -185,14 +185,7 @@ def one_channel_system(root: Path, kind: str, url: str, channel: str, trigger: l
     root.mkdir(parents=True, exist_ok=True)
     document = {**EVENTS, "channels": {channel: {"subscribe": {"message": {"$ref": "#/components/messages/OrderCreated"}}}}}
     (root / "events.json").write_text(json.dumps(document), "utf-8")
-    (root / "interlock.toml").write_text(config_head("t") + f"""
-[services.orders]
-asyncapi = "events.json"
-[environments.test.services.orders]
-url = "http://127.0.0.1:9"
-[environments.test.brokers.bus]
-kind = "{kind}"
-url = {json.dumps(url)}
+    (root / "interlock.toml").write_text(orders_on_a_broker("events.json", kind, url) + f"""
 [contracts.asyncapi.channels."{channel}"]
 broker = "bus"
 timeout = {timeout}

@@ -23,7 +23,7 @@ from interlock.contracts.actions import Captured, stream_entry
 from interlock.errors import ConfigError, UsageError
 from interlock.phases import contracts as contracts_phase
 from interlock.runtime import RunContext
-from tests.support import config_head
+from tests.support import orders_on_a_broker
 
 SHOP_DOC = Path(__file__).resolve().parents[2] / "examples" / "shop" / "contracts" / "asyncapi" / "orders-events.yaml"
 
@@ -72,15 +72,7 @@ DOC_V2: dict[str, Any] = {
     },
 }
 
-CONFIG = config_head("t") + """
-[services.orders]
-asyncapi = "events.yaml"
-[environments.test.services.orders]
-url = "http://127.0.0.1:9"
-[environments.test.brokers.bus]
-kind = "embedded-log"
-url = "sqlite:///{root}/bus.db"
-[contracts.asyncapi]
+CONFIG = orders_on_a_broker("events.yaml", "embedded-log", "sqlite:///{root}/bus.db") + """[contracts.asyncapi]
 """
 
 
