@@ -300,9 +300,7 @@ class Services:
                     pass
                 process.wait()
         logs = self.ctx.artifacts.root / "logs"
-        for log in [logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)]:
-            if log.is_file():  # services write their logs themselves: redacted once they can no longer write
-                self.ctx.redactor.redact_file(log)
+        self.ctx.redactor.redact_files([logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)])  # written by the services
         self.processes.clear()
         self.others.clear()
         self.pidfile.unlink(missing_ok=True)

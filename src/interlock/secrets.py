@@ -256,6 +256,12 @@ class Redactor:
         pieces.append(buffer[position:cut])
         return b"".join(pieces), buffer[cut:]
 
+    def redact_files(self, paths: Iterable[Path]) -> None:
+        """`redact_file` each of `paths` that exists: logs that children wrote themselves, once they are done writing."""
+        for path in paths:
+            if path.is_file():
+                self.redact_file(path)
+
     def redact_file(self, path: Path) -> bool:
         """Rewrite `path` with every known value masked (temp file, fsync, rename); False when it holds none."""
         if not self.scan(path, decompress=False):

@@ -521,3 +521,18 @@ def test_provider_without_url_fails_its_interactions_with_the_reason(tmp_path: P
     ctx = context(tmp_path, '[contracts.pact]\nsources = ["pacts"]\n')
     [record] = pact.verify(ctx)
     assert record["interactions"][0]["status"] == "not_executed" and "no URL" in record["interactions"][0]["mismatches"][0]["message"]
+
+
+def test_pact_logs_hold_no_secret_once_the_step_is_done(tmp_path: Path, serve, monkeypatch) -> None:
+    """The verifier prints what the provider answered; a secret in it is masked when verification ends, not only at sealing."""
+    secret = "tok-5f3a9c1e7b2d"
+    monkeypatch.setenv("CATALOG_API_TOKEN", secret)
+    catalog = serve(lambda path, headers: (200, json.dumps({"id": secret}).encode()))
+    (tmp_path / "pacts").mkdir()
+    (tmp_path / "pacts" / "web-catalog.json").write_text(json.dumps(pact_doc()))
+    ctx = context(tmp_path, '[contracts.pact]\nsources = ["pacts"]\n', {"catalog": catalog.url})
+    [record] = pact.verify(ctx)
+    assert [i["status"] for i in record["interactions"]] == ["fail"]
+    logs = {p.name: p.read_text("utf-8") for p in (tmp_path / "art" / "logs").iterdir()}
+    assert any("***" in text for text in logs.values()), logs  # the mismatch was printed, masked
+    assert not [name for name, text in logs.items() if secret in text], logs

@@ -609,6 +609,7 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
         quiet_tls = no_tls_roots(Path(tmp)) if any(j["tls_free"] for j in plan.jobs) else {}
         outcomes = schedule(plan.jobs, lambda job: run_job(ctx, job, quiet_tls if job["tls_free"] else None, workers),
                             plan.concurrency, plan.per_provider, done) if plan.jobs else {}
+    ctx.redactor.redact_files([logs / "pact-workers.log", *(logs / f"pact-{job['id']}.log" for job in plan.jobs)])  # the verifier prints what providers answered
     by_path = {Path(source): outcomes[job["id"]] for job in plan.jobs for source in job["sources"]}
     records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection)
     for job in plan.jobs:
