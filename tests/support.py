@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import random
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 #: The three inputs every config must pin (the protocol's prerequisites from protocols 3, 6 and 7).
 PREREQUISITES = """[prerequisites.feature_list]
@@ -48,3 +53,49 @@ class Result:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+
+#: Ports handed out per xdist worker, each worker its own block, all below the kernel's ephemeral range.
+PORT_BLOCK = 1500
+_EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) if Path("/proc/sys/net/ipv4/ip_local_port_range").exists() else 32768
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_low = 20000 + (_worker % 8) * PORT_BLOCK
+_next = itertools.count(random.randrange(PORT_BLOCK))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports for servers a test starts later (services, a throwaway redis-server).
+
+    A port from bind(0) is ephemeral: before the server binds it, an outgoing
+    connection (to PostgreSQL, to another service) may take it as its source
+    port, or the other xdist worker may be handed it too, and the server then
+    fails to start or another one answers in its place. So each worker takes
+    ports from its own block below the ephemeral range, in turn, skipping any
+    in use; bind(0) only where that range leaves no room.
+    """
+    if _low + PORT_BLOCK > _EPHEMERAL_LOW:
+        sockets = [socket.socket() for _ in range(count)]
+        try:
+            for sock in sockets:
+                sock.bind(("127.0.0.1", 0))
+            return [sock.getsockname()[1] for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+    found: list[int] = []
+    for _ in range(PORT_BLOCK):
+        port = _low + next(_next) % PORT_BLOCK
+        if port not in found and _bindable(port):
+            found.append(port)
+            if len(found) == count:
+                return found
+    raise RuntimeError(f"no {count} free ports in 127.0.0.1:{_low}-{_low + PORT_BLOCK - 1}")

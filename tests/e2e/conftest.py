@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Result
+from tests.support import Result, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "examples" / "shop"
@@ -25,17 +25,6 @@ INTERLOCK = [sys.executable, "-m", "interlock"]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first: started last, one of them would keep a worker busy while the other sits idle."""
     items.sort(key=lambda item: item.get_closest_marker("first") is None)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @dataclass

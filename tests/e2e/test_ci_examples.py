@@ -122,6 +122,16 @@ def interlock_commands(script: str) -> list[str]:
     return found
 
 
+def steps(results: list[tuple[str, int, str]]) -> str:
+    """Each step's label, exit code and whole output, for a failure message that shows why."""
+    return "\n\n".join(f"{label}: exit {code}\n{out}" for label, code, out in results)
+
+
+def logs(workspace: Path) -> str:
+    """The end of every log a job left (pytest's, the services'), for a failure message that shows why."""
+    return "".join(f"\n\n--- {log.relative_to(workspace)}\n{log.read_text('utf-8', 'replace')[-3000:]}" for log in sorted(workspace.rglob("logs/*.log")))
+
+
 def test_the_github_workflow_runs_sharded_merges_and_keeps_verified_evidence(shop: Shop, tmp_path: Path) -> None:
     key = shop.root / ".interlock" / "keys" / "signoff.key"
     runner = Runner(shop, tmp_path, {"INTERLOCK_STORE_URL": "", "INTERLOCK_SIGNOFF_KEY": key.read_text("utf-8")})
@@ -131,11 +141,11 @@ def test_the_github_workflow_runs_sharded_merges_and_keeps_verified_evidence(sho
     runner.workflow["env"]["SHARDS"] = 2
     for shard in shards:
         results = runner.job("shard", {"shard": shard})
-        assert all(code == 0 for _, code, _ in results), results
+        assert all(code == 0 for _, code, _ in results), steps(results) + logs(tmp_path / f"job-{runner.jobs}")
     assert sorted(runner.uploaded) == [f"shard-{k}" for k in shards]
 
     results = runner.job("validate", {})
-    assert [code for _, code, _ in results] == [0] * len(results), "\n\n".join(f"{label}: exit {code}\n{out}" for label, code, out in results)
+    assert [code for _, code, _ in results] == [0] * len(results), steps(results)
     merged = next(out for label, _, out in results if label.startswith("merge the shards"))
     assert f"merged {len(shards)} shards" in merged and "8 passed" in merged, merged
     assert "Gate 4 Sign-Off: PASS" in results[-1][2] and "signed by ci-user" in "".join(out for _, _, out in results)

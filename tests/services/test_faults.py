@@ -36,7 +36,7 @@ from interlock.probes.nats import probe_nats
 from interlock.probes.redis import probe_redis
 from interlock.probes.sql import probe_store
 from interlock.runtime import RunContext
-from tests.support import config_head, orders_on_a_broker
+from tests.support import config_head, free_ports, orders_on_a_broker
 
 pytestmark = pytest.mark.services
 
@@ -223,9 +223,7 @@ def test_broker_cut_mid_capture_is_an_error_within_the_timeout(kind: str, tmp_pa
 
 def test_redis_killed_mid_capture_is_an_error_within_the_timeout(tmp_path: Path) -> None:
     """A throwaway redis-server of our own, killed with SIGKILL by the trigger: the broker process really dies."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    [port] = free_ports(1)
     server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

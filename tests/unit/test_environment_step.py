@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -20,21 +19,10 @@ from interlock.config import load
 from interlock.events import AutomationExecuted, Event, ProtocolError
 from interlock.phases import Outcome, data, environment
 from interlock.runtime import RunContext
+from tests.support import free_ports
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 PASSWORD = "pr0be-s3cret"
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now (bound to 0, then released)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture
