@@ -337,11 +337,7 @@ def test_a_service_killed_mid_step_is_logged_announced_and_a_critical_defect(tmp
     from interlock.events import Notice
     from interlock.phases import observability
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+    ports = free_ports(2)
     (tmp_path / "interlock.toml").write_text(config_head("t") + """
 [services.web]
 owner = "team-web"
