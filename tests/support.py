@@ -1,4 +1,4 @@
-"""What many tests share: the head of a minimal interlock.toml, the result of a CLI call."""
+"""What many tests share: the head of a minimal interlock.toml, the result of a CLI call, ports for servers they start."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ class Result:
 
 #: Ports handed out per xdist worker, each worker its own block, all below the kernel's ephemeral range.
 PORT_BLOCK = 1500
-_EPHEMERAL_LOW = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) if Path("/proc/sys/net/ipv4/ip_local_port_range").exists() else 32768
+_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_EPHEMERAL_LOW = int(_RANGE.read_text().split()[0]) if _RANGE.exists() else 32768
 _worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _low = 20000 + (_worker % 8) * PORT_BLOCK
 _next = itertools.count(random.randrange(PORT_BLOCK))
