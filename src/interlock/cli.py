@@ -19,7 +19,7 @@ from interlock import __version__
 from interlock import config as config_mod
 from interlock import secrets
 from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
-from interlock.engine import Engine, gate_results
+from interlock.engine import Engine, gate_results, staging_folders
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
 
@@ -402,13 +402,13 @@ def _update(defect_id: str, **changes: str) -> None:
         target = find(rows, defect_id)
         target.update(changes)
         folder.write_csv("defect-log.csv", COLUMNS, rows)
-        for staging in sorted(folder.root.parent.glob(f".{folder.root.name}.run-*")):
+        for staging in staging_folders(folder.root):
             copy = ArtifactDir(staging)
             staged = read_log(copy.path("defect-log.csv")) if copy.exists("defect-log.csv") else []
-            for row in staged:
-                if row["fingerprint"] == target["fingerprint"]:
-                    row.update(changes)
-                    copy.write_csv("defect-log.csv", COLUMNS, staged)
+            same = next((row for row in staged if row["fingerprint"] == target["fingerprint"]), None)
+            if same is not None:
+                same.update(changes)
+                copy.write_csv("defect-log.csv", COLUMNS, staged)
     typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 

@@ -113,6 +113,11 @@ def staging_folder(published: Path, run_id: str) -> Path:
     return published.parent / f".{published.name}.run-{run_id}"
 
 
+def staging_folders(published: Path) -> list[Path]:
+    """The staging folders beside `published`: of a live run, or of killed ones that `--resume` may continue."""
+    return sorted(published.parent.glob(f".{published.name}.run-*"))
+
+
 def resumable(published: Path, env_name: str) -> tuple[RunState, Path | None] | None:
     """What `interlock run --resume` continues: a killed run's staging folder, else a halted published run.
 
@@ -121,7 +126,7 @@ def resumable(published: Path, env_name: str) -> tuple[RunState, Path | None] | 
     a halted published run, which is copied into a new one).
     """
     staged = []
-    for folder in published.parent.glob(f".{published.name}.run-*"):
+    for folder in staging_folders(published):
         state = RunState.load(folder)
         if state is not None and state.environment == env_name and folder == staging_folder(published, state.run_id):
             staged.append(((folder / STATE_FILE).stat().st_mtime, folder, state))
@@ -250,7 +255,7 @@ class Engine:
         removal never leaves a half-deleted folder that `--resume` would take up.
         """
         parent, name = self.published.parent, self.published.name
-        for stale in [*parent.glob(f".{name}.run-*"), *parent.glob(f".{name}.new-*")]:
+        for stale in [*staging_folders(self.published), *parent.glob(f".{name}.new-*")]:
             if stale != keep:
                 os.replace(stale, parent / f".{name}.del-{uuid.uuid4().hex[:12]}")
         for doomed in parent.glob(f".{name}.del-*"):

@@ -28,7 +28,7 @@ from typing import IO
 import pytest
 
 from interlock.artifacts import BY_FILENAME, validation_errors
-from interlock.engine import STATE_FILE, STEPS, RunState, resumable
+from interlock.engine import STATE_FILE, STEPS, RunState, resumable, staging_folders
 
 from .conftest import INTERLOCK, Shop
 
@@ -191,7 +191,7 @@ def test_twenty_kills_leave_valid_json_and_resume_completes(shop: Shop, tmp_path
         print(f"attempt {attempt}: {'--resume' if found else 'fresh'}, kill {offset:.2f}s into {target} -> {where_now} ({time.monotonic() - began:.1f}s)")
         assert not (left := no_survivors(shop.root)), f"attempt {attempt}: children of the killed run still alive: {left}"
         assert not (broken := bad_json(published, scratch_allowed=False)), broken
-        for staging in published.parent.glob(f".{published.name}.run-*"):
+        for staging in staging_folders(published):
             assert not (broken := bad_json(staging, scratch_allowed=True)), broken
         if not published.exists():  # killed between the publish's two renames: the previous folder waits beside it
             assert files(published.parent / f".{published.name}.old") == previous, f"attempt {attempt}: previous artifacts changed"
