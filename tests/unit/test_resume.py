@@ -191,12 +191,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_lock_of_a_process_killed_with_sigkill_does_not_block(system: Path) -> None:
-    """filelock uses flock: the kernel drops the lock with its dead holder, so no stale lock outlives a killed run."""
-    lock = system / ".art.lock"
+def hold_lock(lock: Path) -> subprocess.Popen[str]:
+    """Another process that holds the artifact folder's lock (as a live run does) until it is killed."""
     holder = subprocess.Popen([sys.executable, "-c", f"from filelock import FileLock; import time; held = FileLock({str(lock)!r}); held.acquire(); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_lock_of_a_process_killed_with_sigkill_does_not_block(system: Path) -> None:
+    """filelock uses flock: the kernel drops the lock with its dead holder, so no stale lock outlives a killed run."""
+    holder = hold_lock(system / ".art.lock")
     engine = Engine(load(system / "interlock.toml"), "integration", system / "art", lambda event: None, lambda kind: (True, "test"))
     with pytest.raises(UsageError, match="another interlock run"):
         engine.run_steps([])
@@ -259,9 +264,7 @@ def test_a_mitigation_recorded_while_a_killed_run_waits_is_in_what_the_resume_pu
         return subprocess.run([sys.executable, "-m", "interlock", "--artifacts", "art", "defects", "mitigate", defect, "--plan", plan],
                               cwd=system, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
-    holder = subprocess.Popen([sys.executable, "-c", f"from filelock import FileLock; import time; held = FileLock({str(system / '.art.lock')!r}); held.acquire(); print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = hold_lock(system / ".art.lock")
     refused = mitigate("while a run writes")
     holder.kill()
     holder.wait()
