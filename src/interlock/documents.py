@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,19 @@ def shape_problem(data: Any) -> str | None:
             return f"expands to more than {MAX_NODES:,} values (YAML aliases repeated); write it out or simplify it"
         done[id(node)] = (depth, size)
     return None
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """The JSON path of a location in a document: `$.channels['order.created'].subscribe.message` for ("channels", "order.created", "subscribe", "message")."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part}"
+        else:  # any other key, including the YAML ones that are not strings (1.5, true, null, a date)
+            out += "['" + str(part).replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return out
 
 
 @dataclass(frozen=True)

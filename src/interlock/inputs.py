@@ -33,8 +33,8 @@ def document_problems(loaded: Loaded) -> list[Problem]:
     for name, service in config.services.items():
         if service.openapi:
             document = load_openapi(name, service.openapi, root)
-            if document.error:
-                problems.append(Problem(str(document.path), f"{document.error}; fix the document or the [services.{name}] openapi path"))
+            if document.problem is not None:
+                problems.append(document.problem)
         if service.asyncapi:
             attempt(load_asyncapi, root / service.asyncapi)
     if config.contracts.pact:

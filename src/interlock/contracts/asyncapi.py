@@ -43,7 +43,7 @@ from referencing.jsonschema import DRAFT7
 
 from interlock.config import key_lines
 from interlock.contracts.actions import ActionFailed, Captured, NoMessage, capture_messages, perform
-from interlock.documents import load_document
+from interlock.documents import json_path, load_document
 from interlock.errors import ConfigError, Problem, UsageError
 from interlock.events import Progress
 from interlock.probes import redact_url
@@ -69,19 +69,6 @@ class TriggerFailed(ActionFailed):
 
 
 # --- paths ---------------------------------------------------------------------
-
-
-def json_path(parts: Loc) -> str:
-    """`$.channels['order.created'].subscribe.message` for ("channels", "order.created", "subscribe", "message")."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
-            out += f".{part}"
-        else:  # any other key, including the YAML ones that are not strings (1.5, true, null, a date)
-            out += "['" + str(part).replace("\\", "\\\\").replace("'", "\\'") + "']"
-    return out
 
 
 def json_pointer(parts: Loc) -> str:

@@ -26,10 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from interlock.contracts import openapi_spec
 from interlock.contracts.openapi_check import Unreachable, exercise
 from interlock.contracts.openapi_plan import Operation, Unexercised, operations, plan
 from interlock.documents import load_document
-from interlock.errors import UsageError
+from interlock.errors import Problem, UsageError
 from interlock.events import Progress
 from interlock.probes import redact_url
 from interlock.runtime import RunContext
@@ -49,7 +50,12 @@ class Document:
     app: Any = None  # openapi_core.OpenAPI
     raw: dict[str, Any] | None = None  # the document as written
     base_path: str = ""
-    error: str | None = None
+    problem: Problem | None = None  # why the document cannot be used: the file once, the JSON path, what to do
+
+    @property
+    def error(self) -> str | None:
+        """The problem as one line, or None."""
+        return None if self.problem is None else str(self.problem)
 
 
 def base_path(raw: dict[str, Any]) -> str:
@@ -67,8 +73,8 @@ def base_path(raw: dict[str, Any]) -> str:
 
 
 def load(service: str, source: str, root: Path) -> Document:
-    """Parse and check the document; an unreadable or invalid one is a Document with `error`."""
-    from openapi_core import OpenAPI
+    """Parse and check the document; an unreadable or invalid one is a Document with `problem` (and `error`, its line)."""
+    from openapi_core import Config, OpenAPI
 
     path = (root / source).resolve()
     doc = Document(service, source, path)
@@ -76,12 +82,19 @@ def load(service: str, source: str, root: Path) -> Document:
         raw = load_document(path)
         doc.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     except UsageError as exc:
-        doc.error = str(exc)
+        doc.problem = exc.problems[0]
         return doc
-    if not isinstance(raw, dict) or not isinstance(raw.get("openapi"), str):
-        doc.error = f"{source} is not an OpenAPI 3 document (no `openapi` version key)"
+    if isinstance(raw, dict) and "swagger" in raw and "openapi" not in raw:
+        doc.problem = Problem(str(path), f"unsupported version: swagger {raw['swagger']!r}; interlock validates OpenAPI 3.0 and 3.1 documents: convert it to OpenAPI 3", key="$.swagger")
         return doc
-    doc.raw, doc.version, doc.base_path = raw, raw["openapi"], base_path(raw)
+    if not isinstance(raw, dict) or "openapi" not in raw:
+        doc.problem = Problem(str(path), "not an OpenAPI document (no `openapi` version key); give `openapi: 3.1.0` (or 3.0.x) at the top, or fix the [services] openapi path")
+        return doc
+    doc.version = str(raw["openapi"])
+    doc.problem = openapi_spec.problem(raw, str(path), path.as_uri())
+    if doc.problem is not None:
+        return doc
+    doc.raw, doc.base_path = raw, base_path(raw)
     # The service runs where the environment says, not where `servers` points: validate against the base path only.
     data = copy.deepcopy(raw)
     data["servers"] = [{"url": doc.base_path or "/"}]
@@ -92,10 +105,11 @@ def load(service: str, source: str, root: Path) -> Document:
             for operation in item.values():
                 if isinstance(operation, dict):
                     operation.pop("servers", None)
-    try:
-        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri())
-    except Exception as exc:  # openapi-spec-validator's errors: the document breaks the OpenAPI schema
-        doc.error = f"{source} is not valid OpenAPI {doc.version}: {str(exc).splitlines()[0]}"
+    try:  # checked above against the specification (openapi_spec): openapi-core's own, older check is not repeated
+        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
+    except Exception as exc:  # noqa: BLE001 - whatever openapi-core cannot build on is a document problem, never a crash
+        doc.problem = Problem(str(path), f"openapi-core cannot use this OpenAPI {doc.version} document: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; fix the document")
+        doc.raw = None
     return doc
 
 
@@ -212,6 +226,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
 
     return {
         "validator": "openapi-core (request and response validation: status, headers, body)", "openapi_core": _version("openapi-core"),
+        "document_check": f"openapi-spec-validator {_version('openapi-spec-validator')}: its OpenAPI 3.0 schema; its 3.1 schema with the corrections of {openapi_spec.CURRENT_31}",
         "documents": documents, "request_timeout": config.request_timeout, "fixtures": sorted(config.fixtures),
         "unused_fixtures": sorted(k for k in config.fixtures if k.split(":", 1)[0] not in {d["service"] for d in documents}),
         "requests": "built from the document's examples; a fixture for the interface id overrides them",

@@ -133,8 +133,8 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
     for name, service in config.services.items():
         if service.openapi:
             document = load_openapi(name, service.openapi, root)
-            if document.error:
-                raise UsageError(Problem(str(document.path), f"{document.error}; fix the document or the [services.{name}] openapi path"))
+            if document.problem is not None:
+                raise UsageError(document.problem)
             for method, path in openapi_operations(document.raw):
                 _interface(interfaces, name, "http", f"{method} {path}", service.openapi)
         if service.asyncapi:
