@@ -199,6 +199,7 @@ def test_contracts_step_writes_valid_artifacts(tmp_path: Path) -> None:
     assert validation_errors("contract-validation-results.json", results) == []
     assert validation_errors("contract-validation-config.json", config) == []
     assert outcome.status == "pass" and results["summary"]["passed"] == 2
+    assert all("not_validated" not in i for c in results["contracts"] for i in c["interactions"])
     settings = config["validators"]["asyncapi"]
     assert settings["channels"]["order.created"]["broker_kind"] == "embedded-log"
     assert settings["documents"][0]["channels"] == ["order.created", "order.cancelled"] and settings["unexercised"] == []
@@ -233,14 +234,16 @@ DOC_V3: dict[str, Any] = {
 def test_asyncapi_3_channels_operations_and_multi_format_schemas(tmp_path: Path) -> None:
     document = asyncapi.load_asyncapi(make(tmp_path, DOC_V3, suffix=".json").loaded.resolve("events.json"))
     created, inbox = document.channels
-    assert (created.name, created.key, created.operation, [m.name for m in created.messages]) == ("order.created", "orderCreated", "send", ["OrderCreated"])
+    assert (created.id, created.address, created.operation, [m.name for m in created.messages]) == ("orderCreated", "order.created", "send", ["OrderCreated"])
+    assert created.label == "orderCreated (address order.created)"
     assert created.messages[0].payload_format == "application/schema+json;version=draft-07"
-    assert (inbox.name, inbox.operation, [m.name for m in inbox.messages]) == ("orders.inbox", "receive", ["cmd"])
+    assert (inbox.id, inbox.address, inbox.operation, [m.name for m in inbox.messages]) == ("inbox", "orders.inbox", "receive", ["cmd"])
     ctx = make(tmp_path / "run", DOC_V3, {"orderCreated": {"command": publish_action(("order.created", HEADERS, {**GOOD, "quantity": "2"}))}})
     record = only_record(ctx)
-    bad = item(record, "order.created")  # configured by channel id, captured on its address
+    bad = item(record, "orderCreated")  # configured and named by channel id, captured on its address
     assert bad["status"] == "fail" and [m["path"] for m in bad["mismatches"]] == ["$.payload.quantity"]
-    assert item(record, "orders.inbox")["status"] == "not_executed"
+    assert "orderCreated (address order.created)" in bad["description"]
+    assert item(record, "inbox")["status"] == "not_executed"
 
 
 def test_one_of_messages_pass_when_any_matches_and_name_the_closest_when_none_does() -> None:
@@ -261,12 +264,18 @@ def test_one_of_in_the_document(tmp_path: Path) -> None:
     assert item(only_record(ctx), "order.created")["status"] == "pass"
 
 
-def test_unsupported_schema_format_is_an_error_not_a_pass(tmp_path: Path) -> None:
+def test_avro_payload_is_recorded_as_not_validated_and_its_headers_still_are(tmp_path: Path) -> None:
     doc = json.loads(json.dumps(DOC_V2))
     doc["components"]["messages"]["OrderCreated"]["schemaFormat"] = "application/vnd.apache.avro;version=1.9.0"
-    ctx = make(tmp_path, doc, {"order.created": {"command": publish_action(("order.created", HEADERS, GOOD))}})
+    doc["components"]["messages"]["OrderCreated"]["payload"] = {"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}
+    ctx = make(tmp_path, doc, {"order.created": {"command": publish_action(("order.created", HEADERS, "Obj\\x01 avro, not JSON"))}})
     created = item(only_record(ctx), "order.created")
-    assert created["status"] == "error" and created["mismatches"][0]["type"] == "UnsupportedSchemaFormat"
+    assert created["status"] == "pass", created
+    assert created["not_validated"] == [{"message": "order.created", "section": "payload", "schema_format": "application/vnd.apache.avro;version=1.9.0"}]
+    assert "not validated: order.created payload" in created["description"]
+    bad_headers = make(tmp_path / "bad", doc, {"order.created": {"command": publish_action(("order.created", {"event_type": "other"}, "x"))}})
+    failed = item(only_record(bad_headers), "order.created")
+    assert failed["status"] == "fail" and {m["path"] for m in failed["mismatches"]} == {"$.headers.event_type", "$.headers.schema_version"}
 
 
 def test_a_captured_bad_demo_message_fails_with_its_path() -> None:
@@ -288,8 +297,8 @@ def _broken(mutate) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("document", "path", "words"), [
-    (_broken(lambda d: d.pop("asyncapi")), "$.asyncapi", "2.x or 3.x version"),
-    (_broken(lambda d: d.update(asyncapi="1.2.0")), "$.asyncapi", "2.x or 3.x version"),
+    (_broken(lambda d: d.pop("asyncapi")), "$.asyncapi", "version key is missing"),
+    (_broken(lambda d: d.update(asyncapi="1.2.0")), "$.asyncapi", "unsupported version: asyncapi '1.2.0'"),
     (_broken(lambda d: d.pop("channels")), "$.channels", "requires `channels`"),
     (_broken(lambda d: d["channels"].update({"x": "nope"})), "$.channels.x", "a channel must be an object"),
     (_broken(lambda d: d["channels"]["order.created"]["subscribe"]["message"].update({"$ref": "#/components/messages/Nope"})),

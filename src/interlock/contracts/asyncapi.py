@@ -45,7 +45,7 @@ from interlock.config import key_lines
 from interlock.contracts.actions import ActionFailed, Captured, NoMessage, capture_messages, perform
 from interlock.documents import json_path, load_document
 from interlock.errors import ConfigError, Problem, UsageError
-from interlock.events import Progress
+from interlock.events import Notice, Progress
 from interlock.probes import redact_url
 from interlock.runtime import RunContext
 
@@ -114,21 +114,28 @@ class Message:
     headers: tuple[str, Loc] | None = None
     headers_format: str | None = None
 
-    @property
-    def unsupported(self) -> str | None:
-        """The schemaFormat interlock cannot validate, if any."""
-        for fmt, where in ((self.payload_format, self.payload), (self.headers_format, self.headers)):
-            if where is not None and validator_class(fmt) is None:
-                return fmt
-        return None
+    def not_validated(self) -> list[dict[str, str]]:
+        """The parts of this message whose schemaFormat is not JSON Schema (Avro, Protobuf, RAML...): recorded, never validated."""
+        return [{"message": self.name, "section": section, "schema_format": str(fmt)}
+                for section, fmt, where in (("payload", self.payload_format, self.payload), ("headers", self.headers_format, self.headers))
+                if where is not None and validator_class(fmt) is None]
 
 
 @dataclass(frozen=True)
 class Channel:
-    name: str
-    key: str
+    """A channel by its id (the key under `channels`); in 2.x the id is the address, in 3.x addresses may repeat or be unknown (None)."""
+
+    id: str
+    address: str | None
     operation: str
     messages: tuple[Message, ...]
+
+    @property
+    def label(self) -> str:
+        """How results, scope and console name it: the id, and the address beside it where they differ."""
+        if self.address == self.id:
+            return self.id
+        return f"{self.id} (address {self.address})" if self.address is not None else f"{self.id} (no address)"
 
 
 @dataclass
@@ -139,6 +146,16 @@ class AsyncApiDocument:
     version: str
     channels: tuple[Channel, ...]
     registry: Registry
+
+    @property
+    def shared_addresses(self) -> set[str]:
+        """Addresses that more than one channel of the document uses (a request/reply pair on `/`, say)."""
+        addresses = [c.address for c in self.channels if c.address is not None]
+        return {a for a in addresses if addresses.count(a) > 1}
+
+    def on_address(self, channel: Channel) -> tuple[Channel, ...]:
+        """The other channels on the same address: a message captured there may be theirs."""
+        return tuple(c for c in self.channels if c is not channel and c.address is not None and c.address == channel.address)
     _validators: dict[tuple[str, Loc, str | None], Any] = field(default_factory=dict, repr=False)
 
     def validator(self, where: tuple[str, Loc], fmt: str | None) -> Any:
@@ -180,7 +197,8 @@ class _Loader:
     def load(self, uri: str, where: tuple[str, Loc]) -> Any:
         if uri not in self.files:
             if urlsplit(uri).scheme != "file":
-                raise self.malformed(*where, f"$ref to {uri} is not supported: only references within the document or to local files")
+                raise self.malformed(*where, f"$ref to {uri} is remote and interlock needs what it points to; interlock never fetches: "
+                                             "save the document next to this one and refer to the local copy")
             try:
                 self.files[uri] = load_document(Path(url2pathname(urlsplit(uri).path)))
             except UsageError as exc:  # the referring document is the one to fix: name it, and the $ref
@@ -208,14 +226,19 @@ class _Loader:
         return uri, parts, node
 
     def check_refs(self, node: Any, parts: Loc = ()) -> None:
-        """Every `$ref` of the document resolves (schemas included), so a typo is an input error, not a run-time one."""
+        """Every `$ref` interlock may need resolves (schemas included), so a typo is an input error, not a run-time one.
+
+        A schema of a format interlock does not validate (`schemaFormat` Avro, Protobuf, RAML...) is never read,
+        so its references are neither followed nor refused."""
         if isinstance(node, dict):
             if "$ref" in node:
                 self.follow(self.base, parts, {"$ref": node["$ref"]})
             if "$id" in node:
                 return  # refs below resolve against another base: left to the validator
+            fmt = node.get("schemaFormat")
+            foreign = {"schema", "payload"} if isinstance(fmt, str) and validator_class(fmt) is None else set()
             for key, value in node.items():
-                if key not in _NOT_SCHEMA_DATA and not str(key).startswith("x-") and key != "$ref":
+                if key not in _NOT_SCHEMA_DATA and not str(key).startswith("x-") and key != "$ref" and key not in foreign:
                     self.check_refs(value, (*parts, key))
         elif isinstance(node, list):
             for index, value in enumerate(node):
@@ -320,46 +343,79 @@ class _Loader:
             out.append(Channel(str(key), str(key), operation, tuple(messages)))
         return out
 
+    def channel_id(self, uri: str, parts: Loc, node: Any, channels: dict[str, Any], what: str) -> str:
+        """The id of the channel a 3.x operation or reply names: its `channel` must be a $ref to #/channels/<id>."""
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        target = _pointer_parts(urldefrag(urljoin(uri, ref))[1]) if isinstance(ref, str) else None
+        if ref is None or urldefrag(urljoin(uri, ref))[0] != self.base or target is None or len(target) != 2 or target[0] != "channels" or target[1] not in channels:
+            raise self.malformed(uri, parts, f"{what} must be a $ref to one of #/channels/<id> ({', '.join(map(str, channels)) or 'none declared'})")
+        return str(target[1])
+
+    def listed_messages(self, uri: str, parts: Loc, listed: Any, channel: str, own: dict[str, Any], targets: set[tuple[str, Loc]],
+                        default_type: str, what: str) -> list[Message]:
+        """The messages an operation or reply lists: each a $ref to a message of its channel (#/channels/<id>/messages/<name>),
+        or to the same Message Object one of the channel's messages refers to."""
+        if not isinstance(listed, list):
+            raise self.malformed(uri, (*parts, "messages"), "messages must be a list of $refs")
+        found: list[Message] = []
+        for index, ref in enumerate(listed):
+            at = (*parts, "messages", index)
+            if not isinstance(ref, dict) or not isinstance(ref.get("$ref"), str):
+                raise self.malformed(uri, at, "each of messages must be a $ref to a message of the channel")
+            pointer = _pointer_parts(urldefrag(urljoin(uri, ref["$ref"]))[1]) or ()
+            in_channels = urldefrag(urljoin(uri, ref["$ref"]))[0] == self.base and len(pointer) == 4 and pointer[0] == "channels" and pointer[2] == "messages"
+            if (in_channels and pointer[1] != channel) or (not in_channels and self.follow(uri, at, ref)[:2] not in targets):
+                raise self.malformed(uri, (*at, "$ref"), f"{what} lists {ref['$ref']!r}, which is not a message of its channel {channel!r}; "
+                                                         f"refer to one of #/channels/{channel}/messages/<name> ({', '.join(map(str, own)) or 'none declared'})")
+            found += self.message_candidates(uri, at, ref, default_type, 3)
+        return found
+
     def channels_v3(self, data: dict[str, Any], default_type: str) -> list[Channel]:
+        """Channels by id; each operation (and each reply) names its channel and messages through ids, as AsyncAPI 3 says.
+
+        A `receive` operation's reply is sent by the application: the reply channel gets a `send` use; a `send`
+        operation's reply is received by it."""
         channels = self.mapping(self.base, ("channels",), data.get("channels", {}), "channels")
         operations = self.mapping(self.base, ("operations",), data.get("operations", {}), "operations")
-        by_channel: dict[str, dict[str, list[tuple[str, Loc, dict[str, Any]]]]] = {}
+        resolved: dict[str, tuple[str, Loc, dict[str, Any]]] = {}
+        for key, item in channels.items():
+            uri, parts, node = self.follow(self.base, ("channels", key), item)
+            resolved[str(key)] = (uri, parts, self.mapping(uri, parts, node, "a channel"))
+        own = {key: self.mapping(uri, (*parts, "messages"), node.get("messages", {}), "messages") for key, (uri, parts, node) in resolved.items()}
+        targets = {key: {self.follow(uri, (*parts, "messages", m_key), m)[:2] for m_key, m in own[key].items()} for key, (uri, parts, _) in resolved.items()}
+        uses: dict[str, dict[str, list[Message | None]]] = {}  # channel id -> action -> messages (None: all of the channel's)
         for op_id, op in operations.items():
             uri, parts, node = self.follow(self.base, ("operations", op_id), op)
             self.mapping(uri, parts, node, "an operation")
             action = node.get("action")
             if action not in ("send", "receive"):
                 raise self.malformed(uri, (*parts, "action"), f"action must be `send` or `receive`, not {action!r}")
-            ref = node.get("channel", {}).get("$ref") if isinstance(node.get("channel"), dict) else None
-            target = _pointer_parts(urldefrag(urljoin(uri, ref))[1]) if isinstance(ref, str) else None
-            if ref is None or urldefrag(urljoin(uri, ref))[0] != self.base or target is None or len(target) != 2 or target[0] != "channels" or target[1] not in channels:
-                raise self.malformed(uri, (*parts, "channel"), "channel must be a $ref to one of #/channels/<id>")
-            by_channel.setdefault(str(target[1]), {}).setdefault(action, []).append((uri, parts, node))
+            channel = self.channel_id(uri, (*parts, "channel"), node.get("channel"), channels, "channel")
+            listed = self.listed_messages(uri, parts, node["messages"], channel, own[channel], targets[channel], default_type, f"operation {op_id!r}") if "messages" in node else [None]
+            uses.setdefault(channel, {}).setdefault(action, []).extend(listed)  # type: ignore[arg-type]
+            if "reply" not in node:
+                continue
+            r_uri, r_parts, reply = self.follow(uri, (*parts, "reply"), node["reply"])
+            self.mapping(r_uri, r_parts, reply, "a reply")
+            if "channel" not in reply:
+                continue  # a reply to a runtime address (`address.location`): no channel to verify
+            reply_channel = self.channel_id(r_uri, (*r_parts, "channel"), reply["channel"], channels, "the reply's channel")
+            replied = (self.listed_messages(r_uri, r_parts, reply["messages"], reply_channel, own[reply_channel], targets[reply_channel], default_type, f"the reply of operation {op_id!r}")
+                       if "messages" in reply else [None])
+            uses.setdefault(reply_channel, {}).setdefault("receive" if action == "send" else "send", []).extend(replied)  # type: ignore[arg-type]
         out = []
-        for key, item in channels.items():
-            uri, parts, node = self.follow(self.base, ("channels", key), item)
-            self.mapping(uri, parts, node, "a channel")
+        for key, (uri, parts, node) in resolved.items():
             address = node.get("address")
             if address is not None and not isinstance(address, str):
                 raise self.malformed(uri, (*parts, "address"), "address must be a string or null")
-            own = self.mapping(uri, (*parts, "messages"), node.get("messages", {}), "messages")
-            all_messages = [m for m_key, m in own.items() for m in self.message_candidates(uri, (*parts, "messages", m_key), m, default_type, 3)]
-            ops = by_channel.get(str(key), {})
+            all_messages = [m for m_key, m in own[key].items() for m in self.message_candidates(uri, (*parts, "messages", m_key), m, default_type, 3)]
+            ops = uses.get(key, {})
             operation = "send" if "send" in ops else "receive" if "receive" in ops else "-"
             messages: list[Message] = []
-            for o_uri, o_parts, o_node in ops.get(operation, []):
-                listed = o_node.get("messages")
-                if listed is None:
-                    messages += all_messages
-                    continue
-                if not isinstance(listed, list):
-                    raise self.malformed(o_uri, (*o_parts, "messages"), "messages must be a list of $refs")
-                for index, ref in enumerate(listed):
-                    messages += self.message_candidates(o_uri, (*o_parts, "messages", index), ref, default_type, 3)
-            if operation == "-":
-                messages = all_messages
+            for message in ops.get(operation, [None]):
+                messages += all_messages if message is None else [message]
             unique = {(m.uri, m.parts): m for m in messages}
-            out.append(Channel(address or str(key), str(key), operation, tuple(unique.values())))
+            out.append(Channel(key, address, operation, tuple(unique.values())))
         return out
 
 
@@ -370,8 +426,11 @@ def load_asyncapi(path: Path) -> AsyncApiDocument:
     if not isinstance(data, dict):
         raise loader.malformed(loader.base, (), "the document must be an object")
     version = data.get("asyncapi")
-    if not isinstance(version, str) or not re.match(r"^[23]\.\d+", version):
-        raise loader.malformed(loader.base, ("asyncapi",), f"`asyncapi` must be a 2.x or 3.x version string, not {version!r}")
+    if not isinstance(version, str) or not re.match(r"^\d+\.\d+", version):
+        what = "the `asyncapi` version key is missing" if version is None else f"`asyncapi` must be a version string like 3.0.0, not {version!r}"
+        raise loader.malformed(loader.base, ("asyncapi",), f"{what}; interlock reads AsyncAPI 2.x and 3.x documents")
+    if not re.match(r"^[23]\.", version):
+        raise UsageError(Problem(str(path), f"unsupported version: asyncapi {version!r}; interlock reads AsyncAPI 2.x and 3.x documents: convert it to 3.0", key="$.asyncapi"))
     default_type = data.get("defaultContentType") or "application/json"
     if not isinstance(default_type, str):
         raise loader.malformed(loader.base, ("defaultContentType",), "defaultContentType must be a string")
@@ -379,9 +438,6 @@ def load_asyncapi(path: Path) -> AsyncApiDocument:
     major = int(version[0])
     loader.check_component_schemas(data, major)
     channels = loader.channels_v2(data, default_type) if major == 2 else loader.channels_v3(data, default_type)
-    names = [c.name for c in channels]
-    for name in {n for n in names if names.count(n) > 1}:
-        raise loader.malformed(loader.base, ("channels",), f"two channels have the address {name!r}")
 
     def retrieve(uri: str) -> Resource[Any]:
         return DRAFT7.create_resource(loader.load(uri, (loader.base, ())))
@@ -434,13 +490,13 @@ def _decode(body: bytes, content_type: str) -> tuple[Any, str | None]:
 def message_mismatches(document: AsyncApiDocument, message: Message, captured: Captured) -> list[dict[str, Any]]:
     """Every way `captured` breaks `message`'s payload and headers schemas (empty: it conforms)."""
     found: list[dict[str, Any]] = []
-    if message.payload is not None:
+    if message.payload is not None and validator_class(message.payload_format) is not None:
         value, problem = _decode(captured.body, message.content_type)
         if problem:
             found.append({"type": "PayloadMismatch", "path": "$.payload", "expected": message.content_type, "actual": _small(captured.body.decode("utf-8", "replace")), "message": problem})
         else:
             found += _violations(document, message.payload, message.payload_format, value, "payload", "PayloadMismatch")
-    if message.headers is not None:
+    if message.headers is not None and validator_class(message.headers_format) is not None:
         found += _violations(document, message.headers, message.headers_format, captured.headers, "headers", "HeaderMismatch")
     return found[:MAX_MISMATCHES]
 
@@ -474,9 +530,8 @@ def documents(ctx: RunContext) -> list[tuple[str, str, AsyncApiDocument]]:
 
 
 def _check_config(ctx: RunContext, docs: list[tuple[str, str, AsyncApiDocument]]) -> None:
-    """Every configured channel is declared by a document and names a broker of this environment."""
+    """Every configured channel is a channel id of a document (or the address of exactly one channel) and names a broker of this environment."""
     asyncapi = ctx.config.contracts.asyncapi
-    declared = {c.name for _, _, d in docs for c in d.channels} | {c.key for _, _, d in docs for c in d.channels}
     try:
         lines = key_lines(ctx.loaded.path.read_text("utf-8"))
     except OSError:
@@ -484,8 +539,14 @@ def _check_config(ctx: RunContext, docs: list[tuple[str, str, AsyncApiDocument]]
     problems = []
     for name, source in asyncapi.channels.items():
         loc = ("contracts", "asyncapi", "channels", name)
-        if name not in declared:
-            known = ", ".join(sorted(c.name for _, _, d in docs for c in d.channels)) or "none"
+        ids = [c for _, _, d in docs for c in d.channels if c.id == name]
+        shared = [(d, c) for _, _, d in docs for c in d.channels if c.address == name and name in d.shared_addresses]
+        if not ids and shared:
+            which = ", ".join(sorted(c.id for _, c in shared))
+            problems.append(Problem(str(ctx.loaded.path), f"address {name!r} is shared by channels {which}; name the channel by its id, e.g. "
+                                                          f"[contracts.asyncapi.channels.{shared[0][1].id}]", lines.get(loc), ".".join(loc)))
+        elif not ids and not any(c.address == name for _, _, d in docs for c in d.channels):
+            known = ", ".join(sorted(c.label for _, _, d in docs for c in d.channels)) or "none"
             problems.append(Problem(str(ctx.loaded.path), f"no AsyncAPI document of [services] declares channel {name!r}; declared: {known}", lines.get(loc), ".".join(loc)))
         if source.broker not in ctx.env.brokers:
             at = (*loc, "broker")
@@ -494,9 +555,14 @@ def _check_config(ctx: RunContext, docs: list[tuple[str, str, AsyncApiDocument]]
         raise ConfigError(problems)
 
 
-def _source(ctx: RunContext, channel: Channel) -> Any:
+def _source(ctx: RunContext, document: AsyncApiDocument, channel: Channel) -> Any:
+    """The configured trigger of a channel: keyed by its id, or by its address when no other channel of the document has it."""
     channels = ctx.config.contracts.asyncapi.channels
-    return channels.get(channel.name) or channels.get(channel.key)
+    if channel.id in channels:
+        return channels[channel.id]
+    if channel.address is not None and channel.address not in document.shared_addresses:
+        return channels.get(channel.address)
+    return None
 
 
 def _trigger_text(ctx: RunContext, action: Any) -> str:
@@ -507,29 +573,41 @@ def _trigger_text(ctx: RunContext, action: Any) -> str:
     return f"SQL on store {action.store}"
 
 
+def interface_id(service: str, channel: Channel) -> str:
+    """The scope matrix's id of a channel: `<service>:publish <channel id>`."""
+    return f"{service}:publish {channel.id}"
+
+
 def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, channel: Channel) -> dict[str, Any]:
-    """Subscribe, trigger, capture, validate: the verdict of one channel."""
+    """Subscribe on the channel's address, trigger, capture, validate: the verdict of one channel.
+
+    On an address other channels share, a captured message that matches one of theirs (and none of this
+    channel's) is theirs: it is left out, neither a pass nor a mismatch."""
     names = ("message " + " | ".join(m.name for m in channel.messages)) if channel.messages else "no message schema"
     operation = f"{channel.operation} operation" if channel.operation != "-" else "no operation"
+    not_validated = [part for m in channel.messages for part in m.not_validated()]
+    unchecked = "; not validated: " + ", ".join(f"{p['message']} {p['section']} ({p['schema_format']})" for p in not_validated) if not_validated else ""
     item: dict[str, Any] = {
-        "id": f"{service}:publish {channel.name}", "description": f"{service} publishes on {channel.name}: {names} ({operation})",
+        "id": interface_id(service, channel), "description": f"{service} publishes on {channel.label}: {names} ({operation}){unchecked}",
         "provider_states": [], "status": "pass", "duration_ms": 0.0, "mismatches": [],
     }
+    if not_validated:
+        item["not_validated"] = not_validated
 
     def verdict(status: str, kind: str, message: str, path: str | None = None) -> dict[str, Any]:
         item.update(status=status, mismatches=[{"type": kind, "path": path, "message": message}])
         return item
 
-    source = _source(ctx, channel)
+    source = _source(ctx, document, channel)
     if source is None:
         return verdict("not_executed", "Unexercised", "no trigger configured: unexercised")
-    unsupported = next((m for m in channel.messages if m.unsupported), None)
-    if unsupported is not None:
-        return verdict("error", "UnsupportedSchemaFormat", f"message {unsupported.name}: schemaFormat {unsupported.unsupported!r} is not supported (AsyncAPI Schema and JSON Schema are)")
+    if channel.address is None:
+        return verdict("error", "NoAddress", f"channel {channel.id} has no address (null: unknown until run time), so interlock cannot subscribe to it; give the channel its address")
     broker = ctx.expand_all(ctx.env.brokers[source.broker].model_dump())
     action = ctx.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
     stores = ctx.stores()
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
+    siblings = document.on_address(channel)
 
     def trigger() -> None:
         try:
@@ -539,16 +617,25 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
 
     start = time.perf_counter()
     try:
-        captured = capture_messages(broker, channel.name, trigger, source.timeout, settle=SETTLE_SECONDS)
-        found = []
+        captured = capture_messages(broker, channel.address, trigger, source.timeout, settle=SETTLE_SECONDS)
+        found, mine = [], 0
         for index, message in enumerate(captured, 1):
-            for mismatch in check_captured(document, channel, message):
+            mismatches = check_captured(document, channel, message)
+            if not mismatches:
+                mine += 1
+                continue
+            if any(s.messages and not check_captured(document, s, message) for s in siblings):
+                continue  # a message of another channel on this address
+            for mismatch in mismatches:
                 if len(captured) > 1:
                     mismatch = {**mismatch, "message": f"message {index} of {len(captured)}: {mismatch['message']}"}
                 found.append(mismatch)
         item.update(status="fail" if found else "pass", mismatches=found[:MAX_MISMATCHES])
+        if not found and not mine:
+            others = ", ".join(s.id for s in siblings)
+            verdict("fail", "NoMessage", f"only messages of {others} on address {channel.address} within {source.timeout:g}s, none of {channel.id}")
     except NoMessage:
-        verdict("fail", "NoMessage", f"no message on {channel.name} within {source.timeout:g}s")
+        verdict("fail", "NoMessage", f"no message on {channel.label} within {source.timeout:g}s")
     except TriggerFailed as exc:
         verdict("error", "TriggerFailed", f"trigger failed: {exc}")
     except ActionFailed as exc:
@@ -592,11 +679,13 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
         "capture": "subscribe on the broker first, then trigger the producer, then capture within the channel's timeout",
         "settle_seconds": SETTLE_SECONDS,
         "documents": [
-            {"service": service, "path": source, "asyncapi": doc.version, "channels": [c.name for c in doc.channels]}
+            {"service": service, "path": source, "asyncapi": doc.version, "channels": [c.id for c in doc.channels],
+             "addresses": {c.id: c.address for c in doc.channels},
+             "not_validated": [{"channel": c.id, **part} for c in doc.channels for m in c.messages for part in m.not_validated()]}
             for service, source, doc in docs
         ],
         "channels": channels,
-        "unexercised": sorted(f"{service}:publish {c.name}" for service, _, doc in docs for c in doc.channels if _source(ctx, c) is None),
+        "unexercised": sorted(interface_id(service, c) for service, _, doc in docs for c in doc.channels if _source(ctx, doc, c) is None),
     }
 
 
@@ -619,6 +708,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     for service, source, document in docs:
         items = []
         for channel in document.channels:
+            ctx.emit(Notice("2.2", f"asyncapi {service}: capturing channel {channel.label}"))
             items.append(verify_channel(ctx, service, document, channel))
             done += 1
             ctx.emit(Progress("2.2", done, total, "asyncapi channels verified"))

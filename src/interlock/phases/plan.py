@@ -29,6 +29,12 @@ def _checks(interfaces: list[dict[str, Any]]) -> list[str]:
     return seen
 
 
+def _shown(interface_id: str, by_id: dict[str, dict[str, Any]]) -> str:
+    """An interface id in backticks, an AsyncAPI channel's address beside it (`orders:publish pingRequest` (address /))."""
+    interface = by_id.get(interface_id, {})
+    return f"`{interface_id}` (address {interface['address']})" if "address" in interface else f"`{interface_id}`"
+
+
 def render(ctx: RunContext, scope: dict[str, Any]) -> str:
     """The plan as Markdown (pure over the scope matrix and config)."""
     by_id = {i["id"]: i for i in scope["interfaces"]}
@@ -61,15 +67,15 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
         owners = sorted({_owner(ctx, i.split(":")[0]) for i in feature["interfaces"]})
         checks = _checks(interfaces)
         lines += [f"### {feature['id']}: {feature['title']}", "", f"- Owners: {', '.join(owners) or 'unassigned'}",
-                  f"- Interfaces: {', '.join(f'`{i}`' for i in feature['interfaces']) or 'none'}"]
+                  f"- Interfaces: {', '.join(_shown(i, by_id) for i in feature['interfaces']) or 'none'}"]
         if unknown:
             lines.append(f"- Not in the scope matrix: {', '.join(f'`{i}`' for i in unknown)}")
         lines += ["- Automated checks:", *([f"  - {c}" for c in checks] or ["  - **none: this scenario is not exercised**"]),
                   f"- Acceptance: all {len(checks)} checks pass; no open critical defect on these interfaces", ""]
     unplanned = [i for i in scope["interfaces"] if not i["features"]]
     if unplanned:
-        lines += ["## Interfaces outside any feature", "", *[f"- `{i['id']}`: {len(i['checks'])} check(s)" for i in unplanned], ""]
-    lines += ["## Uncovered interfaces", "", *([f"- `{u}`" for u in scope["uncovered"]] or ["- none"]), ""]
+        lines += ["## Interfaces outside any feature", "", *[f"- {_shown(i['id'], by_id)}: {len(i['checks'])} check(s)" for i in unplanned], ""]
+    lines += ["## Uncovered interfaces", "", *([f"- {_shown(u, by_id)}" for u in scope["uncovered"]] or ["- none"]), ""]
     return "\n".join(lines)
 
 

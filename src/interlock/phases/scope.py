@@ -138,8 +138,10 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
             for method, path in openapi_operations(document.raw):
                 _interface(interfaces, name, "http", f"{method} {path}", service.openapi)
         if service.asyncapi:
-            for channel in load_asyncapi(root / service.asyncapi).channels:
-                _interface(interfaces, name, "message", f"publish {channel.name}", service.asyncapi)
+            for channel in load_asyncapi(root / service.asyncapi).channels:  # by id; the address beside it (3.x addresses may repeat)
+                entry = _interface(interfaces, name, "message", f"publish {channel.id}", service.asyncapi)
+                if channel.address != channel.id:
+                    entry["address"] = channel.address
     for store_name, store in ctx.env.stores.items():
         if store.migrations:
             folder = ctx.loaded.resolve(store.migrations)
@@ -157,7 +159,8 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
         for item in pact.interactions:
             if pact.kind == "message":
                 topic = messages[item.description].topic if item.description in messages else item.description
-                entry = _interface(interfaces, pact.provider, "message", f"publish {topic}", source)
+                on_topic = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "message" and i.get("address") == topic]
+                entry = on_topic[0] if len(on_topic) == 1 else _interface(interfaces, pact.provider, "message", f"publish {topic}", source)
             else:
                 known = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "http" and i["operation"].split(" ", 1)[0] == item.method and template_matches(i["operation"].split(" ", 1)[1], item.path or "")]
                 entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{item.method} {item.path}", source)
@@ -214,9 +217,11 @@ def _contract_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> 
             if interface["kind"] == "http" and interface["service"] in names and interface["source"] == ctx.config.services[interface["service"]].openapi:
                 interface["checks"].append({"kind": "openapi", "ref": f"openapi {interface['source']}"})
     for channel in (contracts.asyncapi.channels if contracts.asyncapi else {}):
-        for interface in interfaces.values():
-            if interface["kind"] == "message" and interface["operation"] == f"publish {channel}":
-                interface["checks"].append({"kind": "asyncapi", "ref": f"asyncapi {interface['service']} {channel}"})
+        messages = [i for i in interfaces.values() if i["kind"] == "message" and i["source"] == ctx.config.services[i["service"]].asyncapi]
+        by_id = [i for i in messages if i["operation"] == f"publish {channel}"]
+        by_address = [i for i in messages if i.get("address") == channel]  # a key naming an address is used only where one channel has it
+        for interface in by_id or [i for i in by_address if sum(j["service"] == i["service"] for j in by_address) == 1]:
+            interface["checks"].append({"kind": "asyncapi", "ref": f"asyncapi {interface['service']} {channel}"})
     for entry in contracts.schema_:
         for table in load_spec(ctx.loaded.resolve(entry.path)).tables:
             key = f"{entry.store}:table {table}"
