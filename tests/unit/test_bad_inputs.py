@@ -4,6 +4,9 @@
 overlay one broken document (pact, OpenAPI, AsyncAPI, JSON Schema, table spec,
 defect log) onto the valid `system/`. `interlock config check` checks both
 (the defect log: `interlock defects list`); the scope step uses the same loaders.
+`valid/<case>/` overlay documents the specifications allow that interlock once
+refused (AsyncAPI 3 channels sharing an address, Avro payloads by remote
+reference, an OpenAPI 3.1 Link with `server`): each must pass `config check`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONFIGS = sorted((CORPUS / "configs").glob("*.toml"))
 DOCUMENTS = sorted(p for p in (CORPUS / "documents").iterdir() if p.is_dir())
+VALID = sorted(p for p in (CORPUS / "valid").iterdir() if p.is_dir())
 
 
 def interlock(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -57,6 +61,18 @@ def test_bad_document_is_one_clear_line(case: Path, tmp_path: Path) -> None:
     command = ("defects", "list") if broken.name == "defect-log.csv" else ("config", "check")
     result = interlock(system, *command)
     assert_clear_usage_error(result, broken.name)
+    for line in result.stderr.strip().splitlines():
+        assert line.count(broken.name) == 1, f"names {broken.name} more than once: {line}"
+
+
+@pytest.mark.parametrize("case", VALID, ids=[c.name for c in VALID])
+def test_valid_document_passes_config_check(case: Path, tmp_path: Path) -> None:
+    system = tmp_path / "system"
+    shutil.copytree(CORPUS / "system", system)
+    shutil.copytree(case, system, dirs_exist_ok=True)
+    result = interlock(system, "config", "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
 
 
 def test_valid_corpus_system_passes(tmp_path: Path) -> None:
