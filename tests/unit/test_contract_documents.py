@@ -3,7 +3,10 @@
 OpenAPI: 3.1 documents are checked against the current official 3.1 schema
 (openapi_spec.schema_v31), so a Link Object's `server` passes and the old
 schema's `body` does not; semantic checks (undeclared path parameters) still
-run and name the operation and its path.
+run and name the operation and its path. AsyncAPI 3: channels are ids, addresses
+may repeat (a request/reply pair on `/`) or be unknown; operations, replies and
+their messages resolve through ids; payloads of other schema formats (Avro)
+are recorded as not validated and their references never followed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from interlock.contracts import openapi, openapi_spec
+from interlock.artifacts import validation_errors
+from interlock.contracts import asyncapi, openapi, openapi_spec
+from interlock.errors import ConfigError, UsageError
+from interlock.events import Notice
+from interlock.phases.scope import build_matrix
+from tests.unit.test_contract_asyncapi import item, make, only_record, publish_action
 
 ITEM_31: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -106,3 +114,141 @@ def test_example_and_examples_together_are_refused(tmp_path: Path) -> None:
     bad["paths"]["/items/{id}"]["get"]["parameters"][0] |= {"example": 1, "examples": {"one": {"value": 1}}}
     found = write(tmp_path, bad)
     assert found.problem is not None and found.problem.key == "$.paths['/items/{id}'].get.parameters[0]", found.error
+
+
+# --- AsyncAPI ---------------------------------------------------------------------------------
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+PING_PONG = yaml.safe_load((CORPUS / "valid" / "asyncapi-3-request-reply-same-address" / "docs" / "events.yaml").read_text("utf-8"))
+AVRO_3 = yaml.safe_load((CORPUS / "valid" / "asyncapi-3-avro-payload-remote-ref" / "docs" / "events.yaml").read_text("utf-8"))
+PING, PONG = {"event": "ping"}, {"event": "pong"}
+
+
+def test_two_channels_on_one_address_are_two_channels_by_id(tmp_path: Path) -> None:
+    document = asyncapi.load_asyncapi(make(tmp_path, PING_PONG).loaded.resolve("events.yaml"))
+    ping, pong = document.channels
+    assert (ping.id, ping.address, ping.operation, [m.name for m in ping.messages]) == ("pingRequest", "/", "receive", ["ping"])
+    assert (pong.id, pong.address, pong.operation, [m.name for m in pong.messages]) == ("pongReply", "/", "send", ["pong"])  # the reply the app sends
+    assert (ping.label, pong.label) == ("pingRequest (address /)", "pongReply (address /)")
+    assert document.shared_addresses == {"/"} and document.on_address(ping) == (pong,)
+
+
+def test_capture_on_a_shared_address_names_both_channels_and_tells_their_messages_apart(tmp_path: Path) -> None:
+    """The reply channel's trigger makes the request and the reply appear on `/`: the request is pingRequest's, not a pongReply mismatch."""
+    events: list[Any] = []
+    ctx = make(tmp_path, PING_PONG, {"pingRequest": {"command": publish_action(("/", {}, PING))}, "pongReply": {"command": publish_action(("/", {}, PING), ("/", {}, PONG))}})
+    ctx.emit = events.append
+    record = only_record(ctx)
+    assert [(i["id"], i["status"]) for i in record["interactions"]] == [("orders:publish pingRequest", "pass"), ("orders:publish pongReply", "pass")]
+    assert [i["description"].split(":")[0] for i in record["interactions"]] == ["orders publishes on pingRequest (address /)", "orders publishes on pongReply (address /)"]
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert notices == ["asyncapi orders: capturing channel pingRequest (address /)", "asyncapi orders: capturing channel pongReply (address /)"]
+
+
+def test_on_a_shared_address_a_message_of_no_channel_fails_and_only_the_others_messages_is_no_message(tmp_path: Path) -> None:
+    bad = make(tmp_path / "bad", PING_PONG, {"pongReply": {"command": publish_action(("/", {}, {"event": "pang"}))}})
+    failed = item(only_record(bad), "pongReply")
+    assert failed["status"] == "fail" and failed["mismatches"][0]["path"] == "$.payload.event"
+    other = make(tmp_path / "other", PING_PONG, {"pongReply": {"command": publish_action(("/", {}, PING))}})
+    missing = item(only_record(other), "pongReply")
+    assert missing["status"] == "fail" and missing["mismatches"][0]["type"] == "NoMessage"
+    assert "only messages of pingRequest on address /" in missing["mismatches"][0]["message"]
+
+
+def test_a_shared_address_cannot_key_a_trigger_but_a_unique_one_can(tmp_path: Path) -> None:
+    ctx = make(tmp_path, PING_PONG, {"/": {"command": ["true"]}})
+    with pytest.raises(ConfigError) as raised:
+        asyncapi.settings(ctx)
+    [problem] = raised.value.problems
+    assert "address '/' is shared by channels pingRequest, pongReply; name the channel by its id" in problem.message
+    unique = make(tmp_path / "unique", AVRO_3, {"user/signedup": {"command": publish_action(("user/signedup", {}, "avro bytes"))}})
+    assert item(only_record(unique), "userSignedUp")["status"] == "pass"
+
+
+def test_scope_names_channels_by_id_with_the_address_beside_them(tmp_path: Path) -> None:
+    ctx = make(tmp_path, PING_PONG, {"pongReply": {"command": ["true"]}})
+    matrix = build_matrix(ctx, [], [])
+    found = {i["id"]: (i.get("address"), [c["kind"] for c in i["checks"]]) for i in matrix["interfaces"] if i["kind"] == "message"}
+    assert found == {"orders:publish pingRequest": ("/", []), "orders:publish pongReply": ("/", ["asyncapi"])}
+    assert validation_errors("integration-scope-matrix.json", matrix) == []
+
+
+def test_avro_payload_by_remote_ref_is_read_and_recorded_not_validated(tmp_path: Path) -> None:
+    ctx = make(tmp_path, AVRO_3, {"userSignedUp": {"command": publish_action(("user/signedup", {"trace_id": "t1"}, "Obj\\x01 binary avro"))}})
+    [channel] = asyncapi.load_asyncapi(ctx.loaded.resolve("events.yaml")).channels
+    [message] = channel.messages
+    assert message.not_validated() == [{"message": "userSignedUp", "section": "payload", "schema_format": "application/vnd.apache.avro+json;version=1.9.0"}]
+    record = only_record(ctx)
+    [found] = record["interactions"]
+    assert found["status"] == "pass" and found["not_validated"] == message.not_validated()
+    settings = asyncapi.settings(ctx)
+    assert settings["documents"][0]["not_validated"] == [{"channel": "userSignedUp", **message.not_validated()[0]}]
+
+
+def test_avro_headers_violation_still_fails(tmp_path: Path) -> None:
+    """Not validating the Avro payload does not turn the JSON Schema headers into a pass."""
+    ctx = make(tmp_path, AVRO_3, {"userSignedUp": {"command": publish_action(("user/signedup", {"trace_id": 7}, "x"))}})
+    [found] = only_record(ctx)["interactions"]
+    assert found["status"] == "fail" and [m["path"] for m in found["mismatches"]] == ["$.headers.trace_id"]
+
+
+@pytest.mark.parametrize("fmt", ["application/vnd.aai.asyncapi+json;version=3.0.0", "application/schema+json;version=draft-07"])
+def test_a_remote_ref_interlock_would_need_is_refused_with_its_json_path(tmp_path: Path, fmt: str) -> None:
+    doc = yaml.safe_load(yaml.safe_dump(AVRO_3))
+    doc["components"]["messages"]["userSignedUp"]["payload"]["schemaFormat"] = fmt
+    with pytest.raises(UsageError) as raised:
+        asyncapi.load_asyncapi(make(tmp_path, doc).loaded.resolve("events.yaml"))
+    [problem] = raised.value.problems
+    assert problem.key == "$.components.messages.userSignedUp.payload.schema['$ref']"
+    assert "is remote" in problem.message and "refer to the local copy" in problem.message
+    one_line_naming_file_once(str(problem), "events.yaml")
+
+
+def test_a_local_ref_is_resolved_and_validated(tmp_path: Path) -> None:
+    doc = yaml.safe_load(yaml.safe_dump(AVRO_3))
+    doc["components"]["messages"]["userSignedUp"]["payload"] = {"$ref": "user.json"}
+    ctx = make(tmp_path, doc, {"userSignedUp": {"command": publish_action(("user/signedup", {}, {"id": "x"}))}})
+    (tmp_path / "user.json").write_text('{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}', "utf-8")
+    [found] = only_record(ctx)["interactions"]
+    assert found["status"] == "fail" and [m["path"] for m in found["mismatches"]] == ["$.payload.id"] and "not_validated" not in found
+
+
+@pytest.mark.parametrize(("mutate", "path", "words"), [
+    (lambda d: d["operations"]["pingRequest"]["messages"].__setitem__(0, {"$ref": "#/channels/pongReply/messages/pong"}),
+     "$.operations.pingRequest.messages[0]['$ref']", "not a message of its channel 'pingRequest'"),
+    (lambda d: d["operations"]["pingRequest"]["reply"]["messages"].__setitem__(0, {"$ref": "#/components/messages/ping"}),
+     "$.operations.pingRequest.reply.messages[0]['$ref']", "the reply of operation 'pingRequest' lists"),
+    (lambda d: d["operations"]["pingRequest"]["reply"].__setitem__("channel", {"$ref": "#/components/messages/pong"}),
+     "$.operations.pingRequest.reply.channel", "must be a $ref to one of #/channels/<id> (pingRequest, pongReply)"),
+    (lambda d: d["channels"]["pongReply"].__setitem__("address", 7), "$.channels.pongReply.address", "string or null"),
+])
+def test_operations_and_replies_resolve_through_ids(tmp_path: Path, mutate: Any, path: str, words: str) -> None:
+    doc = yaml.safe_load(yaml.safe_dump(PING_PONG))
+    mutate(doc)
+    with pytest.raises(UsageError) as raised:
+        asyncapi.load_asyncapi(make(tmp_path, doc).loaded.resolve("events.yaml"))
+    [problem] = raised.value.problems
+    assert problem.key == path and words in problem.message, str(problem)
+
+
+def test_a_component_message_the_channel_refers_to_may_be_listed_by_its_component_ref(tmp_path: Path) -> None:
+    doc = yaml.safe_load(yaml.safe_dump(PING_PONG))
+    doc["operations"]["pingRequest"]["messages"] = [{"$ref": "#/components/messages/ping"}]
+    [ping, _] = asyncapi.load_asyncapi(make(tmp_path, doc).loaded.resolve("events.yaml")).channels
+    assert [m.name for m in ping.messages] == ["ping"]
+
+
+def test_null_address_is_an_error_never_a_pass(tmp_path: Path) -> None:
+    doc = yaml.safe_load(yaml.safe_dump(PING_PONG))
+    doc["channels"]["pongReply"]["address"] = None
+    found = item(only_record(make(tmp_path, doc, {"pongReply": {"command": ["true"]}})), "pongReply")
+    assert found["status"] == "error" and found["mismatches"][0]["type"] == "NoAddress"
+
+
+@pytest.mark.parametrize("version", ["1.2.0", "4.0.0"])
+def test_unsupported_asyncapi_version_says_so_not_malformed(tmp_path: Path, version: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        asyncapi.load_asyncapi(make(tmp_path, {**PING_PONG, "asyncapi": version}).loaded.resolve("events.yaml"))
+    [problem] = raised.value.problems
+    assert problem.message.startswith(f"unsupported version: asyncapi '{version}'") and "malformed" not in problem.message
+    one_line_naming_file_once(str(problem), "events.yaml")
