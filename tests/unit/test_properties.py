@@ -46,6 +46,7 @@ from interlock.inputs import document_problems
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "examples" / "shop"
 CORPUS_SYSTEM = REPO / "tests" / "corpus" / "system"
+CORPUS_VALID = REPO / "tests" / "corpus" / "valid"
 
 
 SCALE = int(os.environ.get("INTERLOCK_PROPERTY_SCALE", "1"))
@@ -245,6 +246,10 @@ PACT = json.loads((SHOP / "contracts/pacts/web-orders.json").read_text("utf-8"))
 MESSAGE_PACT = json.loads((SHOP / "contracts/pacts/shipping-orders.json").read_text("utf-8"))
 OPENAPI = _read_yaml(SHOP / "contracts/openapi/catalog.yaml")
 ASYNCAPI = _read_yaml(SHOP / "contracts/asyncapi/orders-events.yaml")
+PING_PONG = _read_yaml(CORPUS_VALID / "asyncapi-3-request-reply-same-address/docs/events.yaml")
+AVRO_3 = _read_yaml(CORPUS_VALID / "asyncapi-3-avro-payload-remote-ref/docs/events.yaml")
+AVRO_2 = _read_yaml(CORPUS_VALID / "asyncapi-2-avro-payload-remote-ref/docs/events.yaml")
+OPENAPI_LINK = _read_yaml(CORPUS_VALID / "openapi-31-link-server/docs/api.yaml")
 SPEC = _read_yaml(SHOP / "contracts/schema/orders.yaml")
 BASELINE = tomllib.loads((SHOP / "env/baseline.toml").read_text("utf-8"))
 JSON_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "required": ["id"],
@@ -319,7 +324,7 @@ def test_pact_loader_never_crashes(data: bytes) -> None:
 
 
 @loaders(100)
-@given(data=document(OPENAPI, to_yaml, YAML_KEYS))
+@given(data=document(OPENAPI, to_yaml, YAML_KEYS) | document(OPENAPI_LINK, to_yaml, YAML_KEYS))
 def test_openapi_loader_never_crashes(data: bytes) -> None:
     """The OpenAPI loader reports a bad document as `error`, one line naming the file; it raises nothing."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,9 +336,81 @@ def test_openapi_loader_never_crashes(data: bytes) -> None:
 
 
 @loaders(120)
-@given(data=document(ASYNCAPI, to_yaml, YAML_KEYS))
+@given(data=document(ASYNCAPI, to_yaml, YAML_KEYS) | document(PING_PONG, to_yaml, YAML_KEYS) | document(AVRO_3, to_yaml, YAML_KEYS) | document(AVRO_2, to_yaml, YAML_KEYS))
 def test_asyncapi_loader_never_crashes(data: bytes) -> None:
     loads_cleanly("orders-events.yaml", data, load_asyncapi)
+
+
+FOREIGN_FORMATS = st.sampled_from(["application/vnd.apache.avro;version=1.9.0", "application/vnd.apache.avro+json;version=1.9.0", "application/vnd.apache.avro+yaml;version=1.9.0",
+                                   "application/vnd.google.protobuf;version=3", "application/raml+yaml;version=1.0"])
+REMOTE_REFS = st.sampled_from(["https://schemas.example.invalid/user.avsc", "http://127.0.0.1:9/x.proto#/A", "ftp://x/y", "#/nowhere", "missing.avsc", "urn:avro:user"])
+FOREIGN_SCHEMA = st.recursive(SCALARS | REMOTE_REFS.map(lambda r: {"$ref": r}),
+                              lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS | st.just("$ref"), inner | REMOTE_REFS, max_size=4), max_leaves=10)
+"""What an Avro, Protobuf or RAML schema may hold, to interlock: anything, references of every kind included."""
+
+
+@loaders(80)
+@given(fmt=FOREIGN_FORMATS, schema=FOREIGN_SCHEMA, major=st.sampled_from([2, 3]))
+def test_payloads_of_other_schema_formats_are_never_read(fmt: str, schema: Any, major: int) -> None:
+    """Whatever a non-JSON-Schema payload holds (remote or dangling refs, any shape), the document loads and lists it as not validated."""
+    if major == 3:
+        doc = copy.deepcopy(AVRO_3)
+        doc["components"]["messages"]["userSignedUp"]["payload"] = {"schemaFormat": fmt, "schema": schema}
+    else:
+        doc = copy.deepcopy(AVRO_2)
+        doc["channels"]["user.signedup"]["subscribe"]["message"] |= {"schemaFormat": fmt, "payload": schema}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.json"
+        path.write_text(to_json(doc), "utf-8")
+        [channel] = load_asyncapi(path).channels
+    assert [(p["section"], p["schema_format"]) for m in channel.messages for p in m.not_validated()] == [("payload", fmt)]
+
+
+CHANNEL_IDS = st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,11}", fullmatch=True)
+ADDRESSES = st.none() | st.sampled_from(["/", "orders", "user/{id}/events", ""]) | st.text(max_size=10)
+
+
+@loaders(80)
+@given(channels=st.dictionaries(CHANNEL_IDS, ADDRESSES, min_size=1, max_size=6), reply=st.booleans())
+def test_asyncapi_3_channels_are_their_ids_whatever_their_addresses(channels: dict[str, str | None], reply: bool) -> None:
+    """Ids are unique, addresses may repeat or be null: one channel per id, each with its own address, in document order."""
+    ids = list(channels)
+    doc: dict[str, Any] = {"asyncapi": "3.0.0", "info": {"title": "t", "version": "1"},
+                           "channels": {i: {"address": a, "messages": {"m": {"payload": {"type": "object"}}}} for i, a in channels.items()},
+                           "operations": {"op": {"action": "receive", "channel": {"$ref": f"#/channels/{ids[0]}"}}}}
+    if reply:
+        doc["operations"]["op"]["reply"] = {"channel": {"$ref": f"#/channels/{ids[-1]}"}, "messages": [{"$ref": f"#/channels/{ids[-1]}/messages/m"}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.json"
+        path.write_text(to_json(doc), "utf-8")
+        found = load_asyncapi(path)
+    assert [(c.id, c.address) for c in found.channels] == list(channels.items())
+    if reply:
+        assert found.channels[-1].operation == "send"
+    addresses = [a for a in channels.values() if a is not None]
+    assert found.shared_addresses == {a for a in addresses if addresses.count(a) > 1}
+
+
+SEGMENTS = st.lists(st.from_regex(r"[a-z]{1,6}", fullmatch=True), min_size=1, max_size=3, unique=True)
+
+
+@loaders(60)
+@given(names=SEGMENTS, declared=st.data(), version=st.sampled_from(["3.0.3", "3.1.0"]), method=st.sampled_from(["get", "post", "delete"]))
+def test_openapi_path_parameters_pass_exactly_when_declared(names: list[str], declared: st.DataObject, version: str, method: str) -> None:
+    """A path template's parameters must each be declared (in: path): the document passes exactly then, else the refusal names operation and path."""
+    kept = declared.draw(st.lists(st.sampled_from(names), unique=True))
+    template = "/" + "/".join(f"items/{{{n}}}" for n in names)
+    parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in kept]
+    doc = {"openapi": version, "info": {"title": "t", "version": "1"},
+           "paths": {template: {method: {"parameters": parameters, "responses": {"200": {"description": "ok"}}}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "api.yaml").write_text(to_yaml(doc), "utf-8")
+        found = load_openapi("api", "api.yaml", Path(tmp))
+    if set(kept) == set(names):
+        assert found.problem is None, found.error
+    else:
+        assert found.problem is not None and f"{method.upper()} {template} uses path parameter" in found.problem.message, found.error
+        assert found.error is not None and found.error.count("api.yaml") == 1
 
 
 SCHEMA_LIKE = st.recursive(
