@@ -725,6 +725,8 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
         items = []
         for channel in document.channels:
             ctx.emit(Notice("2.2", f"asyncapi {service}: capturing channel {channel.label}"))
+            for part in (p for m in channel.messages for p in m.not_validated()):
+                ctx.emit(Notice("2.2", f"asyncapi {service}: {channel.id} message {part['message']} {part['section']} is {part['schema_format']}: recorded as not validated"))
             items.append(verify_channel(ctx, service, document, channel))
             done += 1
             ctx.emit(Progress("2.2", done, total, "asyncapi channels verified"))
