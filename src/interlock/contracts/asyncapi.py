@@ -230,14 +230,14 @@ class _Loader:
                 raise self.malformed(uri, (*parts, "$ref"), "$ref must be a string")
             target = urljoin(uri, ref)
             if target in seen:
-                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} is circular")
+                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} is circular; point it at the object itself, not at another $ref back to it")
             seen.add(target)
             doc_uri, fragment = urldefrag(target)
             wanted = _pointer_parts(fragment)
             data = self.load(doc_uri, (uri, (*parts, "$ref")))
             found, normal, target_node = _walk(data, wanted) if wanted is not None else (False, (), None)
             if not found:
-                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} does not resolve to anything")
+                raise self.malformed(uri, (*parts, "$ref"), f"$ref {ref!r} does not resolve to anything; fix it to point at an existing object (like #/components/messages/Name)")
             uri, parts, node = doc_uri, normal, target_node
         return uri, parts, node
 
@@ -267,7 +267,7 @@ class _Loader:
         try:
             cls.check_schema(node)
         except SchemaError as exc:
-            raise self.malformed(uri, (*parts, *exc.path), f"invalid {what}: {exc.message}") from None
+            raise self.malformed(uri, (*parts, *exc.path), f"invalid {what}: {exc.message}; fix it to a valid {cls.__name__.removesuffix('Validator')} schema") from None
 
     def check_component_schemas(self, data: dict[str, Any], major: int) -> None:
         schemas = (data.get("components") or {}).get("schemas") if isinstance(data.get("components"), dict) else None
