@@ -20,6 +20,7 @@ import yaml
 from interlock.artifacts import validation_errors
 from interlock.contracts import asyncapi, openapi, openapi_spec
 from interlock.errors import ConfigError, UsageError
+from interlock.documents import PactFile, PactInteraction
 from interlock.events import Notice
 from interlock.phases.scope import build_matrix
 from tests.unit.test_contract_asyncapi import item, make, only_record, publish_action
@@ -252,3 +253,15 @@ def test_unsupported_asyncapi_version_says_so_not_malformed(tmp_path: Path, vers
     [problem] = raised.value.problems
     assert problem.message.startswith(f"unsupported version: asyncapi '{version}'") and "malformed" not in problem.message
     one_line_naming_file_once(str(problem), "events.yaml")
+
+
+def test_a_pact_message_topic_joins_the_one_channel_with_that_address(tmp_path: Path) -> None:
+    ctx = make(tmp_path, AVRO_3)
+    pact = PactFile(tmp_path / "pacts" / "audit-users.json", "audit", "orders", "3.0.0", "message", (PactInteraction("user/signedup", ()),))
+    matrix = build_matrix(ctx, [], [pact])
+    [interface] = [i for i in matrix["interfaces"] if i["kind"] == "message"]
+    assert interface["id"] == "orders:publish userSignedUp" and [c["kind"] for c in interface["checks"]] == ["pact"]
+    shared = make(tmp_path / "shared", PING_PONG)
+    pact = PactFile(tmp_path / "shared" / "pacts" / "client.json", "client", "orders", "3.0.0", "message", (PactInteraction("/", ()),))
+    ids = sorted(i["id"] for i in build_matrix(shared, [], [pact])["interfaces"] if i["kind"] == "message")
+    assert ids == ["orders:publish /", "orders:publish pingRequest", "orders:publish pongReply"]  # ambiguous: not guessed
