@@ -17,12 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from interlock.artifacts import validation_errors
+from interlock.artifacts import ArtifactDir, validation_errors
+from interlock.config import load
 from interlock.contracts import asyncapi, openapi, openapi_spec
+from interlock.contracts.openapi_plan import operations
 from interlock.errors import ConfigError, UsageError
 from interlock.documents import PactFile, PactInteraction
 from interlock.events import Notice
 from interlock.phases.scope import build_matrix
+from interlock.runtime import RunContext
 from tests.unit.test_contract_asyncapi import item, make, only_record, publish_action
 
 ITEM_31: dict[str, Any] = {
@@ -265,3 +268,16 @@ def test_a_pact_message_topic_joins_the_one_channel_with_that_address(tmp_path: 
     pact = PactFile(tmp_path / "shared" / "pacts" / "client.json", "client", "orders", "3.0.0", "message", (PactInteraction("/", ()),))
     ids = sorted(i["id"] for i in build_matrix(shared, [], [pact])["interfaces"] if i["kind"] == "message")
     assert ids == ["orders:publish /", "orders:publish pingRequest", "orders:publish pongReply"]  # ambiguous: not guessed
+
+
+def test_scope_sees_the_operations_behind_a_path_item_ref(tmp_path: Path) -> None:
+    """Step 2.2 checks an operation reached through a Path Item `$ref` (valid 3.1): the scope matrix lists it too, under the same id."""
+    doc = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"$ref": "#/components/pathItems/a"}},
+           "components": {"pathItems": {"a": {"get": {"responses": {"200": {"description": "ok"}}}}}}}
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(doc), "utf-8")
+    config = make(tmp_path, PING_PONG).loaded.path
+    config.write_text(config.read_text("utf-8").replace('asyncapi = "events.yaml"', 'asyncapi = "events.yaml"\nopenapi = "api.yaml"'), "utf-8")
+    ctx = RunContext(load(config), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    http = [i["id"] for i in build_matrix(ctx, [], [])["interfaces"] if i["kind"] == "http"]
+    assert http == ["orders:GET /a"]
+    assert [o.interface_id for o in operations(openapi.load("orders", "api.yaml", tmp_path).app.spec, "orders")] == http

@@ -16,8 +16,8 @@ from typing import Any
 from interlock.config import Prerequisite
 from interlock.contracts.asyncapi import load_asyncapi
 from interlock.contracts.openapi import load as load_openapi
+from interlock.contracts.openapi_plan import operations
 from interlock.documents import (
-    HTTP_METHODS,
     PactFile,
     load_document,
     load_pact,
@@ -78,12 +78,6 @@ def check_prerequisite(name: str, spec: Prerequisite, root: Path) -> dict[str, A
     return record
 
 
-def openapi_operations(document: Any) -> list[tuple[str, str]]:
-    """(METHOD, path template) of every operation in an OpenAPI document."""
-    paths = document.get("paths") if isinstance(document, dict) else None
-    return [(m.upper(), p) for p, item in (paths or {}).items() if isinstance(item, dict) for m in item if m in HTTP_METHODS]
-
-
 CREATE_TABLE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"\[]?([A-Za-z_][\w.]*)", re.IGNORECASE)
 
 
@@ -135,8 +129,8 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
             document = load_openapi(name, service.openapi, root)
             if document.problem is not None:
                 raise UsageError(document.problem)
-            for method, path in openapi_operations(document.raw):
-                _interface(interfaces, name, "http", f"{method} {path}", service.openapi)
+            for operation in operations(document.app.spec, name):  # resolved as step 2.2 sees them (a Path Item may be a $ref)
+                _interface(interfaces, name, "http", f"{operation.method} {operation.template}", service.openapi)
         if service.asyncapi:
             for channel in load_asyncapi(root / service.asyncapi).channels:  # by id; the address beside it (3.x addresses may repeat)
                 entry = _interface(interfaces, name, "message", f"publish {channel.id}", service.asyncapi)
