@@ -53,7 +53,7 @@ class Listener:
         """`pid 4242 (python -m shop.orders)`: the process as a person recognises it, shortened to `width`."""
         if self.pid is None:
             return "a process interlock cannot identify (its pid is not visible to this user)"
-        command = " ".join(self.cmdline) or self.name or "?"
+        command = " ".join(" ".join(self.cmdline).split()) or self.name or "?"  # one line, whatever the arguments hold
         if len(command) > width:
             command = command[: width - 3] + "..."
         return f"pid {self.pid} ({command})"
@@ -222,7 +222,7 @@ class Reservations:
         if port in self.held:
             return True
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(self.folder / f"{port}.lock", "ab")  # noqa: SIM115 (held open while the port is reserved)
+        handle = open(self.folder / f"{port}.lock", "ab")  # held open while the port is reserved
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

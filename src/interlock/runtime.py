@@ -273,7 +273,7 @@ class Services:
             started = runtime.command is not None
             record[name] = {
                 "port": self.ctx.port(name), "auto": runtime.port == "auto", "started_by_interlock": started,
-                "probed": [p for _, p, _ in self.probed_ports(runtime) if p is not None],
+                "probed": sorted({p for _, p, _ in self.probed_ports(runtime) if p is not None}),
                 "checks": ([f"{name}.port"] + ([f"{name}.owner"] if name in self.processes else [])) if started else [],
             }
         return record
