@@ -135,6 +135,21 @@ def _proc_inodes(port: int) -> dict[str, str]:
     return inodes
 
 
+def _fd_links(process: Path) -> list[str]:
+    """What each open descriptor of a /proc process points at (descriptors closed meanwhile are left out)."""
+    try:
+        descriptors = list((process / "fd").iterdir())
+    except OSError:
+        return []
+    links = []
+    for fd in descriptors:
+        try:
+            links.append(os.readlink(fd))
+        except OSError:
+            continue
+    return links
+
+
 def _proc_listeners(port: int) -> list[Listener]:
     """The /proc fallback: map each listening socket's inode to the processes whose descriptors hold it."""
     inodes = _proc_inodes(port)
@@ -143,11 +158,7 @@ def _proc_listeners(port: int) -> list[Listener]:
     for entry in Path("/proc").iterdir() if inodes else ():
         if not entry.name.isdigit():
             continue
-        try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        for link in links:
+        for link in _fd_links(entry):
             inode = link[len("socket:["):-1] if link.startswith("socket:[") else None
             if inode in inodes:
                 pid = int(entry.name)
@@ -245,7 +256,7 @@ class Reservations:
     def allocate(self, avoid: Iterable[int] = ()) -> int:
         """A free port, reserved for this process: nothing listens on it and no other interlock run holds it."""
         high = min(AUTO_HIGH, ephemeral_low())
-        low = min(AUTO_LOW, max(1024, high - 1000))
+        low = AUTO_LOW if AUTO_LOW < high else max(1024, high - 1000)
         span = high - low
         start = random.randrange(span)
         skip = set(avoid) | set(self.held)
