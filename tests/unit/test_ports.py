@@ -256,3 +256,13 @@ def test_the_demo_declares_auto_ports_for_every_service() -> None:
     for env in config.environments.values():
         assert {name: runtime.port for name, runtime in env.services.items()} == {name: "auto" for name in config.services}
 
+
+
+def test_a_service_interlock_does_not_start_says_why_its_owner_is_not_checked(tmp_path: Path) -> None:
+    import asyncio
+
+    from interlock.phases import environment
+
+    ctx = context(tmp_path, SERVICES % 9)
+    [api] = [c for c in asyncio.run(environment.probe_environment(ctx, {})) if c.id == "api.url"]
+    assert "interlock does not start api" in api.details["owner"] and "no `command`" in api.details["owner"]
