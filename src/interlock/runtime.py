@@ -237,32 +237,35 @@ class Services:
                         if wanted else f"{name} names no port on this machine")
 
     def _owner(self, name: str, runtime: ServiceRuntime, healthy: bool) -> Check:
-        """`<name>.owner`: each port the service is probed at must be served by the process tree interlock started for it."""
+        """`<name>.owner`: each port the service is probed at must be served by the process tree interlock started for it.
+
+        A healthy service already listens; one without a health URL gets its start
+        timeout to begin listening; an unhealthy one is judged as it is now.
+        """
         process = self.processes[name]
         probed = self.probed_ports(runtime)
         check = Check(f"{name}.owner", "port", ", ".join(str(p) if p else u for _, p, u in probed), details={"pid": process.pid})
         with timed(check):
-            if not healthy:
-                return check.fail(f"not checked: {name} never became healthy, so who serves its port is unknown")
-            for key, port, url in probed:
-                if port is None:
-                    return check.fail(f"cannot check who serves {ports_.host_port(url)} ({key}): only ports on this machine's loopback "
-                                      "can be traced to a process; point it at 127.0.0.1")
-            deadline = time.monotonic() + runtime.start_timeout
-            for key, port, _ in probed:
-                assert port is not None
+            remote = next(((key, url) for key, port, url in probed if port is None), None)
+            if remote is not None:
+                return check.fail(f"cannot check who serves {ports_.host_port(remote[1])} ({remote[0]}): only ports on this machine's loopback "
+                                  "can be traced to a process; point it at 127.0.0.1")
+            local = list(dict.fromkeys((key, port) for key, port, _ in probed if port is not None))
+            deadline = time.monotonic() + (runtime.start_timeout if healthy else 0)
+            for key, port in local:
                 holders = ports_.listeners(port)
                 while not holders and process.poll() is None and time.monotonic() < deadline:
                     time.sleep(0.2)
                     holders = ports_.listeners(port)
                 if not holders:
-                    return check.fail(f"port {port} ({key}) is served by no process at all", port=port)
+                    unhealthy = "" if healthy else f" ({name} never became healthy)"
+                    return check.fail(f"port {port} ({key}) is served by no process at all{unhealthy}", port=port)
                 tree = ports_.process_tree(process.pid)
                 foreign = [h for h in holders if h.pid not in tree]
                 if foreign:
                     return check.fail(f"port {port} is not served by {name}'s process tree but by {'; '.join(map(self._holder, foreign))}",
                                       port=port, holders=[_listener_record(h) for h in foreign])
-        ports = sorted({p for _, p, _ in probed if p is not None})
+        ports = sorted({port for _, port in local})
         return check.ok(f"{'ports' if len(ports) > 1 else 'port'} {', '.join(map(str, ports))} served by {name}'s process tree (pid {process.pid})",
                         ports=ports)
 

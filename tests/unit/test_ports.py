@@ -266,3 +266,14 @@ def test_a_service_interlock_does_not_start_says_why_its_owner_is_not_checked(tm
     ctx = context(tmp_path, SERVICES % 9)
     [api] = [c for c in asyncio.run(environment.probe_environment(ctx, {})) if c.id == "api.url"]
     assert "interlock does not start api" in api.details["owner"] and "no `command`" in api.details["owner"]
+
+
+def test_an_unhealthy_service_is_still_judged_by_who_serves_its_port(tmp_path: Path) -> None:
+    text = (SERVICES % 9).replace('health = "{url:web}/"', 'health = "{url:web}/missing"').replace("start_timeout = 15", "start_timeout = 5")
+    ctx = context(tmp_path, text)
+    try:
+        checks = _by_id(ctx.services.start())
+    finally:
+        ctx.services.stop()
+    assert checks["web.started"].status == "fail" and "HTTP 404" in (checks["web.started"].reason or "")
+    assert checks["web.owner"].status == "pass", checks["web.owner"].reason  # http.server answers 404, but it is ours
