@@ -225,7 +225,7 @@ class Reservations:
     never get the same auto port however close together they allocate.
     """
 
-    folder: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "interlock-ports")
+    folder: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / f"interlock-ports-{os.getuid()}")  # per user: another's folder may refuse us
     held: dict[int, IO[bytes]] = field(default_factory=dict)
     refused: set[int] = field(default_factory=set)
 

@@ -32,6 +32,7 @@ from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.children import die_with_interlock
 from interlock.config import Environment, Loaded, ServiceRuntime
+from interlock.errors import Problem, UsageError
 from interlock.events import Emit, Notice, PromptAnswered, PromptRequired
 
 
@@ -471,7 +472,11 @@ class RunContext:
         if runtime.port != "auto":
             return runtime.port
         if name not in self.ports:
-            self.ports[name] = self.reservations.allocate()
+            try:
+                self.ports[name] = self.reservations.allocate()
+            except OSError as exc:
+                raise UsageError(Problem(str(self.loaded.path), f"cannot give {name} a free port: {describe(exc)}; free one or give it a fixed `port`",
+                                         key=f"environments.{self.env_name}.services.{name}.port")) from None
         else:
             self.reservations.take(self.ports[name])
         return self.ports[name]

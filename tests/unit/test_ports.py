@@ -277,3 +277,16 @@ def test_an_unhealthy_service_is_still_judged_by_who_serves_its_port(tmp_path: P
         ctx.services.stop()
     assert checks["web.started"].status == "fail" and "HTTP 404" in (checks["web.started"].reason or "")
     assert checks["web.owner"].status == "pass", checks["web.owner"].reason  # http.server answers 404, but it is ours
+
+
+def test_no_free_port_left_is_one_clear_line_naming_the_service_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.errors import UsageError
+
+    def exhausted(self: ports.Reservations, avoid: object = ()) -> int:
+        raise OSError("no free port in 127.0.0.1:10000-19999 to give a service with port = \"auto\"")
+
+    monkeypatch.setattr(ports.Reservations, "allocate", exhausted)
+    with pytest.raises(UsageError) as info:
+        context(tmp_path, SERVICES % 9).port("web")
+    [problem] = info.value.problems
+    assert problem.key == "environments.test.services.web.port" and "cannot give web a free port: OSError: no free port" in problem.message
