@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from interlock.errors import ConfigError, Problem
 
 CONFIG_NAME = "interlock.toml"
+#: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (RunContext.expand fills them).
+PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 
 
 class Model(BaseModel):
@@ -95,6 +97,9 @@ class ServiceRuntime(Model):
     command: list[str] | None = None
     cwd: str = "."
     env: dict[str, str] = {}
+    port: int | Literal["auto"] | None = Field(default=None, description=(
+        'the TCP port the service listens on: a number, or "auto" for a free one interlock picks for each run; '
+        "`{port:NAME}` stands for it in the config (the service's url, health, env and command)"))
     url: str
     health: str | None = None
     start_timeout: float = Field(default=30.0, gt=0)
@@ -464,7 +469,18 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
     def add(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(str(path), message, _line_of(lines, loc), ".".join(map(str, loc))))
 
+    for loc, text in _strings(config.contracts.model_dump(by_alias=True, exclude_none=True), ("contracts",)):
+        for kind, name in PLACEHOLDER.findall(text):
+            if name not in config.services:
+                add(loc, f"{{{kind}:{name}}}: {name!r} is not a declared service; fix the name")
     for env_name, env in config.environments.items():
+        for loc, text in _strings(env.model_dump(exclude_none=True), ("environments", env_name)):
+            for kind, name in PLACEHOLDER.findall(text):
+                if name not in env.services:
+                    add(loc, f"{{{kind}:{name}}}: {name!r} is not a service of environment {env_name!r}; fix the name")
+                elif kind == "port" and env.services[name].port is None:
+                    add(loc, f"{{port:{name}}}: service {name!r} has no `port` in environment {env_name!r}; "
+                             f'give it `port = "auto"` (or a number) under [environments.{env_name}.services.{name}]')
         for svc in env.services:
             if svc not in config.services:
                 add(("environments", env_name, "services", svc), f"service {svc!r} is not declared under [services]; declare it or fix the name")
@@ -489,6 +505,17 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
             if dataset.store not in env.stores:
                 add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}")
     return problems
+
+
+def _strings(value: Any, loc: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string inside nested dicts and lists, with its key path (where a placeholder is written)."""
+    if isinstance(value, str):
+        return [(loc, value)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _strings(item, (*loc, key))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in _strings(item, (*loc, index))]
+    return []
 
 
 def find(start: Path, explicit: Path | None = None) -> Path:

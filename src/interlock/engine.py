@@ -94,6 +94,7 @@ class RunState:
     halted_at: str | None = None
     halt_reason: str | None = None
     standalone: bool = False  # written by a single-step command, not by `interlock run`
+    ports: dict[str, int] = field(default_factory=dict)  # the `port = "auto"` ports this run chose: a resumed run keeps them
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
@@ -168,8 +169,10 @@ class Engine:
         self.loaded, self.env_name, self.published, self.emit, self.confirm = loaded, env_name, artifacts_root, emit, confirm
         self.pytest_args = pytest_args or []
 
-    def _context(self, folder: Path, run_id: str, started_at: str | None = None) -> RunContext:
-        ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args, published=self.published)
+    def _context(self, folder: Path, run_id: str, started_at: str | None = None, ports: dict[str, int] | None = None) -> RunContext:
+        """The steps' context; `ports` is the run state's own dict, so the auto ports chosen are saved with the state."""
+        ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args,
+                         published=self.published, ports=ports if ports is not None else {})
         if started_at:
             ctx.started_at = started_at
         return ctx
@@ -198,7 +201,7 @@ class Engine:
         if state is None or state.standalone:  # outside a full run each step command is a run of its own, recorded for the history
             state = RunState(uuid.uuid4().hex[:12], self.env_name, utc_now(), standalone=True)
             state.save(folder)
-        ctx = self._context(folder, state.run_id)
+        ctx = self._context(folder, state.run_id, ports=state.ports)
         code = ExitCode.OK
         try:
             for step_id in step_ids:
@@ -224,7 +227,7 @@ class Engine:
                 raise UsageError(Problem(str(self.published), f"no halted run and no killed run of environment {self.env_name!r} to resume; start one with `interlock run`"))
             state, staged = found or (RunState(uuid.uuid4().hex[:12], self.env_name, utc_now()), None)
             staging = staged or staging_folder(self.published, state.run_id)
-            ctx = self._context(staging, state.run_id, state.started_at)
+            ctx = self._context(staging, state.run_id, state.started_at, state.ports)
             ctx.services.stop_orphans()  # before any staging folder is touched: a killed run's services may still write there
             self._discard_staging(keep=staged)
             if staged is None:

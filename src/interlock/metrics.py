@@ -98,6 +98,11 @@ def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
                             "(made by hand or by an older interlock): rerun `interlock env`")
     checked = {c["id"] for c in report["checks"]}
     missing = {d["name"]: f"{d['role']} {d['name']} (no {d['check']} check)" for d in declared if d["check"] not in checked}
+    ports = report.get("ports")
+    for name, record in ports.items() if isinstance(ports, dict) else ():
+        for check_id in record.get("checks", []) if isinstance(record, dict) else ():
+            if check_id not in checked:
+                missing.setdefault(str(name), f"service {name} (no {check_id} check)")
     listed = {d["name"] for d in declared if d["role"] == "service"}
     for service in (scope or {}).get("services", []):
         if service["name"] not in listed:

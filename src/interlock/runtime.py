@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+from interlock import ports as ports_
 from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.children import die_with_interlock
-from interlock.config import Environment, Loaded
+from interlock.config import Environment, Loaded, ServiceRuntime
+from interlock.errors import Problem, UsageError
 from interlock.events import Emit, Notice, PromptAnswered, PromptRequired
 
 
@@ -47,6 +50,10 @@ def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp, the only time format in artifacts."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _listener_record(listener: ports_.Listener) -> dict[str, Any]:
+    return {"pid": listener.pid, "name": listener.name, "cmdline": list(listener.cmdline), "address": listener.address}
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -170,6 +177,10 @@ class Services:
         for name, runtime in self.ctx.env.services.items():
             if runtime.command is None:
                 continue
+            busy = self._ports_in_use(name, runtime)
+            self.checks.append(busy)
+            if not busy.passed:
+                continue  # started on a taken port it would fail, or worse, seem to work through the holder
             log = (logs / f"service-{name}.log").open("ab")
             env = {**self.ctx.base_env(), **{k: self.ctx.expand(v) for k, v in runtime.env.items()}}
             try:
@@ -181,11 +192,95 @@ class Services:
             except OSError as exc:
                 self.checks.append(Check(f"{name}.start", "process", name).fail(f"could not start: {describe(exc)}"))
             self._save_pids()  # after each start: a kill between two starts leaves none unrecorded
+        healthy: dict[str, bool] = {}
         for name, runtime in self.ctx.env.services.items():
             if runtime.health and name in self.processes:
-                self.checks.append(self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout))
+                check = self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout)
+                self.checks.append(check)
+                healthy[name] = check.passed
+        for name, runtime in self.ctx.env.services.items():
+            if name in self.processes:
+                self.checks.append(self._owner(name, runtime, healthy.get(name, True)))
         self._watch()
         return self.checks
+
+    def probed_ports(self, runtime: ServiceRuntime) -> list[tuple[str, int | None, str]]:
+        """The ports interlock reaches a service on: (which key, port or None when not on this machine, expanded URL)."""
+        found = []
+        for key, url in (("url", runtime.url), ("health", runtime.health)):
+            if url:
+                expanded = self.ctx.expand(url)
+                found.append((key, ports_.port_of(expanded) if ports_.is_local(expanded) else None, expanded))
+        return found
+
+    def _service_of(self, pid: int | None) -> str | None:
+        """Which started service's process tree `pid` belongs to, if any."""
+        if pid is None:
+            return None
+        return next((name for name, process in self.processes.items() if pid in ports_.process_tree(process.pid)), None)
+
+    def _holder(self, listener: ports_.Listener) -> str:
+        service = self._service_of(listener.pid)
+        return listener.describe() + (f" (service {service})" if service else "")
+
+    def _ports_in_use(self, name: str, runtime: ServiceRuntime) -> Check:
+        """`<name>.port`: every port the service will listen on or be reached at must be free before it starts."""
+        wanted = [p for p in [self.ctx.port(name), *(p for _, p, _ in self.probed_ports(runtime))] if p is not None]
+        wanted = list(dict.fromkeys(wanted))
+        check = Check(f"{name}.port", "port", ", ".join(map(str, wanted)) or runtime.url, details={"ports": wanted})
+        with timed(check):
+            for port in wanted:
+                holders = ports_.listeners(port)
+                if holders:
+                    return check.fail(f"port {port} is already in use by {'; '.join(map(self._holder, holders))}",
+                                      port=port, holders=[_listener_record(h) for h in holders])
+        return check.ok(f"{'ports' if len(wanted) > 1 else 'port'} {', '.join(map(str, wanted))} free before {name} started"
+                        if wanted else f"{name} names no port on this machine")
+
+    def _owner(self, name: str, runtime: ServiceRuntime, healthy: bool) -> Check:
+        """`<name>.owner`: each port the service is probed at must be served by the process tree interlock started for it.
+
+        A healthy service already listens; one without a health URL gets its start
+        timeout to begin listening; an unhealthy one is judged as it is now.
+        """
+        process = self.processes[name]
+        probed = self.probed_ports(runtime)
+        check = Check(f"{name}.owner", "port", ", ".join(str(p) if p else u for _, p, u in probed), details={"pid": process.pid})
+        with timed(check):
+            remote = next(((key, url) for key, port, url in probed if port is None), None)
+            if remote is not None:
+                return check.fail(f"cannot check who serves {ports_.host_port(remote[1])} ({remote[0]}): only ports on this machine's loopback "
+                                  "can be traced to a process; point it at 127.0.0.1")
+            local = list(dict.fromkeys((key, port) for key, port, _ in probed if port is not None))
+            deadline = time.monotonic() + (runtime.start_timeout if healthy else 0)
+            for key, port in local:
+                holders = ports_.listeners(port)
+                while not holders and process.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    holders = ports_.listeners(port)
+                if not holders:
+                    unhealthy = "" if healthy else f" ({name} never became healthy)"
+                    return check.fail(f"port {port} ({key}) is served by no process at all{unhealthy}", port=port)
+                tree = ports_.process_tree(process.pid)
+                foreign = [h for h in holders if h.pid not in tree]
+                if foreign:
+                    return check.fail(f"port {port} is not served by {name}'s process tree but by {'; '.join(map(self._holder, foreign))}",
+                                      port=port, holders=[_listener_record(h) for h in foreign])
+        ports = sorted({port for _, port in local})
+        return check.ok(f"{'ports' if len(ports) > 1 else 'port'} {', '.join(map(str, ports))} served by {name}'s process tree (pid {process.pid})",
+                        ports=ports)
+
+    def port_record(self) -> dict[str, dict[str, Any]]:
+        """Per service: its port in this run, whether interlock chose it, and which ownership checks apply (the report's `ports`)."""
+        record: dict[str, dict[str, Any]] = {}
+        for name, runtime in self.ctx.env.services.items():
+            started = runtime.command is not None
+            record[name] = {
+                "port": self.ctx.port(name), "auto": runtime.port == "auto", "started_by_interlock": started,
+                "probed": sorted({p for _, p, _ in self.probed_ports(runtime) if p is not None}),
+                "checks": ([f"{name}.port"] + ([f"{name}.owner"] if name in self.processes else [])) if started else [],
+            }
+        return record
 
     def _watch(self, interval: float = 0.2) -> None:
         """Poll the services that came up; one that ends before `stop` is a ServiceExit, noted in its log at once.
@@ -309,6 +404,13 @@ class Services:
         self.report_exits()
 
 
+_FIXED: dict[str, Callable[[RunContext], str]] = {
+    "root": lambda ctx: str(ctx.loaded.root), "python": lambda ctx: sys.executable,
+    "workdir": lambda ctx: str(ctx.workdir), "artifacts": lambda ctx: str(ctx.artifacts.root),
+}
+_PLACEHOLDERS = re.compile(r"\{(root|python|workdir|artifacts)\}|\{(url|port):([^{}]+)\}")
+
+
 @dataclass
 class RunContext:
     """Everything a step reads; steps return data and emit events, never print."""
@@ -322,6 +424,8 @@ class RunContext:
     started_at: str = field(default_factory=utc_now)
     pytest_args: list[str] = field(default_factory=list)
     published: Path | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # auto ports chosen for this run (`port`), kept in the run state
+    reservations: ports_.Reservations = field(default_factory=lambda: ports_.Reservations(), repr=False)
     _step: str | None = field(default=None, init=False, repr=False)
     services: Services = field(init=False)
     redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)
@@ -355,14 +459,50 @@ class RunContext:
     def workdir(self) -> Path:
         return self.loaded.root / ".interlock" / self.env_name
 
+    def port(self, name: str) -> int | None:
+        """Service `name`'s port in this run: its fixed `port`, or for `port = "auto"` a free one reserved on first use.
+
+        An auto port is chosen once per run (a resumed run is handed the ports it
+        recorded, `ports`) and kept reserved until the run ends, so every step,
+        the services and the suite agree on it.
+        """
+        runtime = self.env.services.get(name)
+        if runtime is None or runtime.port is None:
+            return None
+        if runtime.port != "auto":
+            return runtime.port
+        if name not in self.ports:
+            try:
+                self.ports[name] = self.reservations.allocate()
+            except OSError as exc:
+                raise UsageError(Problem(str(self.loaded.path), f"cannot give {name} a free port: {describe(exc)}; free one or give it a fixed `port`",
+                                         key=f"environments.{self.env_name}.services.{name}.port")) from None
+        else:
+            self.reservations.take(self.ports[name])
+        return self.ports[name]
+
+    def _fill(self, text: str, urls: bool) -> str:
+        def one(match: re.Match[str]) -> str:
+            if match.group(1):
+                return _FIXED[match.group(1)](self)
+            kind, name = match.group(2), match.group(3)
+            runtime = self.env.services.get(name)
+            if runtime is None or (kind == "url" and not urls):
+                return match.group(0)
+            if kind == "port":
+                port = self.port(name)
+                return match.group(0) if port is None else str(port)
+            return self._fill(runtime.url, urls=False).rstrip("/")
+
+        return _PLACEHOLDERS.sub(one, text)
+
     def expand(self, text: str) -> str:
-        """Fill `{root}`, `{python}`, `{workdir}`, `{artifacts}` and `{url:SERVICE}` in config strings."""
-        values = {"{root}": str(self.loaded.root), "{python}": sys.executable, "{workdir}": str(self.workdir), "{artifacts}": str(self.artifacts.root)}
-        for name, runtime in self.env.services.items():
-            values[f"{{url:{name}}}"] = runtime.url.rstrip("/")
-        for key, value in values.items():
-            text = text.replace(key, value)
-        return text
+        """Fill `{root}`, `{python}`, `{workdir}`, `{artifacts}`, `{port:SERVICE}` and `{url:SERVICE}` in config strings.
+
+        One pass over the text: a service's URL may use its `{port:...}`, and what a
+        placeholder is filled with is never scanned again.
+        """
+        return self._fill(text, urls=True)
 
     def stores(self) -> dict[str, dict[str, str]]:
         """The environment's stores as setup actions need them: kind and expanded URL."""

@@ -63,8 +63,10 @@ setup = []
 
 [environments.integration.services.api]
 command = ["{{python}}", "-m", "api"]
-url = "http://127.0.0.1:8000"
-health = "http://127.0.0.1:8000/health"
+port = "auto"  # a free port for each run, passed on as {{port:api}} and {{url:api}}
+url = "http://127.0.0.1:{{port:api}}"
+health = "{{url:api}}/health"
+env = {{ PORT = "{{port:api}}" }}
 
 [contracts.pact]
 sources = ["contracts/pacts"]

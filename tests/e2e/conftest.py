@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Result, free_ports
+from tests.support import Result
 
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "examples" / "shop"
@@ -64,19 +63,19 @@ def require_server(host: str, port: int, name: str) -> None:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Shop:
-    """examples/shop copied to tmp, its integration ports moved to free ones, with a sign-off key."""
+    """examples/shop copied to tmp, with a sign-off key."""
     return new_shop(tmp_path)
 
 
 def new_shop(base: Path) -> Shop:
-    """A private copy of examples/shop under `base` on free ports with a key pair (also for module-scoped runs)."""
+    """A private copy of examples/shop under `base` with a key pair (also for module-scoped runs).
+
+    The shop's services have `port = "auto"`: each run gets free ports of its own,
+    so copies run side by side as they are.
+    """
     root = base / "shop"
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
-    config = root / "interlock.toml"
-    text = config.read_text("utf-8")
-    for old, new in zip(("18081", "18082", "18083", "18181", "18182", "18183"), free_ports(6)):
-        text = re.sub(rf"\b{old}\b", str(new), text)
-    config.write_text(text, "utf-8")
+    assert "18081" not in (root / "interlock.toml").read_text("utf-8"), "the demo's services must take auto ports"
     made = Shop(root)
     result = made.interlock("keygen", "--out", ".interlock/keys/signoff.key")
     assert result.code == 0, result.output

@@ -67,8 +67,7 @@ def test_broken_provider_field_fails_the_named_interaction(shop: Shop) -> None:
 
 
 def test_unreachable_health_check_is_environment_mismatch(shop: Shop) -> None:
-    port = shop.config.read_text().split('health = "http://127.0.0.1:')[1].split("/")[0]
-    shop.edit("interlock.toml", f'health = "http://127.0.0.1:{port}/health"', 'health = "http://127.0.0.1:9/health"')
+    shop.edit("interlock.toml", 'health = "{url:catalog}/health"', 'health = "http://127.0.0.1:9/health"')
     shop.edit("interlock.toml", "start_timeout = 20", "start_timeout = 3")
     result = shop.interlock("run", "--env", "integration", "--yes")
     assert result.code == 3, result.output

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Shop, free_ports
+from tests.support import free_ports
+
+from .conftest import Shop
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -102,12 +101,16 @@ def no_survivors(root: Path, within: float = 5.0) -> list[str]:
     return left
 
 
-def listening(shop: Shop) -> list[int]:
-    """The shop copy's service ports that something still accepts connections on."""
-    config = tomllib.loads(shop.config.read_text("utf-8"))
-    ports = [int(s["url"].rsplit(":", 1)[1].strip("/")) for s in config["environments"][ENV]["services"].values()]
+def run_ports(published: Path) -> set[int]:
+    """The auto ports of the runs whose state is in the artifact folder or a staging folder beside it."""
+    states = [RunState.load(folder) for folder in (published, *staging_folders(published))]
+    return {port for state in states if state is not None for port in state.ports.values()}
+
+
+def listening(ports: set[int]) -> list[int]:
+    """The ports (the shop copy's runs' services') that something still accepts connections on."""
     open_ports = []
-    for port in ports:
+    for port in sorted(ports):
         with socket.socket() as probe:
             probe.settimeout(1)
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -174,7 +177,7 @@ def test_twenty_kills_leave_valid_json_and_resume_completes(shop: Shop, tmp_path
     print(f"INTERLOCK_KILL_SEED={seed}")
     rng = random.Random(seed)
     published = shop.artifacts
-    previous, landed, durations = files(published), Counter[str](), dict[str, float]()
+    previous, landed, durations, ports = files(published), Counter[str](), dict[str, float](), set[int]()
     attempt = 0
     while attempt < KILLS or resumable(published, ENV) is None or not PHASES <= set(landed):
         assert attempt < MOST, f"after {attempt} kills: {dict(landed)}"
@@ -188,6 +191,7 @@ def test_twenty_kills_leave_valid_json_and_resume_completes(shop: Shop, tmp_path
         assert code in (None, 0), f"attempt {attempt} ended with {code}: " + log.read_text("utf-8", "replace")[-2000:]
         where_now = "finished" if code is not None else where(published)
         landed[where_now] += 1
+        ports |= run_ports(published)
         print(f"attempt {attempt}: {'--resume' if found else 'fresh'}, kill {offset:.2f}s into {target} -> {where_now} ({time.monotonic() - began:.1f}s)")
         assert not (left := no_survivors(shop.root)), f"attempt {attempt}: children of the killed run still alive: {left}"
         assert not (broken := bad_json(published, scratch_allowed=False)), broken
@@ -206,9 +210,14 @@ def test_twenty_kills_leave_valid_json_and_resume_completes(shop: Shop, tmp_path
         attempt += 1
     print("kills by phase:", dict(landed))
 
-    assert listening(shop) == [], "a killed run's service still holds its port"
+    assert ports, "no run recorded the auto ports it chose"
+    assert listening(ports) == [], "a killed run's service still holds its port"
+    kept = resumable(published, ENV)
     final = shop.interlock("run", "--env", ENV, "--yes", "--resume")
     assert final.code == 0, final.output
+    if kept is not None:  # a resumed run keeps the ports it chose, whether step 1.2 ran before the kill or after
+        report = json.loads((published / "environment-validation-report.json").read_text("utf-8"))
+        assert {n: r["port"] for n, r in report["ports"].items()} == kept[0].ports
     assert "Gate 1: PASS  Gate 2: PASS  Gate 3: PASS  Gate 4: PASS" in final.stdout, final.output
     gates = json.loads((published / "gate-results.json").read_text("utf-8"))
     assert [g["status"] for g in gates["gates"]] == ["pass"] * 4

@@ -352,7 +352,8 @@ health = "http://127.0.0.1:{port}/"
     ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), events.append, lambda k: (False, "test"), "run1")
     ctx.step = "3.1"
     try:
-        assert [c.status for c in ctx.services.start()] == ["pass", "pass"]
+        started = ctx.services.start()
+        assert {c.id: c.status for c in started} == {f"{n}.{k}": "pass" for n in ("web", "api") for k in ("port", "started", "owner")}
         web = ctx.services.processes["web"]
         web.kill()
         deadline = time.monotonic() + 3

@@ -1,7 +1,7 @@
 """Steps 1.2 and 1.3 on a copy of the demo shop: its real services, SQLite and the embedded log.
 
-Each test runs on its own copy with the ports rewritten to free ones, so
-parallel runs (and other checkouts) never fight over 18081-18083.
+Each test runs on its own copy; the shop's services take auto ports, so
+parallel runs (and other checkouts) never fight over a port.
 """
 
 from __future__ import annotations
@@ -27,14 +27,9 @@ PASSWORD = "pr0be-s3cret"
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
-    """A copy of the demo whose integration ports are free ones picked now."""
+    """A copy of the demo (its services take auto ports)."""
     root = tmp_path / "shop"
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
-    config = root / "interlock.toml"
-    text = config.read_text("utf-8")
-    for old, new in zip((18081, 18082, 18083), free_ports(3)):
-        text = text.replace(str(old), str(new))
-    config.write_text(text, "utf-8")
     os.utime(root / "data" / "products.csv")  # outside git the last refresh is the mtime: make the copy current
     return root
 
@@ -63,7 +58,7 @@ def test_demo_environment_passes_and_feeds_the_inventory(shop: Path) -> None:
     assert validation_errors("environment-validation-report", report) == []
     assert report["status"] == "pass" and report["summary"]["failed"] == 0
     ids = {c["id"] for c in report["checks"]}
-    assert {"setup.1", "catalog.started", "catalog.health", "shipping.health", "shopdb", "shopdb.migrations", "shopdb.table.products",
+    assert {"setup.1", "catalog.port", "catalog.started", "catalog.owner", "catalog.health", "shipping.health", "shopdb", "shopdb.migrations", "shopdb.table.products",
             "bus", "baseline.versions.python", "baseline.versions.sqlite", "baseline.env.orders"} <= ids
     assert "baseline.versions.postgresql" not in ids  # not used by this environment
     assert any(isinstance(e, AutomationExecuted) and e.status == "PASS" for e in events)
@@ -78,9 +73,8 @@ def test_demo_environment_passes_and_feeds_the_inventory(shop: Path) -> None:
 def test_wrong_health_port_fails_with_environment_mismatch(shop: Path) -> None:
     config = shop / "interlock.toml"
     text = config.read_text("utf-8")
-    catalog_port = load(config).config.environments["integration"].services["catalog"].url.rsplit(":", 1)[1]
     dead = free_ports(1)[0]
-    text = text.replace(f'health = "http://127.0.0.1:{catalog_port}/health"', f'health = "http://127.0.0.1:{dead}/health"', 1)
+    text = text.replace('health = "{url:catalog}/health"', f'health = "http://127.0.0.1:{dead}/health"', 1)
     text = text.replace("start_timeout = 20", "start_timeout = 3")
     text += f'\n[environments.integration.brokers.rabbit]\nkind = "amqp"\nurl = "amqp://guest:{PASSWORD}@127.0.0.1:{dead}/"\n'
     config.write_text(text, "utf-8")

@@ -192,7 +192,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
 
     def url_of(provider: str) -> str | None:
         runtime = ctx.env.services.get(provider)
-        return (runtime.url.rstrip("/") + "/") if runtime else None
+        return (ctx.expand(runtime.url).rstrip("/") + "/") if runtime else None
 
     jobs = []
     for (provider, kind), files in sorted(groups.items()):

@@ -117,6 +117,11 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
         probes.append(_broker_probe(name, broker, url, versions, inner))
         labels.append((name, broker.kind, url))
     probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
+    external = {service_check_id(n, r): n for n, r in env.services.items() if r.command is None}
+    for check in probed:
+        if check.id in external:
+            check.details["owner"] = (f"not checked: interlock does not start {external[check.id]} (no `command` in environment "
+                                      f"{ctx.env_name}), so it cannot tell its process from any other answering on that port")
     return probed + unreadable
 
 
@@ -193,7 +198,8 @@ def run(ctx: RunContext) -> Outcome:
     finished = utc_now()
     path = ctx.artifacts.write_json(REPORT, {
         "schema_version": 1, "generated_at": finished, "environment": ctx.env_name, "status": "pass" if ok else "fail",
-        "started_at": started, "finished_at": finished, "declared": declared_components(ctx.env), "checks": [c.to_dict() for c in checks],
+        "started_at": started, "finished_at": finished, "declared": declared_components(ctx.env),
+        "ports": ctx.services.port_record(), "checks": [c.to_dict() for c in checks],
         "summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed)},
     })
     ctx.emit(ArtifactWritten(str(path)))
