@@ -262,7 +262,7 @@ def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric
     elif artifacts.exists(BUNDLE):
         report = verify_bundle(artifacts.path(BUNDLE), pubkey)
         problems = [f"{p.entry}: {p.message}" for p in report.problems]
-        out["bundle_problems"] = Metric(len(problems), items=problems)
+        out["bundle_problems"] = Metric(report.problem_count, items=problems)
     else:
         out["bundle_problems"] = _missing(BUNDLE)
     envelope = _json(artifacts, SIGNOFF)
