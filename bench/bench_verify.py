@@ -59,50 +59,48 @@ def _fill(head: str, line: str, tail: str, budget: int) -> bytes:
     return ("".join(parts) + tail).encode("utf-8")
 
 
-def _json_near_cap(build: Any, budget: int, max_values: int) -> bytes:
-    """The largest document `build(n)` with at most `budget` bytes and `max_values` values (bisection on n)."""
+def _json_array(head: str, item: str, tail: str, budget: int, max_values: int) -> bytes:
+    """`head`, then `item.format(i)` for i = 0, 1, ... joined by commas, then `tail`: as many items as keep the
+    document within `budget` bytes and its value bound (see `json_value_bound`) within `max_values`."""
     from interlock.evidence._common import json_value_bound
 
-    low, high = 1, budget
-    while low < high:
-        mid = (low + high + 1) // 2
-        data = json.dumps(build(mid), separators=(",", ":")).encode()
-        if len(data) <= budget and json_value_bound(data) <= max_values:
-            low = mid
-        else:
-            high = mid - 1
-    return json.dumps(build(low), separators=(",", ":")).encode()
+    per_item = json_value_bound(item.format(0).encode()) + 1  # its own values and the comma before it
+    room = max_values - json_value_bound((head + tail).encode()) - 1
+    parts, size, i = [], len(head) + len(tail), 0
+    while (i + 1) * per_item <= room:
+        text = item.format(i)
+        if size + len(text) + 1 > budget:
+            break
+        parts.append(text)
+        size += len(text) + 1
+        i += 1
+    return (head + ",".join(parts) + tail).encode("utf-8")
 
 
 def hostile_bundle(directory: Path) -> tuple[Path, Path]:
     """Write the hostile bundle and the public key its sign-off verifies with; returns (zip, public key)."""
     from interlock.evidence import PAYLOAD_TYPE, generate_keypair, sign_statement
-    from interlock.evidence._common import MAX_JSON_VALUES
+    from interlock.evidence._common import MAX_JSON_VALUES, json_value_bound
     from interlock.evidence._zipscan import PARSED_ENTRY_LIMIT, TAG_FILE_LIMIT
 
     budget, tag_budget = PARSED_ENTRY_LIMIT - 1024, TAG_FILE_LIMIT - 1024
     digest = "ab" * 32
     private, public = directory / "hostile.key", directory / "hostile.pub"
     generate_keypair(private, public)
-    waiver = {"target": "tests.ran", "approver": "", "justification": "", "expires": "never"}
-
-    def statement(n: int) -> dict[str, Any]:
-        return {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "x",
-                "predicate": {"waivers": [waiver] * n, "policy_relaxed": [{}] * n}}
-
-    def manifest(n: int) -> dict[str, Any]:
-        return {"manifest_version": 1, "artifacts": [{"path": f"f{i}", "sha256": digest, "size": i} for i in range(n)]}
-
+    waiver = '{{"target":"tests.ran","approver":"","justification":"","expires":"never {0}"}}'
     # base64 grows the payload by 4/3, and the envelope adds a little around it
-    payload = _json_near_cap(statement, budget * 3 // 4 - 2048, MAX_JSON_VALUES)
+    payload = _json_array('{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{"waivers":[',
+                          waiver, "]}}", budget * 3 // 4 - 2048, MAX_JSON_VALUES)
     envelope = sign_statement(json.loads(payload), private)
-    assert envelope["payloadType"] == PAYLOAD_TYPE and len(base64.b64decode(envelope["payload"])) > 0
+    assert envelope["payloadType"] == PAYLOAD_TYPE and json_value_bound(base64.b64decode(envelope["payload"])) <= MAX_JSON_VALUES
+    artifact = '{{"path":"f{0}","sha256":"' + digest + '","size":{0}}}'
     entries = {
         "bagit.txt": _fill("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\nX: x\n", " {0}\n", "", tag_budget),
         "bag-info.txt": _fill("", "L{0}: v\n", "", tag_budget),
         "manifest-sha256.txt": _fill("", digest + "  data/f{0}\n", "", budget),
         "tagmanifest-sha256.txt": _fill("", digest + "  t{0}.txt\n", "", tag_budget),
-        "data/integration-evidence-manifest.json": _json_near_cap(manifest, budget, MAX_JSON_VALUES),
+        "data/integration-evidence-manifest.json": _json_array('{"manifest_version":1,"artifacts":[', artifact, "]}",
+                                                               budget, MAX_JSON_VALUES),
         "integration-signoff.json": json.dumps(envelope).encode(),
     }
     zip_path = directory / "hostile.zip"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +175,16 @@ class _Verifier:
                             key_file=str(key_path) if key_path is not None else None)
 
     def content(self, name: str, *, required: str) -> bytes | None:
-        """Parsed entry's bytes; reports it missing (with why it matters) if absent."""
+        """Parsed entry's bytes, handed over once (the entry keeps its digest and size, so memory
+        holds one entry's bytes at a time); reports it missing (with why it matters) if absent."""
         if name not in self.present:
             self.add(name, f"missing: {required}")
             return None
         entry = self.entries.get(name)
-        return entry.content if entry else None  # unreadable: already reported
+        if entry is None:
+            return None  # unreadable: already reported
+        self.entries[name] = replace(entry, content=None)
+        return entry.content
 
     # -- BagIt structure -----------------------------------------------------
 
