@@ -127,17 +127,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@_reader("integration-scope-matrix.json", "prerequisites_unmet", "interfaces", "uncovered_interfaces")
+@_reader("integration-scope-matrix.json", "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")
 def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     scope = _json(artifacts, "integration-scope-matrix.json")
     if scope is None:
-        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces"):
+        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts"):
             out[name] = _missing("integration-scope-matrix.json")
         return
     unmet = [p["name"] for p in scope["prerequisites"] if p["status"] != "ok"]
     out["prerequisites_unmet"] = Metric(len(unmet), items=unmet)
     out["interfaces"] = Metric(len(scope["interfaces"]))
     out["uncovered_interfaces"] = Metric(len(scope["uncovered"]), items=list(scope["uncovered"]))
+    undeclared = scope["undeclared_pacts"]
+    out["undeclared_pacts"] = Metric(len(undeclared), f"pact files no [contracts.pact] source declares: {', '.join(undeclared)[:500]}; "
+                                     "add them to sources (so they are verified) or to [contracts.pact] exclude" if undeclared else None,
+                                     items=list(undeclared))
 
 
 @_reader("environment-validation-report.json", "environment_checks", "environment_failed", "environment_unprobed")
