@@ -277,7 +277,10 @@ def verify(
     pubkey: Annotated[Optional[Path], typer.Option("--pubkey", help="Approver's public key (default: [signoff] pubkey of the config).")] = None,
 ) -> None:
     """Verify a bundle offline: every hash, no missing or extra entry, the signature."""
+    from datetime import datetime, timezone
+
     from interlock.evidence import verify_bundle
+    from interlock.evidence.approval import approval, describe
 
     if not zip_path.is_file():
         raise UsageError(Problem(str(zip_path), "no such file; give the path of INTEGRATION-EVIDENCE.zip"))
@@ -293,13 +296,15 @@ def verify(
         report = verify_bundle(zip_path, pubkey)
     except (OSError, ValueError) as exc:
         raise UsageError(Problem(str(zip_path), f"cannot verify: {exc}; check the bundle and key paths")) from None
+    found = approval(report, datetime.now(timezone.utc)) if report.ok else None  # who approved what: only for an intact bundle
+    more = [f"... and {report.omitted} more problems"] if report.omitted else []
     if OPTS.json:
-        typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems]}))
-    elif report.ok:
-        typer.echo(f"OK: {zip_path} is intact and validly signed")
+        typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems] + more,
+                               "problem_count": report.problem_count, "approval": found.to_json() if found else None}))
+    elif report.ok:  # a verified signature always carries a predicate, so `found` names who approved
+        typer.echo("\n".join(describe(str(zip_path), found)) if found else f"OK: {zip_path} is intact and validly signed")
     else:
-        for problem in report.problems:
-            typer.echo(f"FAIL: {problem.entry}: {problem.message}")
+        typer.echo("\n".join([f"FAIL: {problem.entry}: {problem.message}" for problem in report.problems] + more))
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 

@@ -257,6 +257,21 @@ class Contracts(Model):
     openapi: OpenApiContracts | None = None
     asyncapi: AsyncApiContracts | None = None
     schema_: list[SchemaContract] = Field(default=[], alias="schema")
+    pact_exclude: list[str] = Field(default=[], description="`[contracts.pact] exclude`: globs of pact files, relative to the "
+                                    "config's folder, that the architecture contracts may hold without any source declaring them")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_pact_exclude(cls, data: Any) -> Any:
+        """`[contracts.pact] exclude` is read here, so it works in a project that verifies no pacts at all
+        (a [contracts.pact] table with only `exclude` verifies nothing)."""
+        if not (isinstance(data, dict) and isinstance(data.get("pact"), dict) and "exclude" in data["pact"]):
+            return data
+        pact = dict(data["pact"])
+        exclude = pact.pop("exclude")
+        if not (isinstance(exclude, list) and all(isinstance(g, str) and g.strip() for g in exclude)):
+            raise ValueError("[contracts.pact] exclude must be a list of glob strings, e.g. [\"contracts/legacy/*.json\"]")
+        return {**data, "pact": pact or None, "pact_exclude": exclude}
 
 
 class Dataset(Model):

@@ -6,6 +6,7 @@ path, with what to do; never a traceback from a parser.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -199,18 +200,47 @@ def source_url(source: Any) -> str | None:
 
 
 def pact_files(root: Path, sources: list[Any]) -> list[Path]:
-    """Every local pact file under the configured sources (files or folders), sorted; URL sources are left out (see `fetch_pact`)."""
+    """Every local pact file under the configured sources (files, or folders read recursively), sorted per source;
+    URL sources are left out (see `fetch_pact`). A pact one folder down is as declared as one at the top."""
     found: list[Path] = []
     for source in sources:
         if source_url(source) is not None:
             continue
         path = (root / source).resolve()
         if path.is_dir():
-            found.extend(sorted(path.glob("*.json")))
+            found.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
         elif path.is_file():
             found.append(path)
         else:
             raise UsageError(Problem(str(path), "pact source not found; fix [contracts.pact] sources"))
+    return found
+
+
+def is_pact(path: Path) -> bool:
+    """Whether a file reads as a pact (a JSON object naming a consumer and a provider, with interactions or messages)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (isinstance(data, dict) and all(isinstance(data.get(role), dict) for role in ("consumer", "provider"))
+            and any(isinstance(data.get(key), list) for key in ("interactions", "messages")))
+
+
+def undeclared_pacts(root: Path, folder: Path, declared: list[Path], exclude: list[str]) -> list[str]:
+    """Pact files under `folder` (the architecture contracts, read recursively) that no source declares and
+    no `exclude` glob (fnmatch, on the path relative to `root`, `*` crossing folders) matches, as shown paths.
+
+    A contract that sits beside the declared ones but is never verified would pass Gate 2 unseen.
+    """
+    folder = folder.resolve()
+    candidates = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*.json") if p.is_file()) if folder.is_dir() else []
+    known = {p.resolve() for p in declared}
+    found: list[str] = []
+    for path in candidates:
+        shown = path.relative_to(root.resolve()).as_posix() if path.is_relative_to(root.resolve()) else str(path)
+        if path.resolve() in known or any(fnmatch.fnmatchcase(shown, glob) for glob in exclude) or not is_pact(path):
+            continue
+        found.append(shown)
     return found
 
 

@@ -2,20 +2,26 @@
 
 Each reader returns a `Metric`; an artifact that is missing or unreadable
 gives a metric with no value and the reason, which fails its condition.
+Readers fail closed (`_reader`): a JSON artifact is checked against its schema
+as it is read, and an artifact in any shape interlock never writes gives each
+of the reader's metrics no value and a one-line reason naming the artifact,
+never an internal error.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from interlock.artifacts import ArtifactDir
+from interlock import fastschema
+from interlock.artifacts import BY_FILENAME, ArtifactDir, schema, validation_errors
 from interlock.defects import read_log
-from interlock.errors import UsageError
+from interlock.errors import Problem, UsageError
 from interlock.gates import Metric
 
 BUNDLE = "INTEGRATION-EVIDENCE.zip"
@@ -32,11 +38,69 @@ def _missing(filename: str) -> Metric:
     return Metric(None, f"{filename} is missing: its step did not run")
 
 
+class MalformedArtifact(UsageError):
+    """An artifact that is not in the shape interlock writes: its metrics fail with this one line."""
+
+    def __init__(self, filename: str, detail: str) -> None:
+        command = f"`{BY_FILENAME[filename].command}`" if filename in BY_FILENAME else "the step that writes it"
+        self.reason = f"{filename} is not in the shape interlock writes ({detail[:300]}): rerun {command}"
+        super().__init__(Problem(filename, self.reason))
+
+
+#: What a reader meets when an artifact parses but holds another shape than the one it expects.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+@functools.cache
+def _shape_check(name: str) -> fastschema.Check | None:
+    return fastschema.compile_schema(schema(name))
+
+
 def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
+    """A JSON artifact checked against its schema, None when it is absent; MalformedArtifact otherwise."""
+    if not artifacts.exists(filename):
+        return None
+    try:
+        data = artifacts.read_json(filename)
+    except UsageError as exc:  # its message ends in what to do, which the reason says its own way
+        raise MalformedArtifact(filename, exc.problems[0].message.split(";")[0]) from None
+    name = BY_FILENAME[filename].schema_name if filename in BY_FILENAME else None
+    if name is not None:
+        check = _shape_check(name)
+        errors = [] if check is not None and check(data) else validation_errors(name, data)
+        if errors:
+            raise MalformedArtifact(filename, errors[0])
+    return data
+
+
+def _json_unchecked(artifacts: ArtifactDir, filename: str) -> Any | None:
+    """A JSON artifact as it is, None when absent or not JSON: for callers that check each field they use."""
     try:
         return artifacts.read_json_or_none(filename)
     except UsageError:
         return None
+
+
+def _reader(artifact: str, *metrics: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Make a reader fail closed: if its artifacts are not in the shape interlock writes, each of its
+    `metrics` (and any it had set) gets no value and one line naming the artifact (`artifact`, its main
+    one, unless the schema check named another), so its conditions fail with that reason."""
+    def wrap(read: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(read)
+        def guarded(artifacts: ArtifactDir, out: dict[str, Metric], *args: Any) -> None:
+            part: dict[str, Metric] = {}
+            try:
+                read(artifacts, part, *args)
+            except MalformedArtifact as exc:
+                part = dict.fromkeys([*metrics, *part], Metric(None, exc.reason))
+            except UsageError:
+                raise  # bad input of another kind (a key file, say): exit 2 with its own line
+            except _SHAPE_ERRORS as exc:
+                reason = MalformedArtifact(artifact, f"{type(exc).__name__}: {exc}").reason
+                part = dict.fromkeys([*metrics, *part], Metric(None, reason))
+            out.update(part)
+        return guarded
+    return wrap
 
 
 def markdown_table(text: str, first_header: str) -> list[list[str]]:
@@ -63,18 +127,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@_reader("integration-scope-matrix.json", "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")
 def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     scope = _json(artifacts, "integration-scope-matrix.json")
     if scope is None:
-        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces"):
+        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts"):
             out[name] = _missing("integration-scope-matrix.json")
         return
     unmet = [p["name"] for p in scope["prerequisites"] if p["status"] != "ok"]
     out["prerequisites_unmet"] = Metric(len(unmet), items=unmet)
     out["interfaces"] = Metric(len(scope["interfaces"]))
     out["uncovered_interfaces"] = Metric(len(scope["uncovered"]), items=list(scope["uncovered"]))
+    undeclared = scope["undeclared_pacts"]
+    out["undeclared_pacts"] = Metric(len(undeclared), f"pact files no [contracts.pact] source declares: {', '.join(undeclared)[:500]}; "
+                                     "add them to sources (so they are verified) or to [contracts.pact] exclude" if undeclared else None,
+                                     items=list(undeclared))
 
 
+@_reader("environment-validation-report.json", "environment_checks", "environment_failed", "environment_unprobed")
 def _environment(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     report = _json(artifacts, "environment-validation-report.json")
     if report is None:
@@ -111,6 +181,7 @@ def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
     return Metric(len(missing), reason if missing else None, items=list(missing))
 
 
+@_reader("contract-validation-results.json", "contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending", "contracts_filtered")
 def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     results = _json(artifacts, "contract-validation-results.json")
     names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending", "contracts_filtered")
@@ -132,6 +203,7 @@ def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["contracts_filtered"] = Metric(len(only), f"filtered run: not complete evidence (--only {', '.join(only)[:300]}); rerun `interlock contracts` without --only" if only else None)
 
 
+@_reader("observability-readiness.md", "observability_unrecorded")
 def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     scope = _json(artifacts, "integration-scope-matrix.json")
     if not artifacts.exists("observability-readiness.md") or scope is None:
@@ -142,6 +214,7 @@ def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["observability_unrecorded"] = Metric(len(unrecorded), items=unrecorded)
 
 
+@_reader("test-execution-report.json", "tests_ran", "tests_filtered")
 def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     report = _json(artifacts, "test-execution-report.json")
     if report is None:
@@ -170,6 +243,7 @@ def waiver_active(row: dict[str, str], now: datetime) -> bool:
     return expires.tzinfo is not None and expires > now
 
 
+@_reader("defect-log.csv", "open_critical_defects", "resolved_without_rerun")
 def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
     if not artifacts.exists("defect-log.csv"):
         out["open_critical_defects"] = out["resolved_without_rerun"] = _missing("defect-log.csv")
@@ -185,6 +259,7 @@ def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> N
     out["resolved_without_rerun"] = Metric(len(unverified), items=unverified)
 
 
+@_reader(MANIFEST, "manifest_uncovered")
 def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     manifest = _json(artifacts, MANIFEST)
     if manifest is None:
@@ -213,10 +288,10 @@ def short(commit: str | None) -> str:
 def recorded_commits(artifacts: ArtifactDir) -> dict[str, str | None]:
     """The git commit each artifact that records one says the evidence came from: the manifest (4.1) and the suite's report (3.1)."""
     recorded: dict[str, str | None] = {}
-    manifest = _json(artifacts, MANIFEST)
+    manifest = _json_unchecked(artifacts, MANIFEST)
     if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
         recorded[MANIFEST] = manifest["source"].get("git_commit")
-    report = _json(artifacts, TESTS)
+    report = _json_unchecked(artifacts, TESTS)
     section = report.get("interlock") if isinstance(report, dict) else None
     if isinstance(section, dict) and "commit" in section:
         recorded[TESTS] = section["commit"]
@@ -240,6 +315,7 @@ def signed_predicate(envelope: Any) -> dict[str, Any] | None:
     return predicate if isinstance(predicate, dict) else None
 
 
+@_reader(MANIFEST, "commit_mismatches")
 def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     """Gate 4: the sign-off names the commit it certifies, and every record of the run names that same commit."""
     recorded = recorded_commits(artifacts)
@@ -258,7 +334,8 @@ def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["commit_mismatches"] = Metric(len(problems), "; ".join(problems) if problems else None)
 
 
-def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric]) -> None:
+@_reader(SIGNOFF, "bundle_problems", "signoff_valid")
+def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | None) -> None:
     from interlock.evidence import SignatureError, verify_bundle, verify_envelope
 
     if artifacts.exists(SEALING_REFUSED):
@@ -267,7 +344,7 @@ def _evidence(artifacts: ArtifactDir, pubkey: Path | None, out: dict[str, Metric
     elif artifacts.exists(BUNDLE):
         report = verify_bundle(artifacts.path(BUNDLE), pubkey)
         problems = [f"{p.entry}: {p.message}" for p in report.problems]
-        out["bundle_problems"] = Metric(len(problems), items=problems)
+        out["bundle_problems"] = Metric(report.problem_count, items=problems)
     else:
         out["bundle_problems"] = _missing(BUNDLE)
     envelope = _json(artifacts, SIGNOFF)
@@ -301,5 +378,5 @@ def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool 
     for flag, filename in (("data_inventory", "test-data-inventory.md"), ("regression_summary", "regression-summary.md"), ("recommendations", "forward-recommendations.md")):
         out[flag] = Metric(1) if artifacts.exists(filename) else _missing(filename)
     if evidence:
-        _evidence(artifacts, pubkey, out)
+        _evidence(artifacts, out, pubkey)
     return out

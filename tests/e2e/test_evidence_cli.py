@@ -75,6 +75,14 @@ def _copy(shop: Shop, target: Path) -> Shop:
     return Shop(target)
 
 
+def _predicate(sealed: Sealed) -> dict:
+    """The signed predicate of the sealed run's sign-off, read without verifying (the tests verify through the CLI)."""
+    import base64
+
+    envelope = json.loads((sealed.shop.artifacts / SIGNOFF).read_text())
+    return json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+
+
 def _entries(zip_path: Path) -> list[tuple[zipfile.ZipInfo, bytes]]:
     with zipfile.ZipFile(zip_path) as zf:
         return [(info, zf.read(info)) for info in zf.infolist()]
@@ -128,7 +136,10 @@ def test_the_run_prints_protocol_complete_and_its_bundle_verifies(sealed: Sealed
     assert [g["status"] for g in gates["gates"]] == ["pass"] * 4
     verified = sealed.verify(sealed.zip)
     assert verified.code == 0, verified.output
-    assert verified.stdout.strip() == f"OK: {sealed.zip} is intact and validly signed"
+    keyid = json.loads((sealed.shop.artifacts / SIGNOFF).read_text())["signatures"][0]["keyid"]
+    assert verified.stdout.splitlines()[0] == (
+        f"OK: {sealed.zip} is intact and validly signed by key {keyid} ({sealed.pubkey}); approved by Demo Quality Orchestrator "
+        f"at {_predicate(sealed)['signed_at']}; commit {sealed.commit} (clean)")
     assert sealed.shop.interlock("verify", str(sealed.zip)).code == 0  # the pubkey of [signoff] in interlock.toml
 
 

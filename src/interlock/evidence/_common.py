@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,6 +50,17 @@ GiB = 1 << 30
 #: `write_bundle` refuses to seal what could then never be verified.
 MAX_ENTRY_BYTES = 4 * GiB
 MAX_TOTAL_BYTES = 64 * GiB
+#: The most entries, and central-directory bytes, a bundle may have. zipfile
+#: builds one object per entry from the central directory before anything can
+#: be checked, so `verify_bundle` refuses a zip beyond these from its end
+#: record alone (memory stays bounded), and `write_bundle` refuses to seal one.
+#: 10,000 evidence files with ~150-byte names fit with room to spare.
+MAX_ENTRIES = 10_000
+MAX_CENTRAL_DIRECTORY_BYTES = 4 << 20
+#: The most values (numbers, strings, objects...) one JSON document read from
+#: a bundle may hold: far above an evidence manifest of MAX_ENTRIES artifacts,
+#: far below what would take verification's memory past its bound.
+MAX_JSON_VALUES = 200_000
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -182,17 +194,38 @@ def decode_manifest_path(path: str) -> str:
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise ValueError(f"duplicate JSON key(s): {', '.join(dupes)}")
-    return dict(pairs)
+    result = dict(pairs)
+    if len(result) != len(pairs):  # counted in linear time: an object may have many keys
+        dupes = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise ValueError(f"duplicate JSON key(s): {', '.join(dupes)[:200]}")
+    return result
 
 
-def loads_strict(data: bytes) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate keys.
+#: A JSON string (escapes included), matched without backtracking.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_value_bound(data: bytes) -> int:
+    """An upper bound on the number of values in the JSON text `data`, counted without parsing it.
+
+    Outside strings every value but the first of a container follows a comma,
+    and every container opens with a bracket; so commas + brackets + 1 bounds
+    the values (an object has as many keys as values). A parse would build
+    them all in memory first.
+    """
+    bare = _JSON_STRING.sub(b"", data)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+
+
+def loads_strict(data: bytes, max_values: int = MAX_JSON_VALUES) -> Any:
+    """Parse UTF-8 JSON, refusing duplicate keys and more than `max_values` values.
 
     Two parsers may pick different values for a duplicated key; for signed or
-    hashed evidence that ambiguity is itself a defect.
+    hashed evidence that ambiguity is itself a defect. A document of millions
+    of tiny values is refused before parsing: as Python objects it would take
+    tens of times its size in memory.
     """
+    values = json_value_bound(data)
+    if values > max_values:
+        raise ValueError(f"holds about {values} JSON values, more than the {max_values} an interlock document may hold")
     return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)

@@ -3,23 +3,78 @@
 Split from `verify` so the rules about what may be read at all (and how much)
 live in one place: names are checked before anything is read, declared sizes
 before decompressing, and actual sizes while decompressing. Only the few
-entries the verifier parses are kept in memory, bounded by PARSED_ENTRY_LIMIT.
+entries the verifier parses are kept in memory, each bounded by its own limit
+(PARSED_ENTRY_LIMIT, or TAG_FILE_LIMIT for the small tag files).
 """
 
 from __future__ import annotations
 
+import os
 import stat
+import struct
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
-from interlock.evidence._common import CHUNK_SIZE, PipelinedSha256, name_problem
+from interlock.evidence._common import (
+    CHUNK_SIZE,
+    MAX_CENTRAL_DIRECTORY_BYTES,
+    MAX_ENTRIES,
+    PipelinedSha256,
+    name_problem,
+)
 
-#: Tag files and the evidence manifest are parsed in memory; this bounds them.
-PARSED_ENTRY_LIMIT = 64 << 20
+#: Tag files and the evidence manifest are parsed in memory; this bounds each
+#: of them. Parsed, a manifest takes several times its size (a string, a dict
+#: slot and a digest per line), and six such entries must stay well inside
+#: verification's 150 MiB; 4 MiB still holds a payload manifest of MAX_ENTRIES
+#: files with 300-byte names.
+PARSED_ENTRY_LIMIT = 4 << 20
+#: bagit.txt, bag-info.txt and the tag manifest hold a few short lines in any
+#: bundle interlock writes; parsed, a tag line costs far more than its bytes.
+TAG_FILE_LIMIT = 64 << 10
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_EOCD_SEARCH = _EOCD.size + 0xFFFF  # the record, then at most a 64 KiB comment
+
+
+def central_directory_refusal(raw: BinaryIO, max_entries: int = MAX_ENTRIES,
+                              max_bytes: int = MAX_CENTRAL_DIRECTORY_BYTES) -> str | None:
+    """Why a zip's central directory is too large to read, from its end record alone; None if it is not.
+
+    zipfile reads the whole central directory and builds an object per entry
+    before any entry can be looked at, so a zip of a million tiny entries
+    would cost gigabytes of memory; this reads a few bytes first. A zip whose
+    end record cannot be found is left to zipfile, which then refuses it.
+    """
+    size = raw.seek(0, os.SEEK_END)
+    start = max(0, size - _EOCD_SEARCH)
+    raw.seek(start)
+    tail = raw.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        return None
+    _, _, _, _, entries, cd_size, _, _ = _EOCD.unpack_from(tail, at)
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= _ZIP64_LOCATOR.size:
+        sig, _, offset, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+        if sig == b"PK\x06\x07" and offset + _ZIP64_EOCD.size <= size:
+            raw.seek(offset)
+            record = raw.read(_ZIP64_EOCD.size)
+            if record[:4] == b"PK\x06\x06":
+                fields = _ZIP64_EOCD.unpack(record)
+                entries, cd_size = fields[7], fields[8]
+    raw.seek(0)
+    if entries > max_entries:
+        return f"declares {entries} entries, more than the {max_entries} a bundle may hold; not read"
+    if cd_size > max_bytes:
+        return f"central directory of {cd_size} bytes, more than the {max_bytes} a bundle may have; not read"
+    return None
 
 
 @dataclass(frozen=True)
@@ -38,7 +93,7 @@ class ZipScan:
     bundle: str
     max_entry: int
     max_total: int
-    parsed: frozenset[str]
+    parsed: Mapping[str, int]  # entry name -> the most bytes of it kept for parsing
     add: Callable[[str, str], None]
     present: set[str] = field(default_factory=set)  # every file entry, read or not
     declared: dict[str, int] = field(default_factory=dict)
@@ -48,6 +103,9 @@ class ZipScan:
 
     def scan(self, zf: zipfile.ZipFile) -> None:
         infos = zf.infolist()
+        if len(infos) > MAX_ENTRIES:  # the end record understated them
+            self.add(self.bundle, f"has {len(infos)} entries, more than the {MAX_ENTRIES} a bundle may hold; no entry was read")
+            return
         counts = Counter(i.filename for i in infos)
         if zf.comment:
             self.add(self.bundle, "has an archive comment; interlock bundles never carry one")
@@ -110,7 +168,7 @@ class ZipScan:
     def _read(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, pool: ThreadPoolExecutor) -> None:
         """Stream one entry through sha256 (on the worker, overlapping the read and CRC check) with running size limits."""
         name = info.filename
-        keep_limit = min(PARSED_ENTRY_LIMIT, self.max_entry)
+        keep_limit = min(self.parsed.get(name, 0), self.max_entry)
         buf: bytearray | None = bytearray() if name in self.parsed else None
         digest, size = PipelinedSha256(pool), 0
         try:

@@ -46,6 +46,7 @@ from interlock.evidence._common import (
     BAGIT_TXT_CONTENT,
     CHUNK_SIZE,
     DATA_PREFIX,
+    MAX_ENTRIES,
     MAX_ENTRY_BYTES,
     MAX_TOTAL_BYTES,
     PAYLOAD_MANIFEST,
@@ -94,13 +95,17 @@ def write_bundle(
     manifests, so it cannot be covered by them.
 
     Raises ValueError for unsafe, duplicate or reserved names, bad bag-info
-    fields and files beyond the size limits `verify_bundle` enforces
-    (MAX_ENTRY_BYTES each, MAX_TOTAL_BYTES in all), OSError for unreadable
+    fields and files beyond the limits `verify_bundle` enforces
+    (MAX_ENTRY_BYTES each, MAX_TOTAL_BYTES in all, MAX_ENTRIES entries), OSError for unreadable
     files; the previous zip (if any) is left untouched on any error.
     """
     rels = _payload_paths(files)
     extras = _check_extra_tag_files(extra_tag_files or {})
     fields = _check_bag_info(bag_info)
+    entries = len(rels) + len(extras) + 4  # the payload, the extra tag files, bagit.txt, bag-info.txt and both manifests
+    if entries > MAX_ENTRIES:
+        raise ValueError(f"{len(rels)} files make a bundle of {entries} entries, more than the {MAX_ENTRIES} "
+                         "`interlock verify` reads; bundle fewer, larger files (an archive of the logs)")
     zip_resolved = zip_path.resolve()
     for rel in rels:
         if (artifacts_dir / rel).resolve() == zip_resolved:

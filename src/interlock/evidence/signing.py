@@ -243,6 +243,8 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
         problems += _gate_problems(predicate["gates"])
     if "waivers" in predicate:
         problems += _waiver_problems(predicate["waivers"])
+    if "policy_relaxed" in predicate:  # absent from predicates made before relaxations were signed
+        problems += _relaxation_problems(predicate["policy_relaxed"])
     if "signed_at" in predicate and not _is_aware_timestamp(predicate["signed_at"]):
         problems.append("predicate signed_at must be an ISO 8601 timestamp with a UTC offset")
     return problems
@@ -280,16 +282,32 @@ def _gate_problems(gates: object) -> list[str]:
 
 
 def _waiver_problems(waivers: object) -> list[str]:
-    """The waivers that cover failures: each names its target, approver, justification and expiry."""
+    """The waivers that cover failures: each names its condition (or, in older predicates, its target), approver, justification and expiry."""
     if not isinstance(waivers, list):
         return ["predicate waivers must be a list"]
     problems = []
     for i, waiver in enumerate(waivers):
-        if not (isinstance(waiver, Mapping)
-                and all(isinstance(waiver.get(f), str) and waiver[f].strip() for f in ("target", "approver"))
+        named = isinstance(waiver, Mapping) and any(_non_empty(waiver.get(f)) for f in ("condition", "target"))
+        if not (named and isinstance(waiver, Mapping) and _non_empty(waiver.get("approver"))
                 and isinstance(waiver.get("justification"), str) and _is_aware_timestamp(waiver.get("expires"))):
-            problems.append(f"predicate waivers[{i}] needs a target, an approver, a justification and an expires timestamp")
+            problems.append(f"predicate waivers[{i}] needs a condition, an approver, a justification and an expires timestamp")
     return problems
+
+
+def _relaxation_problems(relaxed: object) -> list[str]:
+    """Each relaxed policy is approved like a waiver: condition, change, approver, justification, expiry."""
+    if not isinstance(relaxed, list):
+        return ["predicate policy_relaxed must be a list"]
+    problems = []
+    for i, entry in enumerate(relaxed):
+        if not (isinstance(entry, Mapping) and all(_non_empty(entry.get(f)) for f in ("condition", "change", "approver", "justification"))
+                and _is_aware_timestamp(entry.get("expires"))):
+            problems.append(f"predicate policy_relaxed[{i}] needs a condition, a change, an approver, a justification and an expires timestamp")
+    return problems
+
+
+def _non_empty(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _is_aware_timestamp(value: object) -> bool:

@@ -4,14 +4,17 @@ Reads the zip as untrusted input: names are checked before anything is read,
 sizes are bounded before and while decompressing, entries are hashed as they
 stream (only the few small tag files are kept in memory) and nothing is
 extracted. Every problem found is reported, each naming the exact entry, so
-an auditor sees all that is wrong at once rather than the first failure.
+an auditor sees all that is wrong at once rather than the first failure, up
+to MAX_PROBLEMS of them (then only counted) so that no input, however
+hostile, makes the report or its memory unbounded.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from interlock.evidence._common import (
     loads_strict,
     name_problem,
 )
-from interlock.evidence._zipscan import ZipScan
+from interlock.evidence._zipscan import PARSED_ENTRY_LIMIT, TAG_FILE_LIMIT, ZipScan, central_directory_refusal
 from interlock.evidence.signing import (
     SignatureError,
     load_public_key,
@@ -42,10 +45,17 @@ from interlock.evidence.signing import (
     verify_envelope_with_key,
 )
 
-_PARSED = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME, EVIDENCE_MANIFEST_ENTRY})
+#: The entries parsed in memory, and the most bytes of each that may be.
+_PARSED = {BAGIT_TXT: TAG_FILE_LIMIT, BAG_INFO_TXT: TAG_FILE_LIMIT, TAG_MANIFEST: TAG_FILE_LIMIT,
+           PAYLOAD_MANIFEST: PARSED_ENTRY_LIMIT, SIGNOFF_NAME: PARSED_ENTRY_LIMIT, EVIDENCE_MANIFEST_ENTRY: PARSED_ENTRY_LIMIT}
 _KNOWN_ROOT = frozenset({BAGIT_TXT, BAG_INFO_TXT, PAYLOAD_MANIFEST, TAG_MANIFEST, SIGNOFF_NAME})
 _MANIFEST_LINE = re.compile(r"^([0-9A-Fa-f]{64})[ \t]+(.+)$")
 _ANY_MANIFEST = re.compile(r"^(tag)?manifest-.+\.txt$")
+_LINE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|$)")
+#: Problems kept in a report; any more are counted (`VerifyReport.omitted`).
+MAX_PROBLEMS = 50
+#: The most characters of one problem message (names and values quoted from the bundle are the bundle's).
+MAX_PROBLEM_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,13 @@ class Problem:
 
     entry: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Quoted names and values come from the bundle: keep every line readable whatever they hold.
+        for name in ("entry", "message"):
+            text = getattr(self, name)
+            if len(text) > MAX_PROBLEM_CHARS:
+                object.__setattr__(self, name, text[:MAX_PROBLEM_CHARS] + f"... ({len(text)} characters)")
 
     def __str__(self) -> str:
         return f"{self.entry}: {self.message}"
@@ -64,12 +81,22 @@ class VerifyReport:
     """Outcome of `verify_bundle`: ok only when `problems` is empty.
 
     `statement` is the signed in-toto Statement when the sign-off's signature
-    verified (even if other problems were found), else None.
+    verified (even if other problems were found), else None; `key_id` and
+    `key_file` name the public key it verified with. `problems` holds the
+    first MAX_PROBLEMS problems, `omitted` counts the rest.
     """
 
     ok: bool
     problems: list[Problem] = field(default_factory=list)
     statement: dict[str, Any] | None = None
+    omitted: int = 0
+    key_id: str | None = None
+    key_file: str | None = None
+
+    @property
+    def problem_count(self) -> int:
+        """Every problem found, the omitted ones included."""
+        return len(self.problems) + self.omitted
 
 
 def verify_bundle(
@@ -95,11 +122,15 @@ def verify_bundle(
     key = load_public_key(public_key_path) if public_key_path is not None else None
     v = _Verifier(zip_path.name, max_entry_bytes, max_total_bytes)
     with zip_path.open("rb") as raw:
+        refusal = central_directory_refusal(raw)
+        if refusal:
+            v.add(zip_path.name, refusal)
+            return v.report(None, key, public_key_path)
         try:
             zf = zipfile.ZipFile(raw)
         except Exception as exc:  # any failure to parse the archive means it is not intact
             v.add(zip_path.name, f"cannot be read as a zip archive: {type(exc).__name__}: {exc}")
-            return VerifyReport(ok=False, problems=v.problems)
+            return v.report(None, key, public_key_path)
         with zf:
             v.scan(zf)
     v.check_bagit_txt()
@@ -109,7 +140,13 @@ def verify_bundle(
     v.check_payload_oxum()
     v.check_evidence_manifest()
     statement = v.check_signoff(key)
-    return VerifyReport(ok=not v.problems, problems=v.problems, statement=statement)
+    return v.report(statement, key, public_key_path)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` (CR, LF or CRLF ends), one at a time: a list of them all would cost many times the text."""
+    for match in _LINE.finditer(text):
+        yield match[1]
 
 
 class _Verifier:
@@ -117,7 +154,8 @@ class _Verifier:
 
     def __init__(self, bundle: str, max_entry: int, max_total: int) -> None:
         self.problems: list[Problem] = []
-        self.manifest: dict[str, Any] | None = None  # the evidence manifest, once it parsed
+        self.omitted = 0  # problems found beyond MAX_PROBLEMS
+        self.source: dict[str, Any] | None = None  # the evidence manifest's `source`, once it parsed
         self.zip = ZipScan(bundle, max_entry, max_total, _PARSED, self.add)
         # Filled by scan(): every file entry, declared sizes, entries read safely.
         self.present, self.declared, self.entries = self.zip.present, self.zip.declared, self.zip.entries
@@ -126,15 +164,27 @@ class _Verifier:
         self.zip.scan(zf)
 
     def add(self, entry: str, message: str) -> None:
-        self.problems.append(Problem(entry, message))
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(entry, message))
+        else:
+            self.omitted += 1
+
+    def report(self, statement: dict[str, Any] | None, key: SSlibKey | None, key_path: Path | None) -> VerifyReport:
+        return VerifyReport(ok=not self.problems, problems=self.problems, statement=statement, omitted=self.omitted,
+                            key_id=key.keyid if key is not None else None,
+                            key_file=str(key_path) if key_path is not None else None)
 
     def content(self, name: str, *, required: str) -> bytes | None:
-        """Parsed entry's bytes; reports it missing (with why it matters) if absent."""
+        """Parsed entry's bytes, handed over once (the entry keeps its digest and size, so memory
+        holds one entry's bytes at a time); reports it missing (with why it matters) if absent."""
         if name not in self.present:
             self.add(name, f"missing: {required}")
             return None
         entry = self.entries.get(name)
-        return entry.content if entry else None  # unreadable: already reported
+        if entry is None:
+            return None  # unreadable: already reported
+        self.entries[name] = replace(entry, content=None)
+        return entry.content
 
     # -- BagIt structure -----------------------------------------------------
 
@@ -231,7 +281,7 @@ class _Verifier:
         if not isinstance(doc, dict) or not isinstance(doc.get("artifacts"), list):
             self.add(name, "must be a JSON object with an 'artifacts' list")
             return
-        self.manifest = doc
+        self.source = doc.get("source") if isinstance(doc.get("source"), dict) else None
         if doc.get("manifest_version") != 1:
             self.add(name, f"manifest_version is {doc.get('manifest_version')!r}, expected 1")
         listed: set[str] = set()
@@ -299,9 +349,8 @@ class _Verifier:
         The manifest is a signed subject, so its commit is bound either way; a predicate naming
         another commit would have the approver certify code the evidence never tested.
         """
-        predicate = statement.get("predicate")
-        source = self.manifest.get("source") if self.manifest is not None else None
-        if not isinstance(predicate, dict) or "git_commit" not in predicate or not isinstance(source, dict):
+        predicate, source = statement.get("predicate"), self.source
+        if not isinstance(predicate, dict) or "git_commit" not in predicate or source is None:
             return
         if predicate["git_commit"] != source.get("git_commit"):
             self.add(SIGNOFF_NAME, f"certifies git commit {predicate['git_commit']}, but {EVIDENCE_MANIFEST_NAME} "
@@ -333,21 +382,22 @@ class _Verifier:
         text = self._text(name, content.removeprefix(b"\xef\xbb\xbf"))
         if text is None:
             return None
-        tags: dict[str, list[str]] = {}
-        last: tuple[str, int] | None = None
-        for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        # Each value is a list of its folded lines, joined at the end (appending to a string would copy it each time).
+        pieces: dict[str, list[list[str]]] = {}
+        last: list[str] | None = None
+        for number, line in enumerate(_lines(text), start=1):
             if not line.strip():
                 continue
             if line[0] in " \t" and last is not None:
-                tags[last[0]][last[1]] += " " + line.strip()
+                last.append(line.strip())
             elif ":" in line:
                 label, value = line.split(":", 1)
-                tags.setdefault(label.strip(), []).append(value.strip())
-                last = (label.strip(), len(tags[label.strip()]) - 1)
+                last = [value.strip()]
+                pieces.setdefault(label.strip(), []).append(last)
             else:
                 self.add(name, f"line {number} is not a 'Label: value' tag")
                 return None
-        return tags
+        return {label: [" ".join(parts) for parts in values] for label, values in pieces.items()}
 
     def _manifest(self, name: str, content: bytes) -> dict[str, str] | None:
         """Parse '<sha256> <path>' lines into {path: sha256}."""
@@ -355,7 +405,7 @@ class _Verifier:
         if text is None:
             return None
         listed: dict[str, str] = {}
-        for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        for number, line in enumerate(_lines(text), start=1):
             if not line:
                 continue
             match = _MANIFEST_LINE.match(line)

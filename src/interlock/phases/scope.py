@@ -22,6 +22,7 @@ from interlock.documents import (
     load_document,
     load_pact,
     pact_files,
+    undeclared_pacts,
 )
 from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
@@ -260,7 +261,8 @@ def run(ctx: RunContext) -> Outcome:
 
     prerequisites = [check_prerequisite(n, getattr(ctx.config.prerequisites, n), ctx.loaded.root) for n in ("feature_list", "architecture_contracts", "environment_baseline")]
     pact = ctx.config.contracts.pact
-    pacts = [load_pact(p) for p in pact_files(ctx.loaded.root, pact.sources)] if pact else []
+    declared = pact_files(ctx.loaded.root, pact.sources) if pact else []
+    pacts = [load_pact(p) for p in declared]
     try:
         tests = collect_tests(ctx)
     except UsageError as exc:
@@ -268,6 +270,8 @@ def run(ctx: RunContext) -> Outcome:
         tests = []
     matrix = build_matrix(ctx, tests, pacts)
     matrix["prerequisites"] = prerequisites
+    architecture = ctx.loaded.resolve(ctx.config.prerequisites.architecture_contracts.path)
+    matrix["undeclared_pacts"] = undeclared_pacts(ctx.loaded.root, architecture, declared, ctx.config.contracts.pact_exclude)
     ctx.artifacts.write_json("integration-scope-matrix.json", matrix)
     unmet = [p for p in prerequisites if p["status"] != "ok"]
     if unmet:
@@ -276,5 +280,8 @@ def run(ctx: RunContext) -> Outcome:
         raise HaltRun("1.1", "prerequisite artifacts unavailable: " + "; ".join(details))
     if not matrix["interfaces"]:
         return Outcome("fail", "the scope matrix has no interfaces: declare OpenAPI/AsyncAPI documents or pact sources")
+    if matrix["undeclared_pacts"]:
+        return Outcome("fail", f"pact files in the architecture contracts that no [contracts.pact] source declares: "
+                       f"{', '.join(matrix['undeclared_pacts'][:20])}; add them to sources or to [contracts.pact] exclude")
     uncovered = len(matrix["uncovered"])
     return Outcome("pass", f"{len(matrix['interfaces'])} interfaces, {len(matrix['dependencies'])} dependencies, {uncovered} uncovered")

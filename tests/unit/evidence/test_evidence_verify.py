@@ -236,7 +236,7 @@ def test_wrong_predicate_type(artifacts: Path, keys: KeyPair) -> None:
         ({k: v for k, v in predicate().items() if k != "waivers"}, "predicate is missing waivers"),
         (predicate(waivers={"tests.ran": "ok"}), "predicate waivers must be a list"),
         (predicate(waivers=[{"target": "tests.ran", "approver": "QA lead", "justification": "moved"}]),
-         "predicate waivers[0] needs a target, an approver, a justification and an expires timestamp"),
+         "predicate waivers[0] needs a condition, an approver, a justification and an expires timestamp"),
         (predicate(signed_at="2025-06-01 12:05"), "predicate signed_at must be an ISO 8601"),
     ],
 )
