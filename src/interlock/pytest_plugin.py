@@ -265,6 +265,7 @@ class SelectionRecorder:
             "targets": [str(a) for a in config.args],
             "ignore": [str(a) for a in config.getoption("ignore", None) or []],
             "ignore_glob": [str(a) for a in config.getoption("ignore_glob", None) or []],
+            "deselect": [str(a) for a in config.getoption("deselect", None) or []],
             "last_failed": bool(config.getoption("lf", False)),
             "stepwise": bool(config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)),
             "maxfail": int(config.getoption("maxfail", 0) or 0),
