@@ -305,3 +305,29 @@ def critical_not_run(outcomes: Mapping[str, str], marked: Iterable[str], selecti
     return found
 
 
+
+
+def combine_selections(sections: list[tuple[Mapping[str, Any], Path, Path]]) -> dict[str, Any] | None:
+    """The merged report's pytest_selection: the shards' selections added up (node ids relocated to the system's root).
+
+    `sections` holds each shard's pytest_selection with its report's root and the system's root.
+    None when a shard has no record: the merge then carries none either, and the shards' own `filtered` flags say why.
+    """
+    from interlock.shards import relocate
+
+    if not sections:
+        return None
+    moved = [{**s, "critical": [relocate(n, r, root) for n in s["critical"]],
+              "critical_not_selected": [relocate(n, r, root) for n in s["critical_not_selected"]],
+              "not_selected": {"count": s["not_selected"]["count"], "shown": [relocate(n, r, root) for n in s["not_selected"]["shown"]]}}
+             for s, r, root in sections]
+    first = moved[0]
+    counts = {"collected": max(s["counts"]["collected"] for s in moved), "suite": max(s["counts"]["suite"] for s in moved),
+              "selected": sum(s["counts"]["selected"] for s in moved), "deselected": max(s["counts"]["deselected"] for s in moved),
+              "ran": sum(s["counts"]["ran"] for s in moved)}
+    not_shown = list(dict.fromkeys(n for s in moved for n in s["not_selected"]["shown"]))
+    return {**first, "shard": None, "counts": counts,
+            "not_selected": {"count": max(s["not_selected"]["count"] for s in moved), "shown": not_shown[:SHOWN]},
+            "critical": list(dict.fromkeys(n for s in moved for n in s["critical"])),
+            "critical_not_selected": list(dict.fromkeys(n for s in moved for n in s["critical_not_selected"])),
+            "narrowing": list(dict.fromkeys(n for s in moved for n in s["narrowing"]))}
