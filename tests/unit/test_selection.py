@@ -241,3 +241,13 @@ def test_a_report_gate_3_cannot_read_fails_every_test_condition_with_one_line(tm
     odd = report()
     odd["tests"][0]["outcome"] = "PASSED"
     assert metrics_of(tmp_path, odd)["tests_ran"][1].startswith("test-execution-report.json breaks its schema ($.tests[0].outcome:")
+
+
+def test_pytest_variables_in_the_report_have_credentials_masked() -> None:
+    from interlock.secrets import redact_variables
+
+    token = "ghp_" + "a1B2" * 9
+    masked = redact_variables({"PYTEST_ADDOPTS": f"-k smoke --api-token {token}", "PYTEST_DB_PASSWORD": "hunter2hunter2",
+                               "PYTEST_PLUGINS": "x", "PYTEST_BASE_URL": "http://user:s3cretpass@db:5432/x"})
+    assert masked == {"PYTEST_ADDOPTS": "-k smoke --api-token ***", "PYTEST_DB_PASSWORD": "***", "PYTEST_PLUGINS": "x",
+                      "PYTEST_BASE_URL": "http://user:***@db:5432/x"}
