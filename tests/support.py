@@ -9,6 +9,7 @@ import random
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The three inputs every config must pin (the protocol's prerequisites from protocols 3, 6 and 7).
 PREREQUISITES = """[prerequisites.feature_list]
@@ -100,3 +101,11 @@ def free_ports(count: int) -> list[int]:
             if len(found) == count:
                 return found
     raise RuntimeError(f"no {count} free ports in 127.0.0.1:{_low}-{_low + PORT_BLOCK - 1}")
+
+
+def whole_suite_selection(nodeids: list[str], marker: str = "integration", critical: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A test execution report's `interlock.pytest_selection` for a run of the whole suite, for reports built by hand."""
+    return {"command": ["-m", marker, "tests"], "environment": {}, "ini": {"path": None, "addopts": []}, "suite_marker": marker,
+            "markexpr": marker, "keyword": "", "targets": ["tests"],
+            "counts": {"collected": len(nodeids), "suite": len(nodeids), "selected": len(nodeids), "deselected": 0, "ran": len(nodeids)},
+            "not_selected": {"count": 0, "shown": []}, "critical": list(critical), "critical_not_selected": [], "narrowing": []}

@@ -8,8 +8,11 @@ leaves a valid report whose failures say why, so Gate 3 fails with a reason.
 
 A run that is not the whole suite never passes for it: a shard (`--interlock-shard
 K/N`, from `interlock test --shard`) writes `test-execution-report.shard-K-of-N.json`
-for `interlock merge`, and a targeted run (node ids, `-k`, `--last-failed`) or one
-stopped early (`--maxfail`) is marked `filtered`, which fails Gate 3.
+for `interlock merge`, and a run pytest narrowed in any way (targets, `-k`/`-m`
+from any source, `--last-failed`, a run stopped early) is marked `filtered`,
+which fails Gate 3. What narrowed it is decided by `interlock.selection` from the
+selection pytest itself recorded (`--interlock-selection`), not from interlock's
+arguments.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
 from interlock.phases import Outcome
 from interlock.runtime import RunContext
+from interlock.secrets import redact_variables
+from interlock.selection import LAST_FAILED, Suite, decide, parse_args
 from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
 REPORT, DEFECT_LOG = "test-execution-report.json", "defect-log.csv"
 SHARD_OPTION = "--interlock-shard"
-LAST_FAILED = "--interlock-last-failed"  # interlock's own mark among the pytest arguments: the targets are the last failures
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
 # How each outcome counts: an expected failure proves nothing, so it counts as skipped.
@@ -196,6 +200,30 @@ def read_report(path: Path) -> dict[str, Any] | None:
     return report
 
 
+def evidence_problem(report: Any, name: str = REPORT) -> str | None:
+    """Why a test execution report cannot be read as interlock's evidence (one line: the file and the JSON path), None when it can.
+
+    Gate 3 reads pytest's records and interlock's section; a plain pytest-json-report, a
+    section without `filtered`, or a record pytest never writes is refused, not guessed at.
+    """
+    if not isinstance(report, dict) or not isinstance(report.get("interlock"), dict):
+        return f"{name} is not a report interlock wrote (no `interlock` section: a plain pytest-json-report?); run `interlock test`"
+    valid = _REPORT_VALID is not None and _REPORT_VALID(report)
+    errors = [] if valid else [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
+    if not errors:
+        artifact = fastschema.compile_schema(schema("test-execution-report"))
+        errors = [] if artifact is not None and artifact(report) else validation_errors("test-execution-report", report)
+    return f"{name} breaks its schema ({errors[0]}); rerun `interlock test`" if errors else None
+
+
+def tally(tests: list[dict[str, Any]]) -> dict[str, int]:
+    """pytest's per-test records counted as interlock counts them (an expected failure proves nothing: skipped), with the total."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+    for test in tests:
+        counts[COUNTS[test["outcome"]]] += 1
+    return {**counts, "total": len(tests)}
+
+
 def rerun_command(nodeid: str) -> str:
     """The exact command that reruns one test (or module), single-quoted for a POSIX shell."""
     return "interlock test -- '" + nodeid.replace("'", "'\"'\"'") + "'"
@@ -213,42 +241,6 @@ def pytest_command(ctx: RunContext, report: Path, args: list[str], *, marker: st
 def report_path(ctx: RunContext, purpose: str) -> Path:
     """A run's private temp file in the artifact folder (hidden, removed after reading)."""
     return ctx.artifacts.root / f".pytest-{purpose}-{ctx.run_id}.json"
-
-
-# pytest options (and plugins' options interlock passes or users commonly give) that take a value as the next word.
-VALUED = frozenset({
-    "-k", "-m", "-n", "-p", "-o", "-c", "-W", "-r", "--timeout", "--timeout-method", "--maxfail", "--deselect", "--ignore",
-    "--ignore-glob", "--rootdir", "--durations", "--durations-min", "--dist", "--tb", "--confcutdir", "--basetemp", "--log-level",
-    "--junitxml", "--junit-xml", "--import-mode", "--capture", "--numprocesses", "--maxprocesses", "--json-report-file",
-    "--json-report-indent", "--max-worker-restart", "--config-file", "--override-ini", "--hypothesis-seed",
-    SHARD_OPTION, "--interlock-root", "--interlock-durations", "--interlock-shard-out", "--interlock-collect",
-})
-# Options that narrow which tests run, as `interlock` names them in a filtered report.
-NARROWING = {"-k": "-k", "-m": "-m", "--deselect": "--deselect", "--ignore": "--ignore", "--ignore-glob": "--ignore-glob",
-             "--lf": "--last-failed", "--last-failed": "--last-failed", "--sw": "--stepwise", "--stepwise": "--stepwise",
-             "--sw-skip": "--stepwise", "--stepwise-skip": "--stepwise"}
-
-
-def parse_args(args: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
-    """Split extra pytest arguments into targets (paths, node ids), options, and the values of known options."""
-    targets: list[str] = []
-    options: list[str] = []
-    values: dict[str, str] = {}
-    words = iter(args)
-    for word in words:
-        if word == "--":
-            targets.extend(words)
-            break
-        if not word.startswith("-") or word == "-":
-            targets.append(word)
-            continue
-        name, eq, value = word.partition("=")
-        if not word.startswith("--") and len(word) > 2 and word[:2] in VALUED:
-            name, value, eq = word[:2], word[2:], "="  # -kEXPR, -n4
-        options.append(name)
-        if name in VALUED:
-            values[name] = value if eq else next(words, "")
-    return targets, options, values
 
 
 def shard_of(args: list[str]) -> Shard | None:
@@ -274,22 +266,24 @@ def defect_log_name(args: list[str]) -> str:
     return shard.artifact(DEFECT_LOG) if shard else DEFECT_LOG
 
 
-def selection_filter(args: list[str]) -> str | None:
-    """Why extra arguments make this less than the whole suite (None when they do not narrow it)."""
-    targets, options, values = parse_args(args)
-    reasons = [f"{NARROWING[o]} {values[o]!r}" if o in values else NARROWING[o] for o in dict.fromkeys(options) if o in NARROWING]
-    if targets:
-        shown = ", ".join(targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
-        reasons.insert(0, ("--last-failed: " if LAST_FAILED in options else "") + f"{len(targets)} target(s): {shown}")
-    return "; ".join(reasons) or None
+def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None, selection: Path | None = None) -> list[str]:
+    """The suite's command; given paths or node ids, only those (not the whole suite path) run.
 
-
-def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None) -> list[str]:
-    """The suite's command; given paths or node ids, only those (not the whole suite path) run."""
+    With `selection`, pytest records there what it really selected and ran (interlock's plugin).
+    """
     suite = ctx.config.suite
     targets = parse_args(extra_args)[0]
-    args = [*extra_args, *([] if targets else [suite.path])]
+    recorder = ["--interlock-selection", str(selection), "--interlock-suite-marker", suite.marker] if selection is not None else []
+    args = [*recorder, *extra_args, *([] if targets else [suite.path])]
     return pytest_command(ctx, report or report_path(ctx, "report"), args, marker=suite.marker, maxfail=suite.maxfail)
+
+
+def read_selection(path: Path) -> Any | None:
+    """The selection record pytest wrote (None when it wrote none or it is not JSON: no record is no proof)."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def durations_of(report: dict[str, Any] | None, root: Path) -> dict[str, float]:
@@ -391,10 +385,13 @@ def verdict(summary: dict[str, int], problem: str | None, marker: str) -> Outcom
 
 def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_clock: float = WALL_CLOCK) -> Outcome:
     """Step 3.1: run the suite (extra args default to the run's), always write the report, judge it."""
-    args = [a for a in (ctx.pytest_args if extra_args is None else extra_args) if a != LAST_FAILED]
+    given = ctx.pytest_args if extra_args is None else extra_args
+    args = [a for a in given if a != LAST_FAILED]
     shard, name = shard_of(args), report_name(args)
     log = f"logs/pytest.{shard.suffix}.log" if shard else LOG
-    private: list[Path] = []
+    selection_file = report_path(ctx, "selection")
+    selection_file.unlink(missing_ok=True)
+    private: list[Path] = [selection_file]
     if shard:  # the plugin splits what -m/-k selected; the split is balanced by the published full run's durations
         plan_file, durations_file = report_path(ctx, f"{shard.suffix}-plan"), report_path(ctx, f"{shard.suffix}-durations")
         plan_file.unlink(missing_ok=True)
@@ -404,11 +401,12 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
             atomic_write(durations_file, json.dumps(durations).encode("utf-8"))
             args += ["--interlock-durations", str(durations_file)]
         private += [plan_file, durations_file]
-    command = suite_command(ctx, args)
+    command = suite_command(ctx, args, selection=selection_file)
     try:
         run = run_pytest(ctx, command, report_path(ctx, "report"), log,
                          lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
-        plan = json.loads(private[0].read_text("utf-8")) if shard and private[0].is_file() else None
+        plan = json.loads(private[1].read_text("utf-8")) if shard and private[1].is_file() else None
+        record = read_selection(selection_file)
     finally:
         for path in private:
             path.unlink(missing_ok=True)
@@ -420,8 +418,12 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
                           "root": str(ctx.loaded.root), "summary": {"total": 0, "collected": 0}, "tests": []}
     section: dict[str, Any] = {"command": command, "exit_code": run.exit_code, "log": log, "environment": ctx.env_name, "summary": summary,
                                "failures": failures, "system_root": str(ctx.loaded.root), "commit": commit_of(ctx.loaded.root)}
-    why = selection_filter(ctx.pytest_args if extra_args is None else extra_args) or incomplete(summary, run)
+    suite = ctx.config.suite
+    decision = decide(record, Suite(suite.marker, suite.path, ctx.loaded.root, list(suite.args), list(given)))
+    why = decision.filter
     section.update(filtered=why is not None, **({"filter": why} if why else {}))
+    if decision.section is not None:
+        section["pytest_selection"] = {**decision.section, "environment": redact_variables(decision.section["environment"])}
     if shard:
         if plan is None:  # pytest stopped before collection finished: no plan, so this shard can never be merged
             plan = {"shard": str(shard), "suite": {"tests": 0, "sha256": ""}, "partition": "", "balance": "none", "selection": []}
@@ -433,14 +435,6 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     elif shard:
         ctx.emit(Notice("3.1", f"shard {shard} of the suite: wrote {name}; `interlock merge` the {shard.total} shards for the full report"))
     return outcome
-
-
-def incomplete(summary: dict[str, int], run: PytestRun) -> str | None:
-    """A run that stopped before every selected test ran (`--maxfail`, `-x`): not complete evidence either."""
-    left = summary["collected"] - summary["deselected"] - summary["total"]
-    if run.report is None or run.stopped_after is not None or left <= 0:
-        return None
-    return f"stopped early: {left} selected test(s) did not run (--maxfail or -x)"
 
 
 def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path:

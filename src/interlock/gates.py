@@ -56,6 +56,8 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.uncovered", 2, "uncovered_interfaces", "==", 0, _SCOPE, description="every interface has at least one check"),
     Condition("tests.ran", 3, "tests_ran", ">", 0, _TESTS, description="the suite ran at least one test (0 collected or all skipped fails)"),
     Condition("tests.filtered", 3, "tests_filtered", "==", 0, _TESTS, description="the report covers the whole suite (not a targeted, partial or single-shard run)"),
+    Condition("tests.consistent", 3, "tests_disagreement", "==", 0, _TESTS, description="interlock's summary agrees with pytest's own per-test records"),
+    Condition("tests.critical_not_run", 3, "critical_not_run", "==", 0, _TESTS, description="every @critical test of the suite ran (none skipped, deselected or missing)"),
     Condition("defects.open_critical", 3, "open_critical_defects", "==", 0, _DEFECTS, description="no critical defect left unresolved or unwaived"),
     Condition("regression.unverified", 3, "resolved_without_rerun", "==", 0, _DEFECTS, description="every resolved defect has a passing rerun"),
     Condition("regression.summary", 3, "regression_summary", "==", 1, _REGRESS, blocking=False, description="regression spot-checks recorded"),

@@ -29,6 +29,7 @@ from interlock.errors import Problem, UsageError
 from interlock.events import DefectFound, Emit, Notice
 from interlock.execution import COUNTS, DEFECT_LOG, LOG, REPORT, ReportFormatError, read_report, verdict, write_report
 from interlock.phases import Outcome
+from interlock.selection import combine_selections
 from interlock.shards import SHARD_FILE, Shard, digest, relocate
 
 
@@ -153,6 +154,9 @@ def combine(shards: list[ShardReport], root: Path, command: list[str]) -> dict[s
         ours[COUNTS[test["outcome"]]] += 1
     first = shards[0]
     filtered = [f"{s.shard}: {s.section['filter']}" for s in shards if s.section.get("filtered")]
+    recorded = [(s.section["pytest_selection"], Path(s.report["root"]), Path(s.section.get("system_root") or s.report["root"]))
+                for s in shards if "pytest_selection" in s.section]
+    chosen = combine_selections(recorded) if len(recorded) == len(shards) else None
     section: dict[str, Any] = {
         "command": command, "exit_code": _exit_code([s.section["exit_code"] for s in shards]), "log": LOG,
         "environment": first.section["environment"],
@@ -162,6 +166,7 @@ def combine(shards: list[ShardReport], root: Path, command: list[str]) -> dict[s
         "suite": first.section["suite"], "partition": first.section["partition"], "balance": first.section["balance"],
         "merged": [{"shard": str(s.shard), "source": str(s.path), "tests": len(s.report["tests"]), "exit_code": s.section["exit_code"],
                     "commit": s.section.get("commit")} for s in shards],
+        **({"pytest_selection": chosen} if chosen else {}),
     }
     report = {
         "created": max(s.report.get("created", 0) for s in shards), "duration": max(s.report.get("duration", 0) for s in shards),

@@ -23,6 +23,7 @@ from interlock.artifacts import BY_FILENAME, ArtifactDir, schema, validation_err
 from interlock.defects import read_log
 from interlock.errors import Problem, UsageError
 from interlock.gates import Metric
+from interlock.shards import relocate
 
 BUNDLE = "INTEGRATION-EVIDENCE.zip"
 MANIFEST = "integration-evidence-manifest.json"
@@ -216,20 +217,35 @@ def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 
 @_reader("test-execution-report.json", "tests_ran", "tests_filtered")
 def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    report = _json(artifacts, "test-execution-report.json")
-    if report is None:
-        out["tests_ran"] = out["tests_filtered"] = _missing("test-execution-report.json")
+    """Gate 3 from pytest's own per-test records, cross-checked with interlock's summary and pytest's selection record."""
+    from interlock import selection
+    from interlock.execution import evidence_problem, tally
+
+    names = ("tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
+    report = _json(artifacts, TESTS)
+    problem = _missing(TESTS).reason if report is None else evidence_problem(report)
+    if problem:
+        for name in names:
+            out[name] = Metric(None, problem)
         return
-    summary = report["interlock"]["summary"]
-    ran = summary["passed"] + summary["failed"] + summary["errors"]
+    section, tests = report["interlock"], report["tests"]
+    records = tally(tests)
+    ran = records["passed"] + records["failed"] + records["errors"]
     reason = None
     if ran == 0:
-        reason = "no test ran: " + ("none collected" if summary["total"] == 0 else f"all {summary['total']} skipped or deselected")
+        reason = "no test ran: " + ("pytest's records list none" if records["total"] == 0 else f"all {records['total']} in pytest's records skipped")
     out["tests_ran"] = Metric(ran, reason)
-    # A targeted rerun, -k, --last-failed or a run stopped early is not evidence for the whole suite.
-    filtered = bool(report["interlock"].get("filtered"))
-    why = report["interlock"].get("filter")
-    out["tests_filtered"] = Metric(int(filtered), "filtered run: not complete evidence" + (f" ({why})" if why else "") if filtered else None)
+    # A targeted rerun, -k or -m from any source, --last-failed, a lone shard or a run stopped early is not evidence for the whole suite.
+    why = selection.report_filter(section)
+    out["tests_filtered"] = Metric(int(why is not None), f"filtered run: not complete evidence ({why})" if why else None)
+    chosen = section.get("pytest_selection")
+    found = selection.disagreements(section["summary"], records, report["summary"]["total"], chosen["counts"]["ran"] if chosen else None)
+    out["tests_disagreement"] = Metric(len(found), "; ".join(found) if found else None)
+    root, system_root = Path(report["root"]), Path(section.get("system_root") or report["root"])
+    missed = selection.critical_not_run({t["nodeid"]: t["outcome"] for t in tests}, [t["nodeid"] for t in tests if "critical" in t["keywords"]], chosen)
+    named = [(relocate(nodeid, root, system_root), why) for nodeid, why in missed]
+    out["critical_not_run"] = Metric(len(named), "@critical test(s) that did not run: " + "; ".join(f"{n}: {w}" for n, w in named)[:1000] if named else None,
+                                     items=[n for n, _ in named])
 
 
 def waiver_active(row: dict[str, str], now: datetime) -> bool:

@@ -9,6 +9,10 @@ is given or pytest-json-report is producing a report.
 - `@pytest.mark.critical`: a failure here is a critical defect.
 - `@pytest.mark.interface("catalog:GET /products/{id}", ...)`: the interfaces a
   test covers, which the scope step maps to the scope matrix.
+
+With `--interlock-selection PATH` a `SelectionRecorder` writes what pytest
+really selected (counts, the effective `-k`/`-m`, targets, deselections and who
+made them, how many tests ran) for `interlock.selection` to judge.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ MARKERS = (
 )
 _COLLECT_PATH = pytest.StashKey[Path]()
 _SHARD_OUT = pytest.StashKey[Path]()
+_RECORDER = pytest.StashKey["SelectionRecorder"]()
+#: The key a SelectionRecorder in an xdist worker hands its collection to the controller under.
+WORKER_KEY = "interlock_selection"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--interlock-shard-out", metavar="PATH", default=None, help="write the shard's plan (suite digest, selection) as JSON to PATH")
     group.addoption("--interlock-keep", metavar="PATH", default=None,
                     help="JSON list of node ids, modules or folders (relative to --interlock-root): deselect every other test")
+    group.addoption("--interlock-selection", metavar="PATH", default=None,
+                    help="write what pytest really selected (counts, -k/-m, targets, deselected node ids, tests run) as JSON to PATH")
+    group.addoption("--interlock-suite-marker", metavar="EXPR", default=None,
+                    help="the suite's own marker expression: with --interlock-selection, tells the suite from any further narrowing")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("interlock_collect", None)
     if path:
         config.stash[_COLLECT_PATH] = Path(path).absolute()
+    selection = config.getoption("interlock_selection", None)
+    if selection:
+        recorder = SelectionRecorder(config, Path(selection).absolute())
+        config.stash[_RECORDER] = recorder
+        config.pluginmanager.register(recorder, "interlock-selection-recorder")
 
 
 def interfaces_of(item: pytest.Item) -> list[str]:
@@ -92,6 +108,7 @@ def _keep_listed(config: pytest.Config, items: list[pytest.Item], listing: Path)
         nodeid = relocate(item.nodeid, config.rootpath, root)
         (keep if nodeid in exact or nodeid.startswith(prefixes) else dropped).append(item)
     if dropped:
+        _attribute(config, "--interlock-keep", dropped)
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
 
@@ -113,6 +130,7 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item], spec: str) -> N
     keep = [item for item, nodeid in zip(items, ids) if nodeid in chosen]
     dropped = [item for item, nodeid in zip(items, ids) if nodeid not in chosen]
     if dropped:
+        _attribute(config, SHARD_SOURCE, dropped)
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
     out = config.getoption("interlock_shard_out", None)
@@ -120,6 +138,144 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item], spec: str) -> N
         temp = Path(f"{out}.{os.getpid()}.tmp")
         temp.write_text(json.dumps(shard_plan) + "\n", "utf-8")
         os.replace(temp, out)
+
+
+SHARD_SOURCE = "--interlock-shard"
+
+
+def _attribute(config: pytest.Config, source: str, items: list[pytest.Item]) -> None:
+    """Tell the recorder that interlock's own `source` (shard, keep list) is deselecting these items."""
+    recorder = config.stash.get(_RECORDER, None)
+    if recorder is not None:
+        recorder.attribute(source, items)
+
+
+def suite_matcher(expression: str | None) -> Callable[[pytest.Item], bool] | None:
+    """Whether an item is in the suite, evaluated exactly as `-m EXPRESSION` would; None when pytest cannot evaluate it.
+
+    pytest keeps its marker-expression evaluator internal; without it the suite cannot be
+    told from a narrowed selection, so the record says so and the run counts as filtered.
+    """
+    if not expression:
+        return lambda item: True
+    try:
+        from _pytest.mark import MarkMatcher
+        from _pytest.mark.expression import Expression
+    except ImportError:
+        return None
+    try:
+        compiled = Expression.compile(expression)
+    except Exception:  # SyntaxError today, ParseError in older pytest: pytest rejects the same `-m` itself, and the suite cannot be told
+        return None
+    return lambda item: bool(compiled.evaluate(MarkMatcher.from_markers(item.iter_markers())))
+
+
+class SelectionRecorder:
+    """Records what pytest really selected and ran, so interlock judges a run by pytest's choices, not by its arguments.
+
+    Every item it sees (collected, deselected, finally selected) is classified once:
+    in the suite's own marker expression or not, critical or not. Deselections are
+    attributed to interlock's shard or keep list when those made them, else to pytest
+    (`-m`, `-k`, `--deselect`) or another plugin. In an xdist worker the collection
+    goes to the controller through `workeroutput`; the controller (or a plain pytest)
+    writes the record when the session ends.
+    """
+
+    def __init__(self, config: pytest.Config, path: Path) -> None:
+        self.config, self.path = config, path
+        self.marker: str | None = config.getoption("interlock_suite_marker", None)
+        self.matches = suite_matcher(self.marker)
+        self.seen: dict[str, tuple[bool, bool]] = {}  # node id -> (in the suite, critical)
+        self.collected: list[str] = []
+        self.attributed: dict[str, str] = {}
+        self.deselected: dict[str, str] = {}  # node id -> who deselected it
+        self.collections: list[dict[str, Any]] = []
+        self.ran: set[str] = set()
+
+    def attribute(self, source: str, items: list[pytest.Item]) -> None:
+        for item in items:
+            self.attributed[item.nodeid] = source
+
+    def _see(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if item.nodeid not in self.seen:
+                in_suite = self.matches(item) if self.matches is not None else False
+                self.seen[item.nodeid] = (in_suite, item.get_closest_marker("critical") is not None)
+                self.collected.append(item.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Before `-m`, `-k`, `--deselect` or a shard take anything away."""
+        self._see(items)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._see(items)  # a plugin that deselected before this recorder looked
+        for item in items:
+            self.deselected.setdefault(item.nodeid, self.attributed.get(item.nodeid, "pytest"))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._see(session.items)
+        collection = {
+            "collected": self.collected,
+            "suite": None if self.matches is None else [n for n in self.collected if self.seen[n][0]],
+            "critical": [n for n in self.collected if self.seen[n][0] and self.seen[n][1]],
+            "selected": [item.nodeid for item in session.items],
+            "deselected": self.deselected,
+        }
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[WORKER_KEY] = collection
+        else:
+            self.collections.append(collection)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist's controller: keep each worker's collection (they collect the same tests)."""
+        collection = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+        if collection is not None:
+            self.collections.append(collection)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.ran.add(report.nodeid)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller writes
+        from interlock.files import atomic_write  # lazy: keeps plain pytest runs light
+
+        record = self.record(int(exitstatus))
+        atomic_write(self.path, (json.dumps(record) + "\n").encode("utf-8"))
+
+    def record(self, exitstatus: int) -> dict[str, Any]:
+        """What was asked (arguments by source, effective -k/-m, targets) and what happened (collection, tests run)."""
+        config = self.config
+        collections = self.collections
+        return {
+            "version": 1,
+            "pytest": pytest.__version__,
+            "rootdir": str(config.rootpath),
+            "invocation_dir": str(config.invocation_params.dir),
+            "argv": [str(a) for a in config.invocation_params.args],
+            "ini": {"path": str(config.inipath) if config.inipath else None, "addopts": [str(a) for a in config.getini("addopts")]},
+            "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith("PYTEST_")},
+            "suite_marker": self.marker,
+            "markexpr": config.option.markexpr or "",
+            "keyword": config.option.keyword or "",
+            "targets": [str(a) for a in config.args],
+            "ignore": [str(a) for a in config.getoption("ignore", None) or []],
+            "ignore_glob": [str(a) for a in config.getoption("ignore_glob", None) or []],
+            "deselect": [str(a) for a in config.getoption("deselect", None) or []],
+            "last_failed": bool(config.getoption("lf", False)),
+            "stepwise": bool(config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)),
+            "maxfail": int(config.getoption("maxfail", 0) or 0),
+            "shard": config.getoption("interlock_shard", None),
+            "collections": len(collections),
+            "collection": collections[0] if collections else None,
+            "collections_agree": all(c == collections[0] for c in collections),
+            "ran": sorted(self.ran),
+            "exitstatus": exitstatus,
+        }
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

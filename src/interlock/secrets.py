@@ -389,3 +389,13 @@ def _gunzip(handle: IO[bytes]) -> Iterator[bytes]:
                     break
     except zlib.error:
         return
+
+
+def redact_variables(variables: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables fit for evidence (say, the PYTEST_* a suite ran with): credential values and URL passwords masked.
+
+    The run's own redactor still masks the run's known secrets when the artifact is written;
+    this catches what only these variables reveal (a token passed in PYTEST_ADDOPTS).
+    """
+    redactor = Redactor(collect(variables.items()))
+    return {name: redactor.text(value) for name, value in variables.items()}

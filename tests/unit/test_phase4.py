@@ -23,7 +23,7 @@ from interlock.evidence import generate_keypair, verify_bundle
 from interlock.phases import HaltRun, Outcome
 from interlock.phases import bundle, recommendations, signoff
 from interlock.runtime import RunContext
-from tests.support import config_head
+from tests.support import config_head, whole_suite_selection
 
 TOML = config_head("shop", "1.4.0") + """
 [services.catalog]
@@ -84,10 +84,12 @@ def execution_report(passed: int = 1, failures: tuple[dict[str, Any], ...] = ())
     summary = {"collected": passed + len(failures), "total": passed + len(failures), "passed": passed, "failed": len(failures),
                "skipped": 0, "errors": 0, "deselected": 0}
     tests = [{"nodeid": f"tests/test_catalog.py::test_{i}", "outcome": "passed", "keywords": ["integration"]} for i in range(passed)]
+    tests += [{"nodeid": f["nodeid"], "outcome": "failed", "keywords": ["integration"]} for f in failures]
     return {"created": 1.0, "duration": 0.5, "exitcode": 0 if passed and not failures else 1, "root": "/sut",
             "summary": {"total": summary["total"], "collected": summary["collected"]}, "tests": tests,
             "interlock": {"command": ["pytest", "-m", "integration"], "exit_code": 0, "log": "logs/pytest.log",
-                          "environment": "integration", "summary": summary, "failures": list(failures)}}
+                          "environment": "integration", "summary": summary, "failures": list(failures), "filtered": False,
+                          "pytest_selection": whole_suite_selection([t["nodeid"] for t in tests])}}
 
 
 READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | Ready |\n|---|---|---|---|---|\n" \

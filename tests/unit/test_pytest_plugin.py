@@ -106,3 +106,66 @@ def test_service_url_reads_the_environment(pytester: pytest.Pytester, monkeypatc
     result = run(pytester, )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*no URL for service 'catalog': INTERLOCK_SERVICE_CATALOG_URL is not set*"])
+
+
+# ---- the SelectionRecorder: what pytest really selected -----------------------------------------------------------
+
+
+def recorded(pytester: pytest.Pytester, *args: str, subprocess: bool = False) -> dict:
+    out = pytester.path / "selection.json"
+    options = ("-p", "no:cacheprovider", "-m", "integration", f"--interlock-selection={out}", "--interlock-suite-marker", "integration", *args)
+    if subprocess:
+        pytester.runpytest_subprocess(*QUIET, *options)
+    else:
+        run(pytester, *options)
+    return json.loads(out.read_text())
+
+
+def test_the_record_names_k_from_pytest_addopts_and_what_it_took_away(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.selection import Suite, decide
+
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-k order")
+    pytester.makepyfile(test_shop=SHOP_TESTS, test_unit="def test_unit():\n    pass\n")
+    record = recorded(pytester)
+    assert (record["keyword"], record["markexpr"], record["environment"]["PYTEST_ADDOPTS"]) == ("order", "integration", "-k order")
+    collection = record["collection"]
+    assert collection["collected"] == ["test_shop.py::test_product", "test_shop.py::test_order", "test_shop.py::test_plain", "test_unit.py::test_unit"]
+    assert collection["suite"] == collection["collected"][:3] and collection["critical"] == ["test_shop.py::test_product"]
+    assert collection["selected"] == ["test_shop.py::test_order"] == record["ran"]
+    assert set(collection["deselected"]) == {"test_shop.py::test_product", "test_shop.py::test_plain", "test_unit.py::test_unit"}
+    decision = decide(record, Suite("integration", ".", pytester.path))
+    assert decision.reasons[0] == "-k 'order' from PYTEST_ADDOPTS"
+    assert decision.reasons[1].startswith("2 of the suite's 3 test(s) not selected: test_shop.py::test_product, test_shop.py::test_plain")
+    assert decision.section is not None and decision.section["critical_not_selected"] == ["test_shop.py::test_product"]
+
+
+def test_the_whole_suite_under_xdist_is_recorded_from_the_workers(pytester: pytest.Pytester) -> None:
+    from interlock.selection import Suite, decide
+
+    pytester.makepyfile(test_shop=SHOP_TESTS, test_unit="def test_unit():\n    pass\n")
+    record = recorded(pytester, "-n", "2", subprocess=True)
+    assert record["collections"] == 2 and record["collections_agree"] is True
+    assert sorted(record["ran"]) == sorted(record["collection"]["selected"]) and len(record["ran"]) == 3
+    assert decide(record, Suite("integration", ".", pytester.path)).reasons == []
+
+
+def test_a_shard_deselection_is_attributed_to_the_shard(pytester: pytest.Pytester) -> None:
+    from interlock.selection import Suite, decide
+
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    record = recorded(pytester, "--interlock-shard", "1/2", "--interlock-root", str(pytester.path))
+    assert record["shard"] == "1/2" and set(record["collection"]["deselected"].values()) == {"--interlock-shard"}
+    decision = decide(record, Suite("integration", ".", pytester.path, extra=["--interlock-shard", "1/2"]))
+    assert decision.reasons == [] and decision.shard == "1/2"
+
+
+def test_a_run_stopped_by_x_and_a_conftest_that_drops_tests_are_caught(pytester: pytest.Pytester) -> None:
+    from interlock.selection import Suite, decide
+
+    pytester.makepyfile(test_shop="import pytest\npytestmark = pytest.mark.integration\n"
+                        "def test_a():\n    assert False\ndef test_b():\n    pass\ndef test_c():\n    pass\n")
+    stopped = decide(recorded(pytester, "-x"), Suite("integration", ".", pytester.path))
+    assert stopped.reasons == ["stopped early: 2 selected test(s) did not run (--maxfail=1): test_shop.py::test_b, test_shop.py::test_c"]
+    pytester.makeconftest("def pytest_collection_modifyitems(items):\n    items[:] = [i for i in items if not i.name.endswith('c')]\n")
+    dropped = decide(recorded(pytester), Suite("integration", ".", pytester.path))
+    assert dropped.reasons == ["1 of the suite's 3 test(s) not selected: test_shop.py::test_c"]  # removed without pytest_deselected

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from interlock.execution import parse_args, report_name, selection_filter, shard_of
+from interlock.execution import parse_args, report_name, shard_of
 from interlock.merge import MergeRefused, ShardReport, check, combine
 from interlock.shards import Shard, assign, digest, plan
 
@@ -49,14 +49,7 @@ def test_duration_split_is_longest_processing_time() -> None:
     assert plan(ids, Shard(1, 3), {"elsewhere": 3.0})["balance"] == "hash"  # durations of other tests do not apply
 
 
-def test_pytest_arguments_that_narrow_the_suite_are_named() -> None:
-    assert selection_filter([]) is None
-    assert selection_filter(["-n", "2", "-p", "no:x", "--timeout", "5", "-v"]) is None
-    assert selection_filter(["-k", "smoke"]) == "-k 'smoke'"
-    assert selection_filter(["-ksmoke"]) == "-k 'smoke'"
-    assert selection_filter(["tests/test_a.py::test_x"]) == "1 target(s): tests/test_a.py::test_x"
-    assert selection_filter(["--interlock-last-failed", "a", "b", "c", "d"]) == "--last-failed: 4 target(s): a, b, c and 1 more"
-    assert selection_filter(["--deselect", "tests/a.py::t"]) == "--deselect 'tests/a.py::t'"
+def test_pytest_arguments_are_split_and_a_shard_gets_its_own_report() -> None:
     assert parse_args(["-n", "4", "tests/sub", "--", "-odd"]) == (["tests/sub", "-odd"], ["-n"], {"-n": "4"})
     assert shard_of(["--interlock-shard", "3/8"]) == Shard(3, 8) and shard_of(["-k", "x"]) is None
     assert report_name(["--interlock-shard=3/8"]) == "test-execution-report.shard-3-of-8.json"

@@ -150,7 +150,7 @@ def _tests(ids: list[str], failing: set[str], started: datetime) -> dict[str, An
         "summary": {"passed": passed, "failed": len(failures), "total": len(ids), "collected": len(ids)}, "tests": tests,
         "interlock": {"command": ["pytest", "-m", "integration"], "exit_code": 1 if failures else 0, "log": "logs/pytest.log", "environment": "integration",
                       "summary": {"collected": len(ids), "total": len(ids), "passed": passed, "failed": len(failures), "skipped": 0, "errors": 0, "deselected": 0},
-                      "failures": failures},
+                      "failures": failures, "filtered": False},
     }
 
 
