@@ -243,6 +243,8 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
         problems += _gate_problems(predicate["gates"])
     if "waivers" in predicate:
         problems += _waiver_problems(predicate["waivers"])
+    if "policy_relaxed" in predicate:
+        problems += _relaxation_problems(predicate["policy_relaxed"])
     if "signed_at" in predicate and not _is_aware_timestamp(predicate["signed_at"]):
         problems.append("predicate signed_at must be an ISO 8601 timestamp with a UTC offset")
     return problems
@@ -279,17 +281,32 @@ def _gate_problems(gates: object) -> list[str]:
     return problems
 
 
+def _named(record: Mapping[str, Any], fields: tuple[str, ...]) -> bool:
+    return all(isinstance(record.get(f), str) and record[f].strip() for f in fields)
+
+
 def _waiver_problems(waivers: object) -> list[str]:
-    """The waivers that cover failures: each names its target, approver, justification and expiry."""
+    """The waivers that cover failures: each names its condition (older sign-offs: its target), approver, justification and expiry."""
     if not isinstance(waivers, list):
         return ["predicate waivers must be a list"]
     problems = []
     for i, waiver in enumerate(waivers):
         if not (isinstance(waiver, Mapping)
-                and all(isinstance(waiver.get(f), str) and waiver[f].strip() for f in ("target", "approver"))
+                and (_named(waiver, ("condition", "approver")) or _named(waiver, ("target", "approver")))
+                and (waiver.get("item") is None or isinstance(waiver["item"], str))
                 and isinstance(waiver.get("justification"), str) and _is_aware_timestamp(waiver.get("expires"))):
-            problems.append(f"predicate waivers[{i}] needs a target, an approver, a justification and an expires timestamp")
+            problems.append(f"predicate waivers[{i}] needs a condition, an approver, a justification and an expires timestamp")
     return problems
+
+
+def _relaxation_problems(relaxed: object) -> list[str]:
+    """Each relaxation of the default policy names its condition, the change, who approved it, why, and until when."""
+    if not isinstance(relaxed, list):
+        return ["predicate policy_relaxed must be a list"]
+    return [f"predicate policy_relaxed[{i}] needs a condition, a change, an approver, a justification, a ticket and an expires timestamp"
+            for i, record in enumerate(relaxed)
+            if not (isinstance(record, Mapping) and _named(record, ("condition", "change", "approver", "justification"))
+                    and isinstance(record.get("ticket"), str) and _is_aware_timestamp(record.get("expires")))]
 
 
 def _is_aware_timestamp(value: object) -> bool:
