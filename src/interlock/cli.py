@@ -430,8 +430,9 @@ def defects_waive(
     approver: Annotated[str, typer.Option("--approver")],
     reason: Annotated[str, typer.Option("--reason")],
     expires: Annotated[str, typer.Option("--expires", help="UTC expiry, e.g. 2027-01-31T00:00:00Z")],
+    ticket: Annotated[str, typer.Option("--ticket", help="The tracking ticket of the approval.")] = "",
 ) -> None:
-    """Waive a defect with an approver, a reason and an expiry."""
+    """Waive a defect with an approver, a reason and an expiry (Gate 3 counts it as waived until then)."""
     from datetime import datetime
 
     try:
@@ -445,7 +446,7 @@ def defects_waive(
     for option, value in (("--approver", approver), ("--reason", reason)):
         if not value.strip():
             raise UsageError(Problem(option, "must not be empty: a waiver names who approved it and why"))
-    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires)
+    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
 
 
 GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}

@@ -101,6 +101,7 @@ class Metric:
     reason: str | None = None
     items: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # how an item reads in a reason, e.g. a defect id with its test
+    waived: dict[str, dict[str, Any]] = field(default_factory=dict)  # items an artifact records as waived (the defect log), with the waiver
 
 
 def _override(options: Gates, cond: Condition) -> ConditionOverride | None:
@@ -232,9 +233,9 @@ def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) 
     left = list(metric.items)
     if value is not None and metric.items:
         # Item-level mitigations (a failing interaction, a defect) take the item out of the count.
-        covered = [item for item in metric.items if item in by_item]
-        used = [waiver_record(by_item[item]) for item in covered]
-        left = [item for item in metric.items if item not in by_item]
+        covered = [item for item in metric.items if item in by_item or item in metric.waived]
+        used = [waiver_record(by_item[item]) if item in by_item else metric.waived[item] for item in covered]
+        left = [item for item in metric.items if item not in covered]
         value = value - len(covered)
     raw_ok = metric.value is not None and OPERATORS[cond.operator](metric.value, cond.threshold)
     ok = value is not None and OPERATORS[cond.operator](value, cond.threshold)

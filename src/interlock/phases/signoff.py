@@ -93,7 +93,7 @@ def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
 
 def waivers_used(ctx: RunContext, document: dict[str, Any]) -> list[dict[str, Any]]:
     """Every waiver that covers a failure: the config's waivers the gates used, and the defect log's active ones."""
-    used = {(w["condition"], w["item"] or ""): {**w, "source": "interlock.toml"} for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
+    used = {(w["condition"], w["item"] or ""): {"source": "interlock.toml", **w} for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
     for waiver in _defect_waivers(ctx, datetime.now(timezone.utc)):
         used.setdefault((waiver["condition"], waiver["item"]), waiver)
     return [used[key] for key in sorted(used)]
