@@ -264,10 +264,10 @@ def gates() -> None:
     loaded = OPTS.loaded()
     document = gate_results(ArtifactDir(OPTS.artifacts_dir(loaded)), loaded)
     from interlock.events import GateEvaluated
-    from interlock.gates import failures
+    from interlock.gates import failures, relaxed_lines
 
     for gate in document["gates"]:
-        OPTS.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate)))
+        OPTS.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
     raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
 
 
@@ -435,8 +435,9 @@ def defects_waive(
     approver: Annotated[str, typer.Option("--approver")],
     reason: Annotated[str, typer.Option("--reason")],
     expires: Annotated[str, typer.Option("--expires", help="UTC expiry, e.g. 2027-01-31T00:00:00Z")],
+    ticket: Annotated[str, typer.Option("--ticket", help="The tracking ticket of the approval.")] = "",
 ) -> None:
-    """Waive a defect with an approver, a reason and an expiry."""
+    """Waive a defect with an approver, a reason and an expiry (Gate 3 counts it as waived until then)."""
     from datetime import datetime
 
     try:
@@ -445,7 +446,12 @@ def defects_waive(
         raise UsageError(Problem("--expires", f"{expires!r} is not an ISO-8601 time; use e.g. 2027-01-31T00:00:00Z")) from None
     if when.tzinfo is None:
         raise UsageError(Problem("--expires", "give the expiry in UTC, ending in Z"))
-    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires)
+    if when <= datetime.now(when.tzinfo):
+        raise UsageError(Problem("--expires", f"{expires} is not in the future: an expired waiver counts as absent; give a later UTC time"))
+    for option, value in (("--approver", approver), ("--reason", reason)):
+        if not value.strip():
+            raise UsageError(Problem(option, "must not be empty: a waiver names who approved it and why"))
+    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
 
 
 GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}

@@ -298,20 +298,24 @@ class Suite(Model):
     maxfail: int | None = None
 
 
-class ConditionOverride(Model):
-    threshold: float | None = None
-    blocking: bool | None = None
+def _utc(value: datetime | None) -> datetime | None:
+    """An expiry must say it is UTC: a local time would expire at a different moment on every machine."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("give the expiry in UTC, e.g. 2027-01-31T00:00:00Z")
+    return value.astimezone(timezone.utc)
 
 
-class Gates(Model):
-    uncovered_interfaces: Literal["fail", "warn"] = "fail"
-    conditions: dict[str, ConditionOverride] = {}
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be empty: an approval names who approved it and why")
+    return value
 
 
-class Waiver(Model):
-    """An approved exception: names a gate condition id or a defect id."""
+class Approval(Model):
+    """Who approved an exception to the default policy, why, under which ticket, and until when (UTC)."""
 
-    target: str
     justification: str
     approver: str
     ticket: str
@@ -319,10 +323,61 @@ class Waiver(Model):
 
     @field_validator("expires")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("give the expiry in UTC, e.g. 2027-01-31T00:00:00Z")
-        return value.astimezone(timezone.utc)
+    def _expires_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("justification", "approver", "ticket")
+    @classmethod
+    def _filled(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+
+class ConditionOverride(Model):
+    """A change to one gate condition's default; a relaxation carries an approval like a waiver's."""
+
+    threshold: float | None = None
+    operator: Literal["==", "!=", ">", ">=", "<", "<="] | None = None
+    blocking: bool | None = None
+    justification: str | None = None
+    approver: str | None = None
+    ticket: str | None = None
+    expires: datetime | None = None
+
+    @field_validator("expires")
+    @classmethod
+    def _expires_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("justification", "approver", "ticket")
+    @classmethod
+    def _filled(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+    def approval(self) -> Approval | None:
+        """The approval given with this override, or None if any part of it is missing."""
+        if None in (self.justification, self.approver, self.ticket, self.expires):
+            return None
+        return Approval(justification=self.justification, approver=self.approver, ticket=self.ticket, expires=self.expires)
+
+
+class Gates(Model):
+    uncovered_interfaces: Literal["fail", "warn"] = "fail"
+    conditions: dict[str, ConditionOverride] = {}
+
+
+class Waiver(Approval):
+    """An approved exception to one gate condition, or to one item it counts (a defect id, an interaction id, a check id)."""
+
+    condition: str
+    item: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_target(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "target" in data:
+            raise ValueError("`target` is no longer read: name the gate condition with `condition` (e.g. \"contracts.failed\") "
+                             "and what it covers with `item` (e.g. a defect id or an interaction id)")
+        return data
 
 
 class Signoff(Model):
@@ -448,6 +503,9 @@ def _problem(path: Path, lines: dict[tuple[str | int, ...], int], error: Any) ->
         message = f"unknown key; {hint}"
     elif error["type"] == "missing":
         message = "required key is missing; add it"
+    elif message.startswith("`target`"):
+        loc = (*loc, "target")  # point at the old key itself, not at its table
+        key = ".".join(str(p) for p in loc)
     return Problem(str(path), message, _line_of(lines, loc), key)
 
 
@@ -519,6 +577,10 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
         for name, dataset in config.datasets.items():
             if dataset.store not in env.stores:
                 add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}")
+    from interlock.gates import policy_problems  # gates owns the conditions; it imports this module
+
+    for loc, message in policy_problems(config.gates, config.waivers):
+        add(loc, message)
     return problems
 
 

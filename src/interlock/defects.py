@@ -43,7 +43,17 @@ class Failure:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"{self.source}\0{self.key}".encode()).hexdigest()[:16]
+        return fingerprint(self.source, self.key)
+
+
+def fingerprint(source: str, key: str) -> str:
+    """A failure's stable identity: where it failed, never when (the same failure in a later run is the same defect)."""
+    return hashlib.sha256(f"{source}\0{key}".encode()).hexdigest()[:16]
+
+
+def defect_id(source: str, key: str) -> str:
+    """The id the defect of a failure gets (`DEF-` and its fingerprint's first 8 hex digits)."""
+    return f"DEF-{fingerprint(source, key)[:8]}"
 
 
 def owner_for(failure: Failure, owners: dict[str, str], service_owners: dict[str, str | None]) -> str:
@@ -65,7 +75,7 @@ def merge(existing: list[dict[str, str]], failures: Iterable[Failure], *, run_id
         if row is None:
             row = {c: "" for c in COLUMNS}
             row.update(
-                id=f"DEF-{fp[:8]}", fingerprint=fp, source=failure.source, severity=failure.severity,
+                id=defect_id(failure.source, failure.key), fingerprint=fp, source=failure.source, severity=failure.severity,
                 owner=owner_for(failure, owners, service_owners), status="open", first_seen=now, occurrences="0",
             )
             rows[fp] = row

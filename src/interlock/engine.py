@@ -35,7 +35,7 @@ from interlock.events import (
     StepFinished,
     StepStarted,
 )
-from interlock.gates import evaluate, failures
+from interlock.gates import evaluate, failures, relaxations, relaxed_lines
 from interlock.phases import HaltRun, Outcome, Step, not_implemented
 from interlock.runtime import RunContext, utc_now
 
@@ -155,8 +155,10 @@ def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] 
     """Evaluate gates from the artifact folder alone and write gate-results.json."""
     pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
     now = datetime.now(timezone.utc)
-    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), loaded.config.gates, loaded.config.waivers, now, gates)
-    document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail", "gates": results}
+    options, waivers = loaded.config.gates, loaded.config.waivers
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
+    document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail",
+                "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
     artifacts.write_json("gate-results.json", document)
     return document
 
@@ -299,8 +301,9 @@ class Engine:
                     return True
                 state.completed.append(item.id)
                 state.save(staging)
-            gate = gate_results(ctx.artifacts, self.loaded)["gates"][phase - 1]
-            self.emit(GateEvaluated(phase, gate["name"], gate["status"], failures(gate)))
+            document = gate_results(ctx.artifacts, self.loaded)
+            gate = document["gates"][phase - 1]
+            self.emit(GateEvaluated(phase, gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
             self.emit(PhaseFinished(phase, gate["status"]))
             if phase == 1 and gate["status"] != "pass":
                 state.halted_at, state.halt_reason = "gate-1", "Gate 1 (Scope Alignment) failed: " + "; ".join(failures(gate))

@@ -157,6 +157,7 @@ class GateEvaluated(Event):
     name: str
     status: str
     failures: list[str] = field(default_factory=list)
+    policy_relaxed: list[str] = field(default_factory=list)  # `policy relaxed: ...` lines: what this verdict rests on
 
 
 @dataclass

@@ -5,16 +5,23 @@ artifact folder alone (`metrics.read_metrics`), so `interlock gates` on a copied
 folder gives the same answer as the run that made it. A metric that could not
 be read (its artifact is missing, so its step did not run) fails its condition:
 no evidence is never a pass.
+
+The policy is fixed where evidence is concerned: the `INTEGRITY` conditions
+(the evidence exists, is whole, unfiltered, of one commit, sealed and signed)
+take no waiver and no override, whatever the config says. Any other relaxation
+(a threshold, an operator, `blocking = false`, a waiver of a whole condition)
+holds only with an unexpired approval and is reported as `policy_relaxed`.
 """
 
 from __future__ import annotations
 
+import difflib
 import operator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from interlock.config import Gates, Waiver
+from interlock.config import Approval, ConditionOverride, Gates, Waiver
 from interlock.events import PHASE_NAMES
 
 OPERATORS = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -50,6 +57,7 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("contracts.total", 2, "contract_interactions", ">", 0, _CONTRACTS, description="at least one contract interaction exists"),
     Condition("contracts.not_executed", 2, "contracts_not_executed", "==", 0, _CONTRACTS, description="every contract executed"),
     Condition("contracts.failed", 2, "contracts_failed", "==", 0, _CONTRACTS, description="100% pass or approved mitigations"),
+    Condition("contracts.passed", 2, "contracts_passed", ">", 0, _CONTRACTS, description="at least one contract interaction passed (pending, unknown or missing statuses are not passes)"),
     Condition("contracts.pending", 2, "contracts_pending", "==", 0, _CONTRACTS, blocking=False, description="pending pacts are not passes"),
     Condition("contracts.filtered", 2, "contracts_filtered", "==", 0, _CONTRACTS, description="the results are of a complete run, not a filtered rerun (--only)"),
     Condition("observability.unrecorded", 2, "observability_unrecorded", "==", 0, _OBS, description="readiness recorded for every service"),
@@ -58,6 +66,8 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("tests.filtered", 3, "tests_filtered", "==", 0, _TESTS, description="the report covers the whole suite (not a targeted, partial or single-shard run)"),
     Condition("tests.consistent", 3, "tests_disagreement", "==", 0, _TESTS, description="interlock's summary agrees with pytest's own per-test records"),
     Condition("tests.critical_not_run", 3, "critical_not_run", "==", 0, _TESTS, description="every @critical test of the suite ran (none skipped, deselected or missing)"),
+    Condition("tests.unresolved_failures", 3, "unresolved_test_failures", "==", 0, _TESTS,
+              description="no failed or errored test left without a resolved defect (passing rerun) or an approved waiver; severity never turns a red test green"),
     Condition("defects.open_critical", 3, "open_critical_defects", "==", 0, _DEFECTS, description="no critical defect left unresolved or unwaived"),
     Condition("regression.unverified", 3, "resolved_without_rerun", "==", 0, _DEFECTS, description="every resolved defect has a passing rerun"),
     Condition("regression.summary", 3, "regression_summary", "==", 1, _REGRESS, blocking=False, description="regression spot-checks recorded"),
@@ -69,6 +79,23 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
 )
 
 
+#: Conditions that say whether the evidence exists and is whole: no waiver, no override, no `blocking = false`.
+#: Ids not (yet) among DEFAULT_CONDITIONS are listed too, so a config can never relax them either.
+INTEGRITY: frozenset[str] = frozenset({
+    "environment.checks", "environment.unprobed", "contracts.total", "contracts.not_executed",
+    "contracts.filtered", "contracts.passed", "tests.ran", "tests.filtered", "tests.consistent",
+    "tests.critical_not_run", "manifest.uncovered", "bundle.problems", "signoff.valid", "signoff.commit",
+    "ledger.unproduced", "evidence.identity", "scope.undeclared_pacts",
+})
+#: Environment check ids ending so say which process answers on a service's port: never waived item by item.
+PORT_OWNERSHIP_SUFFIXES = (".owner", ".port")
+
+
+def item_waivable(condition_id: str, item: str) -> bool:
+    """Whether an item of a condition may be covered by a waiver (a foreign process on a service's port may not)."""
+    return not (condition_id.startswith("environment.") and item.endswith(PORT_OWNERSHIP_SUFFIXES))
+
+
 @dataclass
 class Metric:
     """A metric's value, or why it has none; `items` are the things it counts (for waivers)."""
@@ -76,59 +103,154 @@ class Metric:
     value: float | None
     reason: str | None = None
     items: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # how an item reads in a reason, e.g. a defect id with its test
+    waived: dict[str, dict[str, Any]] = field(default_factory=dict)  # items an artifact records as waived (the defect log), with the waiver
 
 
-def conditions(options: Gates) -> list[Condition]:
-    """The default conditions with the config's overrides applied."""
+def _override(options: Gates, cond: Condition) -> ConditionOverride | None:
+    """The config's override of one condition; `uncovered_interfaces = "warn"` is `blocking = false` on scope.uncovered."""
+    override = options.conditions.get(cond.id)
+    if cond.id == "scope.uncovered" and options.uncovered_interfaces == "warn":
+        override = (override or ConditionOverride()).model_copy(update={"blocking": False})
+    return override
+
+
+def relaxing_changes(cond: Condition, override: ConditionOverride) -> list[str]:
+    """What an override changes of a default, each change as people read it; tightening a warning into a block is not one."""
+    changes = []
+    if override.threshold is not None and override.threshold != cond.threshold:
+        changes.append(f"threshold {_fmt(cond.threshold)} -> {_fmt(override.threshold)}")
+    if override.operator is not None and override.operator != cond.operator:
+        changes.append(f"operator {cond.operator} -> {override.operator}")
+    if override.blocking is False and cond.blocking:
+        changes.append("blocking = false")
+    return changes
+
+
+def _holds(cond: Condition, override: ConditionOverride, now: datetime) -> bool:
+    """An override applies unless it relaxes an integrity condition or relaxes without an unexpired approval."""
+    if cond.id in INTEGRITY:
+        return False
+    if not relaxing_changes(cond, override):
+        return True
+    approval = override.approval()
+    return approval is not None and approval.expires > now
+
+
+def conditions(options: Gates, now: datetime) -> list[Condition]:
+    """The default conditions with the config's overrides that hold at `now` (an expired relaxation lets the default hold)."""
     result = []
     for cond in DEFAULT_CONDITIONS:
-        override = options.conditions.get(cond.id)
-        if cond.id == "scope.uncovered":
-            cond = replace(cond, blocking=options.uncovered_interfaces == "fail")
-        if override is not None:
+        override = _override(options, cond)
+        if override is not None and _holds(cond, override, now):
             cond = replace(
                 cond,
                 threshold=cond.threshold if override.threshold is None else override.threshold,
+                operator=cond.operator if override.operator is None else override.operator,
                 blocking=cond.blocking if override.blocking is None else override.blocking,
             )
         result.append(cond)
     return result
 
 
-def active_waivers(waivers: list[Waiver], now: datetime) -> dict[str, Waiver]:
-    """Waivers by target; an expired waiver counts as absent."""
-    return {w.target: w for w in waivers if w.expires > now}
+def active_waivers(waivers: list[Waiver], now: datetime) -> list[Waiver]:
+    """The waivers that count at `now`: unexpired, not on an integrity condition, not on a port-ownership item."""
+    return [w for w in waivers if w.expires > now and w.condition not in INTEGRITY and (w.item is None or item_waivable(w.condition, w.item))]
 
 
-def _waiver_record(waiver: Waiver) -> dict[str, Any]:
-    return {
-        "target": waiver.target,
-        "justification": waiver.justification,
-        "approver": waiver.approver,
-        "ticket": waiver.ticket,
-        "expires": waiver.expires.isoformat().replace("+00:00", "Z"),
-    }
+def _stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
 
 
-def _evaluate_condition(cond: Condition, metric: Metric, waivers: dict[str, Waiver]) -> dict[str, Any]:
+def approval_record(condition: str, approval: Approval, **extra: Any) -> dict[str, Any]:
+    """An approval as artifacts and the signed predicate carry it."""
+    return {"condition": condition, **extra, "justification": approval.justification, "approver": approval.approver,
+            "ticket": approval.ticket, "expires": _stamp(approval.expires)}
+
+
+def waiver_record(waiver: Waiver) -> dict[str, Any]:
+    """A waiver in the shape gate-results.json and the sign-off predicate carry: {condition, item, justification, ...}."""
+    return approval_record(waiver.condition, waiver, item=waiver.item)
+
+
+def relaxations(options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4)) -> list[dict[str, Any]]:
+    """Every relaxation of the default policy in force at `now`: approved overrides, and waivers of a whole condition."""
+    found = []
+    for cond in DEFAULT_CONDITIONS:
+        override = _override(options, cond)
+        if cond.gate not in gates or override is None or not _holds(cond, override, now):
+            continue
+        changes, approval = relaxing_changes(cond, override), override.approval()
+        if changes and approval is not None:
+            found.append(approval_record(cond.id, approval, change="; ".join(changes)))
+    in_gates = {c.id for c in DEFAULT_CONDITIONS if c.gate in gates}
+    for waiver in active_waivers(waivers, now):
+        if waiver.item is None and waiver.condition in in_gates:
+            found.append(approval_record(waiver.condition, waiver, change="waived (the whole condition)"))
+    return found
+
+
+def policy_problems(options: Gates, waivers: list[Waiver]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What `config check` refuses in the gate policy: (key path, message) for each problem."""
+    known = {c.id: c for c in DEFAULT_CONDITIONS}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+
+    def unknown(cid: str) -> str:
+        close = difflib.get_close_matches(cid, list(known), n=1)
+        return f"unknown gate condition {cid!r}; " + (f"did you mean {close[0]!r}?" if close else "`interlock gates` lists the condition ids")
+
+    for cid, override in options.conditions.items():
+        loc: tuple[str | int, ...] = ("gates", "conditions", cid)
+        if cid in INTEGRITY:
+            problems.append((loc, f"{cid} is an integrity condition (the evidence exists, is whole, unfiltered, of one commit, sealed and signed): "
+                                  "it takes no threshold, operator or blocking override; remove this table and fix the evidence instead"))
+        elif cid not in known:
+            problems.append((loc, unknown(cid)))
+    for cond in DEFAULT_CONDITIONS:
+        override = _override(options, cond)
+        if cond.id in INTEGRITY or override is None:
+            continue
+        changes = relaxing_changes(cond, override)
+        if changes and override.approval() is None:
+            problems.append((("gates", "conditions", cond.id), f"relaxes {cond.id} ({'; '.join(changes)}): a relaxation needs `approver`, "
+                                                               "`justification`, `ticket` and `expires` (UTC) like a waiver; add them or remove the change"))
+    for n, waiver in enumerate(waivers):
+        if waiver.condition in INTEGRITY:
+            problems.append((("waivers", n, "condition"), f"{waiver.condition} is an integrity condition: evidence that is missing, partial, "
+                                                         "unsealed or unsigned cannot be waived; remove this waiver and fix the evidence"))
+        elif waiver.condition not in known:
+            problems.append((("waivers", n, "condition"), unknown(waiver.condition)))
+        elif waiver.item is not None and not item_waivable(waiver.condition, waiver.item):
+            problems.append((("waivers", n, "item"), f"{waiver.item} says which process answers on a service's port: a foreign process "
+                                                    "cannot be waived; stop it or give the service another port"))
+    return problems
+
+
+def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) -> dict[str, Any]:
+    """One condition's row; only waivers of this very condition count (and of its items, by name)."""
+    mine = [w for w in waivers if w.condition == cond.id and cond.id not in INTEGRITY]
+    by_item = {w.item: w for w in mine if w.item is not None}
+    whole = next((w for w in mine if w.item is None), None)
     used: list[dict[str, Any]] = []
     value = metric.value
+    left = list(metric.items)
     if value is not None and metric.items:
         # Item-level mitigations (a failing interaction, a defect) take the item out of the count.
-        covered = [item for item in metric.items if item in waivers]
-        used = [_waiver_record(waivers[item]) for item in covered]
+        covered = [item for item in metric.items if item in by_item or item in metric.waived]
+        used = [waiver_record(by_item[item]) if item in by_item else metric.waived[item] for item in covered]
+        left = [item for item in metric.items if item not in covered]
         value = value - len(covered)
     raw_ok = metric.value is not None and OPERATORS[cond.operator](metric.value, cond.threshold)
     ok = value is not None and OPERATORS[cond.operator](value, cond.threshold)
-    if not ok and cond.id in waivers:
+    if not ok and whole is not None and all(item_waivable(cond.id, item) for item in left):
         ok = True
-        used.append(_waiver_record(waivers[cond.id]))
+        used.append(waiver_record(whole))
     status = "pass" if ok else ("fail" if cond.blocking else "warn")
     reason = metric.reason
     if not ok and reason is None:
         reason = f"{cond.metric} is {_fmt(metric.value)}, needs {cond.operator} {_fmt(cond.threshold)}"
-        if metric.items:
-            reason += ": " + ", ".join(i for i in metric.items if i not in waivers)[:500]
+        if left:
+            reason += ": " + ", ".join(metric.labels.get(item, item) for item in left)[:500]
     return {
         "id": cond.id,
         "metric": cond.metric,
@@ -153,11 +275,12 @@ def _fmt(value: float | None) -> str:
 def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4)) -> list[dict[str, Any]]:
     """Evaluate the asked-for gates from metrics: pure, data in and data out."""
     active = active_waivers(waivers, now)
+    current = conditions(options, now)
     results = []
     for gate in gates:
         rows = [
             _evaluate_condition(c, metrics.get(c.metric, Metric(None, f"metric {c.metric} not available")), active)
-            for c in conditions(options)
+            for c in current
             if c.gate == gate
         ]
         status = "fail" if any(r["status"] == "fail" for r in rows) else "pass"
@@ -168,3 +291,10 @@ def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], 
 def failures(gate: dict[str, Any]) -> list[str]:
     """One line per failed blocking condition, for the console."""
     return [f"{c['id']}: {c['reason']}" for c in gate["conditions"] if c["status"] == "fail"]
+
+
+def relaxed_lines(document: dict[str, Any], gate: dict[str, Any]) -> list[str]:
+    """One `policy relaxed: ...` line per relaxation in force on this gate's conditions, for the console."""
+    mine = {c["id"] for c in gate["conditions"]}
+    return [f"policy relaxed: {r['condition']}: {r['change']} (approved by {r['approver']}, ticket {r['ticket']}, expires {r['expires']})"
+            for r in document.get("policy_relaxed", []) if r["condition"] in mine]

@@ -20,14 +20,28 @@ from typing import Any, Callable
 
 from interlock import fastschema
 from interlock.artifacts import BY_FILENAME, ArtifactDir, schema, validation_errors
-from interlock.defects import read_log
+from interlock.defects import defect_id, fingerprint, read_log
 from interlock.errors import Problem, UsageError
 from interlock.gates import Metric
 from interlock.shards import relocate
+from interlock.statuses import (
+    CONTRACT_NOT_PASSED,
+    CONTRACT_NOT_RUN,
+    CONTRACT_PASSED,
+    TEST_RED,
+    ContractStatus,
+    StatusError,
+    TestOutcome,
+    contract_statuses,
+    parse,
+    recorded_outcomes,
+)
 
 BUNDLE = "INTEGRATION-EVIDENCE.zip"
 MANIFEST = "integration-evidence-manifest.json"
 SIGNOFF = "integration-signoff.json"
+CONTRACTS = "contract-validation-results.json"
+TESTS = "test-execution-report.json"
 # Artifacts the manifest must cover: everything but itself, the zip, the sign-off and the gate results.
 # The report and JUnit XML (interlock.history) are derived after sealing, like the gate results.
 #: Written by step 4.1 instead of the bundle when a file still holds a secret: one line per file, never the value.
@@ -182,22 +196,30 @@ def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
     return Metric(len(missing), reason if missing else None, items=list(missing))
 
 
-@_reader("contract-validation-results.json", "contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending", "contracts_filtered")
+@_reader("contract-validation-results.json", "contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_passed", "contracts_pending", "contracts_filtered")
 def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    results = _json(artifacts, "contract-validation-results.json")
-    names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_pending", "contracts_filtered")
+    results = _json(artifacts, CONTRACTS)
+    names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_passed", "contracts_pending", "contracts_filtered")
     if results is None:
         for name in names:
-            out[name] = _missing("contract-validation-results.json")
+            out[name] = _missing(CONTRACTS)
         return
-    interactions = [i for c in results["contracts"] for i in c["interactions"]]
-    empty = [c["id"] for c in results["contracts"] if not c["interactions"]]
-    not_run = [i["id"] for i in interactions if i["status"] == "not_executed"] + empty
-    failed = [i["id"] for i in interactions if i["status"] in ("fail", "error")]
-    pending = [i["id"] for i in interactions if i["status"] == "pending"]
-    out["contract_interactions"] = Metric(len(interactions))
+    try:
+        statuses = contract_statuses(results, CONTRACTS)
+    except StatusError as exc:
+        # A status outside the enum (or none) makes every count unknowable: Gate 2 fails, naming it.
+        for name in names:
+            out[name] = Metric(None, f"{exc}; rerun `interlock contracts`")
+        return
+    empty = [c["id"] for c in results["contracts"] if isinstance(c, dict) and not c["interactions"]]
+    not_run = [i for i, status in statuses if status in CONTRACT_NOT_RUN] + empty
+    failed = [i for i, status in statuses if status in CONTRACT_NOT_PASSED]
+    passed = [i for i, status in statuses if status in CONTRACT_PASSED]
+    pending = [i for i, status in statuses if status is ContractStatus.PENDING]
+    out["contract_interactions"] = Metric(len(statuses))
     out["contracts_not_executed"] = Metric(len(not_run), items=not_run)
     out["contracts_failed"] = Metric(len(failed), items=failed)
+    out["contracts_passed"] = Metric(len(passed), None if passed else f"no contract interaction passed (of {len(statuses)}): pending, failed or unexecuted ones are not passes")
     out["contracts_pending"] = Metric(len(pending), items=pending)
     # A filtered rerun (--only) is never complete evidence; its ids are not items, so no item waiver can cover them.
     only = results.get("filter") or []
@@ -215,7 +237,7 @@ def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["observability_unrecorded"] = Metric(len(unrecorded), items=unrecorded)
 
 
-@_reader("test-execution-report.json", "tests_ran", "tests_filtered")
+@_reader("test-execution-report.json", "tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
 def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     """Gate 3 from pytest's own per-test records, cross-checked with interlock's summary and pytest's selection record."""
     from interlock import selection
@@ -227,6 +249,12 @@ def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     if problem:
         for name in names:
             out[name] = Metric(None, problem)
+        return
+    try:
+        recorded_outcomes(report, TESTS)
+    except StatusError as exc:
+        for name in names:
+            out[name] = Metric(None, f"{exc}; rerun `interlock test`")
         return
     section, tests = report["interlock"], report["tests"]
     records = tally(tests)
@@ -249,14 +277,69 @@ def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 
 
 def waiver_active(row: dict[str, str], now: datetime) -> bool:
-    """A waived defect counts as waived only with an approver and an expiry still ahead; an expired waiver is absent."""
-    if row["status"] != "waived" or not row["waiver_approver"].strip():
+    """A waived defect counts as waived only with an approver, a reason and an expiry still ahead; an expired waiver is absent."""
+    if row["status"] != "waived" or not row["waiver_approver"].strip() or not row["waiver_reason"].strip():
         return False
     try:
         expires = datetime.fromisoformat(row["waiver_expires"].replace("Z", "+00:00"))
     except ValueError:
         return False
     return expires.tzinfo is not None and expires > now
+
+
+def red_tests(report: Any) -> dict[str, str]:
+    """Every failed or errored test of an execution report, by node id relative to the system's root, with its outcome.
+
+    Both records count: pytest's own per-test list and interlock's failures (which
+    also hold modules that could not be collected and a run cut short), so
+    emptying one of them hides nothing. Raises StatusError on an outcome outside the enum.
+    """
+    section = report["interlock"]
+    system_root = Path(str(section.get("system_root") or report.get("root") or "."))
+    report_root = Path(str(report.get("root") or system_root))
+    red = {relocate(nodeid, report_root, system_root): outcome.value
+           for nodeid, outcome in recorded_outcomes(report, TESTS) if outcome in TEST_RED}
+    failures = section.get("failures")
+    if not isinstance(failures, list):
+        raise StatusError(f"{TESTS}: $.interlock.failures is not a list")
+    for n, failure in enumerate(failures):
+        failure = failure if isinstance(failure, dict) else {}
+        outcome = parse(TestOutcome, failure.get("outcome"), f"{TESTS}: $.interlock.failures[{n}]")
+        if outcome in TEST_RED and isinstance(failure.get("nodeid"), str):
+            red.setdefault(failure["nodeid"], outcome.value)
+    return red
+
+
+@_reader("test-execution-report.json", "unresolved_test_failures")
+def _unresolved_tests(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
+    """Gate 3: each red test holds until its defect is resolved with a passing rerun or waived; severity never matters."""
+    report = _json(artifacts, TESTS)
+    if report is None:
+        out["unresolved_test_failures"] = _missing(TESTS)
+        return
+    if not isinstance(report, dict) or not isinstance(report.get("interlock"), dict):
+        out["unresolved_test_failures"] = Metric(None, f"{TESTS} is not a report interlock wrote (no `interlock` section); rerun `interlock test`")
+        return
+    try:
+        red = red_tests(report)
+        rows = read_log(artifacts.path("defect-log.csv")) if red else []
+    except (StatusError, UsageError) as exc:
+        out["unresolved_test_failures"] = Metric(None, f"{exc}; the failed tests cannot be matched to their defects")
+        return
+    by_fingerprint = {r["fingerprint"]: r for r in rows}
+    labels: dict[str, str] = {}
+    waived: dict[str, dict[str, Any]] = {}
+    for nodeid in red:
+        row = by_fingerprint.get(fingerprint("test", nodeid))
+        if row is not None and row["status"] == "resolved" and row["regression"] == "pass":
+            continue  # fixed, and the regression rerun passed
+        ident = row["id"] if row is not None else defect_id("test", nodeid)
+        labels[ident] = f"{ident} ({nodeid})" + ("" if row is not None else " [no defect recorded: run `interlock defects`]")
+        if row is not None and waiver_active(row, now):
+            # Still a red test (the raw status says so); the waiver the log records covers it, and is shown with it.
+            waived[ident] = {"condition": "tests.unresolved_failures", "item": ident, "justification": row["waiver_reason"],
+                             "approver": row["waiver_approver"], "ticket": row["ticket"], "expires": row["waiver_expires"], "source": "defect-log.csv"}
+    out["unresolved_test_failures"] = Metric(len(labels), items=list(labels), labels=labels, waived=waived)
 
 
 @_reader("defect-log.csv", "open_critical_defects", "resolved_without_rerun")
@@ -292,8 +375,6 @@ def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
             problems.append(f"{path} changed after the manifest")
     out["manifest_uncovered"] = Metric(len(problems), items=problems)
 
-
-TESTS = "test-execution-report.json"
 
 
 def short(commit: str | None) -> str:
@@ -390,7 +471,9 @@ def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool 
     readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits]
     for reader in readers:
         reader(artifacts, out)
-    _defects(artifacts, out, now or datetime.now(timezone.utc))
+    now = now or datetime.now(timezone.utc)
+    _defects(artifacts, out, now)
+    _unresolved_tests(artifacts, out, now)
     for flag, filename in (("data_inventory", "test-data-inventory.md"), ("regression_summary", "regression-summary.md"), ("recommendations", "forward-recommendations.md")):
         out[flag] = Metric(1) if artifacts.exists(filename) else _missing(filename)
     if evidence:

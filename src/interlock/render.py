@@ -89,6 +89,8 @@ class ConsoleRenderer:
         self.say(f"Gate {event.gate} {event.name}: {event.status.upper()}", "bold green" if event.status == "pass" else "bold red")
         for failure in event.failures:
             self.say(f"      ✗ {failure}", "red")
+        for relaxed in event.policy_relaxed:
+            self.say(f"      ! {relaxed}", "yellow")
 
     def _on_RunHalted(self, event: ev.RunHalted) -> None:
         self.say(f"[HALTED] at {event.step}: {event.reason}", "bold red")

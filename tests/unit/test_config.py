@@ -84,7 +84,7 @@ def test_reference_to_undeclared_service() -> None:
 
 
 def test_waiver_needs_utc() -> None:
-    text = MINIMAL + '\n[[waivers]]\ntarget = "x"\njustification = "j"\napprover = "a"\nticket = "T-1"\nexpires = 2030-01-01T00:00:00\n'
+    text = MINIMAL + '\n[[waivers]]\ncondition = "contracts.failed"\njustification = "j"\napprover = "a"\nticket = "T-1"\nexpires = 2030-01-01T00:00:00\n'
     [problem] = problems(text)
     assert problem.key == "waivers.0.expires" and "UTC" in problem.message
 

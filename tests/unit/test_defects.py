@@ -55,8 +55,9 @@ def test_expired_defect_waiver_counts_as_absent() -> None:
 
     from interlock.metrics import waiver_active
 
-    row = {"status": "waived", "waiver_approver": "qa", "waiver_expires": "2026-01-01T00:00:00Z"}
+    row = {"status": "waived", "waiver_approver": "qa", "waiver_reason": "vendor fix", "waiver_expires": "2026-01-01T00:00:00Z"}
     assert waiver_active(row, datetime(2025, 12, 31, tzinfo=timezone.utc))
     assert not waiver_active(row, datetime(2026, 1, 2, tzinfo=timezone.utc))
     assert not waiver_active({**row, "waiver_approver": ""}, datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert not waiver_active({**row, "waiver_reason": " "}, datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert not waiver_active({**row, "waiver_expires": "2026-01-01T00:00:00"}, datetime(2025, 1, 1, tzinfo=timezone.utc))

@@ -97,15 +97,17 @@ def test_a_report_that_does_not_say_what_was_declared_fails_gate_1(tmp_path: Pat
     assert "does not list the declared services, stores and brokers" in row["reason"] and "rerun `interlock env`" in row["reason"]
 
 
-def test_an_unprobed_component_can_be_waived_by_name(tmp_path: Path) -> None:
-    """Like a failed check, an unprobed component is an item a waiver may name; the raw status still says it failed."""
+def test_an_unprobed_component_is_never_waived(tmp_path: Path) -> None:
+    """environment.unprobed is an integrity condition: neither its own waiver nor another condition's waiver of the same name covers it."""
     from interlock.config import Waiver
 
     folder = environment_folder(tmp_path, DECLARED, [c for c in ALL_CHECKS if c["id"] != "bus"], ("catalog", "orders"))
-    waiver = Waiver(target="bus", justification="broker retired", approver="QA lead", ticket="QA-9", expires=datetime(2027, 1, 1, tzinfo=timezone.utc))
-    results = evaluate(metrics.read_metrics(folder, None, evidence=False, now=NOW), Gates(), [waiver], NOW, (1,))
+    approval = {"justification": "broker retired", "approver": "QA lead", "ticket": "QA-9", "expires": datetime(2027, 1, 1, tzinfo=timezone.utc)}
+    waivers = [Waiver(condition="environment.unprobed", item="bus", **approval), Waiver(condition="environment.unprobed", **approval),
+               Waiver(condition="environment.failed", item="bus", **approval)]
+    results = evaluate(metrics.read_metrics(folder, None, evidence=False, now=NOW), Gates(), waivers, NOW, (1,))
     row = next(c for c in results[0]["conditions"] if c["id"] == "environment.unprobed")
-    assert row["raw_status"] == "fail" and row["status"] == "pass" and row["waivers"][0]["target"] == "bus"
+    assert row["raw_status"] == "fail" and row["status"] == "fail" and row["waivers"] == [] and "bus" in row["reason"]
 
 
 def test_the_report_declares_exactly_the_checks_the_probes_report(tmp_path: Path) -> None:

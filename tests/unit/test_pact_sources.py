@@ -346,7 +346,8 @@ def test_pending_interaction_is_pending_even_when_it_verified(tmp_path: Path) ->
     artifacts.write_json("contract-validation-results.json", {"schema_version": 1, "generated_at": utc_now(), "environment": "t", "status": "fail",
                                                               "contracts": [record], "summary": phase.summarise([record])})
     metrics = read_metrics(artifacts, None, evidence=False)
-    assert metrics["contracts_pending"].value == 2 and metrics["contracts_failed"].value == 0
+    # Pending is never a pass: it counts as not passed (Gate 2 fails unless each is waived by name), and only "c" passed.
+    assert metrics["contracts_pending"].value == 2 and metrics["contracts_failed"].value == 2 and metrics["contracts_passed"].value == 1
 
 
 # --- exact reruns (--only) --------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def test_filtered_results_fail_gate_2_and_no_item_waiver_covers_them(tmp_path: P
     from datetime import datetime, timedelta
 
     now = datetime.now(UTC)
-    waiver = Waiver(target="web->catalog: get", justification="j", approver="qa", ticket="T-1", expires=now + timedelta(days=1))
+    waiver = Waiver(condition="contracts.filtered", item="web->catalog: get", justification="j", approver="qa", ticket="T-1", expires=now + timedelta(days=1))
     [gate2] = evaluate({"contracts_filtered": metric}, Gates(), [waiver], now, gates=(2,))
     row = next(c for c in gate2["conditions"] if c["id"] == "contracts.filtered")
     assert row["status"] == "fail" and row["reason"].startswith("filtered run: not complete evidence")

@@ -18,6 +18,7 @@ from interlock import config
 from interlock.artifacts import ArtifactDir
 from interlock.defects import COLUMNS
 from interlock.engine import gate_results
+from interlock.errors import ConfigError
 from interlock.events import Event, PromptRequired
 from interlock.evidence import generate_keypair, verify_bundle
 from interlock.phases import HaltRun, Outcome
@@ -188,9 +189,9 @@ def test_each_gate_is_signed_as_a_verification_summary(system: System) -> None:
     assert len(policies) == 3  # each gate's own conditions
 
 
-def test_a_stricter_threshold_changes_the_signed_policy(tmp_path: Path) -> None:
-    first, second = System(tmp_path / "a"), System(tmp_path / "b", '\n[gates.conditions."tests.ran"]\nthreshold = 1\n')
-    second.folder.write_json("test-execution-report.json", execution_report(passed=2))
+def test_a_stricter_condition_changes_the_signed_policy(tmp_path: Path) -> None:
+    # Making a warning blocking tightens the policy: no approval needed, and the signed policy says so.
+    first, second = System(tmp_path / "a"), System(tmp_path / "b", '\n[gates.conditions."regression.summary"]\nblocking = true\n')
     for system in (first, second):
         assert [o.status for o in system.seal()] == ["pass"] * 3
     digest = [{g["gate"]: g["policy"]["digest"]["sha256"] for g in s.statement()["predicate"]["gates"]} for s in (first, second)]
@@ -211,8 +212,8 @@ def test_the_signoff_lists_the_defect_waivers_that_cover_failures(system: System
                                                         _defect("DEF-00000002", "low", "open")])
     assert [o.status for o in system.seal()] == ["pass"] * 3
     waivers = system.statement()["predicate"]["waivers"]
-    assert waivers == [{"target": "DEF-00000001", "justification": "vendor fix due", "approver": "QA lead", "ticket": "QA-9",
-                        "expires": "2099-01-01T00:00:00Z", "source": "defect-log.csv", "severity": "critical"}]
+    assert waivers == [{"condition": "tests.unresolved_failures", "item": "DEF-00000001", "justification": "vendor fix due", "approver": "QA lead",
+                        "ticket": "QA-9", "expires": "2099-01-01T00:00:00Z", "source": "defect-log.csv", "severity": "critical"}]
     assert verify_bundle(system.folder.path(ZIP), system.root / "keys/signoff.pub").ok
 
 
@@ -223,15 +224,21 @@ def test_an_expired_defect_waiver_covers_nothing(system: System) -> None:
     assert not system.folder.exists(SIGNED)
 
 
+WHOLE_CONDITION_WAIVER = ('\n[[waivers]]\ncondition = "regression.unverified"\njustification = "rerun rig down"\napprover = "QA lead"\n'
+                          'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
+
+
 def test_config_waivers_are_listed_with_their_source(tmp_path: Path) -> None:
-    system = System(tmp_path, '\n[[waivers]]\ntarget = "tests.ran"\njustification = "suite moved"\napprover = "QA lead"\n'
-                              'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
-    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    system = System(tmp_path, WHOLE_CONDITION_WAIVER)
+    system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000003", "high", "resolved")])
     system.seal()
-    gate3 = system.statement()["predicate"]["gates"][2]
-    assert (gate3["verificationResult"], gate3["conditions_failed"], gate3["waived"]) == ("PASSED", ["tests.ran"], ["tests.ran"])
-    assert system.statement()["predicate"]["waivers"] == [{"target": "tests.ran", "justification": "suite moved", "approver": "QA lead",
-                                                           "ticket": "QA-7", "expires": "2099-01-01T00:00:00Z", "source": "interlock.toml"}]
+    predicate = system.statement()["predicate"]
+    gate3 = predicate["gates"][2]
+    assert (gate3["verificationResult"], gate3["conditions_failed"], gate3["waived"]) == ("PASSED", ["regression.unverified"], ["regression.unverified"])
+    record = {"condition": "regression.unverified", "justification": "rerun rig down", "approver": "QA lead", "ticket": "QA-7", "expires": "2099-01-01T00:00:00Z"}
+    assert predicate["waivers"] == [{**record, "item": None, "source": "interlock.toml"}]
+    # A waiver of a whole condition is a relaxation of the policy: the signed predicate says so.
+    assert predicate["policy_relaxed"] == [{**record, "change": "waived (the whole condition)"}]
 
 
 def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -> None:
@@ -331,13 +338,26 @@ def test_signoff_is_refused_while_gate_3_fails(system: System) -> None:
 
 
 def test_a_waiver_covering_the_failed_condition_allows_signoff(tmp_path: Path) -> None:
-    system = System(tmp_path, '\n[[waivers]]\ntarget = "tests.ran"\njustification = "suite moved"\napprover = "QA lead"\n'
-                              'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
-    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    system = System(tmp_path, WHOLE_CONDITION_WAIVER)
+    system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000003", "high", "resolved")])
     assert [o.status for o in system.seal()] == ["pass"] * 3
     predicate = system.statement()["predicate"]
-    assert predicate["gates"][2]["conditions_failed"] == ["tests.ran"]
-    assert [w["target"] for w in predicate["waivers"]] == ["tests.ran"]
+    assert predicate["gates"][2]["conditions_failed"] == ["regression.unverified"]
+    assert [w["condition"] for w in predicate["waivers"]] == ["regression.unverified"]
+
+
+def test_a_waiver_on_an_integrity_condition_is_refused_and_never_signs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        System(tmp_path / "a", '\n[[waivers]]\ncondition = "tests.ran"\njustification = "suite moved"\napprover = "QA lead"\n'
+                               'ticket = "QA-7"\nexpires = 2099-01-01T00:00:00Z\n')
+    assert [p.key for p in refused.value.problems] == ["waivers.0.condition"] and "integrity condition" in refused.value.problems[0].message
+    # Built around the config check, the waiver still covers nothing: nothing is signed.
+    system = System(tmp_path / "b")
+    waiver = config.Waiver(condition="tests.ran", justification="suite moved", approver="QA lead", ticket="QA-7", expires="2099-01-01T00:00:00Z")
+    system.loaded = system.loaded.model_copy(update={"config": system.loaded.config.model_copy(update={"waivers": [waiver]})})
+    system.folder.write_json("test-execution-report.json", execution_report(passed=0))
+    outcome = system.seal()[2]
+    assert outcome.status == "fail" and "tests.ran" in outcome.reason and not system.folder.exists(SIGNED)
 
 
 def test_a_declined_prompt_halts_without_signing(system: System) -> None:

@@ -243,7 +243,7 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
         problems += _gate_problems(predicate["gates"])
     if "waivers" in predicate:
         problems += _waiver_problems(predicate["waivers"])
-    if "policy_relaxed" in predicate:  # absent from predicates made before relaxations were signed
+    if "policy_relaxed" in predicate:
         problems += _relaxation_problems(predicate["policy_relaxed"])
     if "signed_at" in predicate and not _is_aware_timestamp(predicate["signed_at"]):
         problems.append("predicate signed_at must be an ISO 8601 timestamp with a UTC offset")
@@ -281,33 +281,32 @@ def _gate_problems(gates: object) -> list[str]:
     return problems
 
 
+def _named(record: Mapping[str, Any], fields: tuple[str, ...]) -> bool:
+    return all(isinstance(record.get(f), str) and record[f].strip() for f in fields)
+
+
 def _waiver_problems(waivers: object) -> list[str]:
-    """The waivers that cover failures: each names its condition (or, in older predicates, its target), approver, justification and expiry."""
+    """The waivers that cover failures: each names its condition (older sign-offs: its target), approver, justification and expiry."""
     if not isinstance(waivers, list):
         return ["predicate waivers must be a list"]
     problems = []
     for i, waiver in enumerate(waivers):
-        named = isinstance(waiver, Mapping) and any(_non_empty(waiver.get(f)) for f in ("condition", "target"))
-        if not (named and isinstance(waiver, Mapping) and _non_empty(waiver.get("approver"))
+        if not (isinstance(waiver, Mapping)
+                and (_named(waiver, ("condition", "approver")) or _named(waiver, ("target", "approver")))
+                and (waiver.get("item") is None or isinstance(waiver["item"], str))
                 and isinstance(waiver.get("justification"), str) and _is_aware_timestamp(waiver.get("expires"))):
             problems.append(f"predicate waivers[{i}] needs a condition, an approver, a justification and an expires timestamp")
     return problems
 
 
 def _relaxation_problems(relaxed: object) -> list[str]:
-    """Each relaxed policy is approved like a waiver: condition, change, approver, justification, expiry."""
+    """Each relaxation of the default policy names its condition, the change, who approved it, why, and until when."""
     if not isinstance(relaxed, list):
         return ["predicate policy_relaxed must be a list"]
-    problems = []
-    for i, entry in enumerate(relaxed):
-        if not (isinstance(entry, Mapping) and all(_non_empty(entry.get(f)) for f in ("condition", "change", "approver", "justification"))
-                and _is_aware_timestamp(entry.get("expires"))):
-            problems.append(f"predicate policy_relaxed[{i}] needs a condition, a change, an approver, a justification and an expires timestamp")
-    return problems
-
-
-def _non_empty(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip())
+    return [f"predicate policy_relaxed[{i}] needs a condition, a change, an approver, a justification, a ticket and an expires timestamp"
+            for i, record in enumerate(relaxed)
+            if not (isinstance(record, Mapping) and _named(record, ("condition", "change", "approver", "justification"))
+                    and isinstance(record.get("ticket"), str) and _is_aware_timestamp(record.get("expires")))]
 
 
 def _is_aware_timestamp(value: object) -> bool:

@@ -289,7 +289,7 @@ def gather(ctx: RunContext) -> Evidence:
     project = ctx.config.project
     return {
         "project": {"name": project.name, "version": project.version}, "environment": ctx.env_name, "run_id": ctx.run_id,
-        "now": datetime.now(timezone.utc), "waivers": [w.model_dump() for w in ctx.config.waivers],
+        "now": datetime.now(timezone.utc), "waivers": [{**w.model_dump(), "target": w.condition + (f" {w.item}" if w.item else "")} for w in ctx.config.waivers],
         "artifacts": artifacts, "errors": errors,
     }
 

@@ -7,9 +7,9 @@ one the evidence was produced from: a signature must only ever approve
 evidence that passed, of the code it names (the predicate's `git_commit`).
 The signature is an in-toto Statement in a DSSE envelope over the bundle's own
 `manifest-sha256.txt`, `tagmanifest-sha256.txt` and evidence manifest; its
-predicate gives each gate as a verification summary and lists every waiver
+predicate gives each gate as a verification summary, lists every waiver
 that covers a failure (the config's that the gates used, and the defect log's
-active ones). The bundle is then rewritten to carry it and verified as an
+active ones) and every relaxation of the default policy in force (`policy_relaxed`). The bundle is then rewritten to carry it and verified as an
 auditor would.
 """
 
@@ -73,29 +73,30 @@ def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str
         "inputAttestations": [{"uri": name, "digest": {"sha256": digests[name]}} for name in inputs],
         "verificationResult": "PASSED" if gate["status"] == "pass" else "FAILED",
         "conditions_failed": [c["id"] for c in gate["conditions"] if c["raw_status"] == "fail"],
-        "waived": sorted({w["target"] for c in gate["conditions"] for w in c["waivers"]}),
+        "waived": sorted({w["condition"] + (f" {w['item']}" if w.get("item") else "") for c in gate["conditions"] for w in c["waivers"]}),
     }
 
 
 def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
-    """Active waivers recorded in the defect log: each covers a failure the suite saw."""
+    """Active waivers recorded in the defect log (`interlock defects waive`), each as a waiver of the condition it relieves."""
     if not ctx.artifacts.exists(DEFECT_LOG):
         return []
     try:
         rows = read_log(ctx.artifacts.path(DEFECT_LOG))
     except UsageError:
         return []  # Gate 3 reports an unreadable log; nothing to list
-    return [{"target": r["id"], "justification": r["waiver_reason"], "approver": r["waiver_approver"], "ticket": r["ticket"],
+    return [{"condition": "tests.unresolved_failures" if r["source"] == "test" else "defects.open_critical", "item": r["id"],
+             "justification": r["waiver_reason"], "approver": r["waiver_approver"], "ticket": r["ticket"],
              "expires": r["waiver_expires"], "source": DEFECT_LOG, "severity": r["severity"]}
             for r in rows if waiver_active(r, now)]
 
 
 def waivers_used(ctx: RunContext, document: dict[str, Any]) -> list[dict[str, Any]]:
     """Every waiver that covers a failure: the config's waivers the gates used, and the defect log's active ones."""
-    used = {w["target"]: {**w, "source": "interlock.toml"} for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
+    used = {(w["condition"], w["item"] or ""): {"source": "interlock.toml", **w} for g in document["gates"] for c in g["conditions"] for w in c["waivers"]}
     for waiver in _defect_waivers(ctx, datetime.now(timezone.utc)):
-        used.setdefault(waiver["target"], waiver)
-    return [used[t] for t in sorted(used)]
+        used.setdefault((waiver["condition"], waiver["item"]), waiver)
+    return [used[key] for key in sorted(used)]
 
 
 def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +111,7 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
+        "policy_relaxed": document.get("policy_relaxed", []),
     }
 
 

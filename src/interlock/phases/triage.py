@@ -72,15 +72,23 @@ def triaged(config: Config, existing: list[dict[str, str]], found: list[Failure]
     """The defect log after a run's failures: merged with the existing rows (owners from the config), waivers applied."""
     service_owners = {n: s.owner for n, s in config.services.items()}
     rows = merge(existing, found, run_id=run_id, now=utc_now(), owners=config.owners, service_owners=service_owners)
-    apply_waivers(rows, found, active_waivers(config.waivers, datetime.now(timezone.utc)))
+    apply_waivers(rows, active_waivers(config.waivers, datetime.now(timezone.utc)))
     return rows
 
 
-def apply_waivers(rows: list[dict[str, str]], found: list[Failure], waivers: dict[str, Waiver]) -> None:
-    """A defect whose failure (or id) has an approved, unexpired waiver in the config is waived, with the waiver's details."""
-    keys = {f.fingerprint: f.key for f in found}
+#: The conditions a defect waiver relieves: its item is the defect id.
+DEFECT_CONDITIONS = ("defects.open_critical", "tests.unresolved_failures")
+
+
+def apply_waivers(rows: list[dict[str, str]], waivers: list[Waiver]) -> None:
+    """A defect named (by id) as the item of an active config waiver on a defect condition is waived, with the waiver's details.
+
+    A waiver of another condition never waives a defect, even one of the same failure:
+    a waiver matches only its own condition's items.
+    """
+    by_id = {w.item: w for w in waivers if w.condition in DEFECT_CONDITIONS and w.item is not None}
     for row in rows:
-        waiver = waivers.get(row["id"]) or waivers.get(keys.get(row["fingerprint"], "\0"))
+        waiver = by_id.get(row["id"])
         if waiver is not None and row["status"] in ("open", "mitigated"):
             expires = waiver.expires.isoformat().replace("+00:00", "Z")
             row.update(status="waived", waiver_approver=waiver.approver, waiver_reason=f"{waiver.justification} ({waiver.ticket})", waiver_expires=expires)

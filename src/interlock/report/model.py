@@ -67,7 +67,8 @@ def gate_section(gates: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [
         {"id": g["id"], "name": g["name"], "status": g["status"], "failed": sum(1 for c in g["conditions"] if c["status"] == "fail"),
          "conditions": [{**{k: c[k] for k in ("id", "metric", "operator", "threshold", "actual", "blocking", "raw_status", "status", "artifact", "reason")},
-                         "waivers": [f"{w.get('approver', '')} · {w.get('ticket', '')} · until {w.get('expires', '')}" for w in c["waivers"]]}
+                         "waivers": [f"{w.get('item') or 'whole condition'} · {w.get('approver', '')} · {w.get('ticket', '')} · until {w.get('expires', '')}"
+                                     for w in c["waivers"]]}
                         for c in g["conditions"]]}
         for g in gates["gates"]
     ]
@@ -278,6 +279,8 @@ def build_model(store: Store | None, artifacts_dir: Path, *, history: int = 200)
         "started_at": state.get("started_at") or "", "halted_at": state.get("halted_at"),
         "status": (gates or {}).get("status", "unknown"), "gates_at": (gates or {}).get("generated_at", ""),
         "gates": gate_section(gates),
+        "policy_relaxed": [f"{r['condition']}: {r['change']} (approved by {r['approver']}, ticket {r['ticket']}, expires {r['expires']}): {r['justification']}"
+                           for r in (gates or {}).get("policy_relaxed", [])],
         "graph": graph_section(scope, index),
         "matrix": matrix_section(scope, index, test_outcomes),
         "environment_checks": environment_section(env_report),

@@ -237,6 +237,12 @@ def test_wrong_predicate_type(artifacts: Path, keys: KeyPair) -> None:
         (predicate(waivers={"tests.ran": "ok"}), "predicate waivers must be a list"),
         (predicate(waivers=[{"target": "tests.ran", "approver": "QA lead", "justification": "moved"}]),
          "predicate waivers[0] needs a condition, an approver, a justification and an expires timestamp"),
+        (predicate(waivers=[{"condition": "contracts.failed", "item": "x", "approver": " ", "justification": "j", "expires": "2099-01-01T00:00:00Z"}]),
+         "predicate waivers[0] needs a condition, an approver, a justification and an expires timestamp"),
+        (predicate(policy_relaxed=[{"condition": "regression.summary", "change": "blocking = false", "approver": "", "justification": "j",
+                                    "ticket": "T", "expires": "2099-01-01T00:00:00Z"}]),
+         "predicate policy_relaxed[0] needs a condition, a change, an approver, a justification, a ticket and an expires timestamp"),
+        (predicate(policy_relaxed={"regression.summary": "off"}), "predicate policy_relaxed must be a list"),
         (predicate(signed_at="2025-06-01 12:05"), "predicate signed_at must be an ISO 8601"),
     ],
 )
