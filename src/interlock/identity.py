@@ -93,14 +93,19 @@ def _pathspecs(excluded: Sequence[str]) -> list[str]:
     return [".", *(f":(exclude,glob){p}{tail}" for p in excluded for tail in ("", "/**")), *(f":(exclude,glob)**/{c}/**" for c in CACHES)]
 
 
+def head(root: Path) -> str | None:
+    """The commit checked out at `root` (None outside a git work tree or before the first commit)."""
+    found = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+    return found.strip() if found and found.strip() else None
+
+
 def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str] = ()) -> Identity:
     """The identity of the work tree at `root` now; `artifacts` is the published artifact folder (left out with its siblings)."""
     excluded = [*own_paths(root, artifacts), *exclude]
     status = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *_pathspecs(excluded), text=False)
     if status is None:
         return Identity(None, None, None)
-    head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD")
-    commit = head.strip() if head and head.strip() else None
+    commit = head(root)
     changed = sorted({entry[3:].decode("utf-8", "surrogateescape") for entry in status.split(b"\0") if len(entry) > 3})
     if not changed:
         return Identity(commit, False, None)

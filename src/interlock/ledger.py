@@ -32,11 +32,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.artifacts import DERIVED, LEDGER, artifact, validation_errors
 from interlock.files import atomic_write
-from interlock.identity import Identity
+from interlock.identity import Identity, current
+
+if TYPE_CHECKING:
+    from interlock.runtime import RunContext
 
 GENESIS = "0" * 64
 _SCHEMA = str(artifact(LEDGER).schema_name)
@@ -178,10 +181,39 @@ def append(root: Path, *, step: str, kind: str, command: str, by: str, reason: s
     return line
 
 
+def line_for_step(ctx: RunContext, step: str, kind: str, reason: str, before: Mapping[str, str], products: Mapping[str, str], removed: Iterable[str]) -> None:
+    """Append the line for what a step (or a part of one) did in the folder `ctx` writes, on the tree's identity now."""
+    append(ctx.artifacts.root, step=step, kind=kind, command=ctx.command, by=ctx.by, reason=reason, run_id=ctx.run_id,
+           identity=current(ctx.loaded.root, ctx.published), config=config_digest(ctx.loaded.path),
+           materials=before, products=products, removed=removed, redact=ctx.redactor.data)
+
+
+def record(root: Path, before: Mapping[str, str], *, step: str, kind: str, command: str, by: str, reason: str, run_id: str,
+           identity: Identity, config: str | None, redact: Any = None) -> dict[str, Any]:
+    """Append the line for what changed in `root` since the `tracked` snapshot `before` (an edit, a merge)."""
+    products, removed = changes(before, tracked(root))
+    return append(root, step=step, kind=kind, command=command, by=by, reason=reason, run_id=run_id, identity=identity, config=config,
+                  materials=before, products=products, removed=removed, redact=redact)
+
+
 def changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """(created or changed files with their new digests, removed files) between two `tracked` snapshots."""
     products = {rel: digest for rel, digest in after.items() if before.get(rel) != digest}
     return products, sorted(set(before) - set(after))
+
+
+def sealed_prefix(path: Path, sha256: str, size: int) -> bool:
+    """True when the ledger at `path` starts with the sealed copy (its first `size` bytes hash to `sha256`): lines were only appended."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            left = size
+            while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
+                digest.update(chunk)
+                left -= len(chunk)
+    except OSError:
+        return False
+    return left == 0 and digest.hexdigest() == sha256
 
 
 @dataclass(frozen=True)

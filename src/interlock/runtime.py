@@ -309,6 +309,11 @@ class Services:
         self.report_exits()
 
 
+#: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
+#: growing while later steps use the services, so their last lines are ledgered when the services stop.
+SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
+
+
 @dataclass
 class RunContext:
     """Everything a step reads; steps return data and emit events, never print."""
@@ -322,6 +327,8 @@ class RunContext:
     started_at: str = field(default_factory=utc_now)
     pytest_args: list[str] = field(default_factory=list)
     published: Path | None = None
+    command: str = "interlock run"  # as typed, and who typed it: what the run ledger records for each step
+    by: str = "interlock"
     _step: str | None = field(default=None, init=False, repr=False)
     services: Services = field(init=False)
     redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -81,7 +79,7 @@ def build_manifest(
 
     `meta` must hold `generated_at`, `run_id`, `environment`,
     `interlock_version`; it may hold `started_at`, `finished_at`, `tools`
-    (name -> version), `git_commit` and `git_dirty` (see `git_state`).
+    (name -> version), `git_commit`, `git_dirty` and `changes_digest` (see `interlock.identity`).
 
     `provenance` maps a relative path to `{"phase": ..., "command": ...}`;
     paths without an entry get None for both.
@@ -107,7 +105,7 @@ def build_manifest(
         "environment": meta["environment"],
         "interlock_version": meta["interlock_version"],
         "tools": dict(sorted(tools.items())),
-        "source": {"git_commit": meta.get("git_commit"), "git_dirty": meta.get("git_dirty")},
+        "source": {"git_commit": meta.get("git_commit"), "git_dirty": meta.get("git_dirty"), "changes_digest": meta.get("changes_digest")},
     }
     for key in ("started_at", "finished_at"):
         if meta.get(key) is not None:
@@ -145,35 +143,3 @@ def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | No
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """Serialize a manifest the one way interlock writes it (stable bytes)."""
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def git_state(root: Path, *, exclude: Sequence[str] = ()) -> tuple[str | None, bool | None]:
-    """(HEAD commit, worktree dirty?) of the repository at `root`.
-
-    (None, None) when `root` is not in a git work tree or git is missing;
-    (None, dirty) for a repository without commits. `exclude` holds paths
-    relative to `root` (e.g. the artifacts folder) that must not count as
-    changes, since a run writing its own evidence would otherwise always
-    report a dirty tree.
-    """
-    status = run_git(root, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in exclude))
-    if status is None:
-        return None, None
-    head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD")
-    commit = head.strip() if head and head.strip() else None
-    return commit, bool(status.strip())
-
-
-def run_git(root: Path, *args: str) -> str | None:
-    """Run git read-only in `root`; None on any failure."""
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True, text=True, env=env, timeout=60, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None

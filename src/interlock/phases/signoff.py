@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import interlock
+from interlock import identity, ledger
+from interlock.artifacts import LEDGER
 from interlock.defects import read_log
 from interlock.engine import gate_results
 from interlock.errors import UsageError
@@ -31,7 +33,6 @@ from interlock.evidence import (
     EVIDENCE_MANIFEST_NAME,
     SIGNOFF_NAME,
     bundle_subjects,
-    git_state,
     make_statement,
     sign_statement,
     verify_bundle,
@@ -40,7 +41,7 @@ from interlock.evidence import (
 from interlock.gates import failures
 from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
 from interlock.phases import HaltRun, Outcome
-from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
+from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.runtime import RunContext, utc_now
 
 #: Set by `interlock signoff --approver NAME --key FILE`; `[signoff]` of the config otherwise.
@@ -108,6 +109,7 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
         "run_id": manifest["run_id"], "environment": manifest["environment"],
         "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
+        "changes_digest": manifest["source"].get("changes_digest") or "",
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
     }
@@ -131,7 +133,7 @@ def commit_refusal(ctx: RunContext) -> str | None:
     if disagree:
         return f"sign-off refused: the run's records disagree on the commit ({'; '.join(disagree)}); rerun `interlock run` on one commit"
     sealed = recorded[EVIDENCE_MANIFEST_NAME]
-    head, _ = git_state(ctx.loaded.root)
+    head = identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root).commit
     if head != sealed:
         return (f"sign-off refused: the evidence is of commit {short(sealed)} but HEAD is {short(head)}: the code changed after the run; "
                 f"rerun `interlock run` at {short(head)} (or check out {short(sealed)}) before signing")
@@ -164,7 +166,9 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
         return f"the bundle holds evidence of environment {manifest['environment']!r}, not {ctx.env_name!r}"
     now = {a["path"]: a["sha256"] for a in artifact_index(ctx.artifacts.root, manifest)["artifacts"]}
     then = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
-    changed = sorted(p for p in now.keys() | then.keys() if now.get(p) != then.get(p))
+    changed = sorted(p for p in now.keys() | then.keys() if now.get(p) != then.get(p) and p != LEDGER)
+    if LEDGER in then and not ledger.sealed_prefix(ctx.artifacts.path(LEDGER), then[LEDGER], sealed_prefixes(manifest)[LEDGER]):
+        changed.append(LEDGER)
     if changed:
         return f"the artifacts changed after the bundle ({', '.join(changed[:10])}): run `interlock bundle` again"
     subjects = bundle_subjects(zip_path)
@@ -175,6 +179,9 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
 
 def run(ctx: RunContext) -> Outcome:
     """Sign the bundle if Gates 1–3 pass and the approver agrees; fail with the reason otherwise."""
+    refusal = ledger.refusal(ctx.artifacts.root, identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root))
+    if refusal:  # evidence first: gates read from an edited or mixed folder say nothing
+        return Outcome("fail", f"sign-off {refusal}")
     document = gate_results(ctx.artifacts, ctx.loaded, GATES)
     failed = [line for gate in document["gates"] for line in failures(gate)]
     if failed:
@@ -205,7 +212,7 @@ def run(ctx: RunContext) -> Outcome:
     zip_path, settings = ctx.artifacts.path(BUNDLE_NAME), ctx.config.signoff
     try:
         write_bundle(ctx.artifacts.root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, ctx.config.project),
-                     extra_tag_files={SIGNOFF_NAME: ctx.artifacts.path(SIGNOFF_NAME).read_bytes()})
+                     extra_tag_files={SIGNOFF_NAME: ctx.artifacts.path(SIGNOFF_NAME).read_bytes()}, prefixes=sealed_prefixes(manifest))
         ctx.emit(ArtifactWritten(BUNDLE_NAME))
         if not settings.pubkey:
             ctx.emit(Notice("4.2", "no [signoff] pubkey configured: the bundle was not verified and Gate 4 cannot pass"))
