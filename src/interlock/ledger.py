@@ -28,7 +28,7 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,41 +108,55 @@ class Entry:
 
 @dataclass(frozen=True)
 class Read:
-    """A ledger read back: its entries, the chain's head hash, and every problem (the first break ends the reading)."""
+    """A ledger read back: its entries up to the first break, and that break (the reading ends there)."""
 
     entries: list[Entry]
-    head: str
     problems: list[str]
 
 
-def check_lines(lines: Iterable[bytes]) -> Read:
-    """Verify a ledger's chain and each line's shape; `lines` are the raw lines, each ending in a newline.
+def checked(lines: Iterable[bytes], problems: list[str]) -> Iterator[Entry]:
+    """The entries of a ledger's raw lines (each ending in a newline) as their chain and shape check out.
 
-    Reading stops at the first broken line: nothing after a break can be trusted.
+    The first broken line ends the iteration with its problem added to `problems`:
+    nothing after a break can be trusted. Streams, so a large ledger is never held whole.
     """
-    entries: list[Entry] = []
     prev = GENESIS
     for number, raw in enumerate(lines, 1):
         where = f"{LEDGER} line {number}"
-        if not raw.endswith(b"\n"):
-            return Read(entries, prev, [f"{where}: cut short (no line end): the ledger was truncated or edited"])
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            return Read(entries, prev, [f"{where}: not a JSON object: the ledger was edited"])
-        errors = validation_errors(_SCHEMA, data)
-        if errors:
-            return Read(entries, prev, [f"{where}: {errors[0]}"])
-        if data["prev"] != prev:
-            return Read(entries, prev, [f"{where}: does not chain to the line before it (prev {data['prev'][:12]}, expected {prev[:12]}): a line was removed, reordered or edited"])
-        if data["seq"] != number:
-            return Read(entries, prev, [f"{where}: numbered {data['seq']}, expected {number}: a line was removed or inserted"])
+        problem = _line_problem(raw, number, prev)
+        if problem:
+            problems.append(f"{where}: {problem}")
+            return
+        data = json.loads(raw)
         identity = Identity.from_dict(data["identity"])
         assert identity is not None  # the schema checked its shape
-        entries.append(Entry(number, data["step"], data["kind"], data["command"], data["by"], data["reason"], identity,
-                             dict(data["products"]), tuple(data["removed"])))
+        yield Entry(number, data["step"], data["kind"], data["command"], data["by"], data["reason"], identity,
+                    dict(data["products"]), tuple(data["removed"]))
         prev = sha256_bytes(raw.rstrip(b"\n"))
-    return Read(entries, prev, [])
+
+
+def _line_problem(raw: bytes, number: int, prev: str) -> str | None:
+    if not raw.endswith(b"\n"):
+        return "cut short (no line end, or longer than a line may be): the ledger was truncated or edited"
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "not a JSON object: the ledger was edited"
+    errors = validation_errors(_SCHEMA, data)
+    if errors:
+        return errors[0]
+    if data["prev"] != prev:
+        return f"does not chain to the line before it (prev {data['prev'][:12]}, expected {prev[:12]}): a line was removed, reordered or edited"
+    if data["seq"] != number:
+        return f"numbered {data['seq']}, expected {number}: a line was removed or inserted"
+    return None
+
+
+def check_lines(lines: Iterable[bytes]) -> Read:
+    """Verify a whole ledger's chain and each line's shape (see `checked`)."""
+    problems: list[str] = []
+    entries = list(checked(lines, problems))
+    return Read(entries, problems)
 
 
 def read(root: Path) -> Read | None:
