@@ -198,7 +198,7 @@ def append(root: Path, *, step: str, kind: str, command: str, by: str, reason: s
 def line_for_step(ctx: RunContext, step: str, kind: str, reason: str, before: Mapping[str, str], products: Mapping[str, str], removed: Iterable[str]) -> None:
     """Append the line for what a step (or a part of one) did in the folder `ctx` writes, on the tree's identity now."""
     append(ctx.artifacts.root, step=step, kind=kind, command=ctx.command, by=ctx.by, reason=reason, run_id=ctx.run_id,
-           identity=current(ctx.loaded.root, ctx.published), config=config_digest(ctx.loaded.path),
+           identity=current(ctx.loaded.root, ctx.published or ctx.artifacts.root), config=config_digest(ctx.loaded.path),
            materials=before, products=products, removed=removed, redact=ctx.redactor.data)
 
 
@@ -214,6 +214,29 @@ def changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[dict[s
     """(created or changed files with their new digests, removed files) between two `tracked` snapshots."""
     products = {rel: digest for rel, digest in after.items() if before.get(rel) != digest}
     return products, sorted(set(before) - set(after))
+
+
+#: The steps that seal the evidence: their own lines at the end of the ledger are not part of what they seal.
+SEALING_STEPS = ("4.1", "4.2")
+
+
+def sealable(path: Path) -> int:
+    """How many bytes of the ledger a bundle seals: all but the sealing steps' own trailing lines.
+
+    So re-bundling unchanged evidence seals the same ledger (and gives the same
+    bytes); any other line, a defect edit or a rerun step, is sealed with it.
+    """
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = sum(map(len, lines))
+    for raw in reversed(lines):
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            break
+        if not (isinstance(data, dict) and data.get("kind") == "step" and data.get("step") in SEALING_STEPS):
+            break
+        size -= len(raw)
+    return size
 
 
 def sealed_prefix(path: Path, sha256: str, size: int) -> bool:

@@ -70,6 +70,7 @@ def build_manifest(
     *,
     meta: Mapping[str, Any],
     provenance: Mapping[str, Mapping[str, str | None]] | None = None,
+    prefixes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Build the content of `integration-evidence-manifest.json`.
 
@@ -82,7 +83,9 @@ def build_manifest(
     (name -> version), `git_commit`, `git_dirty` and `changes_digest` (see `interlock.identity`).
 
     `provenance` maps a relative path to `{"phase": ..., "command": ...}`;
-    paths without an entry get None for both.
+    paths without an entry get None for both. `prefixes` lists append-only
+    files (the run ledger) with the size to seal: their digest and size are
+    of that prefix.
 
     Raises ValueError for missing metadata, unsafe or duplicate paths,
     symlinks, and OSError for unreadable files.
@@ -111,7 +114,7 @@ def build_manifest(
         if meta.get(key) is not None:
             manifest[key] = meta[key]
     manifest["artifacts"] = [
-        _artifact_entry(artifacts_dir, rel, provenance.get(rel, {}))
+        _artifact_entry(artifacts_dir, rel, provenance.get(rel, {}), (prefixes or {}).get(rel))
         for rel in _listed_paths(files)
     ]
     return manifest
@@ -128,8 +131,8 @@ def _listed_paths(files: Sequence[str]) -> list[str]:
     return sorted(seen - NOT_LISTED)
 
 
-def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None]) -> dict[str, Any]:
-    digest, size = sha256_file(artifacts_dir, rel)
+def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None], limit: int | None = None) -> dict[str, Any]:
+    digest, size = sha256_file(artifacts_dir, rel, limit)
     return {
         "path": rel,
         "sha256": digest,

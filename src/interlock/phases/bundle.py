@@ -103,7 +103,8 @@ def provenance(files: Sequence[str], logs: Mapping[str, Origin] | None = None) -
 def artifact_index(root: Path, meta: Mapping[str, Any], logs: Mapping[str, Origin] | None = None) -> dict[str, Any]:
     """The manifest of what the folder holds now, with the given metadata (and the environment's logs, see `environment_logs`)."""
     files = evidence_files(root)
-    return build_manifest(root, files, meta=meta, provenance=provenance(files, logs))
+    prefixes = {LEDGER: ledger.sealable(root / LEDGER)} if LEDGER in files else {}
+    return build_manifest(root, files, meta=meta, provenance=provenance(files, logs), prefixes=prefixes)
 
 
 def sealed_files(manifest: Mapping[str, Any]) -> list[str]:
@@ -231,15 +232,15 @@ def run(ctx: RunContext) -> Outcome:
     try:
         before = ledger.tracked(root)
         leaks = leaked_secrets(root, evidence_files(root), ctx.redactor)
+        redacted, _ = ledger.changes(before, ledger.tracked(root))
+        if redacted:  # the ledger accounts for every byte: masking is interlock's edit, keeping the files' identity
+            ledger.line_for_step(ctx, "4.1", "edit", "known secret values masked in place before sealing: " + ", ".join(sorted(redacted))[:500], before, redacted, [])
         if leaks:
             return _refuse(ctx, leaks)
-        redacted, _ = ledger.changes(before, ledger.tracked(root))
-        if redacted:  # the sealed ledger must account for every sealed byte
-            ledger.line_for_step(ctx, "4.1", "edit", "known secret values masked in place before sealing: " + ", ".join(sorted(redacted))[:500], before, redacted, [])
         manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.env)), previous)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot index the artifacts: {exc}")
-    if not manifest["artifacts"]:
+    if not [a for a in manifest["artifacts"] if a["path"] != LEDGER]:
         return Outcome("fail", f"{root} holds no evidence to bundle: run the protocol's steps first")
     info = bag_info(manifest, ctx.config.project)
     leaks = _manifest_leaks(manifest, info, ctx.redactor)

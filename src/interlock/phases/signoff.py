@@ -23,7 +23,6 @@ from typing import Any
 
 import interlock
 from interlock import identity, ledger
-from interlock.artifacts import LEDGER
 from interlock.defects import read_log
 from interlock.engine import gate_results
 from interlock.errors import UsageError
@@ -166,9 +165,7 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
         return f"the bundle holds evidence of environment {manifest['environment']!r}, not {ctx.env_name!r}"
     now = {a["path"]: a["sha256"] for a in artifact_index(ctx.artifacts.root, manifest)["artifacts"]}
     then = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
-    changed = sorted(p for p in now.keys() | then.keys() if now.get(p) != then.get(p) and p != LEDGER)
-    if LEDGER in then and not ledger.sealed_prefix(ctx.artifacts.path(LEDGER), then[LEDGER], sealed_prefixes(manifest)[LEDGER]):
-        changed.append(LEDGER)
+    changed = sorted(p for p in now.keys() | then.keys() if now.get(p) != then.get(p))
     if changed:
         return f"the artifacts changed after the bundle ({', '.join(changed[:10])}): run `interlock bundle` again"
     subjects = bundle_subjects(zip_path)

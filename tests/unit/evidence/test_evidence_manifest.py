@@ -42,7 +42,7 @@ def test_manifest_top_level_fields_come_from_meta_only(artifacts: Path) -> None:
     assert manifest["environment"] == "integration"
     assert manifest["interlock_version"] == "0.1.0"
     assert manifest["tools"] == {"pact-python": "2.2.0", "pytest": "8.3.0"}
-    assert manifest["source"] == {"git_commit": "0" * 40, "git_dirty": False}
+    assert manifest["source"] == {"git_commit": "0" * 40, "git_dirty": False, "changes_digest": None}
     assert (manifest["started_at"], manifest["finished_at"]) == (META["started_at"], META["finished_at"])
 
 
