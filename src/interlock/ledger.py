@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interlock.artifacts import DERIVED, LEDGER, artifact, validation_errors
+from interlock.artifacts import CATALOGUE, DERIVED, LEDGER, artifact, validation_errors
 from interlock.files import atomic_write
 from interlock.identity import Identity, current
 
@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 _SCHEMA = str(artifact(LEDGER).schema_name)
+#: The steps that seal the evidence: their own lines at the end of the ledger are not part of what they seal.
+SEALING_STEPS = ("4.1", "4.2")
+#: What they write (manifest, bundle, sign-off): removing one takes a seal or an approval away, never adds one,
+#: so it is no hand-edit of the evidence (its content, when present, is still checked).
+SEALS = frozenset(a.filename for a in CATALOGUE if a.step in SEALING_STEPS)
 #: Kinds of line: a protocol step; an edit through an interlock command (keeps the edited file's identity);
 #: a merge of shard reports; the services' last log lines written as they stop (keep the log's identity).
 KINDS = ("step", "edit", "merge", "services")
@@ -216,8 +221,6 @@ def changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[dict[s
     return products, sorted(set(before) - set(after))
 
 
-#: The steps that seal the evidence: their own lines at the end of the ledger are not part of what they seal.
-SEALING_STEPS = ("4.1", "4.2")
 
 
 def sealable(path: Path) -> int:
@@ -288,7 +291,7 @@ def unproduced(files: Mapping[str, str], ledger: Read | None) -> list[str]:
             problems.append(f"{rel}: no step or interlock command produced it (made or copied by hand)")
         elif made.sha256 != digest:
             problems.append(f"{rel}: changed after step {made.step} wrote it (ledger line {made.seq}): edited by hand, not through interlock")
-    for rel in sorted(set(state) - set(files)):
+    for rel in sorted(set(state) - set(files) - SEALS):
         problems.append(f"{rel}: written by step {state[rel].step} (ledger line {state[rel].seq}) but removed since")
     return problems
 
