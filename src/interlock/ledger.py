@@ -310,8 +310,11 @@ def identity_groups(files: Mapping[str, str], ledger: Read | None) -> dict[Ident
 
 
 def evidence_identity(ledger: Read | None) -> Identity | None:
-    """The identity of the latest protocol step: what the folder's evidence claims to be of."""
-    steps = [e for e in (ledger.entries if ledger else []) if e.kind in ("step", "merge")]
+    """What the folder's evidence claims to be of: the identity of the latest step that produced something.
+
+    A step that wrote nothing (a refused bundle or sign-off) is recorded, but says nothing about the evidence.
+    """
+    steps = [e for e in (ledger.entries if ledger else []) if e.kind in ("step", "merge") and (e.products or e.removed)]
     return steps[-1].identity if steps else None
 
 

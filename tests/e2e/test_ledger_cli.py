@@ -143,7 +143,7 @@ def test_a_critical_defect_edited_to_low_severity_is_refused(halted: Shop, tmp_p
     shop = copy(halted, tmp_path)
     edit_defects(shop, lambda row: row.update(severity="low"))
     found = refused(shop, DEFECTS)
-    assert found["bundle"][0].startswith(f"bundle refused: {DEFECTS}: changed after step 3.2 wrote it")
+    assert f"bundle refused: {DEFECTS}: changed after step 3.2 wrote it" in found["bundle"][0]
     gate_4_names(shop, "ledger.unproduced", DEFECTS)
 
 
@@ -220,8 +220,8 @@ def test_run_at_a_then_commit_b_then_only_the_suite_rerun_is_refused(passed: Sho
     second = git(shop.root, "rev-parse", "HEAD")
     rerun = shop.interlock("test")
     assert rerun.code == 0, rerun.output
-    found = refused(shop, f"are of commit {first[:12]} (clean)", f"of commit {second[:12]} (clean)", REPORT, SCOPE)
-    assert found["signoff"][0].startswith("sign-off refused: the evidence mixes runs on different code: ")
+    found = refused(shop, f"are of commit {first[:12]} (clean)", f"are of commit {second[:12]} (clean)", REPORT)
+    assert "sign-off refused: the evidence mixes runs on different code: " in found["signoff"][0]
     gate_4_names(shop, "evidence.identity", f"{REPORT}", f"commit {first[:12]}", f"commit {second[:12]}")
 
 
@@ -238,7 +238,7 @@ def test_a_run_on_a_dirty_tree_is_refused_after_git_checkout(passed: Shop, tmp_p
     git(shop.root, "checkout", ".")
     found = refused(shop, f"produced on commit {commit[:12]} + uncommitted changes {predicate['changes_digest'][:12]}",
                     f"the work tree is now commit {commit[:12]} (clean)")  # ...but never sealed or signed as the clean commit
-    assert found["bundle"][0].startswith("bundle refused: the evidence was produced on ")
+    assert "bundle refused: the evidence was produced on " in found["bundle"][0]
 
 
 # -- an edit through interlock is evidence --------------------------------------------

@@ -256,3 +256,10 @@ def test_verify_reads_a_bundle_without_a_ledger_as_before(tmp_path: Path, folder
                 dst.writestr(info, src.read(info))
     problems = ledger_problems(stripped)  # only the bag's own finding that a listed entry is gone
     assert problems and all(p.startswith("listed in ") and p.endswith("but missing from the bundle") for p in problems)
+
+
+def test_a_refused_step_that_wrote_nothing_does_not_move_the_evidence_to_its_identity(folder: Path) -> None:
+    """After a commit, a refused `interlock signoff` still gets its line; a second attempt must not then pass."""
+    step(folder, "4.2", on=B)  # wrote nothing
+    assert ledger.evidence_identity(ledger.read(folder)) == A
+    assert ledger.refusal(folder, B) is not None
