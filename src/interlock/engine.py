@@ -182,7 +182,8 @@ class Engine:
         """Run one step and ledger what it wrote, however it ends (a halted step's artifacts are its products too)."""
         self.emit(StepStarted(item.id, item.title))
         ctx.step = item.id
-        before = ledger.tracked(ctx.artifacts.root)
+        stamps: dict[str, tuple[int, int, int]] = {}
+        before = ledger.tracked(ctx.artifacts.root, stamps)
         ending = "error: the step stopped with an internal error"
         try:
             if item.needs_services:
@@ -193,7 +194,7 @@ class Engine:
             ending = f"halted: {halt.reason}"
             raise
         finally:
-            ledger.line_for_step(ctx, item.id, "step", f"{item.title}; {ending}", before, *ledger.changes(before, ledger.tracked(ctx.artifacts.root)))
+            ledger.line_for_step(ctx, item.id, "step", f"{item.title}; {ending}", before, *ledger.step_changes(ctx.artifacts.root, before, stamps))
         self.emit(StepFinished(item.id, item.title, outcome.status, outcome.reason))
         return outcome
 

@@ -66,8 +66,12 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def tracked(root: Path) -> dict[str, str]:
-    """Every file of the folder the ledger accounts for, with its sha256: all but hidden ones, the ledger and derived views."""
+def tracked(root: Path, stamps: dict[str, tuple[int, int, int]] | None = None) -> dict[str, str]:
+    """Every file of the folder the ledger accounts for, with its sha256: all but hidden ones, the ledger and derived views.
+
+    `stamps`, when given, is filled with each file's (inode, mtime, size): a step that rewrites a file with the
+    same bytes still produced it (see `changes`).
+    """
     if not root.is_dir():
         return {}
     found: dict[str, str] = {}
@@ -75,6 +79,9 @@ def tracked(root: Path) -> dict[str, str]:
         rel = path.relative_to(root).as_posix()
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts) and rel != LEDGER and rel not in DERIVED:
             found[rel] = _sha256_file(path)
+            if stamps is not None:
+                stat = path.stat()
+                stamps[rel] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     return dict(sorted(found.items()))
 
 
@@ -209,16 +216,28 @@ def line_for_step(ctx: RunContext, step: str, kind: str, reason: str, before: Ma
 
 def record(root: Path, before: Mapping[str, str], *, step: str, kind: str, command: str, by: str, reason: str, run_id: str,
            identity: Identity, config: str | None, redact: Any = None) -> dict[str, Any]:
-    """Append the line for what changed in `root` since the `tracked` snapshot `before` (an edit, a merge)."""
+    """Append the line for what changed in `root` since the `tracked` snapshot `before` (an edit)."""
     products, removed = changes(before, tracked(root))
     return append(root, step=step, kind=kind, command=command, by=by, reason=reason, run_id=run_id, identity=identity, config=config,
                   materials=before, products=products, removed=removed, redact=redact)
 
 
-def changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """(created or changed files with their new digests, removed files) between two `tracked` snapshots."""
-    products = {rel: digest for rel, digest in after.items() if before.get(rel) != digest}
+def changes(before: Mapping[str, str], after: Mapping[str, str], touched: Iterable[str] = ()) -> tuple[dict[str, str], list[str]]:
+    """(created, changed or `touched` files with their new digests, removed files) between two `tracked` snapshots.
+
+    `touched` are files rewritten in between with the same bytes (a killed step's leftover that its rerun
+    wrote again): the rerun produced them, so they are products too.
+    """
+    rewritten = set(touched)
+    products = {rel: digest for rel, digest in after.items() if before.get(rel) != digest or rel in rewritten}
     return products, sorted(set(before) - set(after))
+
+
+def step_changes(root: Path, before: Mapping[str, str], stamps: Mapping[str, tuple[int, int, int]]) -> tuple[dict[str, str], list[str]]:
+    """What a step did to `root`, from the `tracked` snapshot (and its stamps) taken before it."""
+    now: dict[str, tuple[int, int, int]] = {}
+    after = tracked(root, now)
+    return changes(before, after, {rel for rel, stamp in now.items() if stamps.get(rel) != stamp})
 
 
 

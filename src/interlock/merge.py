@@ -198,7 +198,8 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
     destination.mkdir(parents=True, exist_ok=True)
     with writer_lock(destination):
         folder = ArtifactDir(destination)
-        before = ledger.tracked(destination)
+        stamps: dict[str, tuple[int, int, int]] = {}
+        before = ledger.tracked(destination, stamps)
         report = combine(shards, loaded.root, ["interlock", "merge", *map(str, dirs)])
         section = report["interlock"]
         found = failures_from(None, None, report, section["environment"])
@@ -215,7 +216,7 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         write_report(folder, REPORT, report)
         folder.write_csv(DEFECT_LOG, COLUMNS, rows)
         materials = {**before, **{os.path.relpath(s.path, loaded.root): ledger.sha256_bytes(s.path.read_bytes()) for s in shards}}
-        products, removed = ledger.changes(before, ledger.tracked(destination))
+        products, removed = ledger.step_changes(destination, before, stamps)
         state = RunState.load(destination)
         ledger.append(destination, step="3.1", kind="merge", command=command, by=by or ledger.whoami(),
                       reason=f"merged {len(shards)} shards: " + ", ".join(str(s.shard) for s in shards), run_id=state.run_id if state else "",

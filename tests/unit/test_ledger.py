@@ -263,3 +263,19 @@ def test_a_refused_step_that_wrote_nothing_does_not_move_the_evidence_to_its_ide
     step(folder, "4.2", on=B)  # wrote nothing
     assert ledger.evidence_identity(ledger.read(folder)) == A
     assert ledger.refusal(folder, B) is not None
+
+
+def test_a_step_that_rewrites_a_leftover_with_the_same_bytes_produced_it(tmp_path: Path) -> None:
+    """A killed step left logs/pact-workers.log (never ledgered); its rerun writes the same (empty) bytes again."""
+    import os
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "pact-workers.log").write_text("")
+    (tmp_path / "matrix.json").write_text("{}")  # edited by hand before the step, untouched by it
+    stamps: dict[str, tuple[int, int, int]] = {}
+    before = ledger.tracked(tmp_path, stamps)
+    (tmp_path / "logs" / "pact-workers.log").unlink()
+    (tmp_path / "logs" / "pact-workers.log").write_text("")
+    os.utime(tmp_path / "logs" / "pact-workers.log", ns=(1, 1))  # even on a coarse clock the new inode or time tells
+    products, removed = ledger.step_changes(tmp_path, before, stamps)
+    assert list(products) == ["logs/pact-workers.log"] and removed == []
