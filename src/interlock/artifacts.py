@@ -42,7 +42,11 @@ class Artifact:
 
     @property
     def schema_name(self) -> str | None:
-        return self.filename.removesuffix(".json") if self.filename.endswith(".json") else None
+        """The schema's name: of the document for JSON, of one line for JSON Lines."""
+        for suffix in (".json", ".jsonl"):
+            if self.filename.endswith(suffix):
+                return self.filename.removesuffix(suffix)
+        return None
 
 
 _J, _M, _C = "application/json", "text/markdown", "text/csv"
@@ -62,9 +66,14 @@ CATALOGUE: tuple[Artifact, ...] = (
     Artifact("bundle", "INTEGRATION-EVIDENCE.zip", "4.1", "interlock bundle", "application/zip"),
     Artifact("signoff", "integration-signoff.json", "4.2", "interlock signoff", _J),
     Artifact("gate-results", "gate-results.json", "gates", "interlock gates", _J),
+    Artifact("run-ledger", "run-ledger.jsonl", "ledger", "every step and interlock edit", "application/jsonl"),
 )
+#: The run ledger (interlock.ledger): one line per step and per edit, appended, never rewritten.
+LEDGER = "run-ledger.jsonl"
+#: Views derived from the evidence after it is sealed: never evidence themselves, so never sealed nor ledgered.
+DERIVED = frozenset({"gate-results.json", "integration-report.html", "junit.xml"})
 BY_FILENAME = {a.filename: a for a in CATALOGUE}
-PROTOCOL_ARTIFACTS = tuple(a for a in CATALOGUE if a.name != "gate-results")
+PROTOCOL_ARTIFACTS = tuple(a for a in CATALOGUE if a.name not in ("gate-results", "run-ledger"))
 
 
 def artifact(filename: str) -> Artifact:

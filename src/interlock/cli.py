@@ -8,6 +8,7 @@ input, 1 for a failed gate or verification, 3 for a halt).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,9 @@ import typer
 
 from interlock import __version__
 from interlock import config as config_mod
-from interlock import secrets
+from interlock import identity, ledger, secrets
 from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
-from interlock.engine import Engine, gate_results, staging_folders
+from interlock.engine import Engine, RunState, gate_results, staging_folders
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
 
@@ -73,7 +74,12 @@ def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | 
     loaded = OPTS.loaded()
     name = OPTS.env_name(loaded, env)
     OPTS.redactor = secrets.for_environment(loaded, name)  # no event, console line or error message shows a secret
-    return Engine(loaded, name, OPTS.artifacts_dir(loaded), OPTS.redactor.emitter(OPTS.renderer), _confirm_with(yes), pytest_args)
+    return Engine(loaded, name, OPTS.artifacts_dir(loaded), OPTS.redactor.emitter(OPTS.renderer), _confirm_with(yes), pytest_args, command=invocation())
+
+
+def invocation() -> str:
+    """The command as typed, for the run ledger (its secrets are masked when the line is written)."""
+    return shlex.join(["interlock", *sys.argv[1:]])
 
 
 EnvOpt = Annotated[Optional[str], typer.Option("--env", help="Environment name from interlock.toml (default: integration).")]
@@ -228,7 +234,7 @@ def merge(
     from interlock.merge import merge_shards
 
     loaded = OPTS.loaded()
-    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), OPTS.renderer)
+    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), OPTS.renderer, command=invocation())
     raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
 
 
@@ -392,8 +398,8 @@ def defects_show(defect_id: str) -> None:
         typer.echo(f"{key}: {value}")
 
 
-def _update(defect_id: str, **changes: str) -> None:
-    """Record a human decision on a defect, in the published log and in a killed run's staging copy.
+def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None:
+    """Record a human decision on a defect, in the published log and in a killed run's staging copy, and ledger who and why.
 
     `interlock run --resume` continues that copy and then publishes it, so an
     edit made only to the published log would be lost. Under the folder's
@@ -402,31 +408,46 @@ def _update(defect_id: str, **changes: str) -> None:
     from interlock.defects import COLUMNS, find, read_log
 
     folder, path = _defects_context()
+    loaded = OPTS.loaded()
+    who = by or ledger.whoami()
+    why = f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()) + (f" ({reason})" if reason else "")
+
+    def edit(copy: ArtifactDir, rows: list[dict[str, str]]) -> None:
+        before = ledger.tracked(copy.root)
+        copy.write_csv("defect-log.csv", COLUMNS, rows)
+        state = RunState.load(copy.root)
+        ledger.record(copy.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
+                      identity=identity.current(loaded.root, folder.root), config=ledger.config_digest(loaded.path), redact=OPTS.redactor.data)
+
     with writer_lock(folder.root):
         rows = read_log(path)
         target = find(rows, defect_id)
         target.update(changes)
-        folder.write_csv("defect-log.csv", COLUMNS, rows)
+        edit(folder, rows)
         for staging in staging_folders(folder.root):
             copy = ArtifactDir(staging)
             staged = read_log(copy.path("defect-log.csv")) if copy.exists("defect-log.csv") else []
             same = next((row for row in staged if row["fingerprint"] == target["fingerprint"]), None)
             if same is not None:
                 same.update(changes)
-                copy.write_csv("defect-log.csv", COLUMNS, staged)
+                edit(copy, staged)
     typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 
+ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who decides (recorded in the run ledger; default: the OS user).")]
+
+
 @defects_app.command("mitigate")
-def defects_mitigate(defect_id: str, plan: Annotated[str, typer.Option("--plan", help="The remediation plan.")], ticket: Annotated[str, typer.Option("--ticket")] = "") -> None:
+def defects_mitigate(defect_id: str, plan: Annotated[str, typer.Option("--plan", help="The remediation plan.")], ticket: Annotated[str, typer.Option("--ticket")] = "",
+                     by: ByOpt = None) -> None:
     """Record a remediation plan (clears the protocol's defect-review halt)."""
-    _update(defect_id, status="mitigated", mitigation=plan, **({"ticket": ticket} if ticket else {}))
+    _update(defect_id, by, plan, status="mitigated", mitigation=plan, **({"ticket": ticket} if ticket else {}))
 
 
 @defects_app.command("resolve")
-def defects_resolve(defect_id: str, note: Annotated[str, typer.Option("--note")] = "") -> None:
+def defects_resolve(defect_id: str, note: Annotated[str, typer.Option("--note")] = "", by: ByOpt = None) -> None:
     """Mark a defect resolved; `interlock regress` must then rerun it green."""
-    _update(defect_id, status="resolved", regression="", **({"mitigation": note} if note else {}))
+    _update(defect_id, by, note, status="resolved", regression="", **({"mitigation": note} if note else {}))
 
 
 @defects_app.command("waive")
@@ -436,6 +457,7 @@ def defects_waive(
     reason: Annotated[str, typer.Option("--reason")],
     expires: Annotated[str, typer.Option("--expires", help="UTC expiry, e.g. 2027-01-31T00:00:00Z")],
     ticket: Annotated[str, typer.Option("--ticket", help="The tracking ticket of the approval.")] = "",
+    by: ByOpt = None,
 ) -> None:
     """Waive a defect with an approver, a reason and an expiry (Gate 3 counts it as waived until then)."""
     from datetime import datetime
@@ -451,7 +473,7 @@ def defects_waive(
     for option, value in (("--approver", approver), ("--reason", reason)):
         if not value.strip():
             raise UsageError(Problem(option, "must not be empty: a waiver names who approved it and why"))
-    _update(defect_id, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
+    _update(defect_id, by or approver, reason, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
 
 
 GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}

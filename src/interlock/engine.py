@@ -17,10 +17,11 @@ import shutil
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Callable
 
-from interlock import metrics
+from interlock import ledger, metrics
 from interlock.artifacts import ArtifactDir, atomic_write, writer_lock
 from interlock.config import Loaded
 from interlock.errors import ExitCode, Problem, UsageError
@@ -37,7 +38,7 @@ from interlock.events import (
 )
 from interlock.gates import evaluate, failures, relaxations, relaxed_lines
 from interlock.phases import HaltRun, Outcome, Step, not_implemented
-from interlock.runtime import RunContext, utc_now
+from interlock.runtime import SERVICE_LOGS, RunContext, utc_now
 
 STEPS: tuple[tuple[str, int, str, str, bool], ...] = (
     ("1.1", 1, "Reconcile integration scope", "interlock.phases.scope:run", False),
@@ -166,27 +167,51 @@ def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] 
 class Engine:
     """One run of the protocol, or of some of its steps, against one environment."""
 
-    def __init__(self, loaded: Loaded, env_name: str, artifacts_root: Path, emit: Emit, confirm: Callable[[str], tuple[bool, str]], pytest_args: list[str] | None = None) -> None:
+    def __init__(self, loaded: Loaded, env_name: str, artifacts_root: Path, emit: Emit, confirm: Callable[[str], tuple[bool, str]],
+                 pytest_args: list[str] | None = None, command: str = "interlock run", by: str | None = None) -> None:
         loaded.environment(env_name)
         self.loaded, self.env_name, self.published, self.emit, self.confirm = loaded, env_name, artifacts_root, emit, confirm
         self.pytest_args = pytest_args or []
+        self.command, self.by = command, by or ledger.whoami()  # what the run ledger says was run, and by whom
 
     def _context(self, folder: Path, run_id: str, started_at: str | None = None, ports: dict[str, int] | None = None) -> RunContext:
         """The steps' context; `ports` is the run state's own dict, so the auto ports chosen are saved with the state."""
         ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args,
-                         published=self.published, ports=ports if ports is not None else {})
+                         published=self.published, ports=ports if ports is not None else {}, command=self.command, by=self.by)
         if started_at:
             ctx.started_at = started_at
         return ctx
 
     def _run_step(self, ctx: RunContext, item: Step) -> Outcome:
+        """Run one step and ledger what it wrote, however it ends (a halted step's artifacts are its products too)."""
         self.emit(StepStarted(item.id, item.title))
         ctx.step = item.id
-        if item.needs_services:
-            ctx.services.start()
-        outcome = item.run(ctx)
+        stamps: dict[str, tuple[int, int, int]] = {}
+        before = ledger.tracked(ctx.artifacts.root, stamps)
+        ending = "error: the step stopped with an internal error"
+        try:
+            if item.needs_services:
+                ctx.services.start()
+            outcome = item.run(ctx)
+            ending = f"{outcome.status}: {outcome.reason}" if outcome.reason else outcome.status
+        except HaltRun as halt:
+            ending = f"halted: {halt.reason}"
+            raise
+        finally:
+            ledger.line_for_step(ctx, item.id, "step", f"{item.title}; {ending}", before, *ledger.step_changes(ctx.artifacts.root, before, stamps))
         self.emit(StepFinished(item.id, item.title, outcome.status, outcome.reason))
         return outcome
+
+    def _stop_services(self, ctx: RunContext) -> None:
+        """Stop the services, then ledger the last lines they wrote to their logs (after the step that used them ended)."""
+        ctx.services.stop()
+        read = ledger.read(ctx.artifacts.root)
+        known = ledger.replay(read.entries) if read is not None else {}
+        now = ledger.tracked(ctx.artifacts.root)
+        grown = {rel: digest for rel, digest in now.items() if any(fnmatch(rel, p) for p in SERVICE_LOGS) and (rel not in known or known[rel].sha256 != digest)}
+        if grown:
+            ledger.line_for_step(ctx, "services", "services", "the services' and setup commands' last log lines, written as the services stopped",
+                         {rel: made.sha256 for rel, made in known.items()}, grown, [])
 
     def run_steps(self, step_ids: list[str]) -> int:
         """Run single steps in place (the per-step commands); exit 1 when one did not pass."""
@@ -213,7 +238,7 @@ class Engine:
             self.emit(RunHalted(halt.step, halt.reason, "fix the cause, then rerun the command"))
             code = ExitCode.HALTED
         finally:
-            ctx.services.stop()
+            self._stop_services(ctx)
         return code
 
     def run(self, resume: bool = False) -> int:
@@ -239,7 +264,7 @@ class Engine:
             try:
                 halted = self._phases(ctx, state, staging)
             finally:
-                ctx.services.stop()
+                self._stop_services(ctx)
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
             document = gate_results(ArtifactDir(self.published), self.loaded)
         gates = {str(g["id"]): g["status"] for g in document["gates"]}
@@ -286,7 +311,7 @@ class Engine:
             by_phase.setdefault(item.phase, []).append(item)
         for phase, items in by_phase.items():
             if not any(i.needs_services for i in items):
-                ctx.services.stop()  # their logs must be final before the evidence is sealed
+                self._stop_services(ctx)  # their logs must be final (and ledgered) before the evidence is sealed
             self.emit(PhaseStarted(phase))
             for item in items:
                 if item.id in state.completed:

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from jsonschema import Draft202012Validator
 
-from interlock import fastschema
+from interlock import fastschema, identity
 from interlock.artifacts import ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
 from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
@@ -320,15 +320,6 @@ def last_failed(folder: ArtifactDir) -> list[str]:
     return list(dict.fromkeys(f["nodeid"] for f in failures))
 
 
-def commit_of(root: Path) -> str | None:
-    """The git commit the system under test is at (None outside a git work tree)."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
-
-
 def message_of(longrepr: str, crash: str | None = None) -> str:
     """One line that says what failed: pytest's crash message, else the last `E` line, else the first line."""
     if crash and crash.strip():
@@ -417,7 +408,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     base = run.report or {"created": time.time(), "duration": run.duration, "exitcode": run.exit_code,
                           "root": str(ctx.loaded.root), "summary": {"total": 0, "collected": 0}, "tests": []}
     section: dict[str, Any] = {"command": command, "exit_code": run.exit_code, "log": log, "environment": ctx.env_name, "summary": summary,
-                               "failures": failures, "system_root": str(ctx.loaded.root), "commit": commit_of(ctx.loaded.root)}
+                               "failures": failures, "system_root": str(ctx.loaded.root), "commit": identity.head(ctx.loaded.root)}
     suite = ctx.config.suite
     decision = decide(record, Suite(suite.marker, suite.path, ctx.loaded.root, list(suite.args), list(given)))
     why = decision.filter

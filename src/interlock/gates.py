@@ -45,6 +45,7 @@ _SCOPE, _ENV, _DATA = "integration-scope-matrix.json", "environment-validation-r
 _CONTRACTS, _OBS = "contract-validation-results.json", "observability-readiness.md"
 _TESTS, _DEFECTS, _REGRESS = "test-execution-report.json", "defect-log.csv", "regression-summary.md"
 _MANIFEST, _SIGNOFF, _RECS = "integration-evidence-manifest.json", "integration-signoff.json", "forward-recommendations.md"
+_LEDGER = "run-ledger.jsonl"
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.prerequisites_unmet", 1, "prerequisites_unmet", "==", 0, _SCOPE, description="every prerequisite exists at its declared version/hash"),
@@ -76,6 +77,8 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("recommendations.written", 4, "recommendations", "==", 1, _RECS, description="forward recommendations written"),
     Condition("signoff.valid", 4, "signoff_valid", "==", 1, _SIGNOFF, description="a valid approver signature over this manifest"),
     Condition("signoff.commit", 4, "commit_mismatches", "==", 0, _SIGNOFF, description="the sign-off names the git commit the evidence was produced from, and every record of the run agrees"),
+    Condition("ledger.unproduced", 4, "unproduced_artifacts", "==", 0, _LEDGER, description="every artifact's content was written by a step or an interlock command (run ledger)"),
+    Condition("evidence.identity", 4, "identity_mismatches", "==", 0, _LEDGER, description="every artifact was produced on the same code: commit, dirty flag and digest of the changes"),
 )
 
 

@@ -17,13 +17,16 @@ the defect log triaged from them (so the same failure is still one defect).
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlock import identity, ledger
 from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.config import Loaded
+from interlock.engine import RunState
 from interlock.defects import COLUMNS, read_log
 from interlock.errors import Problem, UsageError
 from interlock.events import DefectFound, Emit, Notice
@@ -185,8 +188,11 @@ def merged_log(shards: list[ShardReport]) -> str:
     return "".join(parts)
 
 
-def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit) -> Outcome:
-    """Check, combine and write: test-execution-report.json, defect-log.csv and logs/pytest.log in `destination`."""
+def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit, command: str = "interlock merge", by: str | None = None) -> Outcome:
+    """Check, combine and write: test-execution-report.json, defect-log.csv and logs/pytest.log in `destination`.
+
+    The run ledger gets a line naming the shard reports (materials), what the merge wrote (products), `command` and `by`.
+    """
     from interlock.phases.triage import failures_from, triaged
 
     shards = find(dirs)
@@ -197,6 +203,8 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
     destination.mkdir(parents=True, exist_ok=True)
     with writer_lock(destination):
         folder = ArtifactDir(destination)
+        stamps: dict[str, tuple[int, int, int]] = {}
+        before = ledger.tracked(destination, stamps)
         report = combine(shards, loaded.root, ["interlock", "merge", *map(str, dirs)])
         section = report["interlock"]
         found = failures_from(None, None, report, section["environment"])
@@ -212,6 +220,13 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         folder.write_text(LOG, merged_log(shards))
         write_report(folder, REPORT, report)
         folder.write_csv(DEFECT_LOG, COLUMNS, rows)
+        materials = {**before, **{os.path.relpath(s.path, loaded.root): ledger.sha256_bytes(s.path.read_bytes()) for s in shards}}
+        products, removed = ledger.step_changes(destination, before, stamps)
+        state = RunState.load(destination)
+        ledger.append(destination, step="3.1", kind="merge", command=command, by=by or ledger.whoami(),
+                      reason=f"merged {len(shards)} shards: " + ", ".join(str(s.shard) for s in shards), run_id=state.run_id if state else "",
+                      identity=identity.current(loaded.root, destination), config=ledger.config_digest(loaded.path),
+                      materials=materials, products=products, removed=removed)
     for row in rows:
         if row["fingerprint"] in current:
             emit(DefectFound(row["id"], row["severity"], row["title"], row["owner"], row["rerun"]))

@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from interlock import fastschema
-from interlock.artifacts import BY_FILENAME, ArtifactDir, schema, validation_errors
+from interlock import fastschema, ledger
+from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, schema, validation_errors
 from interlock.defects import defect_id, fingerprint, read_log
 from interlock.errors import Problem, UsageError
 from interlock.gates import Metric
@@ -46,7 +46,7 @@ TESTS = "test-execution-report.json"
 # The report and JUnit XML (interlock.history) are derived after sealing, like the gate results.
 #: Written by step 4.1 instead of the bundle when a file still holds a secret: one line per file, never the value.
 SEALING_REFUSED = "sealing-refused.txt"
-UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, SEALING_REFUSED, "gate-results.json", "integration-report.html", "junit.xml"}
+UNBUNDLED = {MANIFEST, BUNDLE, SIGNOFF, SEALING_REFUSED, *DERIVED}
 
 
 def _missing(filename: str) -> Metric:
@@ -367,11 +367,14 @@ def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     listed = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
     present = sorted(p.relative_to(artifacts.root).as_posix() for p in artifacts.root.rglob("*") if p.is_file() and not p.name.startswith("."))
     problems = [f"{p} not in the manifest" for p in present if p not in listed and p not in UNBUNDLED]
+    sizes = {a["path"]: a["size"] for a in manifest["artifacts"]}
     for path, digest in listed.items():
         file = artifacts.path(path)
         if not file.is_file():
             problems.append(f"{path} listed but missing")
-        elif sha256_file(file) != digest:
+        elif path == LEDGER and not ledger.sealed_prefix(file, digest, sizes[path]):
+            problems.append(f"{path} no longer starts with the ledger the manifest sealed: a line was removed or edited")
+        elif path != LEDGER and sha256_file(file) != digest:
             problems.append(f"{path} changed after the manifest")
     out["manifest_uncovered"] = Metric(len(problems), items=problems)
 
@@ -431,6 +434,20 @@ def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["commit_mismatches"] = Metric(len(problems), "; ".join(problems) if problems else None)
 
 
+@_reader(LEDGER, "unproduced_artifacts", "identity_mismatches")
+def _ledger(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+    """Gate 4: every artifact is what a step or interlock command wrote (run ledger), all of them on one identity."""
+    files = ledger.tracked(artifacts.root)
+    read = ledger.read(artifacts.root)
+    problems = ledger.unproduced(files, read)
+    out["unproduced_artifacts"] = Metric(len(problems), "; ".join(problems)[:1500] if problems else None)
+    groups = ledger.identity_groups(files, read)
+    reference = ledger.evidence_identity(read)
+    mismatched = ledger.identity_mismatches(groups, reference)
+    reason = f"the artifacts were produced on different code: {ledger.describe_groups(groups, reference)}; rerun `interlock run` on one commit"
+    out["identity_mismatches"] = Metric(len(mismatched), reason[:1500] if mismatched else None)
+
+
 @_reader(SIGNOFF, "bundle_problems", "signoff_valid")
 def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | None) -> None:
     from interlock.evidence import SignatureError, verify_bundle, verify_envelope
@@ -468,7 +485,7 @@ def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | Non
 def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool = True, now: datetime | None = None) -> dict[str, Metric]:
     """Every gate metric, read from the artifact folder; `evidence=False` skips verifying the bundle (Gate 4 only)."""
     out: dict[str, Metric] = {}
-    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits]
+    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits, _ledger]
     for reader in readers:
         reader(artifacts, out)
     now = now or datetime.now(timezone.utc)

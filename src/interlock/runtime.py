@@ -411,6 +411,11 @@ _FIXED: dict[str, Callable[[RunContext], str]] = {
 _PLACEHOLDERS = re.compile(r"\{(root|python|workdir|artifacts)\}|\{(url|port):([^{}]+)\}")
 
 
+#: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
+#: growing while later steps use the services, so their last lines are ledgered when the services stop.
+SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
+
+
 @dataclass
 class RunContext:
     """Everything a step reads; steps return data and emit events, never print."""
@@ -426,6 +431,8 @@ class RunContext:
     published: Path | None = None
     ports: dict[str, int] = field(default_factory=dict)  # auto ports chosen for this run (`port`), kept in the run state
     reservations: ports_.Reservations = field(default_factory=lambda: ports_.Reservations(), repr=False)
+    command: str = "interlock run"  # as typed, and who typed it: what the run ledger records for each step
+    by: str = "interlock"
     _step: str | None = field(default=None, init=False, repr=False)
     services: Services = field(init=False)
     redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)

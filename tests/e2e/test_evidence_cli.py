@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from interlock import identity, ledger
 from interlock.metrics import UNBUNDLED
 
 from .conftest import Result, Shop, new_shop
@@ -146,7 +147,7 @@ def test_the_run_prints_protocol_complete_and_its_bundle_verifies(sealed: Sealed
 def test_the_manifest_says_where_every_artifact_came_from(sealed: Sealed) -> None:
     manifest = json.loads((sealed.shop.artifacts / MANIFEST).read_text())
     assert manifest["environment"] == "integration"
-    assert manifest["source"] == {"git_commit": sealed.commit, "git_dirty": False}
+    assert manifest["source"] == {"git_commit": sealed.commit, "git_dirty": False, "changes_digest": None}
     assert manifest["started_at"] <= manifest["finished_at"]
     assert {"interlock", "pytest", "pact-python", "securesystemslib", "python"} <= set(manifest["tools"])
     on_disk = sorted(rel for p in sealed.shop.artifacts.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -186,6 +187,12 @@ def _add_large_evidence(shop: Shop) -> None:
     line = b"2025-06-01T12:00:00Z INFO orders request id=%08d status=200\n"
     (shop.artifacts / "logs/load-test.log").write_bytes(b"".join(line % i for i in range(3 * (1 << 20) // len(line))))
     (shop.artifacts / "logs/orders-heap.bin").write_bytes(b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(1 << 15)))
+    # No step of the demo writes logs this large: the run ledger gets the line a suite step writing them would append.
+    before = {rel: made.sha256 for rel, made in ledger.replay(ledger.read(shop.artifacts).entries).items()}
+    products, removed = ledger.changes(before, ledger.tracked(shop.artifacts))
+    assert set(products) == {"logs/load-test.log", "logs/orders-heap.bin"} and not removed
+    ledger.append(shop.artifacts, step="3.1", kind="step", command="interlock test", by="e2e", reason="a load test's logs", run_id="e2e",
+                  identity=identity.current(shop.root, shop.artifacts), config=None, materials=before, products=products)
 
 
 def test_bundling_twice_gives_byte_identical_zips(sealed: Sealed, tmp_path: Path) -> None:
@@ -266,15 +273,15 @@ def test_a_removed_entry_is_named(sealed: Sealed, tmp_path: Path) -> None:
 
 def test_a_signoff_by_another_key_is_named(sealed: Sealed, tmp_path: Path) -> None:
     shop = _copy(sealed.shop, tmp_path / "mallory")
-    made = shop.interlock("keygen", "--out", "other.key")
+    made = shop.interlock("keygen", "--out", ".interlock/keys/other.key")  # beside the keys: a key file in the tree would be a change of the code
     assert made.code == 0, made.output
-    signed = shop.interlock("signoff", "--approver", "Mallory", "--key", "other.key", "--env", "integration", "--yes")
+    signed = shop.interlock("signoff", "--approver", "Mallory", "--key", ".interlock/keys/other.key", "--env", "integration", "--yes")
     assert signed.code == 1, signed.output  # signed, but the bundle does not verify with the configured key
     assert "does not verify" in signed.output
     result = shop.interlock("verify", str(shop.artifacts / ZIP))
     _assert_rejected(result, SIGNOFF)
     assert "signature verification failed" in result.stdout
-    assert shop.interlock("verify", str(shop.artifacts / ZIP), "--pubkey", "other.pub").code == 0  # it is Mallory's signature
+    assert shop.interlock("verify", str(shop.artifacts / ZIP), "--pubkey", ".interlock/keys/other.pub").code == 0  # it is Mallory's signature
     gates = shop.interlock("gates")
     assert gates.code == 1 and "Gate 4" in gates.output
     # the other key's sign-off swapped into the approver's bundle

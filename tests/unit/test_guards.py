@@ -25,7 +25,7 @@ from interlock.config import Gates, load
 from interlock.evidence import bundle_subjects, make_statement, sign_statement, verify_bundle, write_bundle
 from interlock.gates import evaluate
 from interlock.phases import bundle, environment, recommendations, signoff
-from interlock.phases.bundle import bag_info, sealed_files
+from interlock.phases.bundle import bag_info, sealed_files, sealed_prefixes
 from interlock.runtime import RunContext
 
 from .test_phase4 import MANIFEST, SIGNED, ZIP, System, check, environment_report, scope_matrix
@@ -145,6 +145,7 @@ def repo(tmp_path: Path) -> tuple[System, str]:
     git(system.root, "init", "-q")
     first = commit_all(system.root, "A")
     ran_at(system, first)
+    system.record()  # steps 1.1-3.3 ran at A
     return system, first
 
 
@@ -176,25 +177,43 @@ def test_signoff_names_the_commit_it_certifies(repo: tuple[System, str]) -> None
 def test_signoff_is_refused_when_the_code_changed_after_the_run(repo: tuple[System, str]) -> None:
     system, first = repo
     for module in (recommendations, bundle):
-        assert module.run(system.ctx()).status == "pass"
+        assert system.step(module).status == "pass"
     second = change_code(system)
-    outcome = signoff.run(system.ctx())
+    outcome = system.step(signoff)
     assert outcome.status == "fail" and len(outcome.reason.splitlines()) == 1
-    assert outcome.reason.startswith(f"sign-off refused: the evidence is of commit {first[:12]} but HEAD is {second[:12]}")
+    assert outcome.reason.startswith(f"sign-off refused: the evidence was produced on commit {first[:12]} (clean), "
+                                     f"but the work tree is now commit {second[:12]} (clean)")
     assert not system.folder.exists(SIGNED)
 
 
-def test_evidence_bundled_after_a_commit_fails_gate_4_and_is_not_signed(repo: tuple[System, str]) -> None:
-    """The suite ran at A, the code moved to B, then `interlock bundle` sealed the folder as B's evidence."""
+def test_evidence_of_a_before_a_commit_is_not_bundled_at_b(repo: tuple[System, str]) -> None:
+    """The suite ran at A, the code moved to B: `interlock bundle` refuses to seal A's evidence as B's, and nothing is signed."""
     system, first = repo
     second = change_code(system)
+    assert system.step(recommendations).status == "pass"
+    outcome = system.step(bundle)
+    assert outcome.status == "fail" and len(outcome.reason.splitlines()) == 1
+    assert outcome.reason.startswith("bundle refused: the evidence mixes runs on different code: ")  # 4.3 ran at B, the rest at A
+    assert f"forward-recommendations.md is of commit {second[:12]} (clean)" in outcome.reason
+    assert f"are of commit {first[:12]} (clean)" in outcome.reason
+    assert not system.folder.exists(MANIFEST)
+    assert condition(system, "evidence.identity")["status"] == "fail"
+    outcome = system.step(signoff)
+    assert outcome.status == "fail" and outcome.reason.startswith("sign-off refused: the evidence mixes runs on different code")
+
+
+def test_a_manifest_of_b_over_a_test_report_of_a_fails_gate_4(repo: tuple[System, str]) -> None:
+    """Every record of the run names one commit: a suite report of A under a manifest of B fails `signoff.commit` too."""
+    system, first = repo
+    second = change_code(system)
+    system.record()  # every step rerun at B, but the report still says A (as an older interlock's would)
     for module in (recommendations, bundle):
-        assert module.run(system.ctx()).status == "pass"
+        assert system.step(module).status == "pass"
     assert system.folder.read_json(MANIFEST)["source"]["git_commit"] == second
     row = condition(system, "signoff.commit")
     assert row["status"] == "fail"
     assert f"test-execution-report.json records commit {first[:12]}, the manifest {second[:12]}" in row["reason"]
-    outcome = signoff.run(system.ctx())
+    outcome = system.step(signoff)
     assert outcome.status == "fail" and "the run's records disagree on the commit" in outcome.reason
     assert first[:12] in outcome.reason and second[:12] in outcome.reason and len(outcome.reason.splitlines()) == 1
 
@@ -209,7 +228,7 @@ def resign(system: System, **predicate_changes: Any) -> None:
     system.folder.write_json(SIGNED, envelope)
     manifest = system.folder.read_json(MANIFEST)
     write_bundle(system.folder.root, sealed_files(manifest), system.folder.path(ZIP), bag_info=bag_info(manifest, system.loaded.config.project),
-                 extra_tag_files={SIGNED: system.folder.path(SIGNED).read_bytes()})
+                 extra_tag_files={SIGNED: system.folder.path(SIGNED).read_bytes()}, prefixes=sealed_prefixes(manifest))
 
 
 def test_a_signoff_certifying_another_commit_fails_gate_4_and_verify(repo: tuple[System, str]) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from interlock import config
+from interlock import config, identity, ledger
+from interlock.artifacts import LEDGER
 from interlock.artifacts import ArtifactDir
 from interlock.defects import COLUMNS
 from interlock.engine import gate_results
@@ -97,6 +98,15 @@ READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | 
             "| `catalog` | captured: logs/service-catalog.log (3 lines) | 12 metric families at /metrics | OTLP spans received | yes |\n"
 
 
+STEP_OF = {recommendations: "4.3", bundle: "4.1", signoff: "4.2"}
+
+
+def record_evidence(root: Path, loaded: config.Loaded, on: identity.Identity) -> None:
+    """One ledger line producing every file of a hand-made folder: it stands for the steps that would have written them."""
+    ledger.append(root, step="3.3", kind="step", command="tests: hand-made evidence", by="test", reason="stands for steps 1.1-3.3",
+                  run_id="run-1", identity=on, config=ledger.config_digest(loaded.path), materials={}, products=ledger.tracked(root))
+
+
 class System:
     """A system under test: config, key pair and an artifact folder that passes Gates 1-3."""
 
@@ -128,9 +138,23 @@ class System:
         return RunContext(self.loaded, "integration", self.folder, self.events.append, lambda kind: (self.answer, "test"),
                           "run-1", started_at=started_at, published=self.published)
 
+    def record(self) -> None:
+        """Ledger the hand-made evidence as the steps before 4.3 would have: every file, on the tree's identity now."""
+        record_evidence(self.folder.root, self.loaded, identity.current(self.loaded.root, self.published or self.folder.root))
+
+    def step(self, module: Any, started_at: str = "2025-06-01T12:00:00Z") -> Outcome:
+        """Run one of 4.3, 4.1, 4.2 as the engine does: with its run-ledger line (the hand-made evidence recorded first)."""
+        if not self.folder.exists(LEDGER):
+            self.record()
+        ctx = self.ctx(started_at)
+        before = ledger.tracked(self.folder.root)
+        outcome = module.run(ctx)
+        ledger.line_for_step(ctx, STEP_OF[module], "step", outcome.reason or outcome.status, before, *ledger.changes(before, ledger.tracked(self.folder.root)))
+        return outcome
+
     def seal(self) -> list[Outcome]:
         """4.3, 4.1 and 4.2 in the engine's order."""
-        return [module.run(self.ctx()) for module in (recommendations, bundle, signoff)]
+        return [self.step(module) for module in (recommendations, bundle, signoff)]
 
     def gate(self, number: int) -> dict[str, Any]:
         return gate_results(self.folder, self.loaded, (number,))["gates"][0]
@@ -244,14 +268,14 @@ def test_config_waivers_are_listed_with_their_source(tmp_path: Path) -> None:
 def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -> None:
     system.folder.write_text(".interlock-state.json", "{}")
     system.folder.write_text("gate-results.json", "{}")
-    recommendations.run(system.ctx())
-    assert bundle.run(system.ctx()).status == "pass"
+    system.step(recommendations)
+    assert system.step(bundle).status == "pass"
     manifest = system.folder.read_json(MANIFEST)
     entries = {a["path"]: (a["phase"], a["command"]) for a in manifest["artifacts"]}
     assert sorted(entries) == sorted(["integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json",
                                       "test-execution-report.json", "defect-log.csv", "observability-readiness.md", "test-data-inventory.md",
                                       "integration-test-plan.md", "regression-summary.md", "forward-recommendations.md",
-                                      "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log"])
+                                      "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log", "run-ledger.jsonl"])
     assert entries["logs/pytest.log"] == ("3.1", "interlock test")
     assert entries["logs/pact-catalog-http.log"] == ("2.2", "interlock contracts")
     assert entries["logs/service-catalog.log"] == (None, None)  # no command in this environment: someone else runs the service
@@ -273,8 +297,8 @@ def test_environment_logs_name_the_command_that_wrote_them(tmp_path: Path) -> No
     system.folder.write_text("logs/pytest.shard-1-of-2.log", "1 passed\n")
     system.folder.write_text("logs/pacts/web-catalog.json", "{}\n")
     system.folder.write_text("notes/by-hand.txt", "not interlock's\n")
-    recommendations.run(system.ctx())
-    assert bundle.run(system.ctx()).status == "pass"
+    system.step(recommendations)
+    assert system.step(bundle).status == "pass"
     entries = {a["path"]: (a["phase"], a["command"]) for a in system.folder.read_json(MANIFEST)["artifacts"]}
     assert entries["logs/service-catalog.log"] == ("1.2", "'{python}' -m shop.catalog --port 9")  # as configured: unexpanded
     assert entries["logs/setup.log"] == ("1.2", "'{python}' seed.py --db '${DB_URL}' && true")
@@ -294,19 +318,23 @@ def test_interlocks_own_folders_do_not_make_the_source_dirty(system: System) -> 
     staging = ArtifactDir(system.root / ".artifacts/.integration.run-run-1")  # the engine's staging folder of run-1
     shutil.copytree(system.folder.root, staging.root)
     system.published, system.folder = system.folder.root, staging
-    recommendations.run(system.ctx())
-    bundle.run(system.ctx())
+    system.step(recommendations)
+    system.step(bundle)
     assert staging.read_json(MANIFEST)["source"]["git_dirty"] is False  # the published folder is untracked, yet not a change
     (system.root / "interlock.toml").write_text(TOML + SIGNOFF + "# edited\n")
-    bundle.run(system.ctx())
-    assert staging.read_json(MANIFEST)["source"]["git_dirty"] is True
+    outcome = system.step(bundle)  # the evidence is of the clean tree: the edited one may not seal it
+    assert outcome.status == "fail" and "the work tree is now commit" in outcome.reason and "+ uncommitted changes" in outcome.reason
+    system.record()  # the steps rerun on the edited tree
+    assert system.step(bundle).status == "pass"
+    source = staging.read_json(MANIFEST)["source"]
+    assert source["git_dirty"] is True and len(source["changes_digest"]) == 64
 
 
 def test_rebundling_unchanged_evidence_gives_identical_bytes(system: System) -> None:
-    recommendations.run(system.ctx())
-    bundle.run(system.ctx())
+    system.step(recommendations)
+    system.step(bundle)
     first = system.folder.path(ZIP).read_bytes()
-    assert bundle.run(system.ctx(started_at="2025-06-02T08:00:00Z")).status == "pass"  # a later invocation
+    assert system.step(bundle, started_at="2025-06-02T08:00:00Z").status == "pass"  # a later invocation
     assert system.folder.path(ZIP).read_bytes() == first
 
 
@@ -321,7 +349,8 @@ def test_editing_an_artifact_after_the_manifest_fails_gate_4(system: System) -> 
 def test_rebundling_changed_evidence_drops_the_stale_signoff(system: System) -> None:
     system.seal()
     system.folder.write_text("logs/pytest.log", "2 passed in 0.7s\n")
-    assert bundle.run(system.ctx()).status == "pass"
+    system.record()  # the suite ran again
+    assert system.step(bundle).status == "pass"
     assert not system.folder.exists(SIGNED)
     with zipfile.ZipFile(system.folder.path(ZIP)) as zf:
         assert SIGNED not in zf.namelist()
@@ -361,11 +390,11 @@ def test_a_waiver_on_an_integrity_condition_is_refused_and_never_signs(tmp_path:
 
 
 def test_a_declined_prompt_halts_without_signing(system: System) -> None:
-    recommendations.run(system.ctx())
-    bundle.run(system.ctx())
+    system.step(recommendations)
+    system.step(bundle)
     system.answer = False
     with pytest.raises(HaltRun) as halt:
-        signoff.run(system.ctx())
+        system.step(signoff)
     assert halt.value.step == "4.2" and "declined" in halt.value.reason
     assert not system.folder.exists(SIGNED)
 
@@ -386,10 +415,13 @@ def test_a_missing_key_says_how_to_make_one(tmp_path: Path) -> None:
 
 
 def test_signoff_refuses_evidence_changed_after_the_bundle(system: System) -> None:
-    recommendations.run(system.ctx())
-    bundle.run(system.ctx())
+    system.step(recommendations)
+    system.step(bundle)
     system.folder.write_text("integration-test-plan.md", "# rewritten\n")
-    outcome = signoff.run(system.ctx())
+    outcome = system.step(signoff)  # by hand: no step wrote it
+    assert outcome.status == "fail" and outcome.reason.startswith("sign-off refused: integration-test-plan.md: changed after step 3.3 wrote it")
+    system.record()  # by a step: it is evidence, but not the bundle's
+    outcome = system.step(signoff)
     assert outcome.status == "fail" and "integration-test-plan.md" in outcome.reason and "interlock bundle" in outcome.reason
     assert not system.folder.exists(SIGNED)
 
@@ -500,13 +532,13 @@ def test_an_empty_folder_is_not_bundled(tmp_path: Path) -> None:
     system = System(tmp_path)
     shutil.rmtree(system.folder.root)
     system.folder.root.mkdir()
-    outcome = bundle.run(system.ctx())
+    outcome = system.step(bundle)
     assert outcome.status == "fail" and "no evidence" in outcome.reason
     assert not system.folder.exists(ZIP)
 
 
 def test_the_step_writes_the_file_from_the_folder(system: System) -> None:
-    outcome = recommendations.run(system.ctx())
+    outcome = system.step(recommendations)
     assert outcome == Outcome("pass", "derived from 7 of 7 evidence artifacts")
     text = system.folder.path("forward-recommendations.md").read_text()
     assert text == recommendations.recommendations(recommendations.gather(system.ctx()))

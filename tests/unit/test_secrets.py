@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interlock import secrets
+from interlock import ledger, secrets
 from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.engine import gate_results
@@ -182,6 +182,13 @@ def test_a_refusal_names_the_variables_or_says_the_file_cannot_be_scanned() -> N
     assert bundle._why("logs/b.gz", [secrets.UNSCANNABLE]) == "logs/b.gz cannot be scanned to the end (more than 1 GiB once decompressed)"
 
 
+def produced(ctx: RunContext) -> None:
+    """Ledger the files made by hand here as the steps that write them would (bundle seals only what a step produced)."""
+    read = ledger.read(ctx.artifacts.root)
+    known = {rel: made.sha256 for rel, made in ledger.replay(read.entries).items()} if read else {}
+    ledger.line_for_step(ctx, "3.3", "step", "stands for the steps that wrote these files", known, *ledger.changes(known, ledger.tracked(ctx.artifacts.root)))
+
+
 def test_sealing_redacts_text_and_refuses_a_secret_it_cannot_redact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = context(tmp_path, monkeypatch)
     root = ctx.artifacts.root
@@ -190,6 +197,7 @@ def test_sealing_redacts_text_and_refuses_a_secret_it_cannot_redact(tmp_path: Pa
     (root / "logs" / "trace.gz").write_bytes(gzip.compress(b"SHOP_SIGNING=signing-value-77"))
     ctx.artifacts.write_text("forward-recommendations.md", "# Recommendations\n")
     (root / "INTEGRATION-EVIDENCE.zip").write_bytes(b"an earlier bundle")
+    produced(ctx)
 
     outcome = bundle.run(ctx)
 
@@ -203,6 +211,7 @@ def test_sealing_redacts_text_and_refuses_a_secret_it_cannot_redact(tmp_path: Pa
     assert "sealing refused" in condition["reason"] and "logs/trace.gz" in condition["reason"] and "signing-value-77" not in condition["reason"]
 
     (root / "logs" / "trace.gz").unlink()
+    produced(ctx)
     assert bundle.run(ctx).status == "pass"
     assert not (root / "sealing-refused.txt").exists()
     with zipfile.ZipFile(root / "INTEGRATION-EVIDENCE.zip") as archive:

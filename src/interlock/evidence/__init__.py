@@ -13,7 +13,7 @@ from interlock.evidence._common import (
     STATEMENT_TYPE,
 )
 from interlock.evidence.bundle import bundle_subjects, write_bundle
-from interlock.evidence.manifest import build_manifest, git_state, manifest_bytes, media_type
+from interlock.evidence.manifest import build_manifest, manifest_bytes, media_type
 from interlock.evidence.signing import (
     KeyFileError,
     SignatureError,
@@ -42,7 +42,6 @@ __all__ = [
     "bundle_subjects",
     "envelope_bytes",
     "generate_keypair",
-    "git_state",
     "load_public_key",
     "make_statement",
     "manifest_bytes",

@@ -171,14 +171,16 @@ class PipelinedSha256:
             pending.result()
 
 
-def sha256_file(artifacts_dir: Path, rel: str) -> tuple[str, int]:
-    """Stream one artifact through sha256; returns (hex digest, size)."""
+def sha256_file(artifacts_dir: Path, rel: str, limit: int | None = None) -> tuple[str, int]:
+    """Stream one artifact (only its first `limit` bytes when given) through sha256; returns (hex digest, size)."""
     digest = hashlib.sha256()
     size = 0
     with open_artifact(artifacts_dir, rel) as fp:
-        while chunk := fp.read(CHUNK_SIZE):
+        while chunk := fp.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - size)):
             digest.update(chunk)
             size += len(chunk)
+    if limit is not None and size < limit:
+        raise ValueError(f"{rel}: {size} bytes, shorter than the {limit} bytes to seal")
     return digest.hexdigest(), size
 
 

@@ -86,8 +86,13 @@ def write_bundle(
     *,
     bag_info: Mapping[str, str],
     extra_tag_files: Mapping[str, bytes] | None = None,
+    prefixes: Mapping[str, int] | None = None,
 ) -> None:
     """Write `zip_path` atomically as a BagIt bag of `files` (relative to `artifacts_dir`).
+
+    `prefixes` seals only the first N bytes of an append-only file (the run
+    ledger, as it was when the manifest was made; lines appended since are
+    not part of that evidence).
 
     `bag_info` fields go into bag-info.txt as given (no Bagging-Date unless
     passed); Payload-Oxum is computed. `extra_tag_files` are written at the
@@ -120,7 +125,7 @@ def write_bundle(
                 manifest_lines = []
                 total_bytes = 0
                 for rel in rels:
-                    digest, size = copier.add(artifacts_dir, rel)
+                    digest, size = copier.add(artifacts_dir, rel, (prefixes or {}).get(rel))
                     manifest_lines.append(f"{digest}  {encode_manifest_path(DATA_PREFIX + rel)}\n")
                     total_bytes += size
                 tags = {
@@ -190,12 +195,16 @@ class _Copier:
         self.written_back = 0
         self.total = 0
 
-    def add(self, artifacts_dir: Path, rel: str) -> tuple[str, int]:
-        """Store one artifact; returns (sha256 hex, size) of the very bytes stored."""
+    def add(self, artifacts_dir: Path, rel: str, limit: int | None = None) -> tuple[str, int]:
+        """Store one artifact (only its first `limit` bytes when given); returns (sha256 hex, size) of the very bytes stored."""
         digest = PipelinedSha256(self.pool)
         size = 0
         with open_artifact(artifacts_dir, rel) as src:
             expected = os.fstat(src.fileno()).st_size
+            if limit is not None:
+                if limit > expected:
+                    raise ValueError(f"{rel}: {expected} bytes, shorter than the {limit} bytes sealed before: it was cut since")
+                expected = limit
             self._check_limits(rel, expected)
             deflate = deflates(rel, expected, self.deflate_left)
             if deflate:
@@ -205,7 +214,8 @@ class _Copier:
                 while True:
                     buffer = self.buffers[self.turn]
                     self.turn ^= 1
-                    n = src.readinto(buffer)
+                    want = len(buffer) if limit is None else min(len(buffer), limit - size)
+                    n = src.readinto(memoryview(buffer)[:want]) if want else 0
                     if not n:
                         break
                     chunk = memoryview(buffer)[:n]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,6 +70,7 @@ def build_manifest(
     *,
     meta: Mapping[str, Any],
     provenance: Mapping[str, Mapping[str, str | None]] | None = None,
+    prefixes: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Build the content of `integration-evidence-manifest.json`.
 
@@ -81,10 +80,12 @@ def build_manifest(
 
     `meta` must hold `generated_at`, `run_id`, `environment`,
     `interlock_version`; it may hold `started_at`, `finished_at`, `tools`
-    (name -> version), `git_commit` and `git_dirty` (see `git_state`).
+    (name -> version), `git_commit`, `git_dirty` and `changes_digest` (see `interlock.identity`).
 
     `provenance` maps a relative path to `{"phase": ..., "command": ...}`;
-    paths without an entry get None for both.
+    paths without an entry get None for both. `prefixes` lists append-only
+    files (the run ledger) with the size to seal: their digest and size are
+    of that prefix.
 
     Raises ValueError for missing metadata, unsafe or duplicate paths,
     symlinks, and OSError for unreadable files.
@@ -107,13 +108,13 @@ def build_manifest(
         "environment": meta["environment"],
         "interlock_version": meta["interlock_version"],
         "tools": dict(sorted(tools.items())),
-        "source": {"git_commit": meta.get("git_commit"), "git_dirty": meta.get("git_dirty")},
+        "source": {"git_commit": meta.get("git_commit"), "git_dirty": meta.get("git_dirty"), "changes_digest": meta.get("changes_digest")},
     }
     for key in ("started_at", "finished_at"):
         if meta.get(key) is not None:
             manifest[key] = meta[key]
     manifest["artifacts"] = [
-        _artifact_entry(artifacts_dir, rel, provenance.get(rel, {}))
+        _artifact_entry(artifacts_dir, rel, provenance.get(rel, {}), (prefixes or {}).get(rel))
         for rel in _listed_paths(files)
     ]
     return manifest
@@ -130,8 +131,8 @@ def _listed_paths(files: Sequence[str]) -> list[str]:
     return sorted(seen - NOT_LISTED)
 
 
-def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None]) -> dict[str, Any]:
-    digest, size = sha256_file(artifacts_dir, rel)
+def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None], limit: int | None = None) -> dict[str, Any]:
+    digest, size = sha256_file(artifacts_dir, rel, limit)
     return {
         "path": rel,
         "sha256": digest,
@@ -145,35 +146,3 @@ def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | No
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     """Serialize a manifest the one way interlock writes it (stable bytes)."""
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def git_state(root: Path, *, exclude: Sequence[str] = ()) -> tuple[str | None, bool | None]:
-    """(HEAD commit, worktree dirty?) of the repository at `root`.
-
-    (None, None) when `root` is not in a git work tree or git is missing;
-    (None, dirty) for a repository without commits. `exclude` holds paths
-    relative to `root` (e.g. the artifacts folder) that must not count as
-    changes, since a run writing its own evidence would otherwise always
-    report a dirty tree.
-    """
-    status = run_git(root, "status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in exclude))
-    if status is None:
-        return None, None
-    head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD")
-    commit = head.strip() if head and head.strip() else None
-    return commit, bool(status.strip())
-
-
-def run_git(root: Path, *args: str) -> str | None:
-    """Run git read-only in `root`; None on any failure."""
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True, text=True, env=env, timeout=60, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None

@@ -237,6 +237,10 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
     for field in ("approver", "run_id"):
         if field in predicate and not (isinstance(predicate[field], str) and predicate[field].strip()):
             problems.append(f"predicate {field} must be a non-empty string")
+    if "git_dirty" in predicate and not (predicate["git_dirty"] is None or isinstance(predicate["git_dirty"], bool)):
+        problems.append("predicate git_dirty must be true, false or null")
+    if "changes_digest" in predicate and not isinstance(predicate["changes_digest"], str):
+        problems.append("predicate changes_digest must be a string (empty for a clean tree)")
     if "scope" in predicate and predicate["scope"] in (None, "", [], {}):
         problems.append("predicate scope must not be empty")
     if "gates" in predicate:

@@ -56,6 +56,8 @@ _LINE = re.compile(r"([^\r\n]*)(?:\r\n|\r|\n|$)")
 MAX_PROBLEMS = 50
 #: The most characters of one problem message (names and values quoted from the bundle are the bundle's).
 MAX_PROBLEM_CHARS = 500
+#: The longest run-ledger line verify parses: the ledger is streamed, never held whole.
+LEDGER_LINE_LIMIT = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def verify_bundle(
             return v.report(None, key, public_key_path)
         with zf:
             v.scan(zf)
+            v.check_ledger(zf)
     v.check_bagit_txt()
     tag_listed = v.check_tag_manifest()
     v.check_unexpected(tag_listed)
@@ -355,6 +358,39 @@ class _Verifier:
         if predicate["git_commit"] != source.get("git_commit"):
             self.add(SIGNOFF_NAME, f"certifies git commit {predicate['git_commit']}, but {EVIDENCE_MANIFEST_NAME} "
                      f"records {source.get('git_commit')}: the evidence is of another commit")
+
+    def check_ledger(self, zf: zipfile.ZipFile, shown: int = 5) -> None:
+        """The sealed run ledger's chain holds, and every sealed file is what its last ledger line produced.
+
+        Streamed line by line (each at most LEDGER_LINE_LIMIT bytes), keeping only
+        the digests of files the bundle holds. A bundle without a ledger is left
+        to the manifest checks (a listed ledger that is missing is reported there).
+        """
+        from interlock.ledger import LEDGER, checked
+
+        name = DATA_PREFIX + LEDGER
+        if name not in self.entries:
+            return
+        problems: list[str] = []
+        state: dict[str, tuple[str, str]] = {}
+        sealed = {n.removeprefix(DATA_PREFIX) for n in self._data_names()} - {LEDGER, EVIDENCE_MANIFEST_NAME}
+        with zf.open(name) as fp:
+            for entry in checked(iter(lambda: fp.readline(LEDGER_LINE_LIMIT), b""), problems):
+                for rel in entry.removed:
+                    state.pop(rel, None)
+                state.update({rel: (digest, entry.step) for rel, digest in entry.products.items() if rel in sealed})
+        for rel in sorted(sealed):
+            entry = self.entries.get(DATA_PREFIX + rel)
+            if entry is None:
+                continue  # unreadable: already reported
+            if rel not in state:
+                problems.append(f"{rel}: no line of the sealed {LEDGER} produced it")
+            elif state[rel][0] != entry.sha256:
+                problems.append(f"{rel}: differs from what step {state[rel][1]} wrote according to the sealed {LEDGER}")
+        for problem in problems[:shown]:
+            self.add(name, problem)
+        if len(problems) > shown:
+            self.add(name, f"and {len(problems) - shown} more ledger problems")
 
     # -- helpers -------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import platform
 import shlex
 from collections.abc import Mapping, Sequence
@@ -37,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import interlock
-from interlock.artifacts import BY_FILENAME, CATALOGUE
+from interlock import identity, ledger
+from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER
 from interlock.config import Environment, Project
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
-from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state, write_bundle
+from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, write_bundle
 from interlock.evidence.bundle import textual
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED, sha256_file
 from interlock.phases import Outcome
@@ -103,12 +103,18 @@ def provenance(files: Sequence[str], logs: Mapping[str, Origin] | None = None) -
 def artifact_index(root: Path, meta: Mapping[str, Any], logs: Mapping[str, Origin] | None = None) -> dict[str, Any]:
     """The manifest of what the folder holds now, with the given metadata (and the environment's logs, see `environment_logs`)."""
     files = evidence_files(root)
-    return build_manifest(root, files, meta=meta, provenance=provenance(files, logs))
+    prefixes = {LEDGER: ledger.sealable(root / LEDGER)} if LEDGER in files else {}
+    return build_manifest(root, files, meta=meta, provenance=provenance(files, logs), prefixes=prefixes)
 
 
 def sealed_files(manifest: Mapping[str, Any]) -> list[str]:
     """What the bundle holds: the manifest's artifacts and the manifest itself."""
     return [a["path"] for a in manifest["artifacts"]] + [EVIDENCE_MANIFEST_NAME]
+
+
+def sealed_prefixes(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """The append-only files the manifest sealed as they were then (the run ledger: its size when the manifest was made)."""
+    return {a["path"]: a["size"] for a in manifest["artifacts"] if a["path"] == LEDGER}
 
 
 def bag_info(manifest: Mapping[str, Any], project: Project) -> dict[str, str]:
@@ -129,22 +135,14 @@ def bag_info(manifest: Mapping[str, Any], project: Project) -> dict[str, str]:
     return info
 
 
-def _own_folders(ctx: RunContext) -> list[str]:
-    """Folders interlock writes under the root (relative to it): their changes do not make the source dirty.
-
-    In a full run the artifact folder is the engine's staging folder, published beside it.
-    """
-    own = [p.resolve() for p in (ctx.artifacts.root, ctx.published) if p is not None]
-    return [".interlock", *(os.path.relpath(p, ctx.loaded.root) for p in own if p.is_relative_to(ctx.loaded.root))]
-
-
 def _meta(ctx: RunContext) -> dict[str, Any]:
-    commit, dirty = git_state(ctx.loaded.root, exclude=_own_folders(ctx))
+    source = identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root)
     now = utc_now()
     tools = {**tool_versions(TOOLS), "python": platform.python_version()}
     return {
         "generated_at": now, "run_id": ctx.run_id, "environment": ctx.env_name, "interlock_version": interlock.__version__,
-        "started_at": ctx.started_at, "finished_at": now, "tools": tools, "git_commit": commit, "git_dirty": dirty,
+        "started_at": ctx.started_at, "finished_at": now, "tools": tools,
+        "git_commit": source.commit, "git_dirty": source.dirty, "changes_digest": source.changes_digest,
     }
 
 
@@ -224,18 +222,25 @@ def _manifest_leaks(manifest: Mapping[str, Any], info: Mapping[str, str], redact
 def run(ctx: RunContext) -> Outcome:
     """Redact and scan the evidence, then write integration-evidence-manifest.json and INTEGRATION-EVIDENCE.zip over it."""
     root = ctx.artifacts.root
+    refusal = ledger.refusal(root, identity.current(ctx.loaded.root, ctx.published or root))
+    if refusal:
+        return Outcome("fail", f"bundle {refusal}")
     try:
         previous = ctx.artifacts.read_json_or_none(EVIDENCE_MANIFEST_NAME)
     except UsageError:
         previous = None  # a corrupt manifest is simply replaced
     try:
+        before = ledger.tracked(root)
         leaks = leaked_secrets(root, evidence_files(root), ctx.redactor)
+        redacted, _ = ledger.changes(before, ledger.tracked(root))
+        if redacted:  # the ledger accounts for every byte: masking is interlock's edit, keeping the files' identity
+            ledger.line_for_step(ctx, "4.1", "edit", "known secret values masked in place before sealing: " + ", ".join(sorted(redacted))[:500], before, redacted, [])
         if leaks:
             return _refuse(ctx, leaks)
         manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.env)), previous)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot index the artifacts: {exc}")
-    if not manifest["artifacts"]:
+    if not [a for a in manifest["artifacts"] if a["path"] != LEDGER]:
         return Outcome("fail", f"{root} holds no evidence to bundle: run the protocol's steps first")
     info = bag_info(manifest, ctx.config.project)
     leaks = _manifest_leaks(manifest, info, ctx.redactor)
@@ -247,7 +252,7 @@ def run(ctx: RunContext) -> Outcome:
     _drop_stale_signoff(ctx)
     zip_path = ctx.artifacts.path(BUNDLE_NAME)
     try:
-        write_bundle(root, sealed_files(manifest), zip_path, bag_info=info)
+        write_bundle(root, sealed_files(manifest), zip_path, bag_info=info, prefixes=sealed_prefixes(manifest))
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot write {BUNDLE_NAME}: {exc}")
     ctx.emit(ArtifactWritten(BUNDLE_NAME))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import interlock
+from interlock import identity, ledger
 from interlock.defects import read_log
 from interlock.engine import gate_results
 from interlock.errors import UsageError
@@ -31,7 +32,6 @@ from interlock.evidence import (
     EVIDENCE_MANIFEST_NAME,
     SIGNOFF_NAME,
     bundle_subjects,
-    git_state,
     make_statement,
     sign_statement,
     verify_bundle,
@@ -40,7 +40,7 @@ from interlock.evidence import (
 from interlock.gates import failures
 from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
 from interlock.phases import HaltRun, Outcome
-from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
+from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.runtime import RunContext, utc_now
 
 #: Set by `interlock signoff --approver NAME --key FILE`; `[signoff]` of the config otherwise.
@@ -109,6 +109,7 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "scope": {"statement": settings.scope, "project": project.name, "version": project.version, "environment": manifest["environment"]},
         "run_id": manifest["run_id"], "environment": manifest["environment"],
         "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
+        "changes_digest": manifest["source"].get("changes_digest") or "",
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
         "policy_relaxed": document.get("policy_relaxed", []),
@@ -133,7 +134,7 @@ def commit_refusal(ctx: RunContext) -> str | None:
     if disagree:
         return f"sign-off refused: the run's records disagree on the commit ({'; '.join(disagree)}); rerun `interlock run` on one commit"
     sealed = recorded[EVIDENCE_MANIFEST_NAME]
-    head, _ = git_state(ctx.loaded.root)
+    head = identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root).commit
     if head != sealed:
         return (f"sign-off refused: the evidence is of commit {short(sealed)} but HEAD is {short(head)}: the code changed after the run; "
                 f"rerun `interlock run` at {short(head)} (or check out {short(sealed)}) before signing")
@@ -177,6 +178,9 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
 
 def run(ctx: RunContext) -> Outcome:
     """Sign the bundle if Gates 1–3 pass and the approver agrees; fail with the reason otherwise."""
+    refusal = ledger.refusal(ctx.artifacts.root, identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root))
+    if refusal:  # evidence first: gates read from an edited or mixed folder say nothing
+        return Outcome("fail", f"sign-off {refusal}")
     document = gate_results(ctx.artifacts, ctx.loaded, GATES)
     failed = [line for gate in document["gates"] for line in failures(gate)]
     if failed:
@@ -207,7 +211,7 @@ def run(ctx: RunContext) -> Outcome:
     zip_path, settings = ctx.artifacts.path(BUNDLE_NAME), ctx.config.signoff
     try:
         write_bundle(ctx.artifacts.root, sealed_files(manifest), zip_path, bag_info=bag_info(manifest, ctx.config.project),
-                     extra_tag_files={SIGNOFF_NAME: ctx.artifacts.path(SIGNOFF_NAME).read_bytes()})
+                     extra_tag_files={SIGNOFF_NAME: ctx.artifacts.path(SIGNOFF_NAME).read_bytes()}, prefixes=sealed_prefixes(manifest))
         ctx.emit(ArtifactWritten(BUNDLE_NAME))
         if not settings.pubkey:
             ctx.emit(Notice("4.2", "no [signoff] pubkey configured: the bundle was not verified and Gate 4 cannot pass"))

@@ -9,7 +9,6 @@ same computation for all of them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, Iterable
 from interlock.artifacts import ArtifactDir
 from interlock.defects import Failure, read_log
 from interlock.errors import Problem, UsageError
-from interlock.evidence.manifest import run_git
+from interlock import identity
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -60,18 +59,16 @@ def utc_text(value: datetime | str | None) -> str | None:
 def current_commit(root: Path) -> str | None:
     """The code under test: CI's commit variable when set (GitHub, GitLab, Jenkins), else HEAD in `root`.
 
-    A work tree with uncommitted changes to tracked files is not HEAD's code:
-    it becomes ``HEAD+<digest of the diff>``, so two runs around a local edit
-    are never mistaken for one commit that both passed and failed (flaky).
+    A work tree with uncommitted changes is not HEAD's code: it becomes
+    ``HEAD+<digest of the changes>`` (interlock.identity, the same identity the
+    run ledger records), so two runs around a local edit are never mistaken for
+    one commit that both passed and failed (flaky).
     """
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
         if os.environ.get(var):
             return os.environ[var].strip()
-    head = (run_git(root, "rev-parse", "--verify", "--quiet", "HEAD") or "").strip()
-    if not head:
-        return None
-    diff = run_git(root, "diff", "HEAD", "--no-ext-diff", "--binary", "--", ".")
-    return f"{head}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else head
+    current = identity.current(root)
+    return current.key() if current.commit else None
 
 
 @dataclass(slots=True)

@@ -1,17 +1,16 @@
-"""build_manifest / git_state: content, determinism, refusals."""
+"""build_manifest: content, determinism, refusals (the run identity it records: tests/unit/test_identity.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import interlock
-from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, git_state
+from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest
 from interlock.evidence.manifest import manifest_bytes, media_type
 
 from ._support import ARTIFACTS, META
@@ -43,7 +42,7 @@ def test_manifest_top_level_fields_come_from_meta_only(artifacts: Path) -> None:
     assert manifest["environment"] == "integration"
     assert manifest["interlock_version"] == "0.1.0"
     assert manifest["tools"] == {"pact-python": "2.2.0", "pytest": "8.3.0"}
-    assert manifest["source"] == {"git_commit": "0" * 40, "git_dirty": False}
+    assert manifest["source"] == {"git_commit": "0" * 40, "git_dirty": False, "changes_digest": None}
     assert (manifest["started_at"], manifest["finished_at"]) == (META["started_at"], META["finished_at"])
 
 
@@ -131,40 +130,3 @@ def test_manifest_matches_the_project_schema(artifacts: Path) -> None:
     manifest = build_manifest(artifacts, sorted(ARTIFACTS), meta=META)
     errors = list(Draft202012Validator(json.loads(schema_path.read_text())).iter_errors(manifest))
     assert errors == []
-
-
-# -- git_state --------------------------------------------------------------------
-
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        check=True, capture_output=True, text=True,
-    ).stdout
-
-
-def test_git_state_outside_a_repository(tmp_path: Path) -> None:
-    assert git_state(tmp_path) == (None, None)
-
-
-def test_git_state_tracks_head_and_dirtiness(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "-q")
-    assert git_state(tmp_path) == (None, False)  # no commit yet, nothing to commit
-    (tmp_path / "a.txt").write_text("a")
-    _git(tmp_path, "add", "a.txt")
-    _git(tmp_path, "commit", "-q", "-m", "one")
-    head = _git(tmp_path, "rev-parse", "HEAD").strip()
-    assert git_state(tmp_path) == (head, False)
-    (tmp_path / "a.txt").write_text("changed")
-    assert git_state(tmp_path) == (head, True)
-
-
-def test_git_state_can_ignore_the_artifacts_folder(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "-q")
-    (tmp_path / "a.txt").write_text("a")
-    _git(tmp_path, "add", "a.txt")
-    _git(tmp_path, "commit", "-q", "-m", "one")
-    (tmp_path / ".artifacts" / "integration").mkdir(parents=True)
-    (tmp_path / ".artifacts" / "integration" / "report.json").write_text("{}")
-    assert git_state(tmp_path)[1] is True
-    assert git_state(tmp_path, exclude=[".artifacts"])[1] is False

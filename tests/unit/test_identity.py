@@ -1,0 +1,96 @@
+"""The run identity: commit, dirty flag and a digest of the tree's changes, minus what interlock writes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from interlock.identity import Identity, current, head
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def _repo(root: Path) -> str:
+    _git(root, "init", "-q")
+    (root / "app.py").write_text("A = 1\n")
+    _git(root, "add", "app.py")
+    _git(root, "commit", "-q", "-m", "one")
+    return _git(root, "rev-parse", "HEAD").strip()
+
+
+def test_outside_a_repository_there_is_no_commit(tmp_path: Path) -> None:
+    assert current(tmp_path) == Identity(None, None, None)
+    assert head(tmp_path) is None
+    assert current(tmp_path).describe() == "no git commit (not a git work tree)"
+
+
+def test_a_repository_without_commits_is_clean_or_dirty(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    assert current(tmp_path) == Identity(None, False, None)
+    (tmp_path / "a.txt").write_text("a")
+    found = current(tmp_path)
+    assert found.commit is None and found.dirty is True and found.changes_digest
+
+
+def test_clean_tree_is_its_commit_and_every_kind_of_change_makes_it_another_identity(tmp_path: Path) -> None:
+    commit = _repo(tmp_path)
+    clean = current(tmp_path)
+    assert clean == Identity(commit, False, None) and head(tmp_path) == commit
+    seen = {clean}
+    (tmp_path / "app.py").write_text("A = 2\n")  # a tracked file changed
+    seen.add(current(tmp_path))
+    (tmp_path / "app.py").write_text("A = 3\n")  # changed again: another digest
+    seen.add(current(tmp_path))
+    (tmp_path / "app.py").write_text("A = 1\n")
+    (tmp_path / "new.py").write_text("B = 1\n")  # an untracked file
+    seen.add(current(tmp_path))
+    (tmp_path / "new.py").unlink()
+    (tmp_path / "app.py").unlink()  # a deleted file
+    seen.add(current(tmp_path))
+    assert len(seen) == 5 and all(i.commit == commit for i in seen)
+    assert all(i.dirty and i.changes_digest and len(i.changes_digest) == 64 for i in seen - {clean})
+    _git(tmp_path, "checkout", "-q", ".")  # `git checkout .` gives the clean commit back
+    assert current(tmp_path) == clean
+
+
+def test_the_same_changes_give_the_same_digest(tmp_path: Path) -> None:
+    _repo(tmp_path)
+    (tmp_path / "app.py").write_text("A = 2\n")
+    assert current(tmp_path) == current(tmp_path)
+
+
+def test_what_interlock_writes_and_python_caches_are_not_changes(tmp_path: Path) -> None:
+    commit = _repo(tmp_path)
+    artifacts = tmp_path / ".artifacts" / "integration"
+    for path in (artifacts / "report.json", tmp_path / ".artifacts" / ".integration.run-abc" / "x.json", tmp_path / ".artifacts" / ".integration.lock",
+                 tmp_path / ".interlock" / "keys" / "signoff.key", tmp_path / "pkg" / "__pycache__" / "m.pyc", tmp_path / ".pytest_cache" / "v" / "x"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    assert current(tmp_path, artifacts) == Identity(commit, False, None)
+    assert current(tmp_path).dirty is True  # without the artifact folder named, its files are changes like any other
+    (tmp_path / ".artifacts" / "other.txt").write_text("x")  # beside the artifact folder but not one of its siblings
+    assert current(tmp_path, artifacts).dirty is True
+
+
+def test_the_identity_of_a_subfolder_system_counts_only_its_own_tree(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "app.py").write_text("A = 1\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "one")
+    (tmp_path / "elsewhere.txt").write_text("not the shop's code")
+    assert current(tmp_path / "shop").dirty is False
+    (tmp_path / "shop" / "app.py").write_text("A = 2\n")
+    assert current(tmp_path / "shop").dirty is True
+
+
+def test_round_trip_through_a_ledger_line_and_refusal_of_bad_shapes() -> None:
+    identity = Identity("abc", True, "d" * 64)
+    assert Identity.from_dict(identity.as_dict()) == identity
+    assert Identity.from_dict({"commit": 1, "dirty": False, "changes_digest": None}) is None
+    assert Identity.from_dict("abc") is None
+    assert identity.key() == "abc+dddddddddddd" and Identity("abc", False, None).key() == "abc"
+    assert identity.describe() == "commit abc + uncommitted changes dddddddddddd"
