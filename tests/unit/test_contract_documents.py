@@ -1,8 +1,8 @@
 """Valid contract documents the specifications allow are read; an invalid one is refused in one line: the file once, where, what to do.
 
 OpenAPI: 3.1 documents are checked against the current official 3.1 schema
-(openapi_spec.schema_v31), so a Link Object's `server` passes and the old
-schema's `body` does not; semantic checks (undeclared path parameters) still
+(vendored: openapi_spec.SCHEMA_31), so a Link Object's `server` passes and
+the old schema's `body` does not; semantic checks (undeclared path parameters) still
 run and name the operation and its path. AsyncAPI 3: channels are ids, addresses
 may repeat (a request/reply pair on `/`) or be unknown; operations, replies and
 their messages resolve through ids; payloads of other schema formats (Avro)
@@ -11,6 +11,7 @@ are recorded as not validated and their references never followed.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,16 @@ def test_openapi_31_link_with_the_old_schemas_body_is_refused_where_it_is(tmp_pa
     assert "'body' was unexpected" in doc.problem.message and "fix the document against the OpenAPI 3.1 specification" in doc.problem.message
 
 
+def test_the_vendored_31_schema_is_the_current_official_one() -> None:
+    """The file is the official iteration it names (a changed byte must be a deliberate update, with this digest)."""
+    schema = openapi_spec.schema_v31()
+    assert schema["$id"] == openapi_spec.CURRENT_31 and schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "server" in schema["$defs"]["link"]["properties"] and "body" not in schema["$defs"]["link"]["properties"]
+    assert hashlib.sha256(openapi_spec.SCHEMA_31.read_bytes()).hexdigest() == "1b8ccc6e34234b17536f2dd0eb3597142a32bd108438cd42471a5fca4c1a07ef"
+
+
 def test_the_library_schema_alone_still_refuses_server(tmp_path: Path) -> None:
-    """Why interlock amends the schema: openapi-spec-validator's own 3.1 check refuses the valid document (if it stops, drop the amendment)."""
+    """Why interlock vendors the schema: openapi-spec-validator's own 3.1 check refuses the valid document (when it stops, use the library's)."""
     from openapi_spec_validator import OpenAPIV31SpecValidator
 
     errors = list(OpenAPIV31SpecValidator(yaml.safe_load(yaml.safe_dump(ITEM_31))).iter_errors())
@@ -101,7 +110,7 @@ def test_unsupported_version_says_so(tmp_path: Path, field: str, value: str) -> 
 
 
 def test_relaxations_of_the_current_31_schema(tmp_path: Path) -> None:
-    """What the 2022-10-07 schema refused and the 3.1 specification allows: relative URLs, a Path Item `$ref` with siblings, fields beside a Reference's `$ref`."""
+    """What the library's 2022-10-07 schema refused and the 3.1 specification allows: relative URLs, a Path Item `$ref` with siblings, fields beside a Reference's `$ref`."""
     doc = {
         "openapi": "3.1.0", "info": {"title": "t", "version": "1", "termsOfService": "terms.html"},
         "paths": {"/a": {"$ref": "#/components/pathItems/a", "summary": "a"}},
@@ -113,7 +122,7 @@ def test_relaxations_of_the_current_31_schema(tmp_path: Path) -> None:
 
 
 def test_example_and_examples_together_are_refused(tmp_path: Path) -> None:
-    """The one correction that is stricter: the specification makes `example` and `examples` mutually exclusive."""
+    """The specification makes `example` and `examples` mutually exclusive; the current schema says so."""
     bad = yaml.safe_load(yaml.safe_dump(ITEM_31))
     bad["paths"]["/items/{id}"]["get"]["parameters"][0] |= {"example": 1, "examples": {"one": {"value": 1}}}
     found = write(tmp_path, bad)

