@@ -57,7 +57,9 @@ def contract_results(*item_statuses: Any) -> dict[str, Any]:
     items = [{"id": f"web->catalog: {n}", "description": str(n), "provider_states": [], "status": s, "duration_ms": 1.0, "mismatches": []}
              for n, s in enumerate(item_statuses)]
     return {"schema_version": 1, "generated_at": "2026-11-26T00:00:00Z", "environment": "t", "status": "pass",
-            "contracts": [{"id": "pact:web->catalog", "interactions": items}]}
+            "contracts": [{"id": "pact:web->catalog", "kind": "pact", "consumer": "web", "provider": "catalog", "source": "contracts/web-catalog.json",
+                           "specification": "V3", "status": "pass", "duration_ms": 1.0, "reason": None, "interactions": items}],
+            "summary": {"contracts": 1, "interactions": len(items), "passed": 0, "failed": 0, "errors": 0, "pending": 0, "not_executed": 0}}
 
 
 def gate2(tmp_path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,9 +92,10 @@ def test_only_pass_passes_gate_2(tmp_path: Path) -> None:
 
 def report(tests: list[tuple[str, str]], failures: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     listed = failures if failures is not None else [(n, o) for n, o in tests if o in ("failed", "error")]
-    return {"root": "/sut", "summary": {"total": len(tests), "collected": len(tests)},
+    return {"root": "/sut", "exitcode": 1, "summary": {"total": len(tests), "collected": len(tests)},
             "tests": [{"nodeid": n, "outcome": o, "keywords": []} for n, o in tests],
-            "interlock": {"system_root": "/sut", "summary": {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": len(tests)},
+            "interlock": {"command": ["pytest"], "exit_code": 1, "log": "logs/pytest.log", "environment": "t", "filtered": False, "system_root": "/sut",
+                          "summary": {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": len(tests), "collected": len(tests), "deselected": 0},
                           "failures": [{"nodeid": n, "outcome": o, "message": "", "critical": False, "interfaces": [], "rerun": ""} for n, o in listed]}}
 
 

@@ -232,11 +232,11 @@ def test_a_report_gate_3_cannot_read_fails_every_test_condition_with_one_line(tm
     plain = copy.deepcopy(report())
     del plain["interlock"]
     for value, reason in metrics_of(tmp_path, plain).values():
-        assert value is None and reason.startswith("test-execution-report.json is not a report interlock wrote (no `interlock` section")
+        assert value is None and reason.startswith("test-execution-report.json is not in the shape interlock writes ($: 'interlock' is a required property)")
     unflagged = report()
     del unflagged["interlock"]["filtered"]
     for value, reason in metrics_of(tmp_path, unflagged).values():
-        assert value is None and reason == ("test-execution-report.json breaks its schema ($.interlock: 'filtered' is a required property); "
+        assert value is None and reason == ("test-execution-report.json is not in the shape interlock writes ($.interlock: 'filtered' is a required property): "
                                             "rerun `interlock test`")
     odd = report()
     odd["tests"][0]["outcome"] = "PASSED"

@@ -190,7 +190,7 @@ def test_a_failed_verification_carries_no_approval(signed_bundle: Path, other_ke
     ({"policy_relaxed": {"tests.ran": "x"}}, "predicate policy_relaxed must be a list"),
     ({"policy_relaxed": [{"condition": "contracts.pending", "change": "blocking = false", "approver": "",
                           "justification": "j", "expires": "2026-01-01T00:00:00Z"}]},
-     "predicate policy_relaxed[0] needs a condition, a change, an approver, a justification and an expires timestamp"),
+     "predicate policy_relaxed[0] needs a condition, a change, an approver, a justification, a ticket and an expires timestamp"),
     ({"waivers": [{"condition": "", "approver": "QA", "justification": "j", "expires": "2026-01-01T00:00:00Z"}]},
      "predicate waivers[0] needs a condition, an approver, a justification and an expires timestamp"),
 ])
