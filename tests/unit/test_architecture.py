@@ -1,0 +1,51 @@
+"""ARCHITECTURE.md's layer rules, checked on the source so that the map stays true."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from interlock import gates
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "interlock"
+#: Modules that decide: data in, data out (rule 4). They may not reach the network, processes or files.
+PURE = ("gates.py", "statuses.py", "selection.py")
+IO_MODULES = {"subprocess", "socket", "os", "shutil", "tempfile", "psutil", "requests", "httpx", "zipfile"}
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_deciding_modules_do_no_io(name: str) -> None:
+    assert imported(SRC / name) & IO_MODULES == set()
+
+
+@pytest.mark.parametrize("path", [SRC / "engine.py", *sorted((SRC / "phases").glob("*.py"))], ids=lambda p: p.name)
+def test_the_engine_and_its_steps_never_print(path: Path) -> None:
+    calls = [n.lineno for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]
+    assert calls == [], f"{path.name} prints at lines {calls}: emit an event instead (rule 1)"
+
+
+def test_the_code_under_test_has_one_definition() -> None:
+    """Rule 8: only identity.py asks git which commit, and whether the tree is dirty."""
+    def asks(path: Path) -> bool:
+        words = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        return "rev-parse" in words or any(w.startswith("--porcelain") for w in words)
+
+    askers = sorted(p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if asks(p))
+    assert askers == ["identity.py"]
+
+
+def test_every_integrity_id_is_a_condition() -> None:
+    """An integrity id that names no condition would protect nothing (rule 3)."""
+    assert gates.INTEGRITY <= {c.id for c in gates.DEFAULT_CONDITIONS}
