@@ -27,7 +27,7 @@ def record(**changes: Any) -> dict[str, Any]:
         "argv": ["-m", "integration", "--interlock-selection", "/tmp/x", "--interlock-suite-marker", "integration", "tests"],
         "ini": {"path": "/sut/pytest.ini", "addopts": ["-p", "no:cacheprovider"]}, "environment": {},
         "suite_marker": "integration", "markexpr": "integration", "keyword": "", "targets": ["tests"], "ignore": [], "ignore_glob": [],
-        "deselect": [], "last_failed": False, "stepwise": False, "maxfail": 0, "shard": None, "collections": 1, "collections_agree": True,
+        "deselect": [], "last_failed": False, "stepwise": False, "maxfail": 0, "bodies_skipped": [], "shard": None, "collections": 1, "collections_agree": True,
         "collection": {"collected": [*SUITE, UNIT], "suite": list(SUITE), "critical": [SUITE[1]], "selected": list(SUITE),
                        "deselected": {UNIT: "pytest"}},
         "ran": list(SUITE), "exitstatus": 0,
@@ -117,6 +117,8 @@ def test_ignore_deselect_last_failed_and_stepwise_are_narrowing() -> None:
     assert reasons[0] == f"--deselect '{SUITE[2]}' from the config's suite args" and reasons[1].startswith("1 of the suite's 3 test(s) not selected")
     assert decide(record(last_failed=True), suite(extra=["--lf"])).reasons == ["--last-failed from the command line"]
     assert decide(record(stepwise=True), suite(args=["--sw"])).reasons == ["--stepwise from the config's suite args"]
+    assert decide(record(bodies_skipped=["--setup-only"], environment={"PYTEST_ADDOPTS": "--setup-only"}), suite()).reasons == [
+        "--setup-only from PYTEST_ADDOPTS: no test body ran"]
 
 
 def test_tests_another_plugin_deselected_or_silently_dropped_are_counted() -> None:
