@@ -253,3 +253,25 @@ def test_pytest_variables_in_the_report_have_credentials_masked() -> None:
                                "PYTEST_PLUGINS": "x", "PYTEST_BASE_URL": "http://user:s3cretpass@db:5432/x"})
     assert masked == {"PYTEST_ADDOPTS": "-k smoke --api-token ***", "PYTEST_DB_PASSWORD": "***", "PYTEST_PLUGINS": "x",
                       "PYTEST_BASE_URL": "http://user:***@db:5432/x"}
+
+
+def test_gates_on_a_lone_shard_or_a_plain_pytest_json_report_fail_with_one_line_each(tmp_path: Path) -> None:
+    from tests.unit.test_phase3_cli import System
+
+    system = System(tmp_path / "sut")
+    system.file("test_a.py", "import pytest\npytestmark = pytest.mark.integration\n" + "".join(f"def test_{n}():\n    pass\n" for n in range(4)))
+    assert system.interlock("test", "--shard", "1/2", "--yes").code == 0
+    shard = json.loads((system.artifacts / "test-execution-report.shard-1-of-2.json").read_text())
+    assert shard["interlock"]["filtered"] is False  # the shard itself is not narrowed beyond its split: the merge can combine it
+    (system.artifacts / "test-execution-report.json").write_text(json.dumps(shard))  # a shard renamed to the full report
+    renamed = system.interlock("gates")
+    assert renamed.code == 1 and "internal error" not in renamed.output
+    filtered = next(c for c in system.gate(3)["conditions"] if c["id"] == "tests.filtered")
+    assert filtered["status"] == "fail" and "a single shard (1/2) that `interlock merge` did not combine with the others" in filtered["reason"]
+    del shard["interlock"]
+    (system.artifacts / "test-execution-report.json").write_text(json.dumps(shard))  # pytest-json-report's own file, as pytest wrote it
+    plain = system.interlock("gates")
+    assert plain.code == 1 and "internal error" not in plain.output and "Traceback" not in plain.output, plain.output
+    [line] = [line for line in plain.stdout.splitlines() if "tests.ran" in line]
+    assert line.strip().endswith("tests.ran: test-execution-report.json is not a report interlock wrote "
+                                 "(no `interlock` section: a plain pytest-json-report?); run `interlock test`")
