@@ -209,7 +209,8 @@ def decide(record: Mapping[str, Any] | None, suite: Suite) -> Decision:
         left_out = section["not_selected"]
         if left_out["count"]:
             reasons.append(f"{left_out['count']} of the suite's {section['counts']['suite']} test(s) not selected: {_show(left_out['shown'])}")
-        did_not_run = [n for n in collection["selected"] if n not in set(record["ran"])]
+        ran = set(record["ran"])
+        did_not_run = [n for n in collection["selected"] if n not in ran]
         if did_not_run:
             why = f"--maxfail={record['maxfail']}" if record["maxfail"] else "-x, --maxfail or pytest was stopped"
             reasons.append(f"stopped early: {len(did_not_run)} selected test(s) did not run ({why}): {_show(did_not_run)}")
