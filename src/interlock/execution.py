@@ -383,6 +383,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     selection_file = report_path(ctx, "selection")
     selection_file.unlink(missing_ok=True)
     private: list[Path] = [selection_file]
+    plan_file: Path | None = None
     if shard:  # the plugin splits what -m/-k selected; the split is balanced by the published full run's durations
         plan_file, durations_file = report_path(ctx, f"{shard.suffix}-plan"), report_path(ctx, f"{shard.suffix}-durations")
         plan_file.unlink(missing_ok=True)
@@ -396,7 +397,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     try:
         run = run_pytest(ctx, command, report_path(ctx, "report"), log,
                          lambda done, total, label: ctx.emit(Progress("3.1", done, total, label)), wall_clock)
-        plan = json.loads(private[1].read_text("utf-8")) if shard and private[1].is_file() else None
+        plan = json.loads(plan_file.read_text("utf-8")) if plan_file is not None and plan_file.is_file() else None
         record = read_selection(selection_file)
     finally:
         for path in private:

@@ -269,6 +269,8 @@ class SelectionRecorder:
             "last_failed": bool(config.getoption("lf", False)),
             "stepwise": bool(config.getoption("stepwise", False) or config.getoption("stepwise_skip", False)),
             "maxfail": int(config.getoption("maxfail", 0) or 0),
+            "bodies_skipped": [name for name, dest in (("--collect-only", "collectonly"), ("--setup-only", "setuponly"), ("--setup-plan", "setupplan"))
+                               if config.getoption(dest, False)],
             "shard": config.getoption("interlock_shard", None),
             "collections": len(collections),
             "collection": collections[0] if collections else None,

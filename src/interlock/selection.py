@@ -47,7 +47,8 @@ NO_RECORD = "pytest's selection was not recorded (pytest stopped before collecti
 _IDS = {"type": "array", "items": {"type": "string"}}
 RECORD_SCHEMA: dict[str, Any] = {"type": "object", "required": [
     "version", "rootdir", "invocation_dir", "argv", "ini", "environment", "suite_marker", "markexpr", "keyword", "targets",
-    "ignore", "ignore_glob", "deselect", "last_failed", "stepwise", "maxfail", "shard", "collection", "collections_agree", "ran"],
+    "ignore", "ignore_glob", "deselect", "last_failed", "stepwise", "maxfail", "bodies_skipped", "shard", "collection", "collections_agree",
+    "ran"],
     "properties": {
         "version": {"const": 1}, "rootdir": {"type": "string"}, "invocation_dir": {"type": "string"}, "argv": _IDS,
         "ini": {"type": "object", "required": ["path", "addopts"], "properties": {"path": {"type": ["string", "null"]}, "addopts": _IDS}},
@@ -55,6 +56,7 @@ RECORD_SCHEMA: dict[str, Any] = {"type": "object", "required": [
         "suite_marker": {"type": ["string", "null"]}, "markexpr": {"type": "string"}, "keyword": {"type": "string"}, "targets": _IDS,
         "ignore": _IDS, "ignore_glob": _IDS, "deselect": _IDS, "last_failed": {"type": "boolean"}, "stepwise": {"type": "boolean"},
         "maxfail": {"type": "integer", "minimum": 0}, "shard": {"type": ["string", "null"]}, "collections_agree": {"type": "boolean"},
+        "bodies_skipped": _IDS,
         "ran": _IDS,
         "collection": {"type": ["object", "null"], "required": ["collected", "suite", "critical", "selected", "deselected"], "properties": {
             "collected": _IDS, "suite": {"anyOf": [_IDS, {"type": "null"}]}, "critical": _IDS, "selected": _IDS,
@@ -145,6 +147,9 @@ def source_of(option: str, value: str | None, found_in: list[tuple[str, list[str
     return ELSEWHERE
 
 
+_ALIASES = {"--collect-only": ("--co",)}
+
+
 def _show(ids: list[str], limit: int = 3) -> str:
     return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
@@ -194,6 +199,8 @@ def decide(record: Mapping[str, Any] | None, suite: Suite) -> Decision:
             reasons.append(f"{option} {value!r} from {source_of(option, value, found_in)}")
     if record["last_failed"]:
         reasons.append(f"--last-failed from {source_of('--lf', None, found_in, ('--last-failed',))}")
+    for option in record.get("bodies_skipped", []):  # tests "pass" without their bodies ever running
+        reasons.append(f"{option} from {source_of(option, None, found_in, _ALIASES.get(option, ()))}: no test body ran")
     if record["stepwise"]:
         reasons.append(f"--stepwise from {source_of('--sw', None, found_in, ('--stepwise', '--sw-skip', '--stepwise-skip'))}")
     section = None
@@ -202,7 +209,8 @@ def decide(record: Mapping[str, Any] | None, suite: Suite) -> Decision:
         left_out = section["not_selected"]
         if left_out["count"]:
             reasons.append(f"{left_out['count']} of the suite's {section['counts']['suite']} test(s) not selected: {_show(left_out['shown'])}")
-        did_not_run = [n for n in collection["selected"] if n not in set(record["ran"])]
+        ran = set(record["ran"])
+        did_not_run = [n for n in collection["selected"] if n not in ran]
         if did_not_run:
             why = f"--maxfail={record['maxfail']}" if record["maxfail"] else "-x, --maxfail or pytest was stopped"
             reasons.append(f"stopped early: {len(did_not_run)} selected test(s) did not run ({why}): {_show(did_not_run)}")

@@ -169,3 +169,13 @@ def test_a_run_stopped_by_x_and_a_conftest_that_drops_tests_are_caught(pytester:
     pytester.makeconftest("def pytest_collection_modifyitems(items):\n    items[:] = [i for i in items if not i.name.endswith('c')]\n")
     dropped = decide(recorded(pytester), Suite("integration", ".", pytester.path))
     assert dropped.reasons == ["1 of the suite's 3 test(s) not selected: test_shop.py::test_c"]  # removed without pytest_deselected
+
+
+def test_setup_only_passes_every_test_without_running_one_and_is_caught(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.selection import Suite, decide
+
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--setup-only")
+    pytester.makepyfile(test_shop="import pytest\npytestmark = pytest.mark.integration\ndef test_a():\n    assert False\n")
+    record = recorded(pytester)
+    assert record["bodies_skipped"] == ["--setup-only"] and record["ran"] == ["test_shop.py::test_a"]  # "ran", and its assert never did
+    assert decide(record, Suite("integration", ".", pytester.path)).reasons == ["--setup-only from PYTEST_ADDOPTS: no test body ran"]

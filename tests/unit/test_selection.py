@@ -27,7 +27,7 @@ def record(**changes: Any) -> dict[str, Any]:
         "argv": ["-m", "integration", "--interlock-selection", "/tmp/x", "--interlock-suite-marker", "integration", "tests"],
         "ini": {"path": "/sut/pytest.ini", "addopts": ["-p", "no:cacheprovider"]}, "environment": {},
         "suite_marker": "integration", "markexpr": "integration", "keyword": "", "targets": ["tests"], "ignore": [], "ignore_glob": [],
-        "deselect": [], "last_failed": False, "stepwise": False, "maxfail": 0, "shard": None, "collections": 1, "collections_agree": True,
+        "deselect": [], "last_failed": False, "stepwise": False, "maxfail": 0, "bodies_skipped": [], "shard": None, "collections": 1, "collections_agree": True,
         "collection": {"collected": [*SUITE, UNIT], "suite": list(SUITE), "critical": [SUITE[1]], "selected": list(SUITE),
                        "deselected": {UNIT: "pytest"}},
         "ran": list(SUITE), "exitstatus": 0,
@@ -117,6 +117,8 @@ def test_ignore_deselect_last_failed_and_stepwise_are_narrowing() -> None:
     assert reasons[0] == f"--deselect '{SUITE[2]}' from the config's suite args" and reasons[1].startswith("1 of the suite's 3 test(s) not selected")
     assert decide(record(last_failed=True), suite(extra=["--lf"])).reasons == ["--last-failed from the command line"]
     assert decide(record(stepwise=True), suite(args=["--sw"])).reasons == ["--stepwise from the config's suite args"]
+    assert decide(record(bodies_skipped=["--setup-only"], environment={"PYTEST_ADDOPTS": "--setup-only"}), suite()).reasons == [
+        "--setup-only from PYTEST_ADDOPTS: no test body ran"]
 
 
 def test_tests_another_plugin_deselected_or_silently_dropped_are_counted() -> None:
@@ -251,3 +253,25 @@ def test_pytest_variables_in_the_report_have_credentials_masked() -> None:
                                "PYTEST_PLUGINS": "x", "PYTEST_BASE_URL": "http://user:s3cretpass@db:5432/x"})
     assert masked == {"PYTEST_ADDOPTS": "-k smoke --api-token ***", "PYTEST_DB_PASSWORD": "***", "PYTEST_PLUGINS": "x",
                       "PYTEST_BASE_URL": "http://user:***@db:5432/x"}
+
+
+def test_gates_on_a_lone_shard_or_a_plain_pytest_json_report_fail_with_one_line_each(tmp_path: Path) -> None:
+    from tests.unit.test_phase3_cli import System
+
+    system = System(tmp_path / "sut")
+    system.file("test_a.py", "import pytest\npytestmark = pytest.mark.integration\n" + "".join(f"def test_{n}():\n    pass\n" for n in range(4)))
+    assert system.interlock("test", "--shard", "1/2", "--yes").code == 0
+    shard = json.loads((system.artifacts / "test-execution-report.shard-1-of-2.json").read_text())
+    assert shard["interlock"]["filtered"] is False  # the shard itself is not narrowed beyond its split: the merge can combine it
+    (system.artifacts / "test-execution-report.json").write_text(json.dumps(shard))  # a shard renamed to the full report
+    renamed = system.interlock("gates")
+    assert renamed.code == 1 and "internal error" not in renamed.output
+    filtered = next(c for c in system.gate(3)["conditions"] if c["id"] == "tests.filtered")
+    assert filtered["status"] == "fail" and "a single shard (1/2) that `interlock merge` did not combine with the others" in filtered["reason"]
+    del shard["interlock"]
+    (system.artifacts / "test-execution-report.json").write_text(json.dumps(shard))  # pytest-json-report's own file, as pytest wrote it
+    plain = system.interlock("gates")
+    assert plain.code == 1 and "internal error" not in plain.output and "Traceback" not in plain.output, plain.output
+    [line] = [line for line in plain.stdout.splitlines() if "tests.ran" in line]
+    assert line.strip().endswith("tests.ran: test-execution-report.json is not a report interlock wrote "
+                                 "(no `interlock` section: a plain pytest-json-report?); run `interlock test`")
