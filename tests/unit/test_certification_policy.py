@@ -300,3 +300,41 @@ def test_an_approved_relaxation_and_an_item_waiver_pass_config_check() -> None:
     config = parse(BASE + '\n[gates.conditions."defects.open_critical"]\nthreshold = 1\n' + WAIVER_BODY
                    + '\n[[waivers]]\ncondition = "contracts.failed"\nitem = "web->catalog: get"\n' + WAIVER_BODY, Path("interlock.toml"))
     assert config.waivers[0].item == "web->catalog: get" and config.gates.conditions["defects.open_critical"].approval() is not None
+
+
+# --- relaxations are shown: console, HTML report --------------------------------------------------------
+
+RELAXED = {"condition": "regression.unverified", "change": "threshold 0 -> 2", "justification": "rerun rig down", "approver": "QA lead",
+           "ticket": "QA-9", "expires": "2026-12-26T00:00:00Z"}
+
+
+def test_the_console_prints_each_relaxation_under_its_gate() -> None:
+    import io
+
+    from rich.console import Console
+
+    from interlock.events import GateEvaluated
+    from interlock.gates import relaxed_lines
+    from interlock.render import ConsoleRenderer
+
+    document = {"gates": [{"id": 3, "conditions": [{"id": "regression.unverified"}]}, {"id": 2, "conditions": [{"id": "contracts.failed"}]}],
+                "policy_relaxed": [RELAXED]}
+    assert relaxed_lines(document, document["gates"][1]) == []
+    out = io.StringIO()
+    ConsoleRenderer(Console(file=out, width=300))(GateEvaluated(3, "Execution Integrity", "pass", [], relaxed_lines(document, document["gates"][0])))
+    assert "policy relaxed: regression.unverified: threshold 0 -> 2 (approved by QA lead, ticket QA-9, expires 2026-12-26T00:00:00Z)" in out.getvalue()
+
+
+def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
+    import json
+
+    from interlock.report import render
+    from interlock.report.sample import write_sample
+
+    folder = write_sample(tmp_path / "run", run_id="run-1", tests=4, started_at=NOW)
+    gates_path = folder / "gate-results.json"
+    document = json.loads(gates_path.read_text())
+    assert "policy relaxed:" not in render(None, folder)
+    gates_path.write_text(json.dumps({**document, "policy_relaxed": [RELAXED]}))
+    html = render(None, folder)
+    assert "policy relaxed: regression.unverified: threshold 0 -&gt; 2 (approved by QA lead, ticket QA-9, expires 2026-12-26T00:00:00Z)" in html
