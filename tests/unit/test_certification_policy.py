@@ -338,3 +338,11 @@ def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
     gates_path.write_text(json.dumps({**document, "policy_relaxed": [RELAXED]}))
     html = render(None, folder)
     assert "policy relaxed: regression.unverified: threshold 0 -&gt; 2 (approved by QA lead, ticket QA-9, expires 2026-12-26T00:00:00Z)" in html
+
+
+def test_an_artifact_cannot_waive_an_integrity_condition_either() -> None:
+    """Only the defect log records waivers, and only for tests.unresolved_failures; on an integrity condition it counts for nothing."""
+    record = {"condition": "tests.ran", "item": "x", "justification": "j", "approver": "qa", "ticket": "T", "expires": "2099-01-01T00:00:00Z"}
+    metrics = {**passing(), "tests_ran": Metric(0, items=["x"], waived={"x": record}), "manifest_uncovered": Metric(1, items=["x"], waived={"x": record})}
+    results = evaluate(metrics, Gates(), [], NOW)
+    assert row(results, "tests.ran")["status"] == row(results, "manifest.uncovered")["status"] == "fail"
