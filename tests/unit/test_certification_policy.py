@@ -342,7 +342,10 @@ def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
 
 def test_an_artifact_cannot_waive_an_integrity_condition_either() -> None:
     """Only the defect log records waivers, and only for tests.unresolved_failures; on an integrity condition it counts for nothing."""
-    record = {"condition": "tests.ran", "item": "x", "justification": "j", "approver": "qa", "ticket": "T", "expires": "2099-01-01T00:00:00Z"}
-    metrics = {**passing(), "tests_ran": Metric(0, items=["x"], waived={"x": record}), "manifest_uncovered": Metric(1, items=["x"], waived={"x": record})}
-    results = evaluate(metrics, Gates(), [], NOW)
-    assert row(results, "tests.ran")["status"] == row(results, "manifest.uncovered")["status"] == "fail"
+    record = {"condition": "manifest.uncovered", "item": "x", "justification": "j", "approver": "qa", "ticket": "T", "expires": "2099-01-01T00:00:00Z"}
+    found = row(evaluate({**passing(), "manifest_uncovered": Metric(1, items=["x"], waived={"x": record})}, Gates(), [], NOW, (4,)), "manifest.uncovered")
+    assert (found["status"], found["waivers"]) == ("fail", [])
+    # The same record on a condition that takes waivers covers its item.
+    record = {**record, "condition": "regression.unverified"}
+    assert row(evaluate({**passing(), "resolved_without_rerun": Metric(1, items=["x"], waived={"x": record})}, Gates(), [], NOW, (3,)),
+               "regression.unverified")["status"] == "pass"
