@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from interlock.config import ConditionOverride, Gates, Waiver
-from interlock.gates import DEFAULT_CONDITIONS, INTEGRITY, Metric, evaluate, relaxations
+from interlock.gates import DEFAULT_CONDITIONS, Metric, evaluate, relaxations
 
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
 
