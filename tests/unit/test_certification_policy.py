@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def contract_results(*item_statuses: Any) -> dict[str, Any]:
 
 
 def gate2(tmp_path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
-    (tmp_path / "contract-validation-results.json").write_text(__import__("json").dumps(document))
+    (tmp_path / "contract-validation-results.json").write_text(json.dumps(document))
     metrics = read_metrics(ArtifactDir(tmp_path), None, evidence=False, now=NOW)
     return evaluate({**passing(), **{k: v for k, v in metrics.items() if k.startswith("contract")}}, Gates(), [], NOW, (2,))
 
@@ -105,7 +106,7 @@ def defect(nodeid: str = NODE, **fields: str) -> dict[str, str]:
 
 def unresolved(tmp_path: Path, test_report: dict[str, Any], rows: list[dict[str, str]], waivers: list[Waiver] = ()) -> dict[str, Any]:
     folder = ArtifactDir(tmp_path)
-    (tmp_path / "test-execution-report.json").write_text(__import__("json").dumps(test_report))
+    (tmp_path / "test-execution-report.json").write_text(json.dumps(test_report))
     folder.write_csv("defect-log.csv", COLUMNS, rows)
     metrics = read_metrics(folder, None, evidence=False, now=NOW)
     return row(evaluate({**passing(), "unresolved_test_failures": metrics["unresolved_test_failures"]}, Gates(), list(waivers), NOW, (3,)),
@@ -326,8 +327,6 @@ def test_the_console_prints_each_relaxation_under_its_gate() -> None:
 
 
 def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
-    import json
-
     from interlock.report import render
     from interlock.report.sample import write_sample
 
