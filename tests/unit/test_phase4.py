@@ -335,6 +335,15 @@ def test_signoff_is_refused_while_gate_3_fails(system: System) -> None:
     assert not any(isinstance(e, PromptRequired) for e in system.events)
 
 
+def test_the_predicate_lists_every_gates_relaxations_gate_4_included(tmp_path: Path) -> None:
+    system = System(tmp_path, '\n[gates.conditions."recommendations.written"]\nblocking = false\njustification = "written after the audit"\n'
+                              'approver = "QA lead"\nticket = "QA-8"\nexpires = 2099-01-01T00:00:00Z\n')
+    assert [o.status for o in system.seal()] == ["pass"] * 3
+    assert system.statement()["predicate"]["policy_relaxed"] == [
+        {"condition": "recommendations.written", "change": "blocking = false", "justification": "written after the audit", "approver": "QA lead",
+         "ticket": "QA-8", "expires": "2099-01-01T00:00:00Z"}]
+
+
 def test_a_waiver_covering_the_failed_condition_allows_signoff(tmp_path: Path) -> None:
     system = System(tmp_path, WHOLE_CONDITION_WAIVER)
     system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000003", "high", "resolved")])

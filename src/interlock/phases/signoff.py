@@ -37,7 +37,7 @@ from interlock.evidence import (
     verify_bundle,
     write_bundle,
 )
-from interlock.gates import failures
+from interlock.gates import failures, relaxations
 from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files
@@ -111,7 +111,8 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
-        "policy_relaxed": document.get("policy_relaxed", []),
+        # Every gate's relaxations, Gate 4's too: the approver signs the policy the whole certification rests on.
+        "policy_relaxed": relaxations(ctx.config.gates, ctx.config.waivers, datetime.now(timezone.utc)),
     }
 
 
