@@ -58,7 +58,7 @@ def contract_results(*item_statuses: Any) -> dict[str, Any]:
     items = [{"id": f"web->catalog: {n}", "description": str(n), "provider_states": [], "status": s, "duration_ms": 1.0, "mismatches": []}
              for n, s in enumerate(item_statuses)]
     return {"schema_version": 1, "generated_at": "2026-11-26T00:00:00Z", "environment": "t", "status": "pass",
-            "contracts": [{"id": "pact:web->catalog", "interactions": items}]}
+            "contracts": [{"id": "pact:web->catalog", "provider": "catalog", "interactions": items}]}
 
 
 def gate2(tmp_path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -348,3 +348,14 @@ def test_an_artifact_cannot_waive_an_integrity_condition_either() -> None:
     record = {**record, "condition": "regression.unverified"}
     assert row(evaluate({**passing(), "resolved_without_rerun": Metric(1, items=["x"], waived={"x": record})}, Gates(), [], NOW, (3,)),
                "regression.unverified")["status"] == "pass"
+
+
+def test_triage_makes_a_defect_of_every_contract_status_but_pass_and_pending() -> None:
+    from interlock.phases.triage import failures_from
+
+    results = contract_results("pass", "pending", "fail", "FAIL", None, "not_executed")
+    for item in results["contracts"][0]["interactions"]:
+        item["id"] = f"web->catalog: {item['status']}"
+    found = failures_from(None, results, None, "integration")
+    assert [f.title for f in found] == ["contract web->catalog: fail fail", "contract web->catalog: FAIL FAIL",
+                                        "contract web->catalog: None without a status", "contract web->catalog: not_executed not_executed"]
