@@ -206,8 +206,9 @@ def _defect(id: str, severity: str, status: str, expires: str = "") -> dict[str,
 
 
 def test_the_signoff_lists_the_defect_waivers_that_cover_failures(system: System) -> None:
+    environment = {**_defect("DEF-00000003", "high", "waived", "2099-01-01T00:00:00Z"), "source": "environment"}  # relieves no condition
     system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000001", "critical", "waived", "2099-01-01T00:00:00Z"),
-                                                        _defect("DEF-00000002", "low", "open")])
+                                                        _defect("DEF-00000002", "low", "open"), environment])
     assert [o.status for o in system.seal()] == ["pass"] * 3
     waivers = system.statement()["predicate"]["waivers"]
     assert waivers == [{"condition": "tests.unresolved_failures", "item": "DEF-00000001", "justification": "vendor fix due", "approver": "QA lead",
