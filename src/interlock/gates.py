@@ -231,7 +231,9 @@ def policy_problems(options: Gates, waivers: list[Waiver]) -> list[tuple[tuple[s
 
 def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) -> dict[str, Any]:
     """One condition's row; only waivers of this very condition count (and of its items, by name)."""
-    mine = [w for w in waivers if w.condition == cond.id and cond.id not in INTEGRITY]
+    integrity = cond.id in INTEGRITY
+    mine = [] if integrity else [w for w in waivers if w.condition == cond.id]
+    recorded = {} if integrity else metric.waived
     by_item = {w.item: w for w in mine if w.item is not None}
     whole = next((w for w in mine if w.item is None), None)
     used: list[dict[str, Any]] = []
@@ -239,8 +241,8 @@ def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) 
     left = list(metric.items)
     if value is not None and metric.items:
         # Item-level mitigations (a failing interaction, a defect) take the item out of the count.
-        covered = [item for item in metric.items if item in by_item or item in metric.waived]
-        used = [waiver_record(by_item[item]) if item in by_item else metric.waived[item] for item in covered]
+        covered = [item for item in metric.items if item in by_item or item in recorded]
+        used = [waiver_record(by_item[item]) if item in by_item else recorded[item] for item in covered]
         left = [item for item in metric.items if item not in covered]
         value = value - len(covered)
     raw_ok = metric.value is not None and OPERATORS[cond.operator](metric.value, cond.threshold)

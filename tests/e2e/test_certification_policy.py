@@ -66,3 +66,13 @@ def test_config_check_refuses_waivers_and_overrides_on_integrity_conditions(shop
     for key, line in where.items():
         assert any(f"interlock.toml:{line} [{key}]: " in error and "integrity condition" in error for error in errors), (key, errors)
     assert len(errors) == 3, errors
+
+
+def test_defects_waive_refuses_an_empty_or_expired_approval(shop: Shop) -> None:
+    cases = {("--approver", " "): "--approver: must not be empty", ("--reason", ""): "--reason: must not be empty",
+             ("--expires", "2020-01-01T00:00:00Z"): "--expires: 2020-01-01T00:00:00Z is not in the future"}
+    for (option, value), message in cases.items():
+        given = {"--approver": "qa-lead", "--reason": "agreed", "--expires": "2099-01-01T00:00:00Z", option: value}
+        result = shop.interlock("defects", "waive", "DEF-00000000", *[part for pair in given.items() for part in pair])
+        lines = result.stderr.strip().splitlines()
+        assert result.code == 2 and len(lines) == 1 and lines[0].startswith(f"interlock: error: {message}"), result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -96,9 +98,12 @@ def test_failing_pact_with_recorded_mitigation_passes_gate_2_naming_it(shop: Sho
     unmitigated = shop.interlock("run", "--env", "integration", "--yes")
     assert unmitigated.code == 1, unmitigated.output
     assert "orders->catalog: a request for product 1: $ Actual map is missing the following keys: rating" in unmitigated.stdout
+    [defect] = [r for r in csv.DictReader(io.StringIO((shop.artifacts / "defect-log.csv").read_text())) if r["source"] == "contract"]
+    approval = 'justification = "pending: catalog renames price_cents in v2"\napprover = "qa-lead"\nticket = "SHOP-42"\nexpires = 2099-01-01T00:00:00Z\n'
     with shop.config.open("a") as config:
-        config.write('\n[[waivers]]\ntarget = "orders->catalog: a request for product 1"\njustification = "pending: catalog renames price_cents in v2"\n'
-                     'approver = "qa-lead"\nticket = "SHOP-42"\nexpires = 2099-01-01T00:00:00Z\n')
+        # A waiver covers only its own condition: the failed interaction under contracts.failed, its critical defect under defects.open_critical.
+        config.write('\n[[waivers]]\ncondition = "contracts.failed"\nitem = "orders->catalog: a request for product 1"\n' + approval)
+        config.write(f'\n[[waivers]]\ncondition = "defects.open_critical"\nitem = "{defect["id"]}"\n' + approval)
     result = shop.interlock("run", "--env", "integration", "--yes")
     gates = {g["id"]: g for g in json.loads((shop.artifacts / "gate-results.json").read_text())["gates"]}
     failed = next(c for c in gates[2]["conditions"] if c["id"] == "contracts.failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def contract_results(*item_statuses: Any) -> dict[str, Any]:
 
 
 def gate2(tmp_path: Path, document: dict[str, Any]) -> list[dict[str, Any]]:
-    (tmp_path / "contract-validation-results.json").write_text(__import__("json").dumps(document))
+    (tmp_path / "contract-validation-results.json").write_text(json.dumps(document))
     metrics = read_metrics(ArtifactDir(tmp_path), None, evidence=False, now=NOW)
     return evaluate({**passing(), **{k: v for k, v in metrics.items() if k.startswith("contract")}}, Gates(), [], NOW, (2,))
 
@@ -108,7 +109,7 @@ def defect(nodeid: str = NODE, **fields: str) -> dict[str, str]:
 
 def unresolved(tmp_path: Path, test_report: dict[str, Any], rows: list[dict[str, str]], waivers: list[Waiver] = ()) -> dict[str, Any]:
     folder = ArtifactDir(tmp_path)
-    (tmp_path / "test-execution-report.json").write_text(__import__("json").dumps(test_report))
+    (tmp_path / "test-execution-report.json").write_text(json.dumps(test_report))
     folder.write_csv("defect-log.csv", COLUMNS, rows)
     metrics = read_metrics(folder, None, evidence=False, now=NOW)
     return row(evaluate({**passing(), "unresolved_test_failures": metrics["unresolved_test_failures"]}, Gates(), list(waivers), NOW, (3,)),
@@ -303,3 +304,61 @@ def test_an_approved_relaxation_and_an_item_waiver_pass_config_check() -> None:
     config = parse(BASE + '\n[gates.conditions."defects.open_critical"]\nthreshold = 1\n' + WAIVER_BODY
                    + '\n[[waivers]]\ncondition = "contracts.failed"\nitem = "web->catalog: get"\n' + WAIVER_BODY, Path("interlock.toml"))
     assert config.waivers[0].item == "web->catalog: get" and config.gates.conditions["defects.open_critical"].approval() is not None
+
+
+# --- relaxations are shown: console, HTML report --------------------------------------------------------
+
+RELAXED = {"condition": "regression.unverified", "change": "threshold 0 -> 2", "justification": "rerun rig down", "approver": "QA lead",
+           "ticket": "QA-9", "expires": "2026-12-26T00:00:00Z"}
+
+
+def test_the_console_prints_each_relaxation_under_its_gate() -> None:
+    import io
+
+    from rich.console import Console
+
+    from interlock.events import GateEvaluated
+    from interlock.gates import relaxed_lines
+    from interlock.render import ConsoleRenderer
+
+    document = {"gates": [{"id": 3, "conditions": [{"id": "regression.unverified"}]}, {"id": 2, "conditions": [{"id": "contracts.failed"}]}],
+                "policy_relaxed": [RELAXED]}
+    assert relaxed_lines(document, document["gates"][1]) == []
+    out = io.StringIO()
+    ConsoleRenderer(Console(file=out, width=300))(GateEvaluated(3, "Execution Integrity", "pass", [], relaxed_lines(document, document["gates"][0])))
+    assert "policy relaxed: regression.unverified: threshold 0 -> 2 (approved by QA lead, ticket QA-9, expires 2026-12-26T00:00:00Z)" in out.getvalue()
+
+
+def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
+    from interlock.report import render
+    from interlock.report.sample import write_sample
+
+    folder = write_sample(tmp_path / "run", run_id="run-1", tests=4, started_at=NOW)
+    gates_path = folder / "gate-results.json"
+    document = json.loads(gates_path.read_text())
+    assert "policy relaxed:" not in render(None, folder)
+    gates_path.write_text(json.dumps({**document, "policy_relaxed": [RELAXED]}))
+    html = render(None, folder)
+    assert "policy relaxed: regression.unverified: threshold 0 -&gt; 2 (approved by QA lead, ticket QA-9, expires 2026-12-26T00:00:00Z)" in html
+
+
+def test_an_artifact_cannot_waive_an_integrity_condition_either() -> None:
+    """Only the defect log records waivers, and only for tests.unresolved_failures; on an integrity condition it counts for nothing."""
+    record = {"condition": "manifest.uncovered", "item": "x", "justification": "j", "approver": "qa", "ticket": "T", "expires": "2099-01-01T00:00:00Z"}
+    found = row(evaluate({**passing(), "manifest_uncovered": Metric(1, items=["x"], waived={"x": record})}, Gates(), [], NOW, (4,)), "manifest.uncovered")
+    assert (found["status"], found["waivers"]) == ("fail", [])
+    # The same record on a condition that takes waivers covers its item.
+    record = {**record, "condition": "regression.unverified"}
+    assert row(evaluate({**passing(), "resolved_without_rerun": Metric(1, items=["x"], waived={"x": record})}, Gates(), [], NOW, (3,)),
+               "regression.unverified")["status"] == "pass"
+
+
+def test_triage_makes_a_defect_of_every_contract_status_but_pass_and_pending() -> None:
+    from interlock.phases.triage import failures_from
+
+    results = contract_results("pass", "pending", "fail", "FAIL", None, "not_executed")
+    for item in results["contracts"][0]["interactions"]:
+        item["id"] = f"web->catalog: {item['status']}"
+    found = failures_from(None, results, None, "integration")
+    assert [f.title for f in found] == ["contract web->catalog: fail fail", "contract web->catalog: FAIL FAIL",
+                                        "contract web->catalog: None without a status", "contract web->catalog: not_executed not_executed"]

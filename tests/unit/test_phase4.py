@@ -232,8 +232,9 @@ def _defect(id: str, severity: str, status: str, expires: str = "") -> dict[str,
 
 
 def test_the_signoff_lists_the_defect_waivers_that_cover_failures(system: System) -> None:
+    environment = {**_defect("DEF-00000003", "high", "waived", "2099-01-01T00:00:00Z"), "source": "environment"}  # relieves no condition
     system.folder.write_csv("defect-log.csv", COLUMNS, [_defect("DEF-00000001", "critical", "waived", "2099-01-01T00:00:00Z"),
-                                                        _defect("DEF-00000002", "low", "open")])
+                                                        _defect("DEF-00000002", "low", "open"), environment])
     assert [o.status for o in system.seal()] == ["pass"] * 3
     waivers = system.statement()["predicate"]["waivers"]
     assert waivers == [{"condition": "tests.unresolved_failures", "item": "DEF-00000001", "justification": "vendor fix due", "approver": "QA lead",
@@ -364,6 +365,15 @@ def test_signoff_is_refused_while_gate_3_fails(system: System) -> None:
     assert "tests.ran" in outcomes[2].reason and "no test ran" in outcomes[2].reason
     assert not system.folder.exists(SIGNED)
     assert not any(isinstance(e, PromptRequired) for e in system.events)
+
+
+def test_the_predicate_lists_every_gates_relaxations_gate_4_included(tmp_path: Path) -> None:
+    system = System(tmp_path, '\n[gates.conditions."recommendations.written"]\nblocking = false\njustification = "written after the audit"\n'
+                              'approver = "QA lead"\nticket = "QA-8"\nexpires = 2099-01-01T00:00:00Z\n')
+    assert [o.status for o in system.seal()] == ["pass"] * 3
+    assert system.statement()["predicate"]["policy_relaxed"] == [
+        {"condition": "recommendations.written", "change": "blocking = false", "justification": "written after the audit", "approver": "QA lead",
+         "ticket": "QA-8", "expires": "2099-01-01T00:00:00Z"}]
 
 
 def test_a_waiver_covering_the_failed_condition_allows_signoff(tmp_path: Path) -> None:

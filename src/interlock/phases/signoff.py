@@ -37,7 +37,7 @@ from interlock.evidence import (
     verify_bundle,
     write_bundle,
 )
-from interlock.gates import failures
+from interlock.gates import failures, relaxations
 from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
@@ -78,7 +78,11 @@ def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str
 
 
 def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
-    """Active waivers recorded in the defect log (`interlock defects waive`), each as a waiver of the condition it relieves."""
+    """Active waivers recorded in the defect log (`interlock defects waive`), each as a waiver of the condition it relieves.
+
+    A failed test's defect relieves `tests.unresolved_failures`, a critical one `defects.open_critical`; a waiver of
+    any other defect relieves no gate condition, so nothing the approver signs rests on it.
+    """
     if not ctx.artifacts.exists(DEFECT_LOG):
         return []
     try:
@@ -88,7 +92,7 @@ def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
     return [{"condition": "tests.unresolved_failures" if r["source"] == "test" else "defects.open_critical", "item": r["id"],
              "justification": r["waiver_reason"], "approver": r["waiver_approver"], "ticket": r["ticket"],
              "expires": r["waiver_expires"], "source": DEFECT_LOG, "severity": r["severity"]}
-            for r in rows if waiver_active(r, now)]
+            for r in rows if waiver_active(r, now) and (r["source"] == "test" or r["severity"] == "critical")]
 
 
 def waivers_used(ctx: RunContext, document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -112,7 +116,8 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "changes_digest": manifest["source"].get("changes_digest") or "",
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
-        "policy_relaxed": document.get("policy_relaxed", []),
+        # Every gate's relaxations, Gate 4's too: the approver signs the policy the whole certification rests on.
+        "policy_relaxed": relaxations(ctx.config.gates, ctx.config.waivers, datetime.now(timezone.utc)),
     }
 
 

@@ -20,6 +20,7 @@ from interlock.execution import DEFECT_LOG, defect_log_name, report_name
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
+from interlock.statuses import ContractStatus
 
 
 def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None, env_name: str) -> list[Failure]:
@@ -33,10 +34,11 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
             ))
     for contract in (contracts or {}).get("contracts", []):
         for item in contract["interactions"]:
-            if item["status"] in ("fail", "error", "not_executed"):
+            # Every status but pass and pending is a defect, an unknown one (`FAIL`, none) too: it is never a pass.
+            if item.get("status") not in (ContractStatus.PASS, ContractStatus.PENDING):
                 detail = "; ".join(f"{m.get('path') or ''} {m['message']}".strip() for m in item["mismatches"])
                 found.append(Failure(
-                    "contract", item["id"], f"contract {item['id']} {item['status']}", "critical",
+                    "contract", item["id"], f"contract {item['id']} {item.get('status') or 'without a status'}", "critical",
                     f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
                 ))
     report = (tests or {}).get("interlock", {})
