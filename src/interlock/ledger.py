@@ -45,8 +45,9 @@ GENESIS = "0" * 64
 _SCHEMA = str(artifact(LEDGER).schema_name)
 #: The steps that seal the evidence: their own lines at the end of the ledger are not part of what they seal.
 SEALING_STEPS = ("4.1", "4.2")
-#: What they write (manifest, bundle, sign-off): removing one takes a seal or an approval away, never adds one,
-#: so it is no hand-edit of the evidence (its content, when present, is still checked).
+#: What they write (manifest, bundle, sign-off): made from the evidence and checked against it by Gate 4's
+#: manifest, bundle and signature conditions, not by the ledger (a killed 4.1 leaves them for its rerun to replace;
+#: removing one takes a seal or an approval away, never adds one).
 SEALS = frozenset(a.filename for a in CATALOGUE if a.step in SEALING_STEPS)
 #: Kinds of line: a protocol step; an edit through an interlock command (keeps the edited file's identity);
 #: a merge of shard reports; the services' last log lines written as they stop (keep the log's identity).
@@ -305,6 +306,8 @@ def unproduced(files: Mapping[str, str], ledger: Read | None) -> list[str]:
     problems = list(ledger.problems)
     state = replay(ledger.entries)
     for rel, digest in files.items():
+        if rel in SEALS:
+            continue  # made from the evidence and checked against it (manifest coverage, bundle, signature); a resumed 4.1 replaces them
         made = state.get(rel)
         if made is None:
             problems.append(f"{rel}: no step or interlock command produced it (made or copied by hand)")
@@ -337,7 +340,7 @@ def evidence_identity(ledger: Read | None) -> Identity | None:
     return steps[-1].identity if steps else None
 
 
-def describe_groups(groups: Mapping[Identity, list[str]], reference: Identity | None, limit: int = 6) -> str:
+def describe_groups(groups: Mapping[Identity, list[str]], reference: Identity | None, limit: int = 10) -> str:
     """`a.json, b.csv are of commit X (clean); c.json is of commit Y + uncommitted changes Z`, the reference identity first."""
     ordered = sorted(groups.items(), key=lambda item: (item[0] != reference, item[0].describe()))
     parts = []

@@ -126,3 +126,19 @@ def production_like(shop: Shop) -> Iterator[Shop]:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         _drop_exchange(exchange)
+
+
+def as_if_a_step_wrote(shop: Shop, step: str, reason: str) -> dict[str, str]:
+    """Append the run-ledger line a step writing the folder's new files would have (no demo step writes them); returns them.
+
+    For tests that need evidence the demo never produces (large logs, a binary attachment holding a secret):
+    without the line, `bundle` refuses such a file as made by hand before it looks any further.
+    """
+    from interlock import identity, ledger
+
+    read = ledger.read(shop.artifacts)
+    before = {rel: made.sha256 for rel, made in ledger.replay(read.entries if read else []).items()}
+    products, removed = ledger.changes(before, ledger.tracked(shop.artifacts))
+    ledger.append(shop.artifacts, step=step, kind="step", command="interlock test", by="e2e", reason=reason, run_id="e2e",
+                  identity=identity.current(shop.root, shop.artifacts), config=None, materials=before, products=products, removed=removed)
+    return products

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import INTERLOCK, Result, Shop, new_shop
+from .conftest import INTERLOCK, Result, Shop, as_if_a_step_wrote, new_shop
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +95,7 @@ def test_a_secret_that_cannot_be_redacted_refuses_sealing_and_fails_gate_4(leaky
     attachments.mkdir(parents=True)
     trace = b"\x89TRACE\x00" + SECRETS["SHOP_API_TOKEN"].encode() + b"\x00\xff"  # binary: cannot be rewritten safely
     (attachments / "trace.bin").write_bytes(trace)
+    as_if_a_step_wrote(shop, "3.1", "a test's binary attachment")  # a file made by hand would be refused before the scan
 
     sealed = run_with_secrets(shop, "bundle", "--env", "integration")
     gates = run_with_secrets(shop, "gates")

@@ -379,7 +379,7 @@ class _Verifier:
                 for rel in entry.removed:
                     state.pop(rel, None)
                 state.update({rel: (digest, entry.step) for rel, digest in entry.products.items() if rel in sealed})
-        for rel in sorted(sealed):
+        for rel in sorted(sealed) if not problems else []:  # after a break the replay stopped short: the break says it all
             entry = self.entries.get(DATA_PREFIX + rel)
             if entry is None:
                 continue  # unreadable: already reported
