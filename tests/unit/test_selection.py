@@ -273,5 +273,5 @@ def test_gates_on_a_lone_shard_or_a_plain_pytest_json_report_fail_with_one_line_
     plain = system.interlock("gates")
     assert plain.code == 1 and "internal error" not in plain.output and "Traceback" not in plain.output, plain.output
     [line] = [line for line in plain.stdout.splitlines() if "tests.ran" in line]
-    assert line.strip().endswith("tests.ran: test-execution-report.json is not a report interlock wrote "
-                                 "(no `interlock` section: a plain pytest-json-report?); run `interlock test`")
+    assert line.strip().endswith("tests.ran: test-execution-report.json is not in the shape interlock writes "
+                                 "($: 'interlock' is a required property): rerun `interlock test`")
