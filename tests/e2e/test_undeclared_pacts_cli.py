@@ -30,7 +30,7 @@ def test_an_undeclared_pact_fails_gate_1_until_excluded(shop: Shop) -> None:
     assert gates.code == 1
     assert f"scope.undeclared_pacts: pact files no [contracts.pact] source declares: {LEGACY}" in gates.stdout
 
-    shop.edit("interlock.toml", 'sources = ["contracts/pacts"]', f'sources = ["contracts/pacts"]\nexclude = ["contracts/legacy/*.json"]')
+    shop.edit("interlock.toml", 'sources = ["contracts/pacts"]', 'sources = ["contracts/pacts"]\nexclude = ["contracts/legacy/*.json"]')
     assert shop.interlock("config", "check").code == 0
     step = shop.interlock("scope")
     assert step.code == 0, step.output
