@@ -74,8 +74,8 @@ def describe(bundle: str, found: Approval) -> list[str]:
     if not found.commit_recorded:
         commit = "commit not recorded"
     else:
-        commit = f"commit {found.commit}" if found.commit else "no git commit"
-        commit += {True: " (dirty)", False: " (clean)", None: " (dirty flag not recorded)"}[found.dirty]
+        commit = f"commit {found.commit}" + {True: " (dirty)", False: " (clean)", None: " (dirty flag not recorded)"}[found.dirty] \
+            if found.commit else "no git commit (not a git work tree)"
     lines = [f"OK: {bundle} is intact and validly signed by key {found.key_id} ({found.key_file}); "
              f"approved by {found.approver} at {found.signed_at}; {commit}"]
     for relaxed in found.policy_relaxed:

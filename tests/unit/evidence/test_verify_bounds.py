@@ -161,7 +161,7 @@ def test_an_older_predicate_says_what_it_does_not_record(artifacts: Path, keys: 
     assert _approval_lines(artifacts, keys, git_commit="0" * 40)[0].endswith(f"; commit {'0' * 40} (dirty flag not recorded)")
     outside_git = VerifyReport(ok=True, statement={"predicate": predicate(git_commit=None, git_dirty=False)}, key_id="k", key_file="f")
     found = approval(outside_git, NOW)
-    assert found is not None and describe("b.zip", found)[0].endswith("; no git commit (clean)")
+    assert found is not None and describe("b.zip", found)[0].endswith("; no git commit (not a git work tree)")
 
 
 def test_relaxed_policies_and_waivers_are_listed_and_expired_ones_marked(artifacts: Path, keys: KeyPair) -> None:
