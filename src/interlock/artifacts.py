@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from filelock import FileLock, Timeout
 from jsonschema import Draft202012Validator, FormatChecker
 
+from interlock import fastschema
 from interlock.errors import Problem, UsageError
 from interlock.files import atomic_write
 
@@ -101,6 +102,12 @@ def validation_errors(name: str, data: Any) -> list[str]:
     return [f"{e.json_path}: {e.message}" for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
 
 
+@cache
+def _shape_check(name: str) -> Callable[[Any], bool] | None:
+    """The compiled yes/no check of a schema (fastschema), None when it uses keywords fastschema leaves to jsonschema."""
+    return fastschema.compile_schema(schema(name))
+
+
 class SchemaViolation(Exception):
     """interlock built an artifact that breaks its own schema: an internal error."""
 
@@ -162,15 +169,26 @@ class ArtifactDir:
         writer.writerows(rows)
         return self.write_text(filename, buffer.getvalue())
 
-    def read_json(self, filename: str) -> Any:
-        """Read a JSON artifact; a corrupt one is an input error with its path."""
+    def read_json(self, filename: str, *, checked: bool = True) -> Any:
+        """Read a JSON artifact; a corrupt one, or (`checked`) one that breaks its schema, is an input error with its path.
+
+        Every step that reads another's artifact reads it here, so a hand-made or foreign file fails
+        closed with one line instead of an internal error deep in the step.
+        """
         path = self.path(filename)
         try:
-            return json.loads(path.read_text("utf-8"))
+            data = json.loads(path.read_text("utf-8"))
         except json.JSONDecodeError as exc:
             raise UsageError(Problem(str(path), f"not valid JSON at line {exc.lineno}: {exc.msg}; rerun the step that writes it", exc.lineno)) from None
         except UnicodeDecodeError:
             raise UsageError(Problem(str(path), "not UTF-8 text; rerun the step that writes it")) from None
+        entry = BY_FILENAME.get(filename)
+        if checked and entry is not None and entry.schema_name is not None:
+            check = _shape_check(entry.schema_name)
+            errors = [] if check is not None and check(data) else validation_errors(entry.schema_name, data)
+            if errors:
+                raise UsageError(Problem(str(path), f"not in the shape interlock writes ({errors[0][:300]}); rerun `{entry.command}`"))
+        return data
 
     def read_json_or_none(self, filename: str) -> Any | None:
         return self.read_json(filename) if self.exists(filename) else None

@@ -76,7 +76,7 @@ def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
     if not artifacts.exists(filename):
         return None
     try:
-        data = artifacts.read_json(filename)
+        data = artifacts.read_json(filename, checked=False)
     except UsageError as exc:  # its message ends in what to do, which the reason says its own way
         raise MalformedArtifact(filename, exc.problems[0].message.split(";")[0]) from None
     name = BY_FILENAME[filename].schema_name if filename in BY_FILENAME else None
@@ -91,7 +91,7 @@ def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
 def _json_unchecked(artifacts: ArtifactDir, filename: str) -> Any | None:
     """A JSON artifact as it is, None when absent or not JSON: for callers that check each field they use."""
     try:
-        return artifacts.read_json_or_none(filename)
+        return artifacts.read_json(filename, checked=False) if artifacts.exists(filename) else None
     except UsageError:
         return None
 

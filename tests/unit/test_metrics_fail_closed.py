@@ -82,3 +82,15 @@ def test_a_reader_that_meets_an_unexpected_shape_names_its_artifact() -> None:
     reader(ArtifactDir(Path("/nonexistent")), out)
     reason = "contract-validation-results.json is not in the shape interlock writes (KeyError: 'status'): rerun `interlock contracts`"
     assert out == {"other": Metric(0), "first": Metric(None, reason), "second": Metric(None, reason), "third": Metric(None, reason)}
+
+
+@pytest.mark.parametrize("filename", sorted(READS))
+def test_every_step_reading_an_artifact_gets_one_line_for_a_foreign_shape(tmp_path: Path, filename: str) -> None:
+    from interlock.errors import UsageError
+
+    (tmp_path / filename).write_text("[1]", "utf-8")
+    with pytest.raises(UsageError) as caught:
+        ArtifactDir(tmp_path).read_json(filename)
+    message = str(caught.value)
+    assert f"{filename}: not in the shape interlock writes ($: [1] is not of type 'object'); rerun `{COMMANDS[filename]}`" in message
+    assert ArtifactDir(tmp_path).read_json(filename, checked=False) == [1]  # for readers that check each field they use
