@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlock.ports import bindable
+
 #: The three inputs every config must pin (the protocol's prerequisites from protocols 3, 6 and 7).
 PREREQUISITES = """[prerequisites.feature_list]
 path = "features.json"
@@ -65,15 +67,6 @@ _low = 20000 + (_worker % 8) * PORT_BLOCK
 _next = itertools.count(random.randrange(PORT_BLOCK))
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_ports(count: int) -> list[int]:
     """Ports for servers a test starts later (services, a throwaway redis-server).
 
@@ -96,7 +89,7 @@ def free_ports(count: int) -> list[int]:
     found: list[int] = []
     for _ in range(PORT_BLOCK):
         port = _low + next(_next) % PORT_BLOCK
-        if port not in found and _bindable(port):
+        if port not in found and bindable(port):
             found.append(port)
             if len(found) == count:
                 return found

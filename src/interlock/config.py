@@ -313,7 +313,21 @@ def _not_blank(value: str | None) -> str | None:
     return value
 
 
-class Approval(Model):
+class _Approved(Model):
+    """The checks every approval makes, wherever it is given: an expiry in UTC, and no blank name, reason or ticket."""
+
+    @field_validator("expires", check_fields=False)
+    @classmethod
+    def _expires_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("justification", "approver", "ticket", check_fields=False)
+    @classmethod
+    def _filled(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+
+class Approval(_Approved):
     """Who approved an exception to the default policy, why, under which ticket, and until when (UTC)."""
 
     justification: str
@@ -321,18 +335,8 @@ class Approval(Model):
     ticket: str
     expires: datetime
 
-    @field_validator("expires")
-    @classmethod
-    def _expires_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value)
 
-    @field_validator("justification", "approver", "ticket")
-    @classmethod
-    def _filled(cls, value: str | None) -> str | None:
-        return _not_blank(value)
-
-
-class ConditionOverride(Model):
+class ConditionOverride(_Approved):
     """A change to one gate condition's default; a relaxation carries an approval like a waiver's."""
 
     threshold: float | None = None
@@ -342,16 +346,6 @@ class ConditionOverride(Model):
     approver: str | None = None
     ticket: str | None = None
     expires: datetime | None = None
-
-    @field_validator("expires")
-    @classmethod
-    def _expires_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value)
-
-    @field_validator("justification", "approver", "ticket")
-    @classmethod
-    def _filled(cls, value: str | None) -> str | None:
-        return _not_blank(value)
 
     def approval(self) -> Approval | None:
         """The approval given with this override, or None if any part of it is missing."""

@@ -11,6 +11,7 @@ uses it and must stay light.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -51,3 +52,12 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         if isinstance(exc, OSError):
             raise OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(path)) from exc
         raise
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB chunks so evidence of any size costs little memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

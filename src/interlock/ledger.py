@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock.artifacts import CATALOGUE, DERIVED, LEDGER, artifact, validation_errors
-from interlock.files import atomic_write
+from interlock.files import atomic_write, sha256_file
 from interlock.identity import Identity, current
 
 if TYPE_CHECKING:
@@ -59,14 +59,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def tracked(root: Path, stamps: dict[str, tuple[int, int, int]] | None = None) -> dict[str, str]:
     """Every file of the folder the ledger accounts for, with its sha256: all but hidden ones, the ledger and derived views.
 
@@ -79,7 +71,7 @@ def tracked(root: Path, stamps: dict[str, tuple[int, int, int]] | None = None) -
     for path in root.rglob("*"):
         rel = path.relative_to(root).as_posix()
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts) and rel != LEDGER and rel not in DERIVED:
-            found[rel] = _sha256_file(path)
+            found[rel] = sha256_file(path)
             if stamps is not None:
                 stat = path.stat()
                 stamps[rel] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -89,7 +81,7 @@ def tracked(root: Path, stamps: dict[str, tuple[int, int, int]] | None = None) -
 def config_digest(path: Path) -> str | None:
     """The sha256 of the config file a step ran with (None when it cannot be read)."""
     try:
-        return _sha256_file(path)
+        return sha256_file(path)
     except OSError:
         return None
 

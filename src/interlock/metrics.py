@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from interlock import fastschema, ledger
 from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, schema, validation_errors
 from interlock.defects import defect_id, fingerprint, read_log
 from interlock.errors import Problem, UsageError
+from interlock.files import sha256_file
 from interlock.gates import Metric
 from interlock.shards import relocate
 from interlock.statuses import (
@@ -132,14 +132,6 @@ def markdown_table(text: str, first_header: str) -> list[list[str]]:
         elif inside and not set("".join(cells)) <= set("-: "):
             rows.append(cells)
     return rows
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @_reader("integration-scope-matrix.json", "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")

@@ -208,7 +208,8 @@ def _proc_tree(root: int) -> set[int]:
     return tree
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether a listener could bind the loopback port now: a port in TIME_WAIT or held by anyone is not free."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -262,11 +263,11 @@ class Reservations:
         skip = set(avoid) | set(self.held)
         for offset in range(span):
             port = low + (start + offset) % span
-            if port in skip or not _bindable(port):
+            if port in skip or not bindable(port):
                 continue
             if not self._lock(port):
                 continue
-            if _bindable(port):  # still free now that it is ours
+            if bindable(port):  # still free now that it is ours
                 return port
             self.release(port)
         raise OSError(f"no free port in 127.0.0.1:{low}-{high - 1} to give a service with port = \"auto\"")

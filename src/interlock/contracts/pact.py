@@ -49,7 +49,7 @@ from interlock.documents import (
 )
 from interlock.errors import UsageError
 from interlock.events import Progress
-from interlock.metrics import sha256_file
+from interlock.files import sha256_file
 from interlock.probes import redact_url
 from interlock.runtime import RunContext
 

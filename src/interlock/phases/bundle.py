@@ -43,7 +43,8 @@ from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, write_bundle
 from interlock.evidence.bundle import textual
-from interlock.metrics import SEALING_REFUSED, UNBUNDLED, sha256_file
+from interlock.files import sha256_file
+from interlock.metrics import SEALING_REFUSED, UNBUNDLED
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, tool_versions, utc_now
 from interlock.secrets import MAX_EXPANDED, UNSCANNABLE, Redactor

@@ -20,7 +20,7 @@ from interlock.config import Dataset
 from interlock.documents import load_pact, pact_files
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten
-from interlock.metrics import sha256_file
+from interlock.files import sha256_file
 from interlock.phases import Outcome
 from interlock.probes.sql import TableContent
 from interlock.runtime import RunContext, utc_now

@@ -26,7 +26,7 @@ from interlock.documents import (
 )
 from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
-from interlock.metrics import sha256_file
+from interlock.files import sha256_file
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
 

@@ -37,8 +37,9 @@ from interlock.evidence import (
     verify_bundle,
     write_bundle,
 )
+from interlock.files import sha256_file
 from interlock.gates import failures, relaxations
-from interlock.metrics import commit_problems, recorded_commits, sha256_file, short, waiver_active
+from interlock.metrics import commit_problems, recorded_commits, short, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.runtime import RunContext, utc_now
