@@ -5,7 +5,7 @@ A generated suite of 2,000 passing tests marked `integration` (40 modules of
 no service. `interlock test` (through the CLI, as users run it: the suite, the
 report with interlock's summary, the defect triage) is timed against
 `pytest -m integration --json-report --json-report-file X` on the same suite,
-median of 3 runs each, alternating so drift hits both alike. Both run in this
+median of 5 runs each, alternating so drift hits both alike. Both run in this
 venv, with the same pytest plugins installed. `value` and `baseline` are wall
 seconds; the CPU seconds (user + system, the process and its children) are
 printed too, as `cpu_ratio`: on a shared machine they vary far less than wall
@@ -31,7 +31,7 @@ from typing import Any
 
 from benchmark import Benchmark, Measurement
 
-MODULES, PER_MODULE, RUNS, SHARDS = 40, 50, 3, 4
+MODULES, PER_MODULE, RUNS, SHARDS = 40, 50, 5, 4
 TOML = """\
 [project]
 name = "bench-suite"
