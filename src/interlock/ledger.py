@@ -339,6 +339,9 @@ def describe_groups(groups: Mapping[Identity, list[str]], reference: Identity | 
     for identity, names in ordered:
         shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
         parts.append(f"{shown} {'is' if len(names) == 1 else 'are'} of {identity.describe()}")
+    if len({identity.commit for identity in groups}) == 1 and any(identity.dirty for identity in groups):
+        parts.append("(one commit, but the work tree's uncommitted changes changed between steps: a file in the tree was edited "
+                     "during the run; a log redirected into the tree counts too, so write such files outside it or list them in .gitignore)")
     return "; ".join(parts)
 
 

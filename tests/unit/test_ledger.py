@@ -285,3 +285,12 @@ def test_the_seals_are_left_to_the_manifest_and_signature_checks(folder: Path) -
     for name in ("integration-evidence-manifest.json", "INTEGRATION-EVIDENCE.zip", "integration-signoff.json"):
         (folder / name).write_text("left by a killed step")
     assert ledger.unproduced(ledger.tracked(folder), ledger.read(folder)) == []
+
+
+def test_one_commit_with_changes_that_moved_during_the_run_is_explained() -> None:
+    """A log redirected into the work tree changes its digest step by step: the refusal says so instead of leaving a puzzle."""
+    commit = "a" * 40
+    moved = {Identity(commit, True, "1" * 64): ["a.json"], Identity(commit, True, "2" * 64): ["b.json"]}
+    assert "changed between steps" in ledger.describe_groups(moved, Identity(commit, True, "2" * 64))
+    two_commits = {Identity(commit, False, None): ["a.json"], Identity("b" * 40, False, None): ["b.json"]}
+    assert "changed between steps" not in ledger.describe_groups(two_commits, Identity("b" * 40, False, None))
