@@ -191,8 +191,7 @@ def read_report(path: Path) -> dict[str, Any] | None:
         return None
     except ValueError as exc:
         raise ReportFormatError(f"{path}: pytest-json-report wrote invalid JSON: {exc}") from None
-    valid = _REPORT_VALID is not None and _REPORT_VALID(report)
-    errors = [] if valid else [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
+    errors = _report_errors(report)
     if not errors and report["summary"]["total"] != len(report["tests"]):
         errors.append(f"summary.total is {report['summary']['total']} but {len(report['tests'])} tests are listed")
     if errors:
@@ -200,19 +199,20 @@ def read_report(path: Path) -> dict[str, Any] | None:
     return report
 
 
-def evidence_problem(report: Any, name: str = REPORT) -> str | None:
-    """Why a test execution report cannot be read as interlock's evidence (one line: the file and the JSON path), None when it can.
+def _report_errors(report: Any) -> list[str]:
+    """Where `report` breaks REPORT_SCHEMA, each as `path: message` (the fast check first, jsonschema to word them)."""
+    if _REPORT_VALID is not None and _REPORT_VALID(report):
+        return []
+    return [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
 
-    Gate 3 reads pytest's records and interlock's section; a plain pytest-json-report, a
-    section without `filtered`, or a record pytest never writes is refused, not guessed at.
+
+def evidence_problem(report: dict[str, Any], name: str = REPORT) -> str | None:
+    """Why a test execution report, already checked against its own artifact schema, cannot be read as
+    interlock's evidence (one line: the file and the JSON path), None when it can.
+
+    Gate 3 reads pytest's records too: one pytest never writes is refused, not guessed at.
     """
-    if not isinstance(report, dict) or not isinstance(report.get("interlock"), dict):
-        return f"{name} is not a report interlock wrote (no `interlock` section: a plain pytest-json-report?); run `interlock test`"
-    valid = _REPORT_VALID is not None and _REPORT_VALID(report)
-    errors = [] if valid else [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
-    if not errors:
-        artifact = fastschema.compile_schema(schema("test-execution-report"))
-        errors = [] if artifact is not None and artifact(report) else validation_errors("test-execution-report", report)
+    errors = _report_errors(report)
     return f"{name} breaks its schema ({errors[0]}); rerun `interlock test`" if errors else None
 
 
