@@ -1,36 +1,21 @@
-"""The environment baseline (protocol 7's assumptions) and pure comparisons of an environment against it.
+"""The environment baseline (protocol 7's assumptions): what it requires, loaded from its file.
 
 The baseline says which component versions, service variables and variable
 values an integration environment must provide. Loading turns a TOML, YAML or
-.env file into a `Baseline`; the comparisons take plain data (observed
-versions, declared variable names, effective values) and return `Check`s, so
-they are testable without a running system. Secret values are compared by
-SHA-256 and only a short digest prefix is ever shown, because the report is
-evidence that travels further than the environment it describes.
+.env file into a `Baseline`. The comparisons of an environment against it live
+in `baseline_checks`; this module stays below `secrets` (which reads the
+variables a baseline pins by hash), so the two never import each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier
-
-from interlock.checks import Check
 from interlock.config import Loaded
 from interlock.documents import load_document
 from interlock.errors import ConfigError, Problem, UsageError
-from interlock.probes import version_matches
-from interlock.secrets import SECRET_NAME, mask_url_passwords
-
-COMPONENTS = {
-    "sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "embedded-log": "sqlite",
-    "amqp": "rabbitmq", "nats": "nats", "redis": "redis", "mqtt": "mqtt",
-}
-"""The baseline `[versions]` key that ranges a store or broker kind (an embedded log is a SQLite file)."""
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTENV = re.compile(r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$""")
@@ -118,78 +103,3 @@ def parse(data: Any, source: str) -> Baseline:
     if problems:
         raise ConfigError(problems)
     return Baseline(source, versions, service_env, variables, secrets)
-
-
-def fingerprint(digest: str) -> str:
-    """A SHA-256 hex digest shortened to a prefix: enough to tell values apart, too little to confirm a guess."""
-    return f"sha256:{digest[:4]}…"
-
-
-def sha256_text(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def compare_versions(baseline: Baseline, observed: Mapping[str, str | None]) -> list[Check]:
-    """Each baseline range whose component this environment uses (a key of `observed`; None: used, not read)."""
-    checks = []
-    for component, spec in baseline.versions.items():
-        if component not in observed:
-            continue
-        check = Check(f"baseline.versions.{component}", "baseline", baseline.source, details={"expected": spec})
-        actual = observed[component]
-        if not actual:
-            checks.append(check.fail(f"{component}: the version could not be read, so {spec} is unverified"))
-            continue
-        try:
-            matches = version_matches(actual, spec)
-        except InvalidSpecifier:
-            checks.append(check.fail(f"{component}: invalid version range {spec!r} in the baseline", observed=actual))
-            continue
-        if matches:
-            checks.append(check.ok(f"{component} {actual} satisfies {spec}", observed=actual))
-        else:
-            checks.append(check.fail(f"{component} {actual} does not satisfy {spec}", observed=actual))
-    return checks
-
-
-def compare_service_env(baseline: Baseline, env_name: str, declared: Mapping[str, set[str]]) -> list[Check]:
-    """Each service's required variables against those interlock gives it; extras are recorded, not failed."""
-    checks = []
-    for service, required in baseline.service_env.items():
-        check = Check(f"baseline.env.{service}", "baseline", baseline.source, details={"required": sorted(required)})
-        if service not in declared:
-            checks.append(check.fail(f"service {service} is not defined in environment {env_name}"))
-            continue
-        missing = sorted(set(required) - declared[service])
-        extra = sorted(declared[service] - set(required))
-        if missing:
-            checks.append(check.fail(f"{service} in {env_name} lacks {', '.join(missing)}", missing=missing, extra=extra))
-        else:
-            checks.append(check.ok(f"{service} in {env_name} gets all {len(required)} required variables", missing=[], extra=extra))
-    return checks
-
-
-def compare_variables(baseline: Baseline, effective: Mapping[str, str]) -> list[Check]:
-    """Each baseline value against the effective one; secrets (hashed, or secret-looking names) show digests only."""
-    checks = []
-    for name in sorted({*baseline.variables, *baseline.secrets}):
-        check = Check(f"baseline.var.{name}", "baseline", baseline.source)
-        if name not in effective:
-            checks.append(check.fail(f"{name} is not set"))
-            continue
-        actual = effective[name]
-        if name in baseline.secrets or SECRET_NAME.search(name):
-            expected = baseline.secrets.get(name) or sha256_text(baseline.variables[name])
-            got = sha256_text(actual)
-            details = {"expected": fingerprint(expected), "actual": fingerprint(got), "compared": "sha256"}
-            if got == expected:
-                checks.append(check.ok(f"{name} matches the baseline (by SHA-256)", **details))
-            else:
-                checks.append(check.fail(f"{name} differs from the baseline ({details['actual']} where {details['expected']} is expected)", **details))
-            continue
-        expected_text, actual_text = mask_url_passwords(baseline.variables[name]), mask_url_passwords(actual)
-        if actual == baseline.variables[name]:
-            checks.append(check.ok(f"{name} matches the baseline", expected=expected_text))
-        else:
-            checks.append(check.fail(f"{name} is {actual_text!r} where the baseline expects {expected_text!r}", expected=expected_text, actual=actual_text))
-    return checks

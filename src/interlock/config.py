@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
 
 CONFIG_NAME = "interlock.toml"
@@ -114,9 +115,19 @@ class Store(Model):
 
 
 class Broker(Model):
-    kind: Literal["embedded-log", "amqp", "nats", "mqtt", "redis"]
+    kind: str = Field(description="a kind of `interlock.brokers.KINDS`: embedded-log, amqp, nats, mqtt, redis")
     url: str
     exchange: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        """Only a registered kind: an unknown one must never fall through to another kind's probe."""
+        if kind not in BROKER_KINDS:
+            close = difflib.get_close_matches(kind, BROKER_KINDS, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(BROKER_KINDS)}"
+            raise ValueError(f"unknown broker kind {kind!r}; {hint}")
+        return kind
 
 
 class Environment(Model):

@@ -30,10 +30,10 @@ from interlock.config import load
 from interlock.contracts import asyncapi
 from interlock.contracts.actions import ActionFailed, perform
 from interlock.contracts.schema import inspect_store
-from interlock.probes.amqp import probe_amqp
-from interlock.probes.mqtt import probe_mqtt
-from interlock.probes.nats import probe_nats
-from interlock.probes.redis import probe_redis
+from interlock.brokers.amqp import probe_amqp
+from interlock.brokers.mqtt import probe_mqtt
+from interlock.brokers.nats import probe_nats
+from interlock.brokers.redis import probe_redis
 from interlock.probes.sql import probe_store
 from interlock.runtime import RunContext
 from tests.support import config_head, free_ports, orders_on_a_broker

@@ -19,10 +19,10 @@ import pytest
 import redis
 
 from interlock.probes import run_all
-from interlock.probes.amqp import probe_amqp
-from interlock.probes.mqtt import probe_mqtt
-from interlock.probes.nats import probe_nats
-from interlock.probes.redis import probe_redis
+from interlock.brokers.amqp import probe_amqp
+from interlock.brokers.mqtt import probe_mqtt
+from interlock.brokers.nats import probe_nats
+from interlock.brokers.redis import probe_redis
 from interlock.probes.tcp import probe_tcp
 
 pytestmark = pytest.mark.services

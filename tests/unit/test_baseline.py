@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from interlock import baseline as bl
+from interlock import baseline_checks as bc
 from interlock.checks import Check
 from interlock.config import Loaded, Prerequisite, load
 from interlock.errors import ConfigError
@@ -54,7 +55,7 @@ def test_reports_every_shape_problem_with_its_key() -> None:
 
 def test_versions_pass_fail_unread_and_unused() -> None:
     baseline = bl.Baseline("b.toml", versions={"python": ">=3.11", "postgresql": ">=14", "sqlite": ">=3.24", "rabbitmq": ">=3.9", "redis": "~~7"})
-    checks = {c.id: c for c in bl.compare_versions(baseline, {"python": "3.11.2", "postgresql": "13.9 (Debian)", "sqlite": None, "redis": "7.0"})}
+    checks = {c.id: c for c in bc.compare_versions(baseline, {"python": "3.11.2", "postgresql": "13.9 (Debian)", "sqlite": None, "redis": "7.0"})}
     assert checks["baseline.versions.python"].passed
     assert not checks["baseline.versions.postgresql"].passed and "13.9" in (checks["baseline.versions.postgresql"].reason or "")
     assert "could not be read" in (checks["baseline.versions.sqlite"].reason or "")
@@ -64,7 +65,7 @@ def test_versions_pass_fail_unread_and_unused() -> None:
 
 def test_service_env_missing_fails_extra_is_recorded() -> None:
     baseline = bl.Baseline("b.toml", service_env={"orders": ("DB", "BUS", "PORT"), "catalog": ("DB",), "ghost": ("X",)})
-    checks = {c.id: c for c in bl.compare_service_env(baseline, "integration", {"orders": {"DB", "PORT"}, "catalog": {"DB", "PYTHONPATH"}})}
+    checks = {c.id: c for c in bc.compare_service_env(baseline, "integration", {"orders": {"DB", "PORT"}, "catalog": {"DB", "PYTHONPATH"}})}
     orders, catalog, ghost = checks["baseline.env.orders"], checks["baseline.env.catalog"], checks["baseline.env.ghost"]
     assert not orders.passed and orders.details["missing"] == ["BUS"]
     assert catalog.passed and catalog.details["extra"] == ["PYTHONPATH"]
@@ -74,7 +75,7 @@ def test_service_env_missing_fails_extra_is_recorded() -> None:
 def test_variables_plain_values_and_urls_are_redacted() -> None:
     baseline = bl.Baseline("b.toml", variables={"MODE": "fast", "DB_URL": "postgresql://app:pw-expected@db/x", "MISSING": "1"})
     effective = {"MODE": "slow", "DB_URL": "postgresql://app:pw-actual-value@db/x"}
-    checks = {c.id: c for c in bl.compare_variables(baseline, effective)}
+    checks = {c.id: c for c in bc.compare_variables(baseline, effective)}
     assert not checks["baseline.var.MODE"].passed and "'slow'" in (checks["baseline.var.MODE"].reason or "")
     assert not checks["baseline.var.MISSING"].passed and "not set" in (checks["baseline.var.MISSING"].reason or "")
     text = _text(list(checks.values()))
@@ -85,7 +86,7 @@ def test_variables_plain_values_and_urls_are_redacted() -> None:
 def test_secrets_are_compared_by_digest_and_never_shown(actual: str) -> None:
     digest = hashlib.sha256(SECRET.encode()).hexdigest()
     baseline = bl.Baseline("b.toml", variables={"API_TOKEN": SECRET}, secrets={"SIGNING": digest})
-    checks = bl.compare_variables(baseline, {"API_TOKEN": actual, "SIGNING": actual})
+    checks = bc.compare_variables(baseline, {"API_TOKEN": actual, "SIGNING": actual})
     assert [c.passed for c in checks] == [actual == SECRET] * 2
     text = _text(checks)
     assert SECRET not in text and digest not in text and hashlib.sha256(actual.encode()).hexdigest() not in text

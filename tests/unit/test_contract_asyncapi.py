@@ -19,7 +19,8 @@ import yaml
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.contracts import asyncapi
-from interlock.contracts.actions import Captured, stream_entry
+from interlock.brokers.base import Captured
+from interlock.brokers.redis import stream_entry
 from interlock.errors import ConfigError, UsageError
 from interlock.phases import contracts as contracts_phase
 from interlock.runtime import RunContext

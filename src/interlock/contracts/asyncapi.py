@@ -6,7 +6,7 @@ on `/` has them, or be null). For each channel interlock subscribes on the
 environment's broker at the channel's address FIRST, triggers the producer as
 `[contracts.asyncapi.channels."<channel id>"]` says (an address may key it
 when no other channel of the document has that address), captures what it
-publishes within the timeout (`actions.capture_messages`) and validates
+publishes within the timeout (`brokers.capture_messages`) and validates
 payload and headers against the channel's message schemas with jsonschema,
 `$ref`s resolved by referencing over the whole document and local files.
 
@@ -57,8 +57,10 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
+from interlock.brokers import capture_messages
+from interlock.brokers.base import Captured, CaptureFailed, NoMessage
 from interlock.config import key_lines
-from interlock.contracts.actions import ActionFailed, Captured, NoMessage, capture_messages, perform
+from interlock.contracts.actions import ActionFailed, perform
 from interlock.documents import json_path, load_document
 from interlock.errors import ConfigError, Problem, UsageError
 from interlock.events import Notice, Progress
@@ -654,7 +656,7 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
         verdict("fail", "NoMessage", f"no message on {channel.label} within {source.timeout:g}s")
     except TriggerFailed as exc:
         verdict("error", "TriggerFailed", f"trigger failed: {exc}")
-    except ActionFailed as exc:
+    except (CaptureFailed, ActionFailed) as exc:
         verdict("error", "BrokerError", f"broker {source.broker!r} ({broker['kind']}): {exc}")
     except Unresolvable as exc:
         verdict("error", "SchemaError", f"a $ref of the schema cannot be resolved: {exc}")

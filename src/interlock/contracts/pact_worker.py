@@ -150,11 +150,12 @@ def capture_failure(exc: Exception) -> dict[str, str]:
     reason (no message in time, the broker hung up, the trigger failed) is kept here.
     """
     from interlock.checks import describe
-    from interlock.contracts.actions import ActionFailed, NoMessage
+    from interlock.brokers.base import CaptureFailed, NoMessage
+    from interlock.contracts.actions import ActionFailed
 
     if isinstance(exc, NoMessage):
         return {"status": "fail", "type": "NoMessage", "message": str(exc)}
-    if isinstance(exc, ActionFailed):
+    if isinstance(exc, (ActionFailed, CaptureFailed)):
         return {"status": "error", "type": "CaptureFailed", "message": str(exc)}
     return {"status": "error", "type": "error", "message": describe(exc)}
 

@@ -83,11 +83,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import inspect
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from interlock.checks import describe
 from interlock.config import SchemaContract
@@ -95,7 +94,8 @@ from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
 from interlock.probes import connect_failure, redact_url, scrub
-from interlock.probes.sql import _connect_args, _db_error, _engine_url
+from interlock.dburl import open_engine
+from interlock.probes.sql import _db_error
 from interlock.runtime import RunContext
 
 SPEC_VERSION = 1
@@ -514,13 +514,12 @@ def inspect_store(kind: str, url: str, tables: Sequence[str], timeout: float) ->
     """Reflect `tables` from one store over one connection; a store that cannot be asked gives its reason, password masked."""
     start = time.perf_counter()
     try:
-        sa_url, where = _engine_url(kind, url)  # type: ignore[arg-type]
+        engine, where = open_engine(kind, url, timeout=timeout)  # type: ignore[arg-type]
     except ValueError as exc:
         return StoreView(redact_url(url), scrub(str(exc), url), connect_ms=_ms(start))
     except Exception as exc:  # noqa: BLE001 - an unparsable URL is a reason, not a crash
         return StoreView(redact_url(url), scrub(f"bad store URL {redact_url(url)}: {describe(exc)}", url), connect_ms=_ms(start))
     view = StoreView(where)
-    engine = create_engine(sa_url, poolclass=NullPool, connect_args=_connect_args(kind, timeout))  # type: ignore[arg-type]
     try:
         with engine.connect() as conn:
             view.connect_ms = _ms(start)

@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import platform
-import sqlite3
 from collections.abc import Coroutine
 from typing import Any
 
 from interlock import baseline as bl
+from interlock.baseline_checks import compare_service_env, compare_variables, compare_versions
+from interlock.brokers import KINDS
+from interlock.brokers.base import server_version
 from interlock.checks import Check
-from interlock.config import Broker, Environment, ServiceRuntime
+from interlock.config import Environment, ServiceRuntime
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, Notice, ProtocolError
 from interlock.phases import Outcome
 from interlock.phases.data import csv_content, data_rows
 from interlock.probes import redact_url, run_all
-from interlock.probes.amqp import probe_amqp
-from interlock.probes.embedded_log import probe_embedded_log
 from interlock.probes.http import probe_http
-from interlock.probes.mqtt import probe_mqtt
-from interlock.probes.nats import probe_nats
-from interlock.probes.redis import probe_redis
 from interlock.probes.sql import TableContent, probe_store
 from interlock.runtime import RunContext, utc_now
 from interlock.secrets import MIN_LENGTH
@@ -39,20 +36,6 @@ REPORT = "environment-validation-report.json"
 SCRIPT = "validate_environment.py"
 Probe = Coroutine[Any, Any, Check | list[Check]]
 Label = tuple[str, str, str]
-
-
-def _broker_probe(name: str, broker: Broker, url: str, versions: dict[str, str], timeout: float) -> Probe:
-    """The probe for one broker kind, with the baseline's version range for its component."""
-    spec = versions.get(bl.COMPONENTS[broker.kind])
-    if broker.kind == "embedded-log":
-        return probe_embedded_log(name, url)
-    if broker.kind == "amqp":
-        return probe_amqp(name, url, exchanges=(broker.exchange,) if broker.exchange else (), version_spec=spec, timeout=timeout)
-    if broker.kind == "nats":
-        return probe_nats(name, url, version_spec=spec, timeout=timeout)
-    if broker.kind == "redis":
-        return probe_redis(name, url, version_spec=spec, timeout=timeout)
-    return probe_mqtt(name, url, timeout=timeout)
 
 
 def expected_contents(ctx: RunContext, store: str) -> tuple[dict[str, TableContent], list[Check]]:
@@ -114,7 +97,8 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
         labels.append((name, store.kind, url))
     for name, broker in env.brokers.items():
         url = ctx.expand(broker.url)
-        probes.append(_broker_probe(name, broker, url, versions, inner))
+        kind = KINDS[broker.kind]
+        probes.append(kind.probe(name, {**broker.model_dump(), "url": url}, versions.get(kind.component), inner))
         labels.append((name, broker.kind, url))
     probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
     external = {service_check_id(n, r): n for n, r in env.services.items() if r.command is None}
@@ -129,12 +113,9 @@ def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | N
     """The version of each component this environment uses, from the probes (None: used but not read)."""
     by_id = {c.id: c for c in probed}
     observed: dict[str, str | None] = {"python": platform.python_version()}
-    used = [(name, store.kind) for name, store in ctx.env.stores.items()] + [(name, b.kind) for name, b in ctx.env.brokers.items()]
-    for name, kind in used:
-        component = bl.COMPONENTS[kind]
-        version = by_id[name].details.get("server_version") if name in by_id else None
-        if kind == "embedded-log":
-            version = sqlite3.sqlite_version  # the log is a SQLite file read through this interpreter's library
+    used = [(name, store.kind, server_version(by_id.get(name))) for name, store in ctx.env.stores.items()]
+    used += [(name, KINDS[b.kind].component, KINDS[b.kind].observed_version(by_id.get(name))) for name, b in ctx.env.brokers.items()]
+    for _, component, version in used:
         if observed.get(component) is None:
             observed[component] = version
     return observed
@@ -145,9 +126,9 @@ def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check])
     env = ctx.env
     declared = {name: set(env.vars) | set(runtime.env) for name, runtime in env.services.items()}
     return [
-        *bl.compare_versions(baseline, observed_versions(ctx, probed)),
-        *bl.compare_service_env(baseline, ctx.env_name, declared),
-        *bl.compare_variables(baseline, ctx.base_env()),
+        *compare_versions(baseline, observed_versions(ctx, probed)),
+        *compare_service_env(baseline, ctx.env_name, declared),
+        *compare_variables(baseline, ctx.base_env()),
     ]
 
 

@@ -29,22 +29,17 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Connection, column, create_engine, func, inspect, select, table, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Connection, column, func, inspect, select, table, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from interlock.checks import Check, describe, timed
-from interlock.probes import connect_failure, host_port, redact_url, scrub, version_problem
+from interlock.dburl import StoreKind, open_engine
+from interlock.probes import connect_failure, redact_url, scrub, version_problem
 
-StoreKind = Literal["sqlite", "postgresql", "mysql"]
 SubCheck = Callable[[Check, Connection, str], None]
 
-_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
-_SCHEMES = {"sqlite": {"sqlite"}, "postgresql": {"postgresql", "postgres"}, "mysql": {"mysql", "mariadb"}}
-_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 _VERSION_SQL = {"sqlite": "SELECT sqlite_version()", "postgresql": "SHOW server_version", "mysql": "SELECT VERSION()"}
 _MIGRATION_FILE = re.compile(r"^\d+_.+\.sql$")
 # A number as a person or a driver writes it: no leading zeros (so codes like "007" stay text), optional fraction.
@@ -209,11 +204,10 @@ def _probe(
 ) -> None:
     """Fill in the main check and then each follow-up check, all over one connection."""
     try:
-        sa_url, where = _engine_url(kind, url)
+        engine, where = open_engine(kind, url, timeout=timeout)
     except ValueError as exc:
         _fail_all(main, subs, str(exc))
         return
-    engine = create_engine(sa_url, poolclass=NullPool, connect_args=_connect_args(kind, timeout))
     try:
         with engine.connect() as conn:
             version = str(conn.execute(text(_VERSION_SQL[kind])).scalar())
@@ -321,31 +315,6 @@ def _check_checksum(check: Check, conn: Connection, where: str, table_name: str,
         check.ok(f"{where}: table {table_name} matches {expected.source or 'the dataset'} (sha256 {found.sha256[:12]}…, {len(found.rows)} rows)", **details)
     else:
         check.fail(f"{where}: table {table_name} differs from {expected.source or 'the dataset'}: {difference}", first_difference=difference, **details)
-
-
-def _engine_url(kind: StoreKind, url: str) -> tuple[URL | str, str]:
-    """The SQLAlchemy URL with our driver, and where it points (host:port/db or the SQLite path)."""
-    parsed = make_url(url)
-    scheme = parsed.drivername.split("+", 1)[0]
-    if scheme not in _SCHEMES[kind]:
-        raise ValueError(f"URL scheme {scheme!r} is not a {kind} URL: {redact_url(url)}")
-    if kind == "sqlite":
-        path = Path(parsed.database or "")
-        if not parsed.database or not path.is_file():
-            raise ValueError(f"SQLite database file {parsed.database or '(none)'} does not exist")
-        # mode=rw: never let a probe create the file it is meant to find
-        return f"sqlite:///file:{path.resolve()}?mode=rw&uri=true", str(path)
-    where = f"{host_port(url, _DEFAULT_PORTS[kind])}/{parsed.database or ''}"
-    return parsed.set(drivername=_DRIVERS[kind]), where
-
-
-def _connect_args(kind: StoreKind, timeout: float) -> dict[str, float | int]:
-    """Driver options that bound how long a connect (and, for MySQL, a read) may hang."""
-    if kind == "postgresql":
-        return {"connect_timeout": max(2, math.ceil(timeout))}  # libpq: whole seconds, at least 2
-    if kind == "mysql":
-        return {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
-    return {"timeout": timeout}
 
 
 def _db_error(exc: SQLAlchemyError) -> str:

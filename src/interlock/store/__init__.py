@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
+from interlock import dburl
 from interlock.errors import Problem, UsageError
 from interlock.store.db import History, Store
 from interlock.store.migrate import upgrade
@@ -43,17 +44,14 @@ def store_url(url: str | None, root: Path) -> str:
 
 
 def engine_url(url: str) -> sa.URL:
-    """A SQLAlchemy URL: `postgresql://` and `postgres://` use psycopg 3; SQLite as given; nothing else."""
+    """A SQLAlchemy URL (`interlock.dburl`): `postgresql://` and `postgres://` use psycopg 3; SQLite as given; nothing else."""
     try:
-        parsed = sa.make_url(url)
-    except ArgumentError:
+        kind = dburl.kind_of(url)
+    except ValueError:
         raise UsageError(Problem(ENV_VAR, f"{url!r} is not a database URL; use sqlite:///PATH or postgresql://USER@HOST:PORT/DB")) from None
-    backend = parsed.get_backend_name()
-    if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        return parsed
-    raise UsageError(Problem(ENV_VAR, f"history store {parsed.render_as_string(hide_password=True)!r}: only sqlite:// and postgresql:// are supported"))
+    if kind not in ("sqlite", "postgresql"):
+        raise UsageError(Problem(ENV_VAR, f"history store {dburl.parse(url).render_as_string(hide_password=True)!r}: only sqlite:// and postgresql:// are supported"))
+    return dburl.sqlalchemy_url(kind, url)
 
 
 def open_store(url: str | None = None, root: Path | None = None) -> Store:

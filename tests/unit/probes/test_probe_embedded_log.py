@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 from interlock.checks import Check
-from interlock.probes.embedded_log import probe_embedded_log
+from interlock.brokers.embedded_log import probe_embedded_log
 
 SCHEMA = "CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT, headers TEXT, body BLOB, published_at TEXT)"
 
