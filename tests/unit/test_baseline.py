@@ -91,3 +91,12 @@ def test_secrets_are_compared_by_digest_and_never_shown(actual: str) -> None:
     text = _text(checks)
     assert SECRET not in text and digest not in text and hashlib.sha256(actual.encode()).hexdigest() not in text
     assert f"sha256:{digest[:4]}…" in text
+
+
+def test_the_baseline_document_does_not_import_secrets() -> None:
+    """secrets reads the variables a baseline pins by hash, so baseline must not import it back (no import cycle)."""
+    import ast
+
+    tree = ast.parse(Path(bl.__file__).read_text("utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not imported & {"interlock.secrets", "interlock.baseline_checks"}
