@@ -115,7 +115,7 @@ class Store(Model):
 
 
 class Broker(Model):
-    kind: str = Field(description="a kind of `interlock.brokers.KINDS`: embedded-log, amqp, nats, mqtt, redis")
+    kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}")
     url: str
     exchange: str | None = None
 
