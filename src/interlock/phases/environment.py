@@ -113,9 +113,9 @@ def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | N
     """The version of each component this environment uses, from the probes (None: used but not read)."""
     by_id = {c.id: c for c in probed}
     observed: dict[str, str | None] = {"python": platform.python_version()}
-    used = [(name, store.kind, server_version(by_id.get(name))) for name, store in ctx.env.stores.items()]
-    used += [(name, KINDS[b.kind].component, KINDS[b.kind].observed_version(by_id.get(name))) for name, b in ctx.env.brokers.items()]
-    for _, component, version in used:
+    used = [(store.kind, server_version(by_id.get(name))) for name, store in ctx.env.stores.items()]  # a store's component is its kind
+    used += [(KINDS[b.kind].component, KINDS[b.kind].observed_version(by_id.get(name))) for name, b in ctx.env.brokers.items()]
+    for component, version in used:
         if observed.get(component) is None:
             observed[component] = version
     return observed
