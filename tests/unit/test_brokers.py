@@ -114,6 +114,6 @@ def test_capturing_from_an_unregistered_kind_is_a_capture_failure() -> None:
 
 def test_loading_the_registry_loads_no_broker_client() -> None:
     """The config imports the registry; a broker client (or SQLAlchemy) is loaded only when a probe or capture runs."""
-    code = "import sys, interlock.config; print(sorted(m for m in ('aio_pika', 'nats', 'paho', 'redis', 'sqlalchemy') if m in sys.modules))"
+    code = "import sys, interlock.brokers; print(sorted(m for m in ('aio_pika', 'nats', 'paho', 'redis', 'sqlalchemy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
