@@ -23,12 +23,6 @@ from interlock.checks import Check
 SILENCE_SLACK = 2.0
 """How long past a capture's timeout a broker's reply may take before the broker counts as gone silent."""
 
-#: A kind's probe: (check id, the broker's config table with its URL expanded, the baseline's version range, timeout).
-Probe = Callable[[str, Mapping[str, Any], "str | None", float], Coroutine[Any, Any, "Check | list[Check]"]]
-#: A kind's capture: (the broker's config table, topic, trigger, timeout, settle) → the messages that arrived.
-Capture = Callable[[Mapping[str, Any], str, Callable[[], None], float, float], "list[Captured]"]
-
-
 class CaptureFailed(Exception):
     """The broker could not be subscribed to or read while capturing a producer's messages."""
 
@@ -47,6 +41,13 @@ class Captured:
 
     body: bytes
     headers: dict[str, Any] = field(default_factory=dict)
+
+
+#: A kind's probe: (check id, the broker's config table with its URL expanded, the baseline's version range, timeout).
+#: It never raises for a failure of the broker it probes: that is a failed check.
+Probe = Callable[[str, Mapping[str, Any], str | None, float], Coroutine[Any, Any, Check | list[Check]]]
+#: A kind's capture: (the broker's config table, topic, trigger, timeout, settle) → the messages that arrived.
+Capture = Callable[[Mapping[str, Any], str, Callable[[], None], float, float], list[Captured]]
 
 
 def server_version(check: Check | None) -> str | None:
