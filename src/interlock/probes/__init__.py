@@ -1,7 +1,9 @@
-"""Probes: one module per kind of service, each turning a live service into `Check`s.
+"""Probes: one module per kind of non-broker service (`http`, `sql`, `tcp`), each turning a live service into `Check`s.
 
-Every probe is a coroutine so an environment's probes run side by side, and no
-probe raises for a failure of the thing it probes. `run_all` adds the last line
+Broker probes live with the rest of their kind in `interlock.brokers`; the
+helpers here (connection failures, URL redaction, version ranges, `run_all`)
+serve both. Every probe is a coroutine so an environment's probes run side by
+side, and no probe raises for a failure of the thing it probes. `run_all` adds the last line
 of defence: a per-probe deadline and a failed check for anything unexpected, so
 a hung or buggy probe can never hide (or stall) the verdicts of the others.
 
