@@ -46,6 +46,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
@@ -57,7 +58,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from interlock.config import key_lines
+from interlock.config import Config, key_lines
 from interlock.contracts.actions import ActionFailed, Captured, NoMessage, capture_messages, perform
 from interlock.documents import json_path, load_document
 from interlock.errors import ConfigError, Problem, UsageError
@@ -732,3 +733,35 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
             ctx.emit(Progress("2.2", done, total, "asyncapi channels verified"))
         records.append(_record(service, source, document, items))
     return records
+
+
+class AsyncApiKind:
+    """AsyncAPI as a contract kind (`interlock.contracts.kinds`): every channel is captured, so `--only` cuts its records after."""
+
+    name = "asyncapi"
+    prefixes = ("asyncapi:",)
+
+    def declared(self, config: Config) -> bool:
+        return config.contracts.asyncapi is not None
+
+    def prepare(self, ctx: RunContext, only: Sequence[str]) -> None:
+        return None
+
+    def settings(self, ctx: RunContext, prepared: None) -> dict[str, Any] | None:
+        return settings(ctx)
+
+    def verify(self, ctx: RunContext, prepared: None) -> list[dict[str, Any]]:
+        return verify(ctx)
+
+    def interfaces(self, ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+        """The message interface of every configured channel: by its id, or by an address only one channel of its service has."""
+        assert ctx.config.contracts.asyncapi is not None
+        for channel in ctx.config.contracts.asyncapi.channels:
+            messages = [i for i in interfaces.values() if i["kind"] == "message" and i["source"] == ctx.config.services[i["service"]].asyncapi]
+            by_id = [i for i in messages if i["operation"] == f"publish {channel}"]
+            by_address = [i for i in messages if i.get("address") == channel]  # a key naming an address is used only where one channel has it
+            for interface in by_id or [i for i in by_address if sum(j["service"] == i["service"] for j in by_address) == 1]:
+                interface["checks"].append({"kind": "asyncapi", "ref": f"asyncapi {interface['service']} {channel}"})
+
+
+KIND = AsyncApiKind()

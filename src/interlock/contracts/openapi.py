@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ import httpx
 from interlock.contracts import openapi_spec
 from interlock.contracts.openapi_check import Unreachable, exercise
 from interlock.contracts.openapi_plan import Operation, Unexercised, operations, plan
+from interlock.config import Config
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
@@ -281,3 +283,34 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
             records.append({**_missing_record(service, service in ctx.config.services), "id": f"schemathesis:-->{service}", "consumer": "schemathesis:-",
                             "reason": f"[contracts.openapi] schemathesis names {service!r}, which is not among the services whose OpenAPI document is checked"})
     return records
+
+
+class OpenApiKind:
+    """OpenAPI as a contract kind (`interlock.contracts.kinds`): every document is checked whole, so `--only` cuts its records after."""
+
+    name = "openapi"
+    prefixes = ("openapi:", "schemathesis:")
+
+    def declared(self, config: Config) -> bool:
+        return config.contracts.openapi is not None
+
+    def prepare(self, ctx: RunContext, only: Sequence[str]) -> None:
+        return None
+
+    def settings(self, ctx: RunContext, prepared: None) -> dict[str, Any] | None:
+        return settings(ctx)
+
+    def verify(self, ctx: RunContext, prepared: None) -> list[dict[str, Any]]:
+        return verify(ctx)
+
+    def interfaces(self, ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+        """Every HTTP interface of a checked service's document: step 2.2 exercises each operation."""
+        contracts = ctx.config.contracts
+        assert contracts.openapi is not None
+        names = contracts.openapi.services if contracts.openapi.services is not None else [n for n, s in ctx.config.services.items() if s.openapi]
+        for interface in interfaces.values():
+            if interface["kind"] == "http" and interface["service"] in names and interface["source"] == ctx.config.services[interface["service"]].openapi:
+                interface["checks"].append({"kind": "openapi", "ref": f"openapi {interface['source']}"})
+
+
+KIND = OpenApiKind()

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +47,8 @@ from interlock.documents import (
     pact_files,
     source_url,
 )
-from interlock.errors import UsageError
+from interlock.config import Config
+from interlock.errors import Problem, UsageError
 from interlock.events import Progress
 from interlock.files import sha256_file
 from interlock.probes import redact_url
@@ -73,6 +74,13 @@ class Plan:
     unmatched: list[str] = field(default_factory=list)  # ids of `only` that name no pact or broker provider
     concurrency: int = 1
     per_provider: int = 1
+
+    def refusal(self, unmatched: Collection[str], others: tuple[str, ...]) -> Problem | None:
+        """`--only` ids no kind has that look like pact interaction ids (`consumer->provider: description`)."""
+        pact_like = sorted(i for i in unmatched if "->" in i and not i.startswith(others))
+        if not pact_like:
+            return None
+        return Problem("--only", f"no pact interaction has id {', '.join(map(repr, pact_like))}; ids look like 'consumer->provider: description'")
 
 
 def _source_record(source: str, reason: str) -> dict[str, Any]:
@@ -616,3 +624,29 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
         if job["kind"] == "broker":
             records += broker_records(job["provider"], outcomes[job["id"]], pact.broker.url)
     return records
+
+
+class PactKind:
+    """Pact as a contract kind (`interlock.contracts.kinds`): it knows its interaction ids before running, so `--only` narrows the verifier."""
+
+    name = "pact"
+    prefixes = ("pact:",)
+
+    def declared(self, config: Config) -> bool:
+        return config.contracts.pact is not None
+
+    def prepare(self, ctx: RunContext, only: Sequence[str]) -> Plan:
+        return prepare(ctx, only)
+
+    def settings(self, ctx: RunContext, prepared: Plan) -> dict[str, Any] | None:
+        return settings(ctx, prepared)
+
+    def verify(self, ctx: RunContext, prepared: Plan) -> list[dict[str, Any]]:
+        return verify(ctx, prepared)
+
+    def interfaces(self, ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+        """Nothing to add here: the scope matrix binds pact checks from the pact files themselves, which also
+        give it interfaces and dependencies (`phases.scope.build_matrix`, before the probes' checks)."""
+
+
+KIND = PactKind()

@@ -90,7 +90,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from interlock.checks import describe
-from interlock.config import SchemaContract
+from interlock.config import Config, SchemaContract
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
@@ -790,3 +790,33 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     for entry in found:
         views.setdefault(entry.contract.store, StoreView(entry.contract.store))
     return records(found, views)
+
+
+class SchemaKind:
+    """Shared-storage schemas as a contract kind (`interlock.contracts.kinds`): every store is inspected, so `--only` cuts its records after."""
+
+    name = "schema"
+    prefixes = ("schema:",)
+
+    def declared(self, config: Config) -> bool:
+        return bool(config.contracts.schema_)
+
+    def prepare(self, ctx: RunContext, only: Sequence[str]) -> None:
+        return None
+
+    def settings(self, ctx: RunContext, prepared: None) -> dict[str, Any] | None:
+        return settings(ctx)
+
+    def verify(self, ctx: RunContext, prepared: None) -> list[dict[str, Any]]:
+        return verify(ctx)
+
+    def interfaces(self, ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
+        """The table interface of every table a spec declares (tables the migrations create)."""
+        for entry in ctx.config.contracts.schema_:
+            for table in load_spec(ctx.loaded.resolve(entry.path)).tables:
+                key = f"{entry.store}:table {table}"
+                if key in interfaces:
+                    interfaces[key]["checks"].append({"kind": "schema", "ref": f"schema {entry.path} ({entry.service})"})
+
+
+KIND = SchemaKind()
