@@ -12,7 +12,6 @@ from typing import Any
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 
-
 SPEC_VERSION = 1
 FAMILIES = ("smallint", "integer", "bigint", "numeric", "float", "boolean", "text", "timestamp", "date", "time", "json", "uuid", "binary")
 # spec spelling → (family, how many parenthesised numbers it takes: min, max)
