@@ -17,7 +17,7 @@ from interlock.config import Prerequisite
 from interlock.contracts.asyncapi import load_asyncapi
 from interlock.contracts.kinds import declared as declared_kinds
 from interlock.contracts.openapi import load as load_openapi
-from interlock.contracts.openapi_plan import operations
+from interlock.contracts.openapi.plan import operations
 from interlock.documents import (
     PactFile,
     load_document,

@@ -40,18 +40,8 @@ one of them. Channels are verified one after another: two captures on the
 same address at once would see each other's messages.
 """
 
-from interlock.contracts.asyncapi.capture_run import (
-    SETTLE_SECONDS,
-    TriggerFailed,
-    configured_trigger,
-    interface_id,
-    verify_channel,
-)
-from interlock.contracts.asyncapi.compare import (
-    MAX_MISMATCHES,
-    check_captured,
-    message_mismatches,
-)
+from interlock.contracts.asyncapi.capture_run import SETTLE_SECONDS, TriggerFailed, configured_trigger, interface_id, verify_channel
+from interlock.contracts.asyncapi.compare import MAX_MISMATCHES, check_captured, message_mismatches
 from interlock.contracts.asyncapi.document import (
     ASYNCAPI_FORMATS,
     FORMAT_CHECKER,
@@ -64,13 +54,7 @@ from interlock.contracts.asyncapi.document import (
     json_pointer,
     validator_class,
 )
-from interlock.contracts.asyncapi.kind import (
-    KIND,
-    AsyncApiKind,
-    documents,
-    settings,
-    verify,
-)
+from interlock.contracts.asyncapi.kind import KIND, AsyncApiKind, documents, settings, verify
 from interlock.contracts.asyncapi.loader import load_asyncapi
 from interlock.contracts.asyncapi.records import record
 

@@ -7,12 +7,7 @@ from typing import Any
 
 from referencing.exceptions import Unresolvable
 
-from interlock.contracts.actions import (
-    ActionFailed,
-    NoMessage,
-    capture_messages,
-    perform,
-)
+from interlock.contracts.actions import ActionFailed, NoMessage, capture_messages, perform
 from interlock.contracts.asyncapi.compare import MAX_MISMATCHES, check_captured
 from interlock.contracts.asyncapi.document import AsyncApiDocument, Channel
 from interlock.runtime import RunContext

@@ -6,13 +6,7 @@ import json
 from typing import Any
 
 from interlock.contracts.actions import Captured
-from interlock.contracts.asyncapi.document import (
-    AsyncApiDocument,
-    Channel,
-    Loc,
-    Message,
-    validator_class,
-)
+from interlock.contracts.asyncapi.document import AsyncApiDocument, Channel, Loc, Message, validator_class
 from interlock.documents import json_path
 
 MAX_MISMATCHES = 50

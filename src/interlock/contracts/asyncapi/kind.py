@@ -6,12 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from interlock.config import Config, key_lines
-from interlock.contracts.asyncapi.capture_run import (
-    SETTLE_SECONDS,
-    configured_trigger,
-    interface_id,
-    verify_channel,
-)
+from interlock.contracts.asyncapi.capture_run import SETTLE_SECONDS, configured_trigger, interface_id, verify_channel
 from interlock.contracts.asyncapi.document import FORMAT_CHECKER, AsyncApiDocument
 from interlock.contracts.asyncapi.loader import load_asyncapi
 from interlock.contracts.asyncapi.records import no_document_record, record

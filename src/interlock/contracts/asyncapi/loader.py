@@ -13,13 +13,7 @@ from jsonschema.exceptions import SchemaError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from interlock.contracts.asyncapi.document import (
-    AsyncApiDocument,
-    Channel,
-    Loc,
-    Message,
-    validator_class,
-)
+from interlock.contracts.asyncapi.document import AsyncApiDocument, Channel, Loc, Message, validator_class
 from interlock.documents import json_path, load_document
 from interlock.errors import Problem, UsageError
 

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.contracts.pact.sources import ID_PATTERN
-from interlock.documents import (
-    PactFile,
-)
+from interlock.documents import PactFile
 from interlock.runtime import RunContext
 
 WORKERS_PER_CORE = 4  # a verifier spends ~7 ms of CPU per interaction and the rest waiting for its provider

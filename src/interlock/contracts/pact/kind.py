@@ -10,18 +10,10 @@ from typing import Any
 
 from interlock.config import Config
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule
-from interlock.contracts.pact.jobs import (
-    WORKERS_PER_CORE,
-    broker_job,
-    build_jobs,
-    default_concurrency,
-)
+from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency
 from interlock.contracts.pact.records import broker_records, contract_records
 from interlock.contracts.pact.sources import Plan, resolve_sources, select_pacts
-from interlock.documents import (
-    PactFile,
-    source_url,
-)
+from interlock.documents import PactFile, source_url
 from interlock.errors import UsageError
 from interlock.events import Progress
 from interlock.files import sha256_file

@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interlock.documents import (
-    PactFile,
-)
+from interlock.documents import PactFile
 from interlock.probes import redact_url
 
 

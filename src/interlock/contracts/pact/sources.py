@@ -9,14 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.contracts.pact.records import source_record
-from interlock.documents import (
-    FetchedPact,
-    PactFile,
-    fetch_pact,
-    load_pact,
-    pact_files,
-    source_url,
-)
+from interlock.documents import FetchedPact, PactFile, fetch_pact, load_pact, pact_files, source_url
 from interlock.errors import Problem, UsageError
 from interlock.probes import redact_url
 from interlock.runtime import RunContext

@@ -71,11 +71,7 @@ lengths where both give one, same nullability and primary key where both
 declare them); each difference is a mismatch naming both services.
 """
 
-from interlock.contracts.schema.compare import (
-    compare_table,
-    disagreements,
-    type_problem,
-)
+from interlock.contracts.schema.compare import compare_table, disagreements, type_problem
 from interlock.contracts.schema.document import (
     FAMILIES,
     SPEC_VERSION,
@@ -90,15 +86,7 @@ from interlock.contracts.schema.document import (
     parse_type,
 )
 from interlock.contracts.schema.kind import KIND, SchemaKind, entries, settings, verify
-from interlock.contracts.schema.live import (
-    LiveColumn,
-    LiveTable,
-    LiveType,
-    StoreView,
-    inspect_store,
-    live_type,
-    reflect_table,
-)
+from interlock.contracts.schema.live import LiveColumn, LiveTable, LiveType, StoreView, inspect_store, live_type, reflect_table
 from interlock.contracts.schema.records import Entry, records
 
 __all__ = [
