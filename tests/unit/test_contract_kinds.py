@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
-from interlock.config import Contracts, parse
+from interlock.artifacts import ArtifactDir
+from interlock.config import Contracts, load, parse
 from interlock.contracts import kinds
 from interlock.contracts.kinds import KINDS, PARTS, ContractKind, register
+from interlock.phases import contracts as contracts_step
+from interlock.phases import scope
+from interlock.runtime import RunContext
 
 
 def test_every_registered_kind_satisfies_the_protocol_under_its_own_name() -> None:
@@ -107,3 +111,38 @@ url = "http://127.0.0.1:1"
 def test_declared_kinds_follow_the_config_in_table_order(section: str, expected: list[str]) -> None:
     config = parse(MINIMAL + section, Path("interlock.toml"))
     assert [kind.name for kind in kinds.declared(config)] == expected
+
+
+class _Stand(_Whole):
+    """Stands in for the schema kind in the table: what step 2.2 and the scope matrix do comes from the table, never a module's name."""
+
+    name = "schema"
+    prefixes = ("schema:",)
+
+    def declared(self, config: Any) -> bool:
+        return True
+
+    def settings(self, ctx: Any, prepared: Any) -> dict[str, Any]:
+        return {"stand_in": True}
+
+    def verify(self, ctx: Any, prepared: Any) -> list[dict[str, Any]]:
+        item = {"id": "db:table t", "description": "t exists", "provider_states": [], "status": "pass", "duration_ms": 1.0, "mismatches": []}
+        return [{"id": "schema:shop->db", "kind": "schema", "consumer": "shop", "provider": "db", "source": "s.yaml", "specification": "1",
+                 "status": "pass", "duration_ms": 1.0, "reason": None, "interactions": [item]}]
+
+    def interfaces(self, ctx: Any, interfaces: dict[str, dict[str, Any]]) -> None:
+        interfaces["db:table t"]["checks"].append({"kind": "schema", "ref": "stand-in"})
+
+
+def test_step_and_scope_reach_a_kind_only_through_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "interlock.toml").write_text(MINIMAL.replace('openapi = "api.yaml"\n', ""), "utf-8")
+    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    monkeypatch.setitem(KINDS, "schema", _Stand())
+    assert contracts_step.declared(ctx) == ["schema"]
+    outcome = contracts_step.run(ctx)  # both artifacts are checked against their schemas as they are written
+    assert outcome.status == "pass"
+    assert ctx.artifacts.read_json("contract-validation-config.json")["validators"] == {"schema": {"stand_in": True}}
+    assert [r["id"] for r in ctx.artifacts.read_json("contract-validation-results.json")["contracts"]] == ["schema:shop->db"]
+    interfaces = {"db:table t": {"id": "db:table t", "service": "db", "kind": "table", "operation": "table t", "source": "m", "features": [], "checks": []}}
+    scope._contract_checks(ctx, interfaces)
+    assert interfaces["db:table t"]["checks"] == [{"kind": "schema", "ref": "stand-in"}]
