@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from interlock.contracts.openapi import spec as openapi_spec
+from interlock.contracts.openapi.spec import problem as document_problem
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 
@@ -67,7 +67,7 @@ def load(service: str, source: str, root: Path) -> Document:
         doc.problem = Problem(str(path), "not an OpenAPI document (no `openapi` version key); give `openapi: 3.1.0` (or 3.0.x) at the top, or fix the [services] openapi path")
         return doc
     doc.version = str(raw["openapi"])
-    doc.problem = openapi_spec.problem(raw, str(path), path.as_uri())
+    doc.problem = document_problem(raw, str(path), path.as_uri())
     if doc.problem is not None:
         return doc
     doc.raw, doc.base_path = raw, base_path(raw)
@@ -81,7 +81,7 @@ def load(service: str, source: str, root: Path) -> Document:
             for operation in item.values():
                 if isinstance(operation, dict):
                     operation.pop("servers", None)
-    try:  # checked above against the specification (openapi_spec): openapi-core's own, older check is not repeated
+    try:  # checked above against the specification (spec.py): openapi-core's own, older check is not repeated
         doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
     except Exception as exc:  # noqa: BLE001 - whatever openapi-core cannot build on is a document problem, never a crash
         doc.problem = Problem(str(path), f"openapi-core cannot use this OpenAPI {doc.version} document: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; fix the document")

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
+import interlock.contracts.openapi.schemathesis_run as schemathesis_run
 from interlock.config import Config
 from interlock.contracts.actions import perform
-from interlock.contracts.openapi import schemathesis_run
-from interlock.contracts.openapi import spec as openapi_spec
 from interlock.contracts.openapi.document import load
 from interlock.contracts.openapi.plan import operations
 from interlock.contracts.openapi.run import verify_document
+from interlock.contracts.openapi.spec import CURRENT_31
 from interlock.events import Progress
 from interlock.probes import redact_url
 from interlock.runtime import RunContext
@@ -51,7 +51,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
 
     return {
         "validator": "openapi-core (request and response validation: status, headers, body)", "openapi_core": _version("openapi-core"),
-        "document_check": f"openapi-spec-validator {_version('openapi-spec-validator')}: its OpenAPI 3.0 schema; for 3.1 the official {openapi_spec.CURRENT_31}",
+        "document_check": f"openapi-spec-validator {_version('openapi-spec-validator')}: its OpenAPI 3.0 schema; for 3.1 the official {CURRENT_31}",
         "documents": documents, "request_timeout": config.request_timeout, "fixtures": sorted(config.fixtures),
         "unused_fixtures": sorted(k for k in config.fixtures if k.split(":", 1)[0] not in {d["service"] for d in documents}),
         "requests": "built from the document's examples; a fixture for the interface id overrides them",
