@@ -13,7 +13,7 @@ from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, sch
 from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency
 from interlock.contracts.pact.records import broker_records, contract_records
 from interlock.contracts.pact.sources import Plan, resolve_sources, select_pacts
-from interlock.documents import PactFile, source_url
+from interlock.documents import source_url
 from interlock.errors import UsageError
 from interlock.events import Progress
 from interlock.files import sha256_file
@@ -38,11 +38,6 @@ def prepare(ctx: RunContext, only: Sequence[str] = ()) -> Plan:
     jobs = build_jobs(ctx, found, selection, only)
     return Plan(found, origins, fetched, broken, jobs, selection, tuple(only), unmatched,
                 default_concurrency(len(jobs), pact.concurrency), pact.per_provider)
-
-
-def pacts(ctx: RunContext) -> list[PactFile]:
-    """Every pact of the configured sources (URL sources fetched)."""
-    return resolve_sources(ctx)[0] if ctx.config.contracts.pact else []
 
 
 def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None:
