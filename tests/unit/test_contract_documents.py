@@ -1,7 +1,7 @@
 """Valid contract documents the specifications allow are read; an invalid one is refused in one line: the file once, where, what to do.
 
 OpenAPI: 3.1 documents are checked against the current official 3.1 schema
-(vendored: openapi_spec.SCHEMA_31), so a Link Object's `server` passes and
+(vendored: openapi.spec.SCHEMA_31), so a Link Object's `server` passes and
 the old schema's `body` does not; semantic checks (undeclared path parameters) still
 run and name the operation and its path. AsyncAPI 3: channels are ids, addresses
 may repeat (a request/reply pair on `/`) or be unknown; operations, replies and
@@ -20,8 +20,9 @@ import yaml
 
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
-from interlock.contracts import asyncapi, openapi, openapi_spec
-from interlock.contracts.openapi_plan import operations
+from interlock.contracts import asyncapi, openapi
+from interlock.contracts.openapi import spec as openapi_spec
+from interlock.contracts.openapi.plan import operations
 from interlock.errors import ConfigError, UsageError
 from interlock.documents import PactFile, PactInteraction
 from interlock.events import Notice

@@ -324,7 +324,7 @@ def test_services_are_checked_concurrently(tmp_path: Path, serve) -> None:
 
 
 def test_repeated_violations_in_arrays_are_summarised() -> None:
-    from interlock.contracts.openapi_check import summarise_repeats
+    from interlock.contracts.openapi.check import summarise_repeats
 
     found = [{"type": "response-body", "path": f"$.items[{n}].price_cents", "message": "m"} for n in range(10)]
     kept = summarise_repeats(found)

@@ -1,36 +1,36 @@
 """Step 2.2: verify every contract the system declares, of every kind, against the running system.
 
-Each contract kind (pact, openapi, asyncapi, schema) is a module of
-`interlock.contracts` with `settings(ctx)` and `verify(ctx)`; the kinds run
-side by side. A kind that is declared in the config but not built yet is a
-failed, not-executed contract, never a silent pass.
+Each contract kind (pact, openapi, asyncapi, schema) is one `ContractKind` of
+the table `interlock.contracts.kinds.KINDS`; the kinds the config declares run
+side by side. Every kind the config can declare is registered there, and a
+kind that lacks a part is refused when it is registered, so a declared kind is
+never skipped silently.
 
-A kind may also have `prepare(ctx, only)`: work done once per run whose result
-both `settings` and `verify` take (pact fetches its URL sources there, so the
+A kind's `prepare(ctx, only)` is work done once per run whose result both
+`settings` and `verify` take (pact fetches its URL sources there, so the
 config artifact records the SHA-256 of exactly what was verified).
 
 `interlock contracts --only ID` reruns just the named items (`only(...)` around
-the step): pact passes them to the verifier's filter, the other kinds are
-verified whole and keep only the named items. The results then carry a
-top-level `filter`, and Gate 2 fails such a file: a filtered run is never
-complete evidence.
+the step): a kind whose `prepare` returns a `Selection` (pact) passes them to
+its verifier, the other kinds are verified whole and keep only the named
+items. The results then carry a top-level `filter`, and Gate 2 fails such a
+file: a filtered run is never complete evidence.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
 from interlock.phases import Outcome
 from interlock.runtime import RunContext, tool_versions, utc_now
 
-KINDS = ("pact", "openapi", "asyncapi", "schema")
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "openapi-core", "jsonschema", "schemathesis", "sqlalchemy")
 _ONLY: ContextVar[tuple[str, ...]] = ContextVar("interlock_contracts_only", default=())
 
@@ -46,26 +46,8 @@ def only(ids: Sequence[str]) -> Iterator[None]:
 
 
 def declared(ctx: RunContext) -> list[str]:
-    """The contract kinds the config declares."""
-    contracts = ctx.config.contracts
-    present = {"pact": contracts.pact, "openapi": contracts.openapi, "asyncapi": contracts.asyncapi, "schema": contracts.schema_}
-    return [kind for kind in KINDS if present[kind]]
-
-
-def _module(kind: str) -> Any | None:
-    try:
-        return importlib.import_module(f"interlock.contracts.{kind}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"interlock.contracts.{kind}":
-            return None
-        raise
-
-
-def _not_built(kind: str) -> dict[str, Any]:
-    return {
-        "id": f"{kind}:*", "kind": kind, "consumer": "-", "provider": "-", "source": "interlock.toml [contracts]", "specification": None,
-        "status": "not_executed", "duration_ms": 0.0, "reason": f"{kind} contracts are declared but their verification is not implemented", "interactions": [],
-    }
+    """The contract kinds the config declares, in the order of the kinds' table."""
+    return [name for name, kind in KINDS.items() if kind.declared(ctx.config)]
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, int]:
@@ -104,41 +86,32 @@ def run(ctx: RunContext) -> Outcome:
     """Verify every declared contract (or just the `only` ones); write the contract config and results artifacts."""
     ids = _ONLY.get()
     kinds = declared(ctx)
-    modules = {kind: _module(kind) for kind in kinds}
-    prepared = {kind: module.prepare(ctx, ids) for kind, module in modules.items() if module and hasattr(module, "prepare")}
+    prepared = {kind: KINDS[kind].prepare(ctx, ids) for kind in kinds}
     if ids:
         # Kinds that can say what they have before running skip what is not asked for; the others run whole and are cut after.
+        selective = {kind: plan for kind, plan in prepared.items() if isinstance(plan, Selection)}
         unmatched = set(ids)
-        for plan in prepared.values():
+        for plan in selective.values():
             unmatched &= set(plan.unmatched)
-        open_kinds = [k for k in kinds if k not in prepared]
-        others = tuple(f"{k}:" for k in KINDS if k != "pact") + ("schemathesis:",)
-        pact_like = sorted(i for i in unmatched if "->" in i and not i.startswith(others))
-        if "pact" in prepared and pact_like:
-            raise UsageError(Problem("--only", f"no pact interaction has id {', '.join(map(repr, pact_like))}; ids look like 'consumer->provider: description'"))
-        if unmatched and not any(modules[k] for k in open_kinds):
+        for kind, plan in selective.items():
+            problem = plan.refusal(unmatched, tuple(p for name, other in KINDS.items() if name != kind for p in other.prefixes))
+            if problem is not None:
+                raise UsageError(problem)
+        if unmatched and all(k in selective for k in kinds):
             raise UsageError(Problem("--only", f"no contract item has id {', '.join(map(repr, sorted(unmatched)))}; ids are listed in contract-validation-results.json"))
-        run_kinds = [k for k in kinds if k in prepared or unmatched]
+        run_kinds = [k for k in kinds if k in selective or unmatched]
     else:
         run_kinds = kinds
 
-    def settings(kind: str, module: Any) -> Any:
-        if module is None:
-            return {"status": "not implemented"}
-        return module.settings(ctx, prepared[kind]) if kind in prepared else module.settings(ctx)
-
-    def verify(kind: str, module: Any) -> list[dict[str, Any]]:
-        return module.verify(ctx, prepared[kind]) if kind in prepared else module.verify(ctx)
-
     ctx.artifacts.write_json("contract-validation-config.json", {
         "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(TOOLS), "concurrency": max(1, len(run_kinds)),
-        "validators": {kind: settings(kind, module) for kind, module in modules.items()},
+        "validators": {kind: KINDS[kind].settings(ctx, prepared[kind]) for kind in kinds},
     })
     records: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=max(1, len(run_kinds))) as pool:
-        futures = {kind: pool.submit(verify, kind, modules[kind]) for kind in run_kinds if modules[kind]}
+        futures = {kind: pool.submit(KINDS[kind].verify, ctx, prepared[kind]) for kind in run_kinds}
         for kind in run_kinds:
-            records += futures[kind].result() if modules[kind] else ([] if ids else [_not_built(kind)])
+            records += futures[kind].result()
     if ids:
         records = keep_only(records, ids)
         missing = [i for i in ids if i not in _known_ids(records)]

@@ -15,8 +15,9 @@ from typing import Any
 
 from interlock.config import Prerequisite
 from interlock.contracts.asyncapi import load_asyncapi
+from interlock.contracts.kinds import declared as declared_kinds
 from interlock.contracts.openapi import load as load_openapi
-from interlock.contracts.openapi_plan import operations
+from interlock.contracts.openapi.plan import operations
 from interlock.documents import (
     PactFile,
     load_document,
@@ -202,26 +203,9 @@ def _probe_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> Non
 
 
 def _contract_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
-    """Interfaces the declared OpenAPI, AsyncAPI and schema contracts will exercise in step 2.2."""
-    from interlock.contracts.schema import load_spec
-
-    contracts = ctx.config.contracts
-    if contracts.openapi is not None:
-        names = contracts.openapi.services if contracts.openapi.services is not None else [n for n, s in ctx.config.services.items() if s.openapi]
-        for interface in interfaces.values():
-            if interface["kind"] == "http" and interface["service"] in names and interface["source"] == ctx.config.services[interface["service"]].openapi:
-                interface["checks"].append({"kind": "openapi", "ref": f"openapi {interface['source']}"})
-    for channel in (contracts.asyncapi.channels if contracts.asyncapi else {}):
-        messages = [i for i in interfaces.values() if i["kind"] == "message" and i["source"] == ctx.config.services[i["service"]].asyncapi]
-        by_id = [i for i in messages if i["operation"] == f"publish {channel}"]
-        by_address = [i for i in messages if i.get("address") == channel]  # a key naming an address is used only where one channel has it
-        for interface in by_id or [i for i in by_address if sum(j["service"] == i["service"] for j in by_address) == 1]:
-            interface["checks"].append({"kind": "asyncapi", "ref": f"asyncapi {interface['service']} {channel}"})
-    for entry in contracts.schema_:
-        for table in load_spec(ctx.loaded.resolve(entry.path)).tables:
-            key = f"{entry.store}:table {table}"
-            if key in interfaces:
-                interfaces[key]["checks"].append({"kind": "schema", "ref": f"schema {entry.path} ({entry.service})"})
+    """Interfaces the declared contracts will exercise in step 2.2, as each kind of the kinds' table marks them."""
+    for kind in declared_kinds(ctx.config):
+        kind.interfaces(ctx, interfaces)
 
 
 def read_features(path: Path) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from interlock.contracts.openapi import Document
+    from interlock.contracts.openapi.document import Document
 
 MAX_EXAMPLES = 25
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance", "response_schema_conformance")

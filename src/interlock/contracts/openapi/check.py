@@ -21,11 +21,11 @@ from openapi_core.validation.request.exceptions import MissingRequestBodyError, 
 from openapi_core.validation.response.exceptions import HeaderValidationError, MissingData, MissingRequiredHeader
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from interlock.contracts.openapi_plan import Operation, Planned
+from interlock.contracts.openapi.plan import Operation, Planned
 from interlock.probes import redact_url
 
 if TYPE_CHECKING:
-    from interlock.contracts.openapi import Document
+    from interlock.contracts.openapi.document import Document
 
 MAX_REPEATS = 3  # the same violation in more array elements than this is summarised
 

@@ -1,0 +1,120 @@
+"""The verifier's jobs: pacts grouped by provider and kind, split across workers, each carrying only what its worker needs (pure but for the config)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interlock.contracts.pact.sources import ID_PATTERN
+from interlock.documents import PactFile
+from interlock.runtime import RunContext
+
+WORKERS_PER_CORE = 4  # a verifier spends ~7 ms of CPU per interaction and the rest waiting for its provider
+
+
+def rust_escape(text: str) -> str:
+    """`text` as a literal in a Rust `regex` pattern (the verifier's filter), escaping exactly what regex::escape does."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$#&\-~])", r"\\\1", text)
+
+
+def description_filter(descriptions: Sequence[str]) -> str:
+    return "^(?:" + "|".join(rust_escape(d) for d in sorted(set(descriptions))) + ")$"
+
+
+def split(files: Sequence[PactFile], parts: int) -> list[list[PactFile]]:
+    """At most `parts` chunks of pact files with about equal interaction counts (largest first into the lightest chunk)."""
+    chunks: list[list[PactFile]] = [[] for _ in range(max(1, min(parts, len(files))))]
+    weights = [0] * len(chunks)
+    for item in sorted(files, key=lambda f: (-len(f.interactions), str(f.path))):
+        lightest = weights.index(min(weights))
+        chunks[lightest].append(item)
+        weights[lightest] += len(item.interactions)
+    return [sorted(c, key=lambda f: str(f.path)) for c in chunks if c]
+
+
+def default_concurrency(jobs: int, configured: int | None, cores: int | None = None) -> int:
+    """Worker processes at once: the configured number, else WORKERS_PER_CORE per core; never more than the jobs."""
+    wanted = configured or WORKERS_PER_CORE * (cores or os.cpu_count() or 1)
+    return max(1, min(jobs, wanted))
+
+
+def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, frozenset[str]] | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Jobs per (provider, kind), split across at most `per_provider` workers, plus one per broker provider; each carries only what its worker needs."""
+    pact = ctx.config.contracts.pact
+    assert pact is not None
+    stores = ctx.stores()
+    states = {n: s.model_dump(by_alias=True, exclude_none=True) for n, s in pact.states.items()}
+    messages = {
+        n: {**m.model_dump(by_alias=True, exclude_none=True, exclude={"broker"}), "broker": ctx.env.brokers[m.broker].model_dump()}
+        for n, m in pact.messages.items() if m.broker in ctx.env.brokers
+    }
+    groups: dict[tuple[str, str], list[PactFile]] = {}
+    for item in pacts:
+        if item.interactions:
+            groups.setdefault((item.provider, item.kind), []).append(item)
+
+    def url_of(provider: str) -> str | None:
+        runtime = ctx.env.services.get(provider)
+        return (ctx.expand(runtime.url).rstrip("/") + "/") if runtime else None
+
+    jobs = []
+    for (provider, kind), files in sorted(groups.items()):
+        chunks = split(files, pact.per_provider)
+        for index, chunk in enumerate(chunks, 1):
+            kept = [i for f in chunk for i in f.interactions if selection is None or i.description in selection.get(f.path, ())]
+            everything = [i for f in chunk for i in f.interactions]
+            job = ctx.expand_all({
+                "id": f"{provider}-{kind}" + (f"-{index}" if len(chunks) > 1 else ""), "provider": provider, "kind": kind, "url": url_of(provider),
+                "sources": [str(f.path) for f in chunk], "interactions": len(kept), "request_timeout_ms": pact.request_timeout_ms,
+                "needs_states": any(i.states for i in kept), "states": states, "messages": messages if kind == "message" else {}, "stores": stores,
+                "filter": {"description": description_filter([i.description for i in kept])} if len(kept) < len(everything) else None,
+            })
+            job["tls_free"] = tls_free(job, sorted({s for i in kept for s in i.states}))
+            jobs.append(job)
+    broker = pact.broker
+    for provider in broker.providers if broker else []:
+        named = [m for m in (ID_PATTERN.match(i) for i in only) if m and m["provider"] == provider]
+        if only and not named:
+            continue
+        descriptions = [m["description"] for m in named if m["description"]]
+        wants_all = any(not m["description"] for m in named)
+        consumers = sorted({m["consumer"] for m in named})
+        job = {
+            "id": f"{provider}-broker", "provider": provider, "kind": "broker", "url": url_of(provider), "sources": [], "interactions": 0,
+            "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, "states": states, "messages": messages, "stores": stores,
+            "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
+            "broker": broker_job(broker), "tls_free": False,
+        }
+        jobs.append(ctx.expand_all(job))
+    return jobs
+
+
+def broker_job(broker: Any) -> dict[str, Any]:
+    """The broker settings a worker needs; the token stays in its environment variable, never in a file."""
+    return {
+        "url": broker.url, "token_env": broker.token_env,
+        "consumer_version_selectors": [s.model_dump(exclude_none=True) for s in broker.consumer_version_selectors],
+        "include_pending": broker.include_pending, "include_wip_since": broker.include_wip_since,
+        "provider_version": broker.provider_version, "provider_branch": broker.provider_branch, "provider_tags": list(broker.provider_tags),
+        "publish_results": broker.publish_results,
+    }
+
+
+def tls_free(job: Mapping[str, Any], used_states: Sequence[str]) -> bool:
+    """True when the job's worker makes no TLS connection at all (pure): an http:// provider, local pact files, and
+    provider-state steps that only run SQL on SQLite or call http:// URLs. Anything else (a command, a network
+    database, a message broker, a Pact Broker) may use TLS, and keeps the system's root certificates."""
+    if job["kind"] != "http" or job.get("broker") or not str(job.get("url") or "").startswith("http://"):
+        return False
+    for name in used_states:
+        for step in (job["states"].get(name) or {}).values():
+            if not isinstance(step, Mapping) or step.get("command"):
+                return False
+            if step.get("http") and not str(step["http"].get("url", "")).startswith("http://"):
+                return False
+            if step.get("sql") and not str(job["stores"].get(step.get("store"), {}).get("url", "")).startswith("sqlite"):
+                return False
+    return True
