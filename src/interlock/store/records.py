@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from interlock.artifacts import ArtifactDir
-from interlock.defects import Failure, read_log
+from interlock.defects import DefectLog, Failure
 from interlock.errors import Problem, UsageError
 from interlock import identity
 
@@ -363,7 +363,7 @@ class RunFiles:
         read = folder.read_json_or_none
         return cls(read_state(artifacts_dir), read("gate-results.json"), read("integration-scope-matrix.json"),
                    read("environment-validation-report.json"), read("contract-validation-results.json"),
-                   read("test-execution-report.json"), read_log(folder.path("defect-log.csv")))
+                   read("test-execution-report.json"), DefectLog(folder).read())
 
 
 def load_run(
