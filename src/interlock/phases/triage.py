@@ -54,9 +54,10 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
 def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
     from interlock.store import open_store
-    from interlock.store.records import current_commit, flaky_failures, run_results
+    from interlock.identity import commit_key
+    from interlock.store.records import flaky_failures, run_results
 
-    commit = current_commit(ctx.loaded.root)
+    commit = commit_key(ctx.loaded.root, ctx.published or ctx.artifacts.root)
     if commit is None:
         ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
         return []
