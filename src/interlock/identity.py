@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlock.files import sha256_file
+
 #: Never part of the code under test, wherever they sit in the tree.
 CACHES = ("__pycache__", ".pytest_cache")
 #: interlock's own folder under the system's root (keys, run state, history).
@@ -143,10 +145,6 @@ def _content_digest(path: Path) -> str:
             return "symlink:" + os.readlink(path)
         if not path.is_file():
             return "deleted"
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
     except OSError:
         return "unreadable"

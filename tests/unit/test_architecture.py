@@ -144,3 +144,25 @@ def test_only_the_defect_log_type_opens_or_writes_the_defect_log() -> None:
 def test_every_integrity_id_is_a_condition() -> None:
     """An integrity id that names no condition would protect nothing (rule 3)."""
     assert gates.INTEGRITY <= {c.id for c in gates.DEFAULT_CONDITIONS}
+
+
+def _hashes_a_file_itself(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A function that both reads a file or stream and feeds hashlib: its own file digest beside `files.sha256_stream`."""
+    def name(call: ast.Call) -> str:
+        return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+    calls = [n for n in ast.walk(function) if isinstance(n, ast.Call)]
+    digests = [c for c in calls if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", None) == "hashlib"]
+    streamed = any(not c.args for c in digests) and any(name(c) == "read" for c in calls)  # a digest fed chunk by chunk
+    whole = any(isinstance(a, ast.Call) and name(a) in ("read_bytes", "read") for c in digests for a in c.args)  # a file's bytes at once
+    return streamed or whole
+
+
+def test_one_way_to_hash_a_file() -> None:
+    """One `sha256_file` (interlock.files): every digest evidence records or compares is computed alike."""
+    own = {}
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (node.name == "sha256_file" or _hashes_a_file_itself(node)):
+                own.setdefault(path.relative_to(SRC).as_posix(), []).append(node.name)
+    assert {path: sorted(names) for path, names in own.items()} == {"files.py": ["sha256_file", "sha256_stream"]}

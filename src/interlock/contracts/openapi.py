@@ -15,7 +15,6 @@ the requests they prepare for must not interleave).
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from interlock.contracts.openapi_plan import Operation, Unexercised, operations,
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
+from interlock.files import sha256_file
 from interlock.probes import redact_url
 from interlock.runtime import RunContext
 
@@ -80,7 +80,7 @@ def load(service: str, source: str, root: Path) -> Document:
     doc = Document(service, source, path)
     try:
         raw = load_document(path)
-        doc.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        doc.sha256 = sha256_file(path)
     except UsageError as exc:
         doc.problem = exc.problems[0]
         return doc

@@ -73,7 +73,6 @@ declare them); each difference is a mismatch naming both services.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -94,6 +93,7 @@ from interlock.config import SchemaContract
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
+from interlock.files import sha256_file
 from interlock.probes import connect_failure, redact_url, scrub
 from interlock.probes.sql import _connect_args, _db_error, _engine_url
 from interlock.runtime import RunContext
@@ -382,7 +382,7 @@ def parse_spec(data: Any, path: Path, sha256: str = "") -> SchemaSpec:
 def load_spec(path: Path) -> SchemaSpec:
     """Read and validate one spec file (YAML, TOML or JSON by suffix)."""
     data = load_document(path)
-    return parse_spec(data, path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return parse_spec(data, path, sha256_file(path))
 
 
 # ---------------------------------------------------------------------------
