@@ -166,3 +166,14 @@ def test_one_way_to_hash_a_file() -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (node.name == "sha256_file" or _hashes_a_file_itself(node)):
                 own.setdefault(path.relative_to(SRC).as_posix(), []).append(node.name)
     assert {path: sorted(names) for path, names in own.items()} == {"files.py": ["sha256_file", "sha256_stream"]}
+
+
+def test_only_the_verdict_records_gate_results() -> None:
+    """The verdict splits into the pure `gates.evaluate` and `verdict.record`, the one writer of gate-results.json."""
+    writers = {}
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("write_json", "write_text", "atomic_write"):
+                if any("gate-results" in ast.unparse(a) or "GATE_RESULTS" in ast.unparse(a) for a in node.args):
+                    writers.setdefault(path.relative_to(SRC).as_posix(), []).append(node.lineno)
+    assert set(writers) == {"verdict.py"}, writers

@@ -20,6 +20,7 @@ from interlock.defects import DefectLog, Failure, merge
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
 )
+from interlock.verdict import record
 
 if TYPE_CHECKING:
     from interlock.store import Store
@@ -195,7 +196,7 @@ def write_sample(
     defects = merge(previous_defects or [], seen, run_id=run_id, now=now, owners={}, service_owners={"catalog": "team-catalog"})
     DefectLog(artifacts).write(defects)
     critical = sum(1 for d in defects if d["severity"] == "critical" and d["status"] == "open")
-    artifacts.write_json("gate-results.json", _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
+    record(artifacts, _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
     state = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
     atomic_write(folder / ".interlock-state.json", json.dumps(state, indent=2).encode())
     return folder
