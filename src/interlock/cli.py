@@ -19,10 +19,13 @@ import typer
 from interlock import __version__
 from interlock import config as config_mod
 from interlock import identity, ledger, secrets
-from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
-from interlock.engine import Engine, RunState, gate_results, staging_folders
+from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
+from interlock.defects import DefectLog
+from interlock.engine import Engine
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
+from interlock.state import RunState
+from interlock.verdict import gate_results
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
 defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
@@ -371,19 +374,15 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing
         typer.echo(f"wrote {path}")
 
 
-def _defects_context() -> tuple[ArtifactDir, Path]:
+def _defect_log() -> DefectLog:
     loaded = OPTS.loaded()
-    folder = ArtifactDir(OPTS.artifacts_dir(loaded))
-    return folder, folder.path("defect-log.csv")
+    return DefectLog.at(OPTS.artifacts_dir(loaded))
 
 
 @defects_app.command("list")
 def defects_list(status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
-    from interlock.defects import read_log
-
-    _, path = _defects_context()
-    for row in read_log(path):
+    for row in _defect_log().read():
         if status is None or row["status"] == status:
             typer.echo(f"{row['id']}  {row['severity']:<8} {row['status']:<9} {row['owner']:<16} {row['title']}")
 
@@ -391,46 +390,27 @@ def defects_list(status: Annotated[Optional[str], typer.Option("--status")] = No
 @defects_app.command("show")
 def defects_show(defect_id: str) -> None:
     """Show one defect, every field."""
-    from interlock.defects import find, read_log
+    from interlock.defects import find
 
-    _, path = _defects_context()
-    for key, value in find(read_log(path), defect_id).items():
+    for key, value in find(_defect_log().read(), defect_id).items():
         typer.echo(f"{key}: {value}")
 
 
 def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None:
-    """Record a human decision on a defect, in the published log and in a killed run's staging copy, and ledger who and why.
-
-    `interlock run --resume` continues that copy and then publishes it, so an
-    edit made only to the published log would be lost. Under the folder's
-    writer lock: a live run would publish over the edit just the same.
-    """
-    from interlock.defects import COLUMNS, find, read_log
-
-    folder, path = _defects_context()
+    """Record a human decision on a defect (`DefectLog.edit`: the published log and a killed run's staging copy), and ledger who and why."""
+    log = _defect_log()
     loaded = OPTS.loaded()
     who = by or ledger.whoami()
     why = f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()) + (f" ({reason})" if reason else "")
 
-    def edit(copy: ArtifactDir, rows: list[dict[str, str]]) -> None:
-        before = ledger.tracked(copy.root)
-        copy.write_csv("defect-log.csv", COLUMNS, rows)
-        state = RunState.load(copy.root)
-        ledger.record(copy.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
-                      identity=identity.current(loaded.root, folder.root), config=ledger.config_digest(loaded.path), redact=OPTS.redactor.data)
+    def edit(copy: DefectLog, rows: list[dict[str, str]]) -> None:
+        before = ledger.tracked(copy.folder.root)
+        copy.write(rows)
+        state = RunState.load(copy.folder.root)
+        ledger.record(copy.folder.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
+                      identity=identity.current(loaded.root, log.folder.root), config=ledger.config_digest(loaded.path), redact=OPTS.redactor.data)
 
-    with writer_lock(folder.root):
-        rows = read_log(path)
-        target = find(rows, defect_id)
-        target.update(changes)
-        edit(folder, rows)
-        for staging in staging_folders(folder.root):
-            copy = ArtifactDir(staging)
-            staged = read_log(copy.path("defect-log.csv")) if copy.exists("defect-log.csv") else []
-            same = next((row for row in staged if row["fingerprint"] == target["fingerprint"]), None)
-            if same is not None:
-                same.update(changes)
-                edit(copy, staged)
+    log.edit(defect_id, changes, edit)
     typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
 
 

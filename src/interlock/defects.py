@@ -3,7 +3,10 @@
 The same failure in a later run is the same defect (its id derives from a
 fingerprint of where it failed, not from a counter), and the fields people edit
 in `defect-log.csv` (owner, status, ticket, mitigation, waiver) survive reruns.
-`triage` and `merge` are pure; reading and writing the CSV sits at the edge.
+`triage` and `merge` are pure; reading and writing the CSV sits at the edge,
+in `DefectLog`: the one owner of the file (its shard-aware name, reading,
+merging failures in, writing, and carrying a human edit into a killed run's
+staging copy). No other module opens or writes it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ import csv
 import fnmatch
 import hashlib
 import io
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.errors import Problem, UsageError
+from interlock.shards import Shard
+from interlock.state import staging_folders
+
+DEFECT_LOG = "defect-log.csv"
 
 COLUMNS = [
     "id", "fingerprint", "source", "title", "severity", "owner", "status", "ticket", "mitigation",
@@ -133,7 +142,7 @@ def find(rows: list[dict[str, str]], defect_id: str) -> dict[str, str]:
     for row in rows:
         if row["id"] == defect_id or row["fingerprint"].startswith(defect_id.removeprefix("DEF-")):
             return row
-    raise UsageError(Problem("defect-log.csv", f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
+    raise UsageError(Problem(DEFECT_LOG, f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -141,3 +150,80 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class DefectLog:
+    """The defect log of one artifact folder (a shard's own file when `shard` is set): every read and write goes here.
+
+    A shard of `interlock test --shard K/N` writes `defect-log.shard-K-of-N.csv`
+    so shards never overwrite the full-suite log; `interlock merge` combines them.
+    """
+
+    folder: ArtifactDir
+    shard: Shard | None = None
+
+    @classmethod
+    def at(cls, root: Path, shard: Shard | None = None) -> DefectLog:
+        """The log in the folder at `root` (no redactor: for commands outside a run)."""
+        return cls(ArtifactDir(root), shard)
+
+    @property
+    def name(self) -> str:
+        """The file name: `defect-log.csv`, or the shard's `defect-log.shard-K-of-N.csv`."""
+        return self.shard.artifact(DEFECT_LOG) if self.shard else DEFECT_LOG
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path(self.name)
+
+    @property
+    def full(self) -> DefectLog:
+        """The full-suite log of the same folder, where a shard's triage starts from (human edits carry over)."""
+        return DefectLog(self.folder)
+
+    def exists(self) -> bool:
+        return self.folder.exists(self.name)
+
+    def read(self) -> list[dict[str, str]]:
+        """The rows (none when the file is missing); a broken human edit is an input error naming the line."""
+        return read_log(self.path)
+
+    def write(self, rows: Iterable[dict[str, str]]) -> Path:
+        """Write the rows with the log's stable columns, atomically and through the folder's redactor."""
+        return self.folder.write_csv(self.name, COLUMNS, rows)
+
+    def record(self, failures: Iterable[Failure], *, run_id: str, now: str, owners: dict[str, str],
+               service_owners: dict[str, str | None]) -> list[dict[str, str]]:
+        """Merge failures into this log and write it: what a step that finds defects outside triage does."""
+        rows = merge(self.read(), failures, run_id=run_id, now=now, owners=owners, service_owners=service_owners)
+        self.write(rows)
+        return rows
+
+    def staged(self) -> list[DefectLog]:
+        """The same log in the staging folders beside this one (of a live run, or of killed ones `--resume` continues)."""
+        return [DefectLog(ArtifactDir(folder, self.folder.redactor), self.shard) for folder in staging_folders(self.folder.root)]
+
+    def edit(self, defect_id: str, changes: Mapping[str, str],
+             write: Callable[[DefectLog, list[dict[str, str]]], object] | None = None) -> dict[str, str]:
+        """Record a human decision on one defect here and in every killed run's staging copy that holds it.
+
+        `interlock run --resume` continues that copy and then publishes it, so an
+        edit made only to the published log would be lost. Under the folder's
+        writer lock: a live run would publish over the edit just the same.
+        `write` writes one log's rows (default `DefectLog.write`; the CLI's also
+        ledgers the edit). Returns the edited row as it is now in this log.
+        """
+        put = write or DefectLog.write
+        with writer_lock(self.folder.root):
+            rows = self.read()
+            target = find(rows, defect_id)
+            target.update(changes)
+            put(self, rows)
+            for copy in self.staged():
+                staged = copy.read()
+                same = next((row for row in staged if row["fingerprint"] == target["fingerprint"]), None)
+                if same is not None:
+                    same.update(changes)
+                    put(copy, staged)
+        return target

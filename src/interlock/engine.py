@@ -11,18 +11,15 @@ halted one. The engine emits events and returns an exit code; it never prints.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from interlock import ledger, metrics
-from interlock.artifacts import ArtifactDir, atomic_write, writer_lock
+from interlock import ledger
+from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
@@ -36,9 +33,11 @@ from interlock.events import (
     StepFinished,
     StepStarted,
 )
-from interlock.gates import evaluate, failures, relaxations, relaxed_lines
+from interlock.gates import failures, relaxed_lines
 from interlock.phases import HaltRun, Outcome, Step, not_implemented
 from interlock.runtime import SERVICE_LOGS, RunContext, utc_now
+from interlock.state import STATE_FILE, RunState, staging_folder, staging_folders
+from interlock.verdict import gate_results
 
 STEPS: tuple[tuple[str, int, str, str, bool], ...] = (
     ("1.1", 1, "Reconcile integration scope", "interlock.phases.scope:run", False),
@@ -54,7 +53,6 @@ STEPS: tuple[tuple[str, int, str, str, bool], ...] = (
     ("4.1", 4, "Consolidate evidence bundle", "interlock.phases.bundle:run", False),
     ("4.2", 4, "Record integration sign-off", "interlock.phases.signoff:run", False),
 )
-STATE_FILE = ".interlock-state.json"
 
 
 def _resolve(target: str, step_id: str) -> Callable[[RunContext], Outcome]:
@@ -82,42 +80,6 @@ def step(step_id: str) -> Step:
     """One step, importing only its own module (a single-step command need not load every phase)."""
     i, phase, title, target, needs = next(s for s in STEPS if s[0] == step_id)
     return Step(i, phase, title, _resolve(target, i), needs)
-
-
-@dataclass
-class RunState:
-    """What a resumable run has done so far; saved after every step, so a killed run's staging folder says it too."""
-
-    run_id: str
-    environment: str
-    started_at: str
-    completed: list[str] = field(default_factory=list)
-    halted_at: str | None = None
-    halt_reason: str | None = None
-    standalone: bool = False  # written by a single-step command, not by `interlock run`
-    ports: dict[str, int] = field(default_factory=dict)  # the `port = "auto"` ports this run chose: a resumed run keeps them
-
-    @classmethod
-    def load(cls, folder: Path) -> RunState | None:
-        """The folder's state; keys this version does not know are left out, so a newer interlock's run stays resumable."""
-        try:
-            data = json.loads((folder / STATE_FILE).read_text("utf-8"))
-            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
-
-    def save(self, folder: Path) -> None:
-        atomic_write(folder / STATE_FILE, json.dumps(self.__dict__, indent=2).encode())
-
-
-def staging_folder(published: Path, run_id: str) -> Path:
-    """Where run `run_id` works until it publishes: hidden, beside the artifact folder, on the same file system."""
-    return published.parent / f".{published.name}.run-{run_id}"
-
-
-def staging_folders(published: Path) -> list[Path]:
-    """The staging folders beside `published`: of a live run, or of killed ones that `--resume` may continue."""
-    return sorted(published.parent.glob(f".{published.name}.run-*"))
 
 
 def resumable(published: Path, env_name: str) -> tuple[RunState, Path | None] | None:
@@ -150,18 +112,6 @@ def sweep_scratch(folder: Path) -> None:
     for path in list(folder.rglob(".*")):
         if path.is_file() and path != folder / STATE_FILE:
             path.unlink(missing_ok=True)
-
-
-def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = (1, 2, 3, 4)) -> dict[str, Any]:
-    """Evaluate gates from the artifact folder alone and write gate-results.json."""
-    pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
-    now = datetime.now(timezone.utc)
-    options, waivers = loaded.config.gates, loaded.config.waivers
-    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
-    document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail",
-                "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
-    artifacts.write_json("gate-results.json", document)
-    return document
 
 
 class Engine:

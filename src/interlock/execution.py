@@ -48,7 +48,7 @@ from interlock.selection import LAST_FAILED, Suite, decide, parse_args
 from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
-REPORT, DEFECT_LOG = "test-execution-report.json", "defect-log.csv"
+REPORT = "test-execution-report.json"
 SHARD_OPTION = "--interlock-shard"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
@@ -258,12 +258,6 @@ def report_name(args: list[str]) -> str:
     """Where this invocation's report goes: a shard's own file, never over the full-suite evidence."""
     shard = shard_of(args)
     return shard.artifact(REPORT) if shard else REPORT
-
-
-def defect_log_name(args: list[str]) -> str:
-    """The defect log this invocation's triage writes: a shard's own, merged later by `interlock merge`."""
-    shard = shard_of(args)
-    return shard.artifact(DEFECT_LOG) if shard else DEFECT_LOG
 
 
 def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None, selection: Path | None = None) -> list[str]:

@@ -6,6 +6,10 @@ would publish evidence only its writer can read; artifacts and bundles are for
 auditors and CI uploads, so by default they get what open() would give under
 the process umask. Free of interlock's other imports: the evidence package
 uses it and must stay light.
+
+`sha256_stream` is the one way interlock hashes a file's bytes (a whole file,
+a sealed prefix, a zip entry), so every digest that evidence records or
+compares is computed alike.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
+
+#: Read size when hashing: bounded memory whatever the file size.
+CHUNK_SIZE = 1 << 20
 
 
 def _umask() -> int:
@@ -54,10 +62,17 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         raise
 
 
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB chunks so evidence of any size costs little memory."""
+def sha256_stream(handle: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+    """The SHA-256 of what `handle` reads (its first `limit` bytes when given) and how many bytes that was, in CHUNK_SIZE reads."""
     digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - size)):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks so evidence of any size costs little memory."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)[0]

@@ -1,8 +1,9 @@
 """The run identity: which code the evidence was produced on (git commit, dirty flag, digest of the changes).
 
-One definition for every reader (the ledger, the test report, the manifest,
-the history store), so they can never disagree on what "the current commit"
-is. A commit alone is not the code under test when the work tree has changes:
+One definition for every reader (the ledger and so Gate 4, the test report,
+the manifest, the history store and its flakiness check), so they can never
+disagree on what "the current commit" is: `current` decides it, `commit_key`
+is the same identity as the history store keeps it. A commit alone is not the code under test when the work tree has changes:
 the identity adds a digest of every changed, deleted and untracked file
 (path and content), leaving out what interlock itself writes (the artifact
 folder, its staging and lock siblings, `.interlock/`) and the caches Python
@@ -20,10 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlock.files import sha256_file
+
 #: Never part of the code under test, wherever they sit in the tree.
 CACHES = ("__pycache__", ".pytest_cache")
 #: interlock's own folder under the system's root (keys, run state, history).
 OWN_FOLDER = ".interlock"
+#: CI's name for the commit under test (GitHub, GitLab, Jenkins; INTERLOCK_GIT_COMMIT sets it by hand), first set wins.
+CI_COMMIT_VARIABLES = ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT")
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,22 @@ def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str]
     return Identity(commit, True, digest.hexdigest())
 
 
+def commit_key(root: Path, artifacts: Path | None = None) -> str | None:
+    """The commit a run is kept under in the history store: CI's commit variable when set, else `current(...).key()`.
+
+    A work tree with uncommitted changes is not HEAD's code: it becomes
+    ``HEAD+<digest of the changes>``, the identity the run ledger records (the
+    artifact folder left out just as there), so two runs around a local edit
+    are never mistaken for one commit that both passed and failed (flaky).
+    None outside a git work tree (and before the first commit) with no CI variable.
+    """
+    for var in CI_COMMIT_VARIABLES:
+        if os.environ.get(var):
+            return os.environ[var].strip()
+    found = current(root, artifacts)
+    return found.key() if found.commit else None
+
+
 def _content_digest(path: Path) -> str:
     """A changed file's content as it is now: deleted, a symlink's target, or the bytes' sha256."""
     try:
@@ -124,10 +145,6 @@ def _content_digest(path: Path) -> str:
             return "symlink:" + os.readlink(path)
         if not path.is_file():
             return "deleted"
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
     except OSError:
         return "unreadable"

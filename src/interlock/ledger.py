@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock.artifacts import CATALOGUE, DERIVED, LEDGER, artifact, validation_errors
-from interlock.files import atomic_write, sha256_file
+from interlock.files import atomic_write, sha256_file, sha256_stream
 from interlock.identity import Identity, current
 
 if TYPE_CHECKING:
@@ -256,16 +256,12 @@ def sealable(path: Path) -> int:
 
 def sealed_prefix(path: Path, sha256: str, size: int) -> bool:
     """True when the ledger at `path` starts with the sealed copy (its first `size` bytes hash to `sha256`): lines were only appended."""
-    digest = hashlib.sha256()
     try:
         with path.open("rb") as handle:
-            left = size
-            while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
-                digest.update(chunk)
-                left -= len(chunk)
+            digest, read = sha256_stream(handle, size)
     except OSError:
         return False
-    return left == 0 and digest.hexdigest() == sha256
+    return read == size and digest == sha256
 
 
 @dataclass(frozen=True)

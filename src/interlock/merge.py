@@ -26,14 +26,14 @@ from typing import Any
 from interlock import identity, ledger
 from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.config import Loaded
-from interlock.engine import RunState
-from interlock.defects import COLUMNS, read_log
+from interlock.defects import DEFECT_LOG, DefectLog
 from interlock.errors import Problem, UsageError
 from interlock.events import DefectFound, Emit, Notice
-from interlock.execution import COUNTS, DEFECT_LOG, LOG, REPORT, ReportFormatError, read_report, verdict, write_report
+from interlock.execution import COUNTS, LOG, REPORT, ReportFormatError, read_report, verdict, write_report
 from interlock.phases import Outcome
 from interlock.selection import combine_selections
 from interlock.shards import SHARD_FILE, Shard, digest, relocate
+from interlock.state import RunState
 
 
 @dataclass
@@ -77,7 +77,7 @@ def find(dirs: list[Path]) -> list[ShardReport]:
             if report is None or not isinstance(report.get("interlock"), dict) or report["interlock"].get("shard") != str(shard):
                 raise UsageError(Problem(str(path), f"not a shard report of interlock test --shard {shard}; rerun that shard"))
             log = folder / f"logs/pytest.{shard.suffix}.log"
-            found[path.resolve()] = ShardReport(shard, path, report, read_log(folder / shard.artifact(DEFECT_LOG)),
+            found[path.resolve()] = ShardReport(shard, path, report, DefectLog.at(folder, shard).read(),
                                                 log.read_text("utf-8", "replace") if log.is_file() else None)
     if not found:
         raise UsageError(Problem(" ".join(map(str, dirs)), "no shard reports (test-execution-report.shard-K-of-N.json) here; run `interlock test --shard K/N` first"))
@@ -209,7 +209,8 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         section = report["interlock"]
         found = failures_from(None, None, report, section["environment"])
         current = {f.fingerprint for f in found}
-        rows = read_log(folder.path(DEFECT_LOG))
+        log = DefectLog(folder)
+        rows = log.read()
         known = {r["fingerprint"] for r in rows}
         for s in shards:  # what only a shard's log has (its environment or contract defects), not the tests' failures, re-triaged below
             for row in s.defects:
@@ -219,7 +220,7 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         rows = triaged(loaded.config, rows, found, f"merge-{uuid.uuid4().hex[:8]}")
         folder.write_text(LOG, merged_log(shards))
         write_report(folder, REPORT, report)
-        folder.write_csv(DEFECT_LOG, COLUMNS, rows)
+        log.write(rows)
         materials = {**before, **{os.path.relpath(s.path, loaded.root): ledger.sha256_bytes(s.path.read_bytes()) for s in shards}}
         products, removed = ledger.step_changes(destination, before, stamps)
         state = RunState.load(destination)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from interlock import fastschema, ledger
 from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, schema, validation_errors
-from interlock.defects import defect_id, fingerprint, read_log
+from interlock.defects import DefectLog, defect_id, fingerprint
 from interlock.errors import Problem, UsageError
 from interlock.files import sha256_file
 from interlock.gates import Metric
@@ -311,7 +311,7 @@ def _unresolved_tests(artifacts: ArtifactDir, out: dict[str, Metric], now: datet
         return
     try:
         red = red_tests(report)
-        rows = read_log(artifacts.path("defect-log.csv")) if red else []
+        rows = DefectLog(artifacts).read() if red else []
     except (StatusError, UsageError) as exc:
         out["unresolved_test_failures"] = Metric(None, f"{exc}; the failed tests cannot be matched to their defects")
         return
@@ -333,11 +333,11 @@ def _unresolved_tests(artifacts: ArtifactDir, out: dict[str, Metric], now: datet
 
 @_reader("defect-log.csv", "open_critical_defects", "resolved_without_rerun")
 def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
-    if not artifacts.exists("defect-log.csv"):
+    if not DefectLog(artifacts).exists():
         out["open_critical_defects"] = out["resolved_without_rerun"] = _missing("defect-log.csv")
         return
     try:
-        rows = read_log(artifacts.path("defect-log.csv"))
+        rows = DefectLog(artifacts).read()
     except UsageError as exc:
         out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
         return

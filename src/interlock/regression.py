@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interlock.defects import COLUMNS, read_log
+from interlock.defects import DefectLog
 from interlock.events import Progress
 from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
 from interlock.phases import Outcome
@@ -180,7 +180,8 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
 
 def run(ctx: RunContext) -> Outcome:
     """Step 3.3: rerun, record verdicts in `defect-log.csv`, write `regression-summary.md`; fail if a resolved defect is not fixed."""
-    rows = read_log(ctx.artifacts.path("defect-log.csv"))
+    log = DefectLog(ctx.artifacts)
+    rows = log.read()
     due = [r for r in rows if r["status"] in RERUN_STATUSES]
     reruns = [Rerun(r, nodeid_of(r["rerun"])) for r in due if r["source"] == "test"]
     others = [r for r in due if r["source"] != "test"]
@@ -191,7 +192,7 @@ def run(ctx: RunContext) -> Outcome:
     runs = spot_check(ctx, reruns, neighbours)
     if reruns:
         apply(reruns)
-        ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
+        log.write(rows)
     ctx.artifacts.write_text("regression-summary.md", summary_text(ctx, reruns, before, runs, others, neighbours))
     unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != "pass"]
     broken = [n.nodeid for n in neighbours if n.verdict == "fail"]

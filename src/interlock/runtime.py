@@ -320,18 +320,17 @@ class Services:
         self.reported = len(self.exits)
         if not new:
             return
-        from interlock.defects import COLUMNS, Failure, merge, read_log
-        from interlock.execution import defect_log_name
+        from interlock.defects import DefectLog, Failure
+        from interlock.execution import shard_of
 
-        name = defect_log_name(self.ctx.pytest_args)
         failures = [
             Failure("service", gone.service, gone.title, "critical", f"logs/service-{gone.service}.log",
                     f"interlock run --env {self.ctx.env_name}", gone.reason, gone.service)
             for gone in new
         ]
         owners = {n: s.owner for n, s in self.ctx.config.services.items()}
-        rows = merge(read_log(self.ctx.artifacts.path(name)), failures, run_id=self.ctx.run_id, now=utc_now(), owners=self.ctx.config.owners, service_owners=owners)
-        self.ctx.artifacts.write_csv(name, COLUMNS, rows)
+        DefectLog(self.ctx.artifacts, shard_of(self.ctx.pytest_args)).record(failures, run_id=self.ctx.run_id, now=utc_now(), owners=self.ctx.config.owners,
+                                                                             service_owners=owners)
         for gone in new:
             self.ctx.emit(Notice(gone.step or "run", f"{gone.reason}; see logs/service-{gone.service}.log"))
 

@@ -61,3 +61,46 @@ def test_expired_defect_waiver_counts_as_absent() -> None:
     assert not waiver_active({**row, "waiver_approver": ""}, datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert not waiver_active({**row, "waiver_reason": " "}, datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert not waiver_active({**row, "waiver_expires": "2026-01-01T00:00:00"}, datetime(2025, 1, 1, tzinfo=timezone.utc))
+
+
+def test_the_defect_log_type_names_a_shards_own_file_and_starts_a_shard_from_the_full_log(tmp_path: Path) -> None:
+    from interlock.defects import DefectLog
+    from interlock.shards import Shard
+
+    full = DefectLog.at(tmp_path)
+    shard = DefectLog.at(tmp_path, Shard(2, 3))
+    assert (full.name, shard.name) == ("defect-log.csv", "defect-log.shard-2-of-3.csv")
+    assert not full.exists() and full.read() == [] and shard.full.path == full.path
+    rows = full.record([FAIL], run_id="r1", now="t1", owners={}, service_owners={"orders": "team-orders"})
+    assert full.exists() and full.read() == rows and rows[0]["owner"] == "team-orders"
+    again = shard.record([FAIL], run_id="r2", now="t2", owners={}, service_owners={})
+    assert shard.read() == again and again[0]["occurrences"] == "1"  # a shard's log is its own file
+    assert full.read() == rows  # the full-suite log is untouched by a shard
+
+
+def test_an_edit_reaches_every_staging_copy_that_holds_the_defect_and_no_other(tmp_path: Path) -> None:
+    """`interlock run --resume` publishes a killed run's staging copy: an edit made only to the published log would be lost."""
+    from interlock.defects import DefectLog
+    from interlock.state import staging_folder
+
+    published = tmp_path / "art"
+    log = DefectLog.at(published)
+    rows = log.record([FAIL], run_id="r1", now="t1", owners={}, service_owners={})
+    holding, empty = DefectLog.at(staging_folder(published, "killed")), DefectLog.at(staging_folder(published, "fresh"))
+    holding.write(rows)
+    empty.write([])
+    written: list[Path] = []
+
+    def write(copy: DefectLog, edited: list[dict[str, str]]) -> None:
+        written.append(copy.folder.root)
+        copy.write(edited)
+
+    edited = log.edit(rows[0]["id"], {"status": "mitigated", "mitigation": "fix in PR 12"}, write)
+    assert (edited["status"], edited["mitigation"]) == ("mitigated", "fix in PR 12")
+    assert written == [published, holding.folder.root]
+    for copy in (log, holding):
+        assert [(r["status"], r["mitigation"]) for r in copy.read()] == [("mitigated", "fix in PR 12")]
+    assert empty.read() == []
+    with pytest.raises(UsageError) as info:
+        log.edit("DEF-nothere", {"status": "resolved"})
+    assert "no defect 'DEF-nothere'" in info.value.problems[0].message

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from interlock.identity import Identity, current, head
+import pytest
+
+from interlock.identity import CI_COMMIT_VARIABLES, Identity, commit_key, current, head
 
 
 def _git(root: Path, *args: str) -> str:
@@ -94,3 +96,20 @@ def test_round_trip_through_a_ledger_line_and_refusal_of_bad_shapes() -> None:
     assert Identity.from_dict("abc") is None
     assert identity.key() == "abc+dddddddddddd" and Identity("abc", False, None).key() == "abc"
     assert identity.describe() == "commit abc + uncommitted changes dddddddddddd"
+
+
+def test_the_history_key_is_the_ledgers_identity_with_the_artifact_folder_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The history store and Gate 4 see the same code: a run's own artifacts in the tree never make it another commit."""
+    for var in CI_COMMIT_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    commit = _repo(tmp_path)
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "defect-log.csv").write_text("id\n")
+    assert current(tmp_path, artifacts) == Identity(commit, False, None)
+    assert commit_key(tmp_path, artifacts) == commit == current(tmp_path, artifacts).key()
+    (tmp_path / "app.py").write_text("A = 2\n")
+    dirty = current(tmp_path, artifacts)
+    assert dirty.dirty and commit_key(tmp_path, artifacts) == dirty.key() == f"{commit}+{str(dirty.changes_digest)[:12]}"
+    monkeypatch.setenv("GITHUB_SHA", "feed")
+    assert commit_key(tmp_path, artifacts) == "feed"

@@ -243,15 +243,15 @@ def test_flaky_checks_become_stable_defects(tmp_path: Path) -> None:
     assert len(again) == 1 and again[0]["occurrences"] == "2" and "passed 1 time(s) and failed 1 time(s) on commit c1" in again[0]["message"]
 
 
-def test_current_commit_prefers_ci_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from interlock.store import current_commit
+def test_commit_key_prefers_ci_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.identity import commit_key
 
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
         monkeypatch.delenv(var, raising=False)
-    assert current_commit(tmp_path) is None  # not a git work tree
+    assert commit_key(tmp_path) is None  # not a git work tree
     monkeypatch.setenv("CI_COMMIT_SHA", "abc123")
-    assert current_commit(tmp_path) == "abc123"
-    assert current_commit(Path(__file__).parent) == "abc123"
+    assert commit_key(tmp_path) == "abc123"
+    assert commit_key(Path(__file__).parent) == "abc123"
 
 
 def test_the_test_reports_commit_is_used_when_none_is_given(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_flaky_with_counts_the_run_being_triaged(tmp_path: Path) -> None:
 def test_uncommitted_changes_are_not_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
-    from interlock.store import current_commit
+    from interlock.identity import commit_key
 
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
         monkeypatch.delenv(var, raising=False)
@@ -300,14 +300,14 @@ def test_uncommitted_changes_are_not_the_commit(tmp_path: Path, monkeypatch: pyt
     git("add", "app.py")
     git("commit", "-q", "-m", "one")
     head = git("rev-parse", "HEAD").strip()
-    assert current_commit(tmp_path) == head
+    assert commit_key(tmp_path) == head
     (tmp_path / "app.py").write_text("A = 2\n")
-    first = current_commit(tmp_path)
+    first = commit_key(tmp_path)
     (tmp_path / "app.py").write_text("A = 3\n")
-    second = current_commit(tmp_path)
+    second = commit_key(tmp_path)
     assert first and second and first.startswith(head + "+") and second.startswith(head + "+") and first != second
     (tmp_path / "app.py").write_text("A = 1\n")
-    assert current_commit(tmp_path) == head
+    assert commit_key(tmp_path) == head
 
 
 def test_triage_files_flaky_checks_as_defects_and_recommendations_name_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

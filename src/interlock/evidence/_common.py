@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from interlock.files import sha256_stream
+
 CHUNK_SIZE = 1 << 20  # 1 MiB: bounded memory whatever the file size
 #: Chunks smaller than this are hashed on the caller's thread: a hand-off would cost more than it saves.
 PIPELINE_MIN_CHUNK = 256 << 10
@@ -171,17 +173,13 @@ class PipelinedSha256:
             pending.result()
 
 
-def sha256_file(artifacts_dir: Path, rel: str, limit: int | None = None) -> tuple[str, int]:
-    """Stream one artifact (only its first `limit` bytes when given) through sha256; returns (hex digest, size)."""
-    digest = hashlib.sha256()
-    size = 0
+def artifact_sha256(artifacts_dir: Path, rel: str, limit: int | None = None) -> tuple[str, int]:
+    """One artifact (only its first `limit` bytes when given), opened safely, through `files.sha256_stream`; returns (hex digest, size)."""
     with open_artifact(artifacts_dir, rel) as fp:
-        while chunk := fp.read(CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - size)):
-            digest.update(chunk)
-            size += len(chunk)
+        digest, size = sha256_stream(fp, limit)
     if limit is not None and size < limit:
         raise ValueError(f"{rel}: {size} bytes, shorter than the {limit} bytes to seal")
-    return digest.hexdigest(), size
+    return digest, size
 
 
 def encode_manifest_path(path: str) -> str:

@@ -59,7 +59,7 @@ from interlock.evidence._common import (
     open_artifact,
 )
 from interlock.evidence.manifest import media_type
-from interlock.files import FILE_MODE
+from interlock.files import FILE_MODE, sha256_stream
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 ZIP_FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -308,9 +308,6 @@ def bundle_subjects(zip_path: Path, *, max_entry_bytes: int = 1 << 30) -> dict[s
                 raise ValueError(f"{zip_path.name}: has no {name}") from None
             if info.file_size > max_entry_bytes:
                 raise ValueError(f"{zip_path.name}: {name} is larger than {max_entry_bytes} bytes")
-            digest = hashlib.sha256()
             with zf.open(info) as fp:
-                while chunk := fp.read(CHUNK_SIZE):
-                    digest.update(chunk)
-            subjects[name] = digest.hexdigest()
+                subjects[name] = sha256_stream(fp)[0]
     return subjects

@@ -19,8 +19,8 @@ from interlock.evidence._common import (
     BUNDLE_NAME,
     EVIDENCE_MANIFEST_NAME,
     SIGNOFF_NAME,
+    artifact_sha256,
     normalize_relpath,
-    sha256_file,
 )
 
 MANIFEST_VERSION = 1
@@ -132,7 +132,7 @@ def _listed_paths(files: Sequence[str]) -> list[str]:
 
 
 def _artifact_entry(artifacts_dir: Path, rel: str, origin: Mapping[str, str | None], limit: int | None = None) -> dict[str, Any]:
-    digest, size = sha256_file(artifacts_dir, rel, limit)
+    digest, size = artifact_sha256(artifacts_dir, rel, limit)
     return {
         "path": rel,
         "sha256": digest,

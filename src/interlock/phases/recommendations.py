@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from interlock.artifacts import BY_FILENAME
-from interlock.defects import read_log
+from interlock.defects import DefectLog
 from interlock.errors import UsageError
 from interlock.metrics import markdown_table
 from interlock.phases import Outcome
@@ -272,7 +272,7 @@ def recommendations(evidence: Evidence) -> str:
 def gather(ctx: RunContext) -> Evidence:
     """Read the evidence from the artifact folder and the config; an unreadable artifact is recorded, not raised."""
     readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: ctx.artifacts.read_json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS)}
-    readers[DEFECTS] = lambda: read_log(ctx.artifacts.path(DEFECTS))
+    readers[DEFECTS] = lambda: DefectLog(ctx.artifacts).read()
     readers[OBSERVABILITY] = lambda: ctx.artifacts.path(OBSERVABILITY).read_text("utf-8")
     readers[REGRESSION] = lambda: ctx.artifacts.path(REGRESSION).read_text("utf-8")
     artifacts: dict[str, Any] = dict.fromkeys(readers)

@@ -23,8 +23,7 @@ from typing import Any
 
 import interlock
 from interlock import identity, ledger
-from interlock.defects import read_log
-from interlock.engine import gate_results
+from interlock.defects import DEFECT_LOG, DefectLog
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import (
@@ -43,6 +42,7 @@ from interlock.metrics import commit_problems, recorded_commits, short, waiver_a
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.runtime import RunContext, utc_now
+from interlock.verdict import gate_results
 
 #: Set by `interlock signoff --approver NAME --key FILE`; `[signoff]` of the config otherwise.
 OVERRIDES: dict[str, Any] = {}
@@ -51,7 +51,6 @@ GATES = (1, 2, 3)
 
 #: Who evaluated the gates, in each gate's verification summary.
 VERIFIER_ID = "https://interlock.dev/gates"
-DEFECT_LOG = "defect-log.csv"
 
 
 def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str]) -> dict[str, Any]:
@@ -84,10 +83,11 @@ def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
     A failed test's defect relieves `tests.unresolved_failures`, a critical one `defects.open_critical`; a waiver of
     any other defect relieves no gate condition, so nothing the approver signs rests on it.
     """
-    if not ctx.artifacts.exists(DEFECT_LOG):
+    log = DefectLog(ctx.artifacts)
+    if not log.exists():
         return []
     try:
-        rows = read_log(ctx.artifacts.path(DEFECT_LOG))
+        rows = log.read()
     except UsageError:
         return []  # Gate 3 reports an unreadable log; nothing to list
     return [{"condition": "tests.unresolved_failures" if r["source"] == "test" else "defects.open_critical", "item": r["id"],

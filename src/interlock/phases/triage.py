@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from interlock.config import Config, Waiver
-from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
+from interlock.defects import DefectLog, Failure, merge, unmitigated_critical
 from interlock.errors import UsageError
 from interlock.events import DefectFound, Notice, ProtocolError
-from interlock.execution import DEFECT_LOG, defect_log_name, report_name
+from interlock.execution import report_name, shard_of
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
 from interlock.runtime import RunContext, utc_now
@@ -54,9 +54,10 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
 def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
     from interlock.store import open_store
-    from interlock.store.records import current_commit, flaky_failures, run_results
+    from interlock.identity import commit_key
+    from interlock.store.records import flaky_failures, run_results
 
-    commit = current_commit(ctx.loaded.root)
+    commit = commit_key(ctx.loaded.root, ctx.published or ctx.artifacts.root)
     if commit is None:
         ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
         return []
@@ -107,8 +108,9 @@ def run(ctx: RunContext) -> Outcome:
     env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
     flaky = flaky_from_history(ctx, env_report, contracts, tests)
-    rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), [*found, *flaky], ctx.run_id)
-    ctx.artifacts.write_csv(defect_log_name(ctx.pytest_args), COLUMNS, rows)
+    log = DefectLog(ctx.artifacts, shard_of(ctx.pytest_args))
+    rows = triaged(ctx.config, log.full.read(), [*found, *flaky], ctx.run_id)
+    log.write(rows)
     current = {f.fingerprint for f in (*found, *flaky)}
     for row in rows:
         if row["fingerprint"] in current:

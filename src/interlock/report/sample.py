@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from interlock.artifacts import ArtifactDir, atomic_write
-from interlock.defects import COLUMNS, Failure, merge
+from interlock.defects import DefectLog, Failure, merge
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
 )
+from interlock.verdict import record
 
 if TYPE_CHECKING:
     from interlock.store import Store
@@ -193,9 +194,9 @@ def write_sample(
     seen += [Failure("test", t, f"test {t} failed", "high", f"test-execution-report.json#{t}", f"interlock test -- '{t}'", "AssertionError", None) for t in ids if t in failing]
     now = _iso(started + timedelta(seconds=duration_s))
     defects = merge(previous_defects or [], seen, run_id=run_id, now=now, owners={}, service_owners={"catalog": "team-catalog"})
-    artifacts.write_csv("defect-log.csv", COLUMNS, defects)
+    DefectLog(artifacts).write(defects)
     critical = sum(1 for d in defects if d["severity"] == "critical" and d["status"] == "open")
-    artifacts.write_json("gate-results.json", _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
+    record(artifacts, _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
     state = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
     atomic_write(folder / ".interlock-state.json", json.dumps(state, indent=2).encode())
     return folder

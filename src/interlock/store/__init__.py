@@ -21,12 +21,12 @@ from interlock.errors import Problem, UsageError
 from interlock.store.db import History, Store
 from interlock.store.migrate import upgrade
 from interlock.store.records import (
-    CheckResult, ConditionRecord, DefectRecord, FlakyCheck, GateRecord, RunRecord, RunSummary, TrendPoint, current_commit, flaky_failures, load_run,
+    CheckResult, ConditionRecord, DefectRecord, FlakyCheck, GateRecord, RunRecord, RunSummary, TrendPoint, flaky_failures, load_run,
 )
 
 __all__ = [
     "ENV_VAR", "CheckResult", "ConditionRecord", "DefectRecord", "FlakyCheck", "GateRecord", "History", "RunRecord", "RunSummary", "Store",
-    "TrendPoint", "current_commit", "default_path", "engine_url", "flaky_failures", "load_run", "open_store", "store_url",
+    "TrendPoint", "default_path", "engine_url", "flaky_failures", "load_run", "open_store", "store_url",
 ]
 
 ENV_VAR = "INTERLOCK_STORE_URL"

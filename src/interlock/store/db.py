@@ -91,7 +91,7 @@ class Store:
         """Record the run whose artifacts are in `artifacts_dir`; recording a run id again replaces it.
 
         Arguments left out come from the folder's run state (`.interlock-state.json`)
-        and the artifacts; the git commit is never guessed here (see `current_commit`).
+        and the artifacts; the git commit is never guessed here (see `identity.commit_key`).
         Returns the record written.
         """
         record = load_run(artifacts_dir, run_id=run_id, environment=environment, git_commit=git_commit, started_at=started_at, finished_at=finished_at)

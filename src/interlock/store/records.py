@@ -10,16 +10,14 @@ same computation for all of them.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from interlock.artifacts import ArtifactDir
-from interlock.defects import Failure, read_log
+from interlock.defects import DefectLog, Failure
 from interlock.errors import Problem, UsageError
-from interlock import identity
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -54,21 +52,6 @@ def utc_text(value: datetime | str | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def current_commit(root: Path) -> str | None:
-    """The code under test: CI's commit variable when set (GitHub, GitLab, Jenkins), else HEAD in `root`.
-
-    A work tree with uncommitted changes is not HEAD's code: it becomes
-    ``HEAD+<digest of the changes>`` (interlock.identity, the same identity the
-    run ledger records), so two runs around a local edit are never mistaken for
-    one commit that both passed and failed (flaky).
-    """
-    for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"):
-        if os.environ.get(var):
-            return os.environ[var].strip()
-    current = identity.current(root)
-    return current.key() if current.commit else None
 
 
 @dataclass(slots=True)
@@ -363,7 +346,7 @@ class RunFiles:
         read = folder.read_json_or_none
         return cls(read_state(artifacts_dir), read("gate-results.json"), read("integration-scope-matrix.json"),
                    read("environment-validation-report.json"), read("contract-validation-results.json"),
-                   read("test-execution-report.json"), read_log(folder.path("defect-log.csv")))
+                   read("test-execution-report.json"), DefectLog(folder).read())
 
 
 def load_run(

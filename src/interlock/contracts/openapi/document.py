@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 from interlock.contracts.openapi.spec import problem as document_problem
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
+from interlock.files import sha256_file
 
 
 @dataclass
@@ -56,7 +56,7 @@ def load(service: str, source: str, root: Path) -> Document:
     doc = Document(service, source, path)
     try:
         raw = load_document(path)
-        doc.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        doc.sha256 = sha256_file(path)
     except UsageError as exc:
         doc.problem = exc.problems[0]
         return doc

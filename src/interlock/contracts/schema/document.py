@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 
 from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
+from interlock.files import sha256_file
 
 SPEC_VERSION = 1
 FAMILIES = ("smallint", "integer", "bigint", "numeric", "float", "boolean", "text", "timestamp", "date", "time", "json", "uuid", "binary")
@@ -292,4 +292,4 @@ def parse_spec(data: Any, path: Path, sha256: str = "") -> SchemaSpec:
 def load_spec(path: Path) -> SchemaSpec:
     """Read and validate one spec file (YAML, TOML or JSON by suffix)."""
     data = load_document(path)
-    return parse_spec(data, path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return parse_spec(data, path, sha256_file(path))

@@ -1,0 +1,45 @@
+"""The verdict of a run: the gates decided from the artifact folder alone, and recorded in gate-results.json.
+
+`decide` reads the metrics and hands them to the pure `gates.evaluate`; it
+writes nothing, so `interlock gates` on a copied folder gives the run's answer
+without touching it unless asked. `record` is the one writer of
+gate-results.json. The engine and the sign-off step both come here, so no step
+needs to import the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from interlock import metrics
+from interlock.artifacts import ArtifactDir
+from interlock.config import Loaded
+from interlock.gates import evaluate, relaxations
+
+GATE_RESULTS = "gate-results.json"
+ALL_GATES = (1, 2, 3, 4)
+
+
+def decide(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES, now: datetime | None = None) -> dict[str, Any]:
+    """The gate-results document for `gates`, from the artifact folder and the config (writes nothing)."""
+    pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
+    now = now or datetime.now(timezone.utc)
+    options, waivers = loaded.config.gates, loaded.config.waivers
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
+    return {"schema_version": 1, "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "status": "pass" if all(g["status"] == "pass" for g in results) else "fail",
+            "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
+
+
+def record(artifacts: ArtifactDir, results: dict[str, Any]) -> Path:
+    """Write a gate-results document (schema-checked, atomic) as the folder's gate-results.json."""
+    return artifacts.write_json(GATE_RESULTS, results)
+
+
+def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES) -> dict[str, Any]:
+    """Decide the gates from the artifact folder alone and record the answer in gate-results.json."""
+    document = decide(artifacts, loaded, gates)
+    record(artifacts, document)
+    return document
