@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from interlock.errors import ConfigError, Problem
 
 CONFIG_NAME = "interlock.toml"
-#: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (RunContext.expand fills them).
+#: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (interlock.runspec fills them).
 PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 
 

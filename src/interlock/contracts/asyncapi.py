@@ -63,7 +63,7 @@ from interlock.documents import json_path, load_document
 from interlock.errors import ConfigError, Problem, UsageError
 from interlock.events import Notice, Progress
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 Loc = tuple[str | int, ...]
 
@@ -583,9 +583,9 @@ def _source(ctx: RunContext, document: AsyncApiDocument, channel: Channel) -> An
 
 def _trigger_text(ctx: RunContext, action: Any) -> str:
     if action.http is not None:
-        return f"HTTP {action.http.method} {redact_url(ctx.expand(action.http.url))}"
+        return f"HTTP {action.http.method} {redact_url(ctx.spec.expand(action.http.url))}"
     if action.command is not None:
-        return "command " + " ".join(ctx.expand(a) for a in action.command)
+        return "command " + " ".join(ctx.spec.expand(a) for a in action.command)
     return f"SQL on store {action.store}"
 
 
@@ -619,8 +619,8 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
         return verdict("not_executed", "Unexercised", "no trigger configured: unexercised")
     if channel.address is None:
         return verdict("error", "NoAddress", f"channel {channel.id} has no address (null: unknown until run time), so interlock cannot subscribe to it; give the channel its address")
-    broker = ctx.expand_all(ctx.env.brokers[source.broker].model_dump())
-    action = ctx.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
+    broker = ctx.env.brokers[source.broker].model_dump()
+    action = ctx.spec.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
     stores = ctx.stores()
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
     siblings = document.on_address(channel)
@@ -686,7 +686,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
     for name, source in asyncapi.channels.items():
         broker = ctx.env.brokers[source.broker]
         channels[name] = {
-            "broker": source.broker, "broker_kind": broker.kind, "broker_url": redact_url(ctx.expand(broker.url)),
+            "broker": source.broker, "broker_kind": broker.kind, "broker_url": redact_url(broker.url),
             "exchange": broker.exchange, "timeout": source.timeout, "trigger": _trigger_text(ctx, source.trigger),
         }
     return {

@@ -33,7 +33,7 @@ from interlock.documents import load_document
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 UNEXERCISED = "no example or fixture: unexercised"
 
@@ -221,7 +221,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
         runtime = ctx.env.services.get(service)
         documents.append({"service": service, "path": source, "openapi": doc.version, "sha256": doc.sha256, "base_path": doc.base_path or "/",
                           "operations": len(operations(doc.app.spec, service)) if doc.app else 0,
-                          "url": redact_url(ctx.expand(runtime.url)) if runtime else None, **({"error": doc.error} if doc.error else {})})
+                          "url": redact_url(runtime.url) if runtime else None, **({"error": doc.error} if doc.error else {})})
     from interlock.contracts import openapi_schemathesis
 
     return {
@@ -252,7 +252,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
 
     def perform_setup(action: Any) -> None:
-        perform(ctx.expand_all(action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
+        perform(ctx.spec.expand_all(action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
 
     fixtures = {key: list(values) for key, values in config.fixtures.items()}
     jobs = selected(ctx)
@@ -261,7 +261,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
         if source is None:
             return [_missing_record(service, service in ctx.config.services)]
         runtime = ctx.env.services.get(service)
-        url = ctx.expand(runtime.url) if runtime else None
+        url = runtime.url if runtime else None
         doc = load(service, source, ctx.loaded.root)
         records = [verify_document(doc, url, fixtures, config.request_timeout, perform_setup)]
         if service in config.schemathesis:

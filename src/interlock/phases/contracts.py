@@ -9,8 +9,8 @@ A kind may also have `prepare(ctx, only)`: work done once per run whose result
 both `settings` and `verify` take (pact fetches its URL sources there, so the
 config artifact records the SHA-256 of exactly what was verified).
 
-`interlock contracts --only ID` reruns just the named items (`only(...)` around
-the step): pact passes them to the verifier's filter, the other kinds are
+`interlock contracts --only ID` reruns just the named items (`ctx.spec.only`,
+deduplicated): pact passes them to the verifier's filter, the other kinds are
 verified whole and keep only the named items. The results then carry a
 top-level `filter`, and Gate 2 fails such a file: a filtered run is never
 complete evidence.
@@ -19,30 +19,17 @@ complete evidence.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, tool_versions, utc_now
+from interlock.context import RunContext, tool_versions, utc_now
 
 KINDS = ("pact", "openapi", "asyncapi", "schema")
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "openapi-core", "jsonschema", "schemathesis", "sqlalchemy")
-_ONLY: ContextVar[tuple[str, ...]] = ContextVar("interlock_contracts_only", default=())
-
-
-@contextmanager
-def only(ids: Sequence[str]) -> Iterator[None]:
-    """Within the block, step 2.2 verifies just the items (or contracts) with these ids: an exact rerun."""
-    token = _ONLY.set(tuple(dict.fromkeys(ids)))
-    try:
-        yield
-    finally:
-        _ONLY.reset(token)
 
 
 def declared(ctx: RunContext) -> list[str]:
@@ -102,7 +89,7 @@ def _known_ids(records: list[dict[str, Any]]) -> set[str]:
 
 def run(ctx: RunContext) -> Outcome:
     """Verify every declared contract (or just the `only` ones); write the contract config and results artifacts."""
-    ids = _ONLY.get()
+    ids = ctx.spec.only
     kinds = declared(ctx)
     modules = {kind: _module(kind) for kind in kinds}
     prepared = {kind: module.prepare(ctx, ids) for kind, module in modules.items() if module and hasattr(module, "prepare")}

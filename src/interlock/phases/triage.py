@@ -19,7 +19,7 @@ from interlock.events import DefectFound, Notice, ProtocolError
 from interlock.execution import DEFECT_LOG, defect_log_name, report_name
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 from interlock.statuses import ContractStatus
 
 
@@ -104,11 +104,11 @@ def run(ctx: RunContext) -> Outcome:
     carry over; `interlock merge` combines the shards' logs.
     """
     read = ctx.artifacts.read_json_or_none
-    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args))
+    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(list(ctx.spec.pytest_args)))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
     flaky = flaky_from_history(ctx, env_report, contracts, tests)
     rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), [*found, *flaky], ctx.run_id)
-    ctx.artifacts.write_csv(defect_log_name(ctx.pytest_args), COLUMNS, rows)
+    ctx.artifacts.write_csv(defect_log_name(list(ctx.spec.pytest_args)), COLUMNS, rows)
     current = {f.fingerprint for f in (*found, *flaky)}
     for row in rows:
         if row["fingerprint"] in current:
