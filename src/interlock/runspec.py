@@ -116,14 +116,25 @@ class RunSpec:
         return resolve(replace(self, artifacts=artifacts, ports=MappingProxyType({**fixed_ports(self.raw), **ports})))
 
 
+def baseline_secrets(loaded: Loaded) -> list[str]:
+    """Variables the environment baseline pins by hash; an unreadable baseline is step 1.2's to report."""
+    from interlock import baseline  # here: only the commands that run steps read the baseline (it loads YAML and probes)
+
+    try:
+        return list(baseline.load(loaded).secrets)
+    except Exception:  # noqa: BLE001 - any problem with the baseline is reported by step 1.2, not here
+        return []
+
+
 def resolve(spec: RunSpec) -> RunSpec:
     """`spec` with its environment filled from the raw config and the redactor built from that filled environment.
 
-    The redactor's one input is the filled environment (and the process's own
-    variables): every URL and variable a step can see is known to it.
+    The redactor's one input is the filled environment (with the process's own
+    variables and the baseline's pinned names): every URL and variable a step can see is known to it.
     """
     environment = _walk(spec.raw, spec.expand)
-    return replace(spec, environment=environment, redactor=secrets.for_environment(spec.loaded, spec.env_name, environment))
+    redactor = secrets.for_environment(spec.loaded, spec.env_name, environment, baseline_secrets(spec.loaded))
+    return replace(spec, environment=environment, redactor=redactor)
 
 
 def build(loaded: Loaded, env_name: str, *, artifacts: Path | None = None, only: tuple[str, ...] | list[str] = (), approver: str | None = None,

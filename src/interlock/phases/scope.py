@@ -137,7 +137,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 entry = _interface(interfaces, name, "message", f"publish {channel.id}", service.asyncapi)
                 if channel.address != channel.id:
                     entry["address"] = channel.address
-    for store_name, store in ctx.env.stores.items():
+    for store_name, store in ctx.spec.raw.stores.items():  # the migrations path as configured: the matrix's source column
         if store.migrations:
             folder = ctx.loaded.resolve(store.migrations)
             for table in migration_tables(folder):
