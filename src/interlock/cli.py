@@ -33,7 +33,7 @@ app.add_typer(config_app, name="config")
 
 @dataclass
 class Options:
-    """Global options of one invocation, shared by its command (click's context object, never a module global)."""
+    """Global options of one invocation, shared by its command (the typer context's object, never a module global)."""
 
     config: Path | None = None
     artifacts: Path | None = None
