@@ -155,11 +155,12 @@ def run_interlock(root: Path) -> tuple[float, float, list[str], dict[str, Any]]:
     """Wall and CPU seconds of interlock's pact kind over the system at `root`, the failures, and its settings."""
     from interlock.artifacts import ArtifactDir
     from interlock.config import load
+    from interlock.context import RunContext
     from interlock.contracts import pact
-    from interlock.runtime import RunContext
+    from interlock.runspec import build
 
     loaded = load(root / "interlock.toml")
-    ctx = RunContext(loaded, "bench", ArtifactDir(root / "artifacts"), lambda event: None, lambda kind: (True, "bench"), "bench")
+    ctx = RunContext(build(loaded, "bench"), ArtifactDir(root / "artifacts"), lambda event: None, lambda kind: (True, "bench"), "bench")
     cpu, start = cpu_seconds(), time.perf_counter()
     plan = pact.prepare(ctx)
     records = pact.verify(ctx, plan)

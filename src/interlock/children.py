@@ -35,7 +35,7 @@ def die_with_interlock() -> Callable[[], None] | None:
     when interlock itself is killed with SIGKILL: a killed run must not leave a
     process writing into the staging folder a resumed run continues in. Start
     children from a thread that outlives them. Elsewhere None: the recorded
-    service pids (`runtime.Services.stop_orphans`) are then the only cleanup.
+    service pids (`supervisor.Services.stop_orphans`) are then the only cleanup.
     """
     if _PRCTL is None:
         return None

@@ -12,16 +12,16 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
 from interlock import __version__
 from interlock import config as config_mod
-from interlock import identity, ledger, secrets
+from interlock import identity, ledger, runspec, secrets
 from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
 from interlock.defects import DefectLog
-from interlock.engine import Engine
+from interlock.engine import Engine, steps
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
 from interlock.state import RunState
@@ -36,7 +36,7 @@ app.add_typer(config_app, name="config")
 
 @dataclass
 class Options:
-    """Global options, shared by every command."""
+    """Global options of one invocation, shared by its command (the typer context's object, never a module global)."""
 
     config: Path | None = None
     artifacts: Path | None = None
@@ -59,25 +59,30 @@ class Options:
         return name
 
 
-OPTS = Options()
+def _options(ctx: typer.Context) -> Options:
+    """This invocation's global options (set by `main_options`; `main` hands them in so its error lines use their redactor)."""
+    return ctx.ensure_object(Options)
 
 
-def _confirm_with(yes: bool) -> Callable[[str], tuple[bool, str]]:
+def _confirm_with(yes: bool, json_lines: bool) -> Callable[[str], tuple[bool, str]]:
     def confirm(kind: str) -> tuple[bool, str]:
         if yes:
             return True, "--yes"
-        if not sys.stdin.isatty() or OPTS.json:
+        if not sys.stdin.isatty() or json_lines:
             return False, "declined: no terminal (pass --yes to answer yes)"
         return typer.confirm("", default=False), "terminal"
 
     return confirm
 
 
-def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | None = None) -> Engine:
-    loaded = OPTS.loaded()
-    name = OPTS.env_name(loaded, env)
-    OPTS.redactor = secrets.for_environment(loaded, name)  # no event, console line or error message shows a secret
-    return Engine(loaded, name, OPTS.artifacts_dir(loaded), OPTS.redactor.emitter(OPTS.renderer), _confirm_with(yes), pytest_args, command=invocation())
+def _engine(ctx: typer.Context, env: str | None = None, yes: bool = False, **decided: Any) -> Engine:
+    """The engine of one command, given the run spec built here, once, from the command's options (`decided`)."""
+    opts = _options(ctx)
+    loaded = opts.loaded()
+    artifacts = opts.artifacts_dir(loaded)
+    spec = runspec.build(loaded, opts.env_name(loaded, env), artifacts=artifacts, **decided)
+    opts.redactor = spec.redactor  # no event, console line or error message shows a secret
+    return Engine(spec, artifacts, opts.renderer, _confirm_with(yes, opts.json), steps=steps(), command=invocation())
 
 
 def invocation() -> str:
@@ -98,6 +103,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     config: Annotated[Optional[Path], typer.Option("--config", help="Path to interlock.toml.")] = None,
     artifacts: Annotated[Optional[Path], typer.Option("--artifacts", help="Artifact folder (default .artifacts/integration).")] = None,
     env: EnvOpt = None,
@@ -105,8 +111,9 @@ def main_options(
     version: Annotated[bool, typer.Option("--version", help="Print the version.", is_eager=True, callback=_print_version)] = False,
 ) -> None:
     """interlock runs PROTOCOL-9 against a live system and seals the evidence."""
-    OPTS.config, OPTS.artifacts, OPTS.env, OPTS.json = config, artifacts, env, json_lines
-    OPTS.renderer = JsonLines() if json_lines else ConsoleRenderer()
+    opts = _options(ctx)
+    opts.config, opts.artifacts, opts.env, opts.json = config, artifacts, env, json_lines
+    opts.renderer = JsonLines() if json_lines else ConsoleRenderer()
 
 
 def _copy_output(source: Path, output: Path | None) -> None:
@@ -118,6 +125,7 @@ def _copy_output(source: Path, output: Path | None) -> None:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     env: EnvOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the halted or killed run (a killed one from the step it was in).")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
@@ -126,67 +134,66 @@ def run(
     from interlock.events import Notice
     from interlock.history import publish
 
-    engine = _engine(env, yes)
+    engine = _engine(ctx, env, yes)
     code = engine.run(resume=resume)
+    renderer = _options(ctx).renderer
     try:
         for path in publish(engine.loaded, engine.published):
-            OPTS.renderer(Notice("report", f"wrote {path}"))
+            renderer(Notice("report", f"wrote {path}"))
     except InterlockError as exc:
-        OPTS.renderer(Notice("report", f"run history not recorded: {exc}"))
+        renderer(Notice("report", f"run history not recorded: {exc}"))
     raise typer.Exit(code)
 
 
-def _single(step_ids: list[str], env: str | None = None, pytest_args: list[str] | None = None, yes: bool = False) -> int:
-    return _engine(env, yes, pytest_args).run_steps(step_ids)
+def _single(ctx: typer.Context, step_ids: list[str], env: str | None = None, yes: bool = False, **decided: Any) -> int:
+    return _engine(ctx, env, yes, **decided).run_steps(step_ids)
 
 
 @app.command()
-def scope(env: EnvOpt = None) -> None:
+def scope(ctx: typer.Context, env: EnvOpt = None) -> None:
     """1.1 Reconcile the integration scope matrix."""
-    raise typer.Exit(_single(["1.1"], env))
+    raise typer.Exit(_single(ctx, ["1.1"], env))
 
 
 @app.command("env")
-def env_command(env: EnvOpt = None, output: OutputOpt = None) -> None:
+def env_command(ctx: typer.Context, env: EnvOpt = None, output: OutputOpt = None) -> None:
     """1.2 Validate the integration environment."""
-    engine = _engine(env)
+    engine = _engine(ctx, env)
     code = engine.run_steps(["1.2"])
     _copy_output(engine.published / "environment-validation-report.json", output)
     raise typer.Exit(code)
 
 
 @app.command()
-def data(env: EnvOpt = None) -> None:
+def data(ctx: typer.Context, env: EnvOpt = None) -> None:
     """1.3 Update the test data inventory."""
-    raise typer.Exit(_single(["1.3"], env))
+    raise typer.Exit(_single(ctx, ["1.3"], env))
 
 
 @app.command()
-def plan(env: EnvOpt = None) -> None:
+def plan(ctx: typer.Context, env: EnvOpt = None) -> None:
     """2.1 Write the integration test plan."""
-    raise typer.Exit(_single(["2.1"], env))
+    raise typer.Exit(_single(ctx, ["2.1"], env))
 
 
 @app.command()
 def contracts(
+    ctx: typer.Context,
     env: EnvOpt = None,
     output: OutputOpt = None,
     only: Annotated[Optional[list[str]], typer.Option("--only", help="Rerun just this item or contract id (repeatable), e.g. 'orders->catalog: a request for product 1'. The results are marked filtered and fail Gate 2.")] = None,
 ) -> None:
     """2.2 Verify every contract against the running system."""
-    from interlock.phases import contracts as contracts_step
-
-    engine = _engine(env)
-    with contracts_step.only(only or []):
-        code = engine.run_steps(["2.2"])
+    engine = _engine(ctx, env, only=only or [])
+    code = engine.run_steps(["2.2"])
     _copy_output(engine.published / "contract-validation-results.json", output)
     raise typer.Exit(code)
 
 
 @app.command()
-def observe(env: EnvOpt = None) -> None:
+def observe(ctx: typer.Context, env: EnvOpt = None) -> None:
     """2.3 Record observability readiness of every service."""
-    raise typer.Exit(_single(["2.3"], env))
+    raise typer.Exit(_single(ctx, ["2.3"], env))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -204,84 +211,88 @@ def test(
     from interlock.shards import Shard
 
     args = list(ctx.args)
+    part: Shard | None = None
     if shard is not None:
         if last_failed:
             raise UsageError(Problem("--shard", "--shard splits the whole suite; it cannot be combined with --last-failed"))
         try:
-            args += [execution.SHARD_OPTION, str(Shard.parse(shard))]
+            part = Shard.parse(shard)
         except ValueError as exc:
             raise UsageError(Problem("--shard", str(exc))) from None
+        args += [execution.SHARD_OPTION, str(part)]  # pytest's side of it: interlock's plugin splits the suite
     if maxfail is not None:
         args.append(f"--maxfail={maxfail}")
     if last_failed:
-        loaded = OPTS.loaded()
-        targets = execution.last_failed(ArtifactDir(OPTS.artifacts_dir(loaded)))
+        opts = _options(ctx)
+        targets = execution.last_failed(ArtifactDir(opts.artifacts_dir(opts.loaded())))
         if not targets:
-            OPTS.renderer(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
+            opts.renderer(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
             raise typer.Exit(ExitCode.OK)
-        args += [execution.LAST_FAILED, *targets]
-    raise typer.Exit(_single(["3.1", "3.2"], env, args, yes))
+        args += targets
+    raise typer.Exit(_single(ctx, ["3.1", "3.2"], env, yes, pytest_args=args, last_failed=last_failed, shard=part))
 
 
 @app.command()
-def regress(env: EnvOpt = None) -> None:
+def regress(ctx: typer.Context, env: EnvOpt = None) -> None:
     """3.3 Rerun the tests behind resolved and mitigated defects, and their neighbours, to tell fixed from flaky."""
-    raise typer.Exit(_single(["3.3"], env))
+    raise typer.Exit(_single(ctx, ["3.3"], env))
 
 
 @app.command()
 def merge(
+    ctx: typer.Context,
     dirs: Annotated[list[Path], typer.Argument(metavar="DIR...", help="Folders holding shard artifacts (test-execution-report.shard-K-of-N.json, defect-log.shard-K-of-N.csv).")],
 ) -> None:
     """Merge the shards of `interlock test --shard K/N` into one test-execution-report.json and one defect-log.csv."""
     from interlock.merge import merge_shards
 
-    loaded = OPTS.loaded()
-    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), OPTS.renderer, command=invocation())
+    opts = _options(ctx)
+    loaded = opts.loaded()
+    outcome = merge_shards(loaded, [d.resolve() for d in dirs], opts.artifacts_dir(loaded), opts.renderer, command=invocation())
     raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
 
 
 @app.command()
-def bundle(env: EnvOpt = None) -> None:
+def bundle(ctx: typer.Context, env: EnvOpt = None) -> None:
     """4.1 Write the manifest and INTEGRATION-EVIDENCE.zip."""
-    raise typer.Exit(_single(["4.1"], env))
+    raise typer.Exit(_single(ctx, ["4.1"], env))
 
 
 @app.command()
 def signoff(
+    ctx: typer.Context,
     approver: Annotated[Optional[str], typer.Option("--approver", help="Who approves (default: [signoff] approver).")] = None,
     key: Annotated[Optional[Path], typer.Option("--key", help="Approver's Ed25519 private key (default: [signoff] key).")] = None,
     env: EnvOpt = None,
     yes: Annotated[bool, typer.Option("--yes")] = False,
 ) -> None:
     """4.2 Record the signed integration sign-off."""
-    from interlock.phases import signoff as signoff_step
-
-    signoff_step.OVERRIDES.update({k: v for k, v in {"approver": approver, "key": key}.items() if v is not None})
-    raise typer.Exit(_single(["4.2"], env, yes=yes))
+    raise typer.Exit(_single(ctx, ["4.2"], env, yes, approver=approver, key=key))
 
 
 @app.command()
-def recommend(env: EnvOpt = None) -> None:
+def recommend(ctx: typer.Context, env: EnvOpt = None) -> None:
     """4.3 Publish forward recommendations."""
-    raise typer.Exit(_single(["4.3"], env))
+    raise typer.Exit(_single(ctx, ["4.3"], env))
 
 
 @app.command()
-def gates() -> None:
+def gates(ctx: typer.Context) -> None:
     """Evaluate the four gates from the artifacts present; write gate-results.json."""
-    loaded = OPTS.loaded()
-    document = gate_results(ArtifactDir(OPTS.artifacts_dir(loaded)), loaded)
+    opts = _options(ctx)
+    loaded = opts.loaded()
+    document = gate_results(ArtifactDir(opts.artifacts_dir(loaded)), loaded)
     from interlock.events import GateEvaluated
     from interlock.gates import failures, relaxed_lines
 
     for gate in document["gates"]:
-        OPTS.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
+        opts.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
     raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
 
 
 @app.command()
 def verify(
+    ctx: typer.Context,
     zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help="INTEGRATION-EVIDENCE.zip")],
     pubkey: Annotated[Optional[Path], typer.Option("--pubkey", help="Approver's public key (default: [signoff] pubkey of the config).")] = None,
 ) -> None:
@@ -291,11 +302,12 @@ def verify(
     from interlock.evidence import verify_bundle
     from interlock.evidence.approval import approval, describe
 
+    opts = _options(ctx)
     if not zip_path.is_file():
         raise UsageError(Problem(str(zip_path), "no such file; give the path of INTEGRATION-EVIDENCE.zip"))
     if pubkey is None:
         try:
-            loaded = OPTS.loaded()
+            loaded = opts.loaded()
         except InterlockError:
             loaded = None
         if loaded is None or not loaded.config.signoff.pubkey:
@@ -307,7 +319,7 @@ def verify(
         raise UsageError(Problem(str(zip_path), f"cannot verify: {exc}; check the bundle and key paths")) from None
     found = approval(report, datetime.now(timezone.utc)) if report.ok else None  # who approved what: only for an intact bundle
     more = [f"... and {report.omitted} more problems"] if report.omitted else []
-    if OPTS.json:
+    if opts.json:
         typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems] + more,
                                "problem_count": report.problem_count, "approval": found.to_json() if found else None}))
     elif report.ok:  # a verified signature always carries a predicate, so `found` names who approved
@@ -318,12 +330,13 @@ def verify(
 
 
 @app.command()
-def report() -> None:
+def report(ctx: typer.Context) -> None:
     """Record the run in the history store; write the HTML report, JUnit XML and the CI step summary."""
     from interlock.history import publish
 
-    loaded = OPTS.loaded()
-    for path in publish(loaded, OPTS.artifacts_dir(loaded)):
+    opts = _options(ctx)
+    loaded = opts.loaded()
+    for path in publish(loaded, opts.artifacts_dir(loaded)):
         typer.echo(f"wrote {path}")
 
 
@@ -337,12 +350,13 @@ def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact 
 
 
 @config_app.command("check")
-def config_check() -> None:
+def config_check(ctx: typer.Context) -> None:
     """Report every problem of interlock.toml, and of the documents it names, with file, line and key."""
     from interlock.errors import ConfigError
     from interlock.inputs import document_problems
 
-    loaded = OPTS.loaded()
+    opts = _options(ctx)
+    loaded = opts.loaded()
     problems = document_problems(loaded)
     if problems:
         raise ConfigError(problems)
@@ -374,32 +388,33 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing
         typer.echo(f"wrote {path}")
 
 
-def _defect_log() -> DefectLog:
-    loaded = OPTS.loaded()
-    return DefectLog.at(OPTS.artifacts_dir(loaded))
+def _defect_log(ctx: typer.Context) -> DefectLog:
+    opts = _options(ctx)
+    return DefectLog.at(opts.artifacts_dir(opts.loaded()))
 
 
 @defects_app.command("list")
-def defects_list(status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
+def defects_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
-    for row in _defect_log().read():
+    for row in _defect_log(ctx).read():
         if status is None or row["status"] == status:
             typer.echo(f"{row['id']}  {row['severity']:<8} {row['status']:<9} {row['owner']:<16} {row['title']}")
 
 
 @defects_app.command("show")
-def defects_show(defect_id: str) -> None:
+def defects_show(ctx: typer.Context, defect_id: str) -> None:
     """Show one defect, every field."""
     from interlock.defects import find
 
-    for key, value in find(_defect_log().read(), defect_id).items():
+    for key, value in find(_defect_log(ctx).read(), defect_id).items():
         typer.echo(f"{key}: {value}")
 
 
-def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None:
+def _update(ctx: typer.Context, defect_id: str, by: str | None, reason: str, **changes: str) -> None:
     """Record a human decision on a defect (`DefectLog.edit`: the published log and a killed run's staging copy), and ledger who and why."""
-    log = _defect_log()
-    loaded = OPTS.loaded()
+    opts = _options(ctx)
+    log = _defect_log(ctx)
+    loaded = opts.loaded()
     who = by or ledger.whoami()
     why = f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()) + (f" ({reason})" if reason else "")
 
@@ -408,7 +423,7 @@ def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None
         copy.write(rows)
         state = RunState.load(copy.folder.root)
         ledger.record(copy.folder.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
-                      identity=identity.current(loaded.root, log.folder.root), config=ledger.config_digest(loaded.path), redact=OPTS.redactor.data)
+                      identity=identity.current(loaded.root, log.folder.root), config=ledger.config_digest(loaded.path), redact=opts.redactor.data)
 
     log.edit(defect_id, changes, edit)
     typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
@@ -418,20 +433,21 @@ ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who decides (recorde
 
 
 @defects_app.command("mitigate")
-def defects_mitigate(defect_id: str, plan: Annotated[str, typer.Option("--plan", help="The remediation plan.")], ticket: Annotated[str, typer.Option("--ticket")] = "",
+def defects_mitigate(ctx: typer.Context, defect_id: str, plan: Annotated[str, typer.Option("--plan", help="The remediation plan.")], ticket: Annotated[str, typer.Option("--ticket")] = "",
                      by: ByOpt = None) -> None:
     """Record a remediation plan (clears the protocol's defect-review halt)."""
-    _update(defect_id, by, plan, status="mitigated", mitigation=plan, **({"ticket": ticket} if ticket else {}))
+    _update(ctx, defect_id, by, plan, status="mitigated", mitigation=plan, **({"ticket": ticket} if ticket else {}))
 
 
 @defects_app.command("resolve")
-def defects_resolve(defect_id: str, note: Annotated[str, typer.Option("--note")] = "", by: ByOpt = None) -> None:
+def defects_resolve(ctx: typer.Context, defect_id: str, note: Annotated[str, typer.Option("--note")] = "", by: ByOpt = None) -> None:
     """Mark a defect resolved; `interlock regress` must then rerun it green."""
-    _update(defect_id, by, note, status="resolved", regression="", **({"mitigation": note} if note else {}))
+    _update(ctx, defect_id, by, note, status="resolved", regression="", **({"mitigation": note} if note else {}))
 
 
 @defects_app.command("waive")
 def defects_waive(
+    ctx: typer.Context,
     defect_id: str,
     approver: Annotated[str, typer.Option("--approver")],
     reason: Annotated[str, typer.Option("--reason")],
@@ -453,7 +469,7 @@ def defects_waive(
     for option, value in (("--approver", approver), ("--reason", reason)):
         if not value.strip():
             raise UsageError(Problem(option, "must not be empty: a waiver names who approved it and why"))
-    _update(defect_id, by or approver, reason, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
+    _update(ctx, defect_id, by or approver, reason, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
 
 
 GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}
@@ -480,11 +496,12 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def main() -> None:
     """Entry point: every error becomes one line and an exit code, never a traceback."""
     code: int = ExitCode.OK
+    opts = Options()
     try:
-        app(args=hoist_global_options(sys.argv[1:]), prog_name="interlock")  # standalone: usage errors exit 2
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="interlock", obj=opts)  # standalone: usage errors exit 2
     except InterlockError as exc:
         for problem in getattr(exc, "problems", [Problem("interlock", str(exc))]):
-            print(f"interlock: error: {OPTS.redactor.text(str(problem))}", file=sys.stderr)
+            print(f"interlock: error: {opts.redactor.text(str(problem))}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("interlock: interrupted; artifacts of finished steps are kept", file=sys.stderr)
@@ -496,8 +513,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the boundary: report, never a bare traceback
         from interlock.checks import describe
 
-        print(f"interlock: internal error: {OPTS.redactor.text(describe(exc))}; please report it with the command you ran", file=sys.stderr)
+        print(f"interlock: internal error: {opts.redactor.text(describe(exc))}; please report it with the command you ran", file=sys.stderr)
         code = ExitCode.FAILED
     finally:
-        OPTS.renderer.close()
+        opts.renderer.close()
     sys.exit(int(code))

@@ -20,7 +20,7 @@ from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
 
 CONFIG_NAME = "interlock.toml"
-#: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (RunContext.expand fills them).
+#: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (interlock.runspec fills them).
 PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 
 

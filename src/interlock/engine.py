@@ -16,11 +16,13 @@ import shutil
 import uuid
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Callable
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from interlock import ledger
 from interlock.artifacts import ArtifactDir, writer_lock
 from interlock.config import Loaded
+from interlock.runspec import RunSpec
 from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
     Emit,
@@ -35,8 +37,9 @@ from interlock.events import (
 )
 from interlock.gates import failures, relaxed_lines
 from interlock.phases import HaltRun, Outcome, Step, not_implemented
-from interlock.runtime import SERVICE_LOGS, RunContext, utc_now
+from interlock.context import RunContext, utc_now
 from interlock.state import STATE_FILE, RunState, staging_folder, staging_folders
+from interlock.supervisor import SERVICE_LOGS
 from interlock.verdict import gate_results
 
 STEPS: tuple[tuple[str, int, str, str, bool], ...] = (
@@ -76,10 +79,6 @@ def steps() -> list[Step]:
     return [Step(i, phase, title, _when_run(target, i), needs) for i, phase, title, target, needs in STEPS]
 
 
-def step(step_id: str) -> Step:
-    """One step, importing only its own module (a single-step command need not load every phase)."""
-    i, phase, title, target, needs = next(s for s in STEPS if s[0] == step_id)
-    return Step(i, phase, title, _resolve(target, i), needs)
 
 
 def resumable(published: Path, env_name: str) -> tuple[RunState, Path | None] | None:
@@ -115,19 +114,42 @@ def sweep_scratch(folder: Path) -> None:
 
 
 class Engine:
-    """One run of the protocol, or of some of its steps, against one environment."""
+    """One run of the protocol, or of some of its steps, against one environment.
 
-    def __init__(self, loaded: Loaded, env_name: str, artifacts_root: Path, emit: Emit, confirm: Callable[[str], tuple[bool, str]],
-                 pytest_args: list[str] | None = None, command: str = "interlock run", by: str | None = None) -> None:
-        loaded.environment(env_name)
-        self.loaded, self.env_name, self.published, self.emit, self.confirm = loaded, env_name, artifacts_root, emit, confirm
-        self.pytest_args = pytest_args or []
+    `spec` is the command's resolved run (interlock.runspec), `steps` the steps a
+    full run takes in order and a step command picks from (`steps()`: the protocol's).
+    """
+
+    def __init__(self, spec: RunSpec, artifacts_root: Path, emit: Emit, confirm: Callable[[str], tuple[bool, str]], *,
+                 steps: Sequence[Step], command: str = "interlock run", by: str | None = None) -> None:
+        self.spec, self.published, self.confirm = spec, artifacts_root, confirm
+        self.steps = list(steps)
+        self._emit = emit
         self.command, self.by = command, by or ledger.whoami()  # what the run ledger says was run, and by whom
+
+    @property
+    def loaded(self) -> Loaded:
+        return self.spec.loaded
+
+    @property
+    def env_name(self) -> str:
+        return self.spec.env_name
+
+    def emit(self, event: Any) -> None:
+        """Every event behind the run's redactor (the spec's, bound to the run once its context exists)."""
+        self._emit(self.spec.redactor.event(event))
+
+    def _step(self, step_id: str) -> Step:
+        found = next((s for s in self.steps if s.id == step_id), None)
+        if found is None:
+            raise UsageError(Problem(step_id, f"no step {step_id!r}; known: {', '.join(s.id for s in self.steps)}"))
+        return found
 
     def _context(self, folder: Path, run_id: str, started_at: str | None = None, ports: dict[str, int] | None = None) -> RunContext:
         """The steps' context; `ports` is the run state's own dict, so the auto ports chosen are saved with the state."""
-        ctx = RunContext(self.loaded, self.env_name, ArtifactDir(folder), self.emit, self.confirm, run_id, pytest_args=self.pytest_args,
-                         published=self.published, ports=ports if ports is not None else {}, command=self.command, by=self.by)
+        ctx = RunContext(self.spec, ArtifactDir(folder), self.emit, self.confirm, run_id, published=self.published,
+                         ports=ports if ports is not None else {}, command=self.command, by=self.by)
+        self.spec = ctx.spec  # bound to the run's folder and ports: the events are redacted as the artifacts are
         if started_at:
             ctx.started_at = started_at
         return ctx
@@ -135,7 +157,7 @@ class Engine:
     def _run_step(self, ctx: RunContext, item: Step) -> Outcome:
         """Run one step and ledger what it wrote, however it ends (a halted step's artifacts are its products too)."""
         self.emit(StepStarted(item.id, item.title))
-        ctx.step = item.id
+        ctx.enter_step(item.id)
         stamps: dict[str, tuple[int, int, int]] = {}
         before = ledger.tracked(ctx.artifacts.root, stamps)
         ending = "error: the step stopped with an internal error"
@@ -182,7 +204,7 @@ class Engine:
         code = ExitCode.OK
         try:
             for step_id in step_ids:
-                if self._run_step(ctx, step(step_id)).status != "pass":
+                if self._run_step(ctx, self._step(step_id)).status != "pass":
                     code = ExitCode.FAILED
         except HaltRun as halt:
             self.emit(RunHalted(halt.step, halt.reason, "fix the cause, then rerun the command"))
@@ -257,7 +279,7 @@ class Engine:
     def _phases(self, ctx: RunContext, state: RunState, staging: Path) -> bool:
         """Run the phases; True when the run halted."""
         by_phase: dict[int, list[Step]] = {}
-        for item in steps():
+        for item in self.steps:
             by_phase.setdefault(item.phase, []).append(item)
         for phase, items in by_phase.items():
             if not any(i.needs_services for i in items):

@@ -42,9 +42,9 @@ from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
 from interlock.phases import Outcome
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from interlock.secrets import redact_variables
-from interlock.selection import LAST_FAILED, Suite, decide, parse_args
+from interlock.selection import Suite, decide, parse_args
 from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
@@ -370,8 +370,8 @@ def verdict(summary: dict[str, int], problem: str | None, marker: str) -> Outcom
 
 def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_clock: float = WALL_CLOCK) -> Outcome:
     """Step 3.1: run the suite (extra args default to the run's), always write the report, judge it."""
-    given = ctx.pytest_args if extra_args is None else extra_args
-    args = [a for a in given if a != LAST_FAILED]
+    given = list(ctx.spec.pytest_args) if extra_args is None else extra_args
+    args = list(given)
     shard, name = shard_of(args), report_name(args)
     log = f"logs/pytest.{shard.suffix}.log" if shard else LOG
     selection_file = report_path(ctx, "selection")
@@ -405,7 +405,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     section: dict[str, Any] = {"command": command, "exit_code": run.exit_code, "log": log, "environment": ctx.env_name, "summary": summary,
                                "failures": failures, "system_root": str(ctx.loaded.root), "commit": identity.head(ctx.loaded.root)}
     suite = ctx.config.suite
-    decision = decide(record, Suite(suite.marker, suite.path, ctx.loaded.root, list(suite.args), list(given)))
+    decision = decide(record, Suite(suite.marker, suite.path, ctx.loaded.root, list(suite.args), list(given), ctx.spec.last_failed))
     why = decision.filter
     section.update(filtered=why is not None, **({"filter": why} if why else {}))
     if decision.section is not None:

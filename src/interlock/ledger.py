@@ -39,7 +39,7 @@ from interlock.files import atomic_write, sha256_file, sha256_stream
 from interlock.identity import Identity, current
 
 if TYPE_CHECKING:
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
 
 GENESIS = "0" * 64
 _SCHEMA = str(artifact(LEDGER).schema_name)

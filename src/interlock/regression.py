@@ -26,7 +26,7 @@ from interlock.defects import DefectLog
 from interlock.events import Progress
 from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 RUNS = 3
 NEIGHBOURS = 20  # neighbour tests rerun with the defects' own, at most

@@ -43,7 +43,7 @@ from urllib.parse import quote, unquote, urlsplit
 from interlock.probes import redact_url
 
 if TYPE_CHECKING:
-    from interlock.config import Loaded
+    from interlock.config import Environment, Loaded
 
 MASK = "***"
 MIN_LENGTH = 6
@@ -128,22 +128,24 @@ def variants(value: str) -> set[str]:
     return {form for form in forms if len(form.strip()) >= MIN_LENGTH}
 
 
-def for_environment(loaded: Loaded, env_name: str, expand: Callable[[str], str] = str) -> Redactor:
-    """The redactor of a run of `env_name`: every variable the run sets or passes on (as `RunContext.base_env`), every URL it uses.
+def for_environment(loaded: Loaded, env_name: str, environment: Environment, pinned: Iterable[str] = ()) -> Redactor:
+    """The redactor of a run of `env_name`: every variable the run sets or passes on (as `runspec.variables`), every URL it uses.
 
-    `expand` fills the config's placeholders (`RunContext.expand`); without it they stay as written.
+    `environment` is the run's environment with its placeholders filled (`RunSpec.environment`): the one input,
+    so the CLI's error lines, the events and the artifacts are masked alike. `pinned` names the variables the
+    environment baseline pins by hash (read by the caller: the baseline module uses this one's names).
     """
-    env = loaded.environment(env_name)
+    env = environment
     config = loaded.config
-    variables = [*os.environ.items(), *((k, expand(v)) for k, v in env.vars.items())]
+    variables = [*os.environ.items(), *env.vars.items()]
     for name, runtime in env.services.items():
-        variables += [(k, expand(v)) for k, v in runtime.env.items()]
-        variables += [(f"services.{name}.{key}", expand(url)) for key, url in (("url", runtime.url), ("health", runtime.health)) if url]
-    variables += [(f"stores.{n}.url", expand(s.url)) for n, s in env.stores.items()]
-    variables += [(f"brokers.{n}.url", expand(b.url)) for n, b in env.brokers.items()]
+        variables += list(runtime.env.items())
+        variables += [(f"services.{name}.{key}", url) for key, url in (("url", runtime.url), ("health", runtime.health)) if url]
+    variables += [(f"stores.{n}.url", s.url) for n, s in env.stores.items()]
+    variables += [(f"brokers.{n}.url", b.url) for n, b in env.brokers.items()]
     if config.store.url:
         variables.append(("store.url", config.store.url))
-    marked = {*env.secrets, *_token_envs(loaded), *_baseline_secrets(loaded)}
+    marked = {*env.secrets, *_token_envs(loaded), *pinned}
     return Redactor(collect(variables, marked))
 
 
@@ -154,16 +156,6 @@ def _token_envs(loaded: Loaded) -> list[str]:
         return []
     names = [s.token_env for s in pact.sources if not isinstance(s, str) and s.token_env]
     return names + ([pact.broker.token_env] if pact.broker and pact.broker.token_env else [])
-
-
-def _baseline_secrets(loaded: Loaded) -> list[str]:
-    """Variables the environment baseline pins by hash; an unreadable baseline is step 1.2's to report."""
-    from interlock import baseline  # the baseline module uses this one's names
-
-    try:
-        return list(baseline.load(loaded).secrets)
-    except Exception:  # noqa: BLE001 - any problem with the baseline is reported by step 1.2, not here
-        return []
 
 
 class Redactor:

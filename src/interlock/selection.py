@@ -36,7 +36,6 @@ VALUED = frozenset({
     "--interlock-shard", "--interlock-root", "--interlock-durations", "--interlock-shard-out", "--interlock-collect",
     "--interlock-keep", "--interlock-selection", "--interlock-suite-marker",
 })
-LAST_FAILED = "--interlock-last-failed"  # interlock's own mark among the pytest arguments: the targets are the last failures
 #: Where pytest reads arguments from, lowest precedence first (a later `-k` or `-m` wins).
 ENV_ADDOPTS = "PYTEST_ADDOPTS"
 SUITE_ARGS, COMMAND_LINE, ELSEWHERE = "the config's suite args", "the command line", "another plugin or conftest.py"
@@ -104,6 +103,7 @@ class Suite:
     root: Path
     args: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    last_failed: bool = False  # the command line's targets are the previous run's failures (`interlock test --last-failed`)
 
 
 @dataclass
@@ -224,7 +224,7 @@ def _target_reasons(record: Mapping[str, Any], suite: Suite, found_in: list[tupl
     base, suite_dir = Path(record["invocation_dir"]), (suite.root / suite.path).resolve()
     if any(_covers(t, suite_dir, base) for t in targets):
         return []
-    last_failed = "--last-failed: " if LAST_FAILED in suite.extra else ""
+    last_failed = "--last-failed: " if suite.last_failed else ""
     origin = sorted({_target_source(t, found_in) for t in targets})
     return [f"{last_failed}{len(targets)} target(s) from {', '.join(origin) or ELSEWHERE}: {_show(targets)}"]
 

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.contracts import asyncapi
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import orders_on_a_broker
 
 pytestmark = pytest.mark.services
@@ -122,7 +123,7 @@ def system(root: Path, kind: str, url: str, names: dict[str, str], *, exchange: 
     for name, command in triggers.items():
         text += f'[contracts.asyncapi.channels."{name}"]\nbroker = "bus"\ntimeout = {1 if name == names["silent"] else timeout}\ntrigger = {{ command = {json.dumps(command)} }}\n'
     (root / "interlock.toml").write_text(text, "utf-8")
-    return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
 def verdicts(ctx: RunContext, names: dict[str, str]) -> dict[str, dict[str, Any]]:

@@ -18,10 +18,11 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.contracts import schema
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 pytestmark = pytest.mark.services
 
@@ -98,7 +99,7 @@ def context(root: Path, kind: str, url: str, specs: dict[str, dict[str, Any]]) -
         path.write_text(yaml.safe_dump(body, sort_keys=False), "utf-8")
         text_ += f'\n[[contracts.schema]]\nservice = "{service}"\nstore = "db"\npath = "{path.name}"\n'
     (root / "interlock.toml").write_text(text_, "utf-8")
-    return RunContext(load(root / "interlock.toml"), "integration", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "integration"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
 @pytest.fixture(params=["postgresql", "mysql"])

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir
 from interlock.checks import Check
 from interlock.config import load
@@ -35,7 +36,7 @@ from interlock.brokers.mqtt import probe_mqtt
 from interlock.brokers.nats import probe_nats
 from interlock.brokers.redis import probe_redis
 from interlock.probes.sql import probe_store
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import config_head, free_ports, orders_on_a_broker
 
 pytestmark = pytest.mark.services
@@ -191,7 +192,7 @@ broker = "bus"
 timeout = {timeout}
 trigger = {{ command = {json.dumps(trigger)} }}
 """, "utf-8")
-    return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
 def capture_through(kind: str, timeout: float, root: Path, proxies: list[Proxy], request: pytest.FixtureRequest, **options: Any) -> tuple[Proxy, dict[str, Any], dict[str, Any], float]:
@@ -349,8 +350,8 @@ url = "http://127.0.0.1:{port}"
 health = "http://127.0.0.1:{port}/"
 """ for name, port in zip(("web", "api"), ports)), "utf-8")
     events: list[Any] = []
-    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), events.append, lambda k: (False, "test"), "run1")
-    ctx.step = "3.1"
+    ctx = RunContext(runspec.build(load(tmp_path / "interlock.toml"), "test"), ArtifactDir(tmp_path / "art"), events.append, lambda k: (False, "test"), "run1")
+    ctx.enter_step("3.1")
     try:
         started = ctx.services.start()
         assert {c.id: c.status for c in started} == {f"{n}.{k}": "pass" for n in ("web", "api") for k in ("port", "started", "owner")}
@@ -359,7 +360,7 @@ health = "http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 3
         while not ctx.services.exits and time.monotonic() < deadline:
             time.sleep(0.05)
-        ctx.step = "3.2"  # the next step announces the death as it begins, before it reads the evidence
+        ctx.enter_step("3.2")  # the next step announces the death as it begins, before it reads the evidence
         assert [e.message for e in events if isinstance(e, Notice)], "not announced when the next step began"
         web_row = next(r for r in observability.readiness(ctx) if r.service == "web")
     finally:
@@ -407,7 +408,7 @@ topic = "{topic}"
 timeout = 1
 trigger = {{ command = {json.dumps(trigger)} }}
 """, "utf-8")
-    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    ctx = RunContext(runspec.build(load(tmp_path / "interlock.toml"), "test"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
     [record] = pact.verify(ctx)
     [item] = record["interactions"]
     assert record["status"] == "fail"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.contracts import asyncapi
@@ -23,7 +24,7 @@ from interlock.brokers.base import Captured
 from interlock.brokers.redis import stream_entry
 from interlock.errors import ConfigError, UsageError
 from interlock.phases import contracts as contracts_phase
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import orders_on_a_broker
 
 SHOP_DOC = Path(__file__).resolve().parents[2] / "examples" / "shop" / "contracts" / "asyncapi" / "orders-events.yaml"
@@ -103,7 +104,7 @@ def make(root: Path, document: Any = None, channels: dict[str, dict[str, Any]] |
         text += f'[contracts.asyncapi.channels."{name}"]\nbroker = "{entry.get("broker", "bus")}"\ntimeout = {entry.get("timeout", 3)}\n'
         text += f"trigger = {{ command = {json.dumps(entry['command'])} }}\n"
     (root / "interlock.toml").write_text(text, "utf-8")
-    return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
 def only_record(ctx: RunContext) -> dict[str, Any]:

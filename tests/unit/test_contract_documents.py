@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.contracts import asyncapi, openapi
@@ -27,7 +28,7 @@ from interlock.errors import ConfigError, UsageError
 from interlock.documents import PactFile, PactInteraction
 from interlock.events import Notice
 from interlock.phases.scope import build_matrix
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.unit.test_contract_asyncapi import item, make, only_record, publish_action
 
 ITEM_31: dict[str, Any] = {
@@ -288,7 +289,7 @@ def test_scope_sees_the_operations_behind_a_path_item_ref(tmp_path: Path) -> Non
     (tmp_path / "api.yaml").write_text(yaml.safe_dump(doc), "utf-8")
     config = make(tmp_path, PING_PONG).loaded.path
     config.write_text(config.read_text("utf-8").replace('asyncapi = "events.yaml"', 'asyncapi = "events.yaml"\nopenapi = "api.yaml"'), "utf-8")
-    ctx = RunContext(load(config), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    ctx = RunContext(runspec.build(load(config), "test"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
     http = [i["id"] for i in build_matrix(ctx, [], [])["interfaces"] if i["kind"] == "http"]
     assert http == ["orders:GET /a"]
     assert [o.interface_id for o in operations(openapi.load("orders", "api.yaml", tmp_path).app.spec, "orders")] == http

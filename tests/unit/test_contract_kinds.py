@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir
 from interlock.config import Contracts, load, parse
 from interlock.contracts import kinds
 from interlock.contracts.kinds import KINDS, PARTS, ContractKind, register
 from interlock.phases import contracts as contracts_step
 from interlock.phases import scope
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def test_every_registered_kind_satisfies_the_protocol_under_its_own_name() -> None:
@@ -136,7 +137,7 @@ class _Stand(_Whole):
 
 def test_step_and_scope_reach_a_kind_only_through_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "interlock.toml").write_text(MINIMAL.replace('openapi = "api.yaml"\n', ""), "utf-8")
-    ctx = RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    ctx = RunContext(runspec.build(load(tmp_path / "interlock.toml"), "test"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1")
     monkeypatch.setitem(KINDS, "schema", _Stand())
     assert contracts_step.declared(ctx) == ["schema"]
     outcome = contracts_step.run(ctx)  # both artifacts are checked against their schemas as they are written

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.contracts import openapi
 from interlock.phases import contracts as phase
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 Handler = Callable[[str, str, bytes], tuple[int, Any]]
 
@@ -136,7 +137,7 @@ def context(root: Path, urls: dict[str, str], extra: str = "", doc: dict[str, An
         lines.append(f'[environments.test.services.{service}]\nurl = "{url}"\n')
     lines.append("[contracts.openapi]\nrequest_timeout = 5\n" + extra)
     (root / "interlock.toml").write_text("\n".join(lines), "utf-8")
-    return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda event: None, lambda kind: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda event: None, lambda kind: (False, "test"), "run1")
 
 
 def items(record: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ import yaml
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.contracts import schema
@@ -25,7 +26,7 @@ from interlock.contracts.schema import (
 )
 from interlock.errors import UsageError
 from interlock.phases import contracts
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 CONFIG = """
 [project]
@@ -123,7 +124,7 @@ def make_ctx(root: Path, entries: list[tuple[str, str]], *, kind: str = "sqlite"
     for service, path in entries:
         text += f'\n[[contracts.schema]]\nservice = "{service}"\nstore = "{store}"\npath = "{path}"\n'
     (root / "interlock.toml").write_text(text, "utf-8")
-    return RunContext(load(root / "interlock.toml"), "integration", ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "integration"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
 
 
 def items(records: list[dict[str, Any]], service: str) -> dict[str, dict[str, Any]]:

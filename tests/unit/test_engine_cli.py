@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from interlock import engine
+from interlock import engine, runspec
 from interlock.config import load
-from interlock.engine import Engine
+from interlock.engine import Engine, steps
 
 from .test_config import MINIMAL
 
@@ -29,7 +29,7 @@ def system(tmp_path: Path) -> Path:
 def test_unbuilt_steps_fail_their_gates(system: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "STEPS", tuple((i, p, t, "interlock.phases.does_not_exist:run", False) for i, p, t, _, _ in engine.STEPS))
     events: list = []
-    code = Engine(load(system / "interlock.toml"), "integration", system / "art", events.append, lambda kind: (True, "test")).run()
+    code = Engine(runspec.build(load(system / "interlock.toml"), "integration"), system / "art", events.append, lambda kind: (True, "test"), steps=steps()).run()
     finished = [e for e in events if type(e).__name__ == "StepFinished"]
     assert code == 3  # Gate 1 fails, and the protocol halts there
     assert {e.status for e in finished} == {"not_implemented"}
@@ -98,7 +98,7 @@ def test_second_writer_is_refused_and_killed_run_leaves_previous_artifacts(syste
     (artifacts / "integration-scope-matrix.json").write_text("{}")
     stale = system / ".artifacts" / ".integration.run-dead"
     stale.mkdir()
-    engine_ = Engine(load(system / "interlock.toml"), "integration", artifacts, lambda e: None, lambda kind: (True, "test"))
+    engine_ = Engine(runspec.build(load(system / "interlock.toml"), "integration"), artifacts, lambda e: None, lambda kind: (True, "test"), steps=steps())
     with FileLock(str(system / ".artifacts" / ".integration.lock")):
         with pytest.raises(UsageError, match="another interlock run"):
             engine_.run()

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.events import AutomationExecuted, Event, ProtocolError
 from interlock.phases import Outcome, data, environment
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import free_ports
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -35,7 +36,7 @@ def shop(tmp_path: Path) -> Path:
 
 
 def context(root: Path, events: list[Event]) -> RunContext:
-    return RunContext(load(root / "interlock.toml"), "integration", ArtifactDir(root / "art"), events.append, lambda k: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "integration"), ArtifactDir(root / "art"), events.append, lambda k: (False, "test"), "run1")
 
 
 def run_step(ctx: RunContext) -> tuple[Outcome, float]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from interlock import runspec
 from interlock import config
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.defects import COLUMNS, read_log
@@ -16,7 +17,7 @@ from interlock.events import AutomationExecuted, Event, Progress
 from interlock.execution import ReportFormatError, _Progress, collect_tests, read_report, run_suite, suite_command
 from interlock.regression import NOTHING
 from interlock.regression import run as regress
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import config_head
 
 TOML = config_head("throwaway") + """
@@ -39,7 +40,7 @@ class Project:
         (root / "interlock.toml").write_text(TOML.format(timeout=timeout))
         self.root = root
         self.events: list[Event] = []
-        self.ctx = RunContext(config.load(root / "interlock.toml"), "integration", ArtifactDir(root / ".artifacts/integration"),
+        self.ctx = RunContext(runspec.build(config.load(root / "interlock.toml"), "integration"), ArtifactDir(root / ".artifacts/integration"),
                               self.events.append, lambda kind: (True, "test"), "run-1")
 
     def test_file(self, name: str, source: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from interlock import runspec
 from interlock import metrics
 from interlock.artifacts import ArtifactDir
 from interlock.config import Gates, load
@@ -26,7 +27,7 @@ from interlock.evidence import bundle_subjects, make_statement, sign_statement, 
 from interlock.gates import evaluate
 from interlock.phases import bundle, environment, recommendations, signoff
 from interlock.phases.bundle import bag_info, sealed_files, sealed_prefixes
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 from .test_phase4 import MANIFEST, SIGNED, ZIP, System, check, environment_report, scope_matrix
 
@@ -115,7 +116,7 @@ def test_the_report_declares_exactly_the_checks_the_probes_report(tmp_path: Path
     root = tmp_path / "shop"
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
     loaded = load(root / "interlock.toml")
-    ctx = RunContext(loaded, "integration", ArtifactDir(tmp_path / "art"), lambda event: None, lambda kind: (False, "test"), "run-1")
+    ctx = RunContext(runspec.build(loaded, "integration"), ArtifactDir(tmp_path / "art"), lambda event: None, lambda kind: (False, "test"), "run-1")
     declared = environment.declared_components(ctx.env)
     assert {d["role"] for d in declared} == {"service", "store", "broker"}
     assert {d["name"] for d in declared if d["role"] == "service"} == set(loaded.config.services)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import Gates, Waiver, load, parse
 from interlock.contracts import pact
@@ -32,7 +33,7 @@ from interlock.gates import evaluate
 from interlock.metrics import read_metrics
 from interlock.phases import contracts as phase
 from interlock.phases.triage import failures_from
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 TOKEN = "s3cret-token"
 
@@ -105,7 +106,7 @@ def context(root: Path, pact_section: str, services: dict[str, str] | None = Non
         lines.append(f'[environments.test.services.{name}]\nurl = "{url}"\n')
     lines.append(pact_section)
     (root / "interlock.toml").write_text("\n".join(lines), "utf-8")
-    return RunContext(load(root / "interlock.toml"), "test", ArtifactDir(root / "art"), lambda event: None, lambda kind: (False, "test"), "run1")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda event: None, lambda kind: (False, "test"), "run1")
 
 
 def assert_valid(records: list[dict[str, Any]], **extra: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from interlock import runspec
 from interlock import config, identity, ledger
 from interlock.artifacts import LEDGER
 from interlock.artifacts import ArtifactDir
@@ -24,7 +25,7 @@ from interlock.events import Event, PromptRequired
 from interlock.evidence import generate_keypair, verify_bundle
 from interlock.phases import HaltRun, Outcome
 from interlock.phases import bundle, recommendations, signoff
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import config_head, whole_suite_selection
 
 TOML = config_head("shop", "1.4.0") + """
@@ -121,6 +122,7 @@ class System:
         self.events: list[Event] = []
         self.answer = True
         self.published: Path | None = None
+        self.decided: dict[str, Any] = {}  # the command's options in the run spec (`interlock signoff --approver --key`)
         f = self.folder
         f.write_json("integration-scope-matrix.json", scope_matrix())
         f.write_json("environment-validation-report.json", environment_report())
@@ -135,7 +137,7 @@ class System:
         f.write_text("logs/pact-catalog-http.log", "verifying web->catalog\n")
 
     def ctx(self, started_at: str = "2025-06-01T12:00:00Z") -> RunContext:
-        return RunContext(self.loaded, "integration", self.folder, self.events.append, lambda kind: (self.answer, "test"),
+        return RunContext(runspec.build(self.loaded, "integration", **self.decided), self.folder, self.events.append, lambda kind: (self.answer, "test"),
                           "run-1", started_at=started_at, published=self.published)
 
     def record(self) -> None:
@@ -164,11 +166,6 @@ class System:
 
     def statement(self) -> dict[str, Any]:
         return json.loads(base64.b64decode(json.loads(self.folder.path(SIGNED).read_text())["payload"]))
-
-
-@pytest.fixture(autouse=True)
-def no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(signoff, "OVERRIDES", {})
 
 
 @pytest.fixture
@@ -410,7 +407,7 @@ def test_a_declined_prompt_halts_without_signing(system: System) -> None:
 
 
 def test_a_signoff_with_another_key_fails_gate_4(system: System) -> None:
-    signoff.OVERRIDES.update(approver="Mallory", key=system.root / "keys/other.key")
+    system.decided.update(approver="Mallory", key=system.root / "keys/other.key")
     outcomes = system.seal()
     assert outcomes[2].status == "fail" and "does not verify" in outcomes[2].reason
     cond = system.condition(4, "signoff.valid")

@@ -1,4 +1,4 @@
-"""Who listens on a port, whose process tree it is, auto ports, and the checks built on them (interlock.ports, runtime.Services).
+"""Who listens on a port, whose process tree it is, auto ports, and the checks built on them (interlock.ports, supervisor.Services).
 
 Every pass here is made to fail by a real foreign listener: a socket of this
 test process, or a server process the test starts itself.
@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from interlock import runspec
 from interlock import metrics, ports
 from interlock.artifacts import ArtifactDir
 from interlock.config import load, parse
 from interlock.errors import ConfigError
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from tests.support import config_head, free_ports
 
 SERVE = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1"]
@@ -125,7 +126,7 @@ url = "http://127.0.0.1:%d"
 
 def context(tmp_path: Path, text: str, run_ports: dict[str, int] | None = None) -> RunContext:
     (tmp_path / "interlock.toml").write_text(text, "utf-8")
-    return RunContext(load(tmp_path / "interlock.toml"), "test", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1",
+    return RunContext(runspec.build(load(tmp_path / "interlock.toml"), "test"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (False, "test"), "run1",
                       ports=run_ports if run_ports is not None else {})
 
 
@@ -133,13 +134,13 @@ def test_placeholders_give_one_port_per_run_and_a_resumed_run_its_recorded_one(t
     ctx = context(tmp_path, SERVICES % 9)
     port = ctx.port("web")
     assert port is not None and ctx.ports == {"web": port}
-    assert ctx.expand("{url:web}/x {port:web} {url:api}") == f"http://127.0.0.1:{port}/x {port} http://127.0.0.1:9"
-    assert ctx.expand("{port:api} {url:nope}") == "{port:api} {url:nope}"  # no port declared, no such service: left as written
+    assert ctx.spec.expand("{url:web}/x {port:web} {url:api}") == f"http://127.0.0.1:{port}/x {port} http://127.0.0.1:9"
+    assert ctx.spec.expand("{port:api} {url:nope}") == "{port:api} {url:nope}"  # no port declared, no such service: left as written
     assert ctx.base_env()["INTERLOCK_SERVICE_WEB_URL"] == f"http://127.0.0.1:{port}"
     resumed = context(tmp_path, SERVICES % 9, {"web": 12345})
-    assert resumed.expand("{url:web}") == "http://127.0.0.1:12345" and resumed.port("web") == 12345
+    assert resumed.spec.expand("{url:web}") == "http://127.0.0.1:12345" and resumed.port("web") == 12345
     fixed = context(tmp_path, (SERVICES % 9).replace('port = "auto"', "port = 4321"))
-    assert fixed.expand("{port:web}") == "4321" and fixed.ports == {}
+    assert fixed.spec.expand("{port:web}") == "4321" and fixed.ports == {}
 
 
 def test_config_refuses_a_port_placeholder_without_a_port_and_an_unknown_service() -> None:

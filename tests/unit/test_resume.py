@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from interlock import runspec
 from interlock.config import load
-from interlock.engine import STATE_FILE, STEPS, Engine, RunState, resumable, staging_folder
+from interlock.engine import STATE_FILE, STEPS, Engine, RunState, resumable, staging_folder, steps
 from interlock.errors import UsageError
 
 from .test_config import MINIMAL
@@ -59,14 +60,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
-from interlock import engine
+from interlock import engine, runspec
 from interlock.config import load
 
 root = Path(sys.argv[1])
 engine.STEPS = tuple((i, p, t, "fake_steps:step_" + i.replace(".", "_"), False) for i, p, t, _, _ in engine.STEPS)
 engine.gate_results = lambda artifacts, loaded, gates=(1, 2, 3, 4): {
     "status": "pass", "gates": [{"id": n, "name": f"Gate {n}", "status": "pass", "conditions": []} for n in (1, 2, 3, 4)]}
-run = engine.Engine(load(root / "interlock.toml"), "integration", root / "art", lambda event: None, lambda kind: (True, "test"))
+run = engine.Engine(runspec.build(load(root / "interlock.toml"), "integration"), root / "art", lambda event: None, lambda kind: (True, "test"), steps=engine.steps())
 sys.exit(run.run(resume=sys.argv[2] == "resume"))
 '''
 
@@ -124,7 +125,7 @@ def test_plain_run_after_a_kill_starts_over(system: Path) -> None:
 
 
 def test_resume_with_nothing_to_resume_is_one_line(system: Path) -> None:
-    engine = Engine(load(system / "interlock.toml"), "integration", system / "art", lambda event: None, lambda kind: (True, "test"))
+    engine = Engine(runspec.build(load(system / "interlock.toml"), "integration"), system / "art", lambda event: None, lambda kind: (True, "test"), steps=steps())
     with pytest.raises(UsageError) as info:
         engine.run(resume=True)
     assert "no halted run and no killed run of environment 'integration' to resume" in str(info.value)
@@ -143,7 +144,7 @@ def test_a_kill_between_the_publish_renames_gives_the_previous_evidence_back(sys
     assert RunState.load(published).run_id != json.loads(before[STATE_FILE])["run_id"]
 
     published.rename(system / ".art.old")
-    engine = Engine(load(system / "interlock.toml"), "integration", published, lambda event: None, lambda kind: (True, "test"))
+    engine = Engine(runspec.build(load(system / "interlock.toml"), "integration"), published, lambda event: None, lambda kind: (True, "test"), steps=steps())
     with pytest.raises(UsageError):
         engine.run(resume=True)  # nothing to resume, but the previous evidence is back in place
     assert published.is_dir() and not (system / ".art.old").exists()
@@ -202,7 +203,7 @@ def hold_lock(lock: Path) -> subprocess.Popen[str]:
 def test_lock_of_a_process_killed_with_sigkill_does_not_block(system: Path) -> None:
     """filelock uses flock: the kernel drops the lock with its dead holder, so no stale lock outlives a killed run."""
     holder = hold_lock(system / ".art.lock")
-    engine = Engine(load(system / "interlock.toml"), "integration", system / "art", lambda event: None, lambda kind: (True, "test"))
+    engine = Engine(runspec.build(load(system / "interlock.toml"), "integration"), system / "art", lambda event: None, lambda kind: (True, "test"), steps=steps())
     with pytest.raises(UsageError, match="another interlock run"):
         engine.run_steps([])
     holder.kill()
@@ -216,7 +217,7 @@ def test_step_commands_sweep_the_scratch_a_killed_one_left(system: Path) -> None
     for name in (".defect-log.csv.x1y2.tmp", ".pytest-report-abc.json", "logs/.pytest.log.q9.tmp"):
         (published / name).write_text("half")
     (published / "defect-log.csv").write_text("kept\n")
-    engine = Engine(load(system / "interlock.toml"), "integration", published, lambda event: None, lambda kind: (True, "test"))
+    engine = Engine(runspec.build(load(system / "interlock.toml"), "integration"), published, lambda event: None, lambda kind: (True, "test"), steps=steps())
     assert engine.run_steps([]) == 0
     assert sorted(p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()) == [STATE_FILE, "defect-log.csv"]
 
@@ -224,10 +225,10 @@ def test_step_commands_sweep_the_scratch_a_killed_one_left(system: Path) -> None
 def test_the_next_run_stops_the_recorded_group_of_a_killed_child(system: Path) -> None:
     """pytest dies with interlock, its xdist workers do not: the group recorded in the pidfile is ended by the next run."""
     from interlock.artifacts import ArtifactDir
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
 
     def context() -> RunContext:
-        return RunContext(load(system / "interlock.toml"), "integration", ArtifactDir(system / "art"), lambda event: None, lambda kind: (True, "test"), "r1")
+        return RunContext(runspec.build(load(system / "interlock.toml"), "integration"), ArtifactDir(system / "art"), lambda event: None, lambda kind: (True, "test"), "r1")
 
     leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); print(w.pid, flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from interlock import runspec
 from interlock import ledger, secrets
 from interlock.artifacts import ArtifactDir
 from interlock.config import load
 from interlock.engine import gate_results
 from interlock.phases import bundle
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 from interlock.secrets import MASK, Redactor, collect
 from tests.support import config_head
 
@@ -48,7 +49,7 @@ url = "postgresql://app:store-pass-5150@127.0.0.1:5432/app"
 def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunContext:
     monkeypatch.setenv("CI_DEPLOY_TOKEN", "deploy-token-8080")
     (tmp_path / "interlock.toml").write_text(TOML, "utf-8")
-    return RunContext(load(tmp_path / "interlock.toml"), "integration", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
+    return RunContext(runspec.build(load(tmp_path / "interlock.toml"), "integration"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
 
 
 # --- which values are secret ---------------------------------------------------------------------------------
@@ -230,6 +231,6 @@ def test_step_1_2_says_when_a_marked_secret_cannot_be_masked(tmp_path: Path, mon
     (tmp_path / "interlock.toml").write_text(TOML.replace('secrets = ["SHOP_SIGNING"]', 'secrets = ["SHOP_SIGNING", "SHOP_PIN", "UNSET_ONE"]'), "utf-8")
     monkeypatch.setenv("SHOP_PIN", "1234")
     monkeypatch.delenv("UNSET_ONE", raising=False)
-    ctx = RunContext(load(tmp_path / "interlock.toml"), "integration", ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
+    ctx = RunContext(runspec.build(load(tmp_path / "interlock.toml"), "integration"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
     notes = unmasked_secrets(ctx)
     assert [n.split()[0] for n in notes] == ["SHOP_PIN", "UNSET_ONE"] and "shorter than 6" in notes[0] and "1234" not in " ".join(notes)

@@ -41,8 +41,8 @@ def record(**changes: Any) -> dict[str, Any]:
     return base
 
 
-def suite(args: list[str] | None = None, extra: list[str] | None = None) -> Suite:
-    return Suite("integration", "tests", ROOT, args or [], extra or [])
+def suite(args: list[str] | None = None, extra: list[str] | None = None, last_failed: bool = False) -> Suite:
+    return Suite("integration", "tests", ROOT, args or [], extra or [], last_failed)
 
 
 def narrowed(keyword: str = "one") -> dict[str, Any]:
@@ -101,7 +101,7 @@ def test_targets_narrower_than_the_suite_folder_are_named_and_a_parent_folder_is
     node = SUITE[0]
     one = record(targets=[node], collection={"collected": [node], "suite": [node], "critical": [], "selected": [node], "deselected": {}}, ran=[node])
     assert decide(one, suite(extra=[node])).reasons == [f"1 target(s) from the command line: {node}"]
-    last = decide(one, suite(extra=["--interlock-last-failed", node])).reasons
+    last = decide(one, suite(extra=[node], last_failed=True)).reasons
     assert last == [f"--last-failed: 1 target(s) from the command line: {node}"]
     from_env = decide(record(targets=["tests/test_b.py", "tests/test_a.py"], environment={"PYTEST_ADDOPTS": "tests/test_b.py"}), suite(extra=["tests/test_a.py"]))
     assert from_env.reasons[0] == "2 target(s) from PYTEST_ADDOPTS, the command line: tests/test_b.py, tests/test_a.py"

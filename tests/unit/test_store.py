@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from interlock import runspec
 from interlock.errors import UsageError
 from interlock.report.sample import BROKEN_ITEM, sample_history, sample_record, sample_test_ids, write_sample
 from interlock.store import ENV_VAR, engine_url, load_run, open_store, store_url
@@ -314,7 +315,7 @@ def test_triage_files_flaky_checks_as_defects_and_recommendations_name_them(tmp_
     from interlock.artifacts import ArtifactDir
     from interlock.defects import read_log
     from interlock.phases import recommendations, triage
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
     from tests.unit.test_phase4 import System
 
     monkeypatch.delenv(ENV_VAR, raising=False)
@@ -324,7 +325,7 @@ def test_triage_files_flaky_checks_as_defects_and_recommendations_name_them(tmp_
     with open_store(None, system.root) as store:
         store.record_run(_run(tmp_path, "a", 0, tests=3), git_commit="c1")
     folder = ArtifactDir(_run(tmp_path, "b", 10, tests=3, failing_tests=[victim]))
-    ctx = RunContext(system.loaded, "integration", folder, system.events.append, lambda kind: (True, "test"), "b")
+    ctx = RunContext(runspec.build(system.loaded, "integration"), folder, system.events.append, lambda kind: (True, "test"), "b")
     outcome = triage.run(ctx)
     assert outcome.status == "fail" and "1 flaky check(s) by the run history" in (outcome.reason or "")
     flaky = [r for r in read_log(folder.path("defect-log.csv")) if r["source"] == "flaky"]
@@ -338,7 +339,7 @@ def test_triage_without_a_commit_says_flakiness_was_not_checked(tmp_path: Path, 
     from interlock.artifacts import ArtifactDir
     from interlock.events import Notice
     from interlock.phases import triage
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
     from tests.unit.test_phase4 import System
 
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", ENV_VAR):
@@ -346,5 +347,5 @@ def test_triage_without_a_commit_says_flakiness_was_not_checked(tmp_path: Path, 
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     system = System(tmp_path / "sys")
     folder = ArtifactDir(_run(tmp_path, "b", 0, tests=2))
-    triage.run(RunContext(system.loaded, "integration", folder, system.events.append, lambda kind: (True, "test"), "b"))
+    triage.run(RunContext(runspec.build(system.loaded, "integration"), folder, system.events.append, lambda kind: (True, "test"), "b"))
     assert any(isinstance(e, Notice) and "flakiness across runs not checked" in e.message for e in system.events)

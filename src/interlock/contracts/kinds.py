@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from interlock.config import Config
     from interlock.errors import Problem
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
 
 PARTS = ("name", "prefixes", "declared", "prepare", "settings", "verify", "interfaces")
 """What every contract kind provides; `register` checks each one."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from interlock.runtime import RunContext
+    from interlock.context import RunContext
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from interlock.evidence.bundle import textual
 from interlock.files import sha256_file
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, tool_versions, utc_now
+from interlock.context import RunContext, tool_versions, utc_now
 from interlock.secrets import MAX_EXPANDED, UNSCANNABLE, Redactor
 
 #: Distributions whose versions shaped the evidence; absent ones are skipped.
@@ -238,7 +238,7 @@ def run(ctx: RunContext) -> Outcome:
             ledger.line_for_step(ctx, "4.1", "edit", "known secret values masked in place before sealing: " + ", ".join(sorted(redacted))[:500], before, redacted, [])
         if leaks:
             return _refuse(ctx, leaks)
-        manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.env)), previous)
+        manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.spec.raw)), previous)
     except (OSError, ValueError) as exc:
         return Outcome("fail", f"cannot index the artifacts: {exc}")
     if not [a for a in manifest["artifacts"] if a["path"] != LEDGER]:

@@ -10,39 +10,26 @@ A kind's `prepare(ctx, only)` is work done once per run whose result both
 `settings` and `verify` take (pact fetches its URL sources there, so the
 config artifact records the SHA-256 of exactly what was verified).
 
-`interlock contracts --only ID` reruns just the named items (`only(...)` around
-the step): a kind whose `prepare` returns a `Selection` (pact) passes them to
-its verifier, the other kinds are verified whole and keep only the named
+`interlock contracts --only ID` reruns just the named items (`ctx.spec.only`,
+deduplicated): a kind whose `prepare` returns a `Selection` (pact) passes them
+to its verifier, the other kinds are verified whole and keep only the named
 items. The results then carry a top-level `filter`, and Gate 2 fails such a
 file: a filtered run is never complete evidence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, tool_versions, utc_now
+from interlock.context import RunContext, tool_versions, utc_now
 
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "openapi-core", "jsonschema", "schemathesis", "sqlalchemy")
-_ONLY: ContextVar[tuple[str, ...]] = ContextVar("interlock_contracts_only", default=())
-
-
-@contextmanager
-def only(ids: Sequence[str]) -> Iterator[None]:
-    """Within the block, step 2.2 verifies just the items (or contracts) with these ids: an exact rerun."""
-    token = _ONLY.set(tuple(dict.fromkeys(ids)))
-    try:
-        yield
-    finally:
-        _ONLY.reset(token)
 
 
 def declared(ctx: RunContext) -> list[str]:
@@ -84,7 +71,7 @@ def _known_ids(records: list[dict[str, Any]]) -> set[str]:
 
 def run(ctx: RunContext) -> Outcome:
     """Verify every declared contract (or just the `only` ones); write the contract config and results artifacts."""
-    ids = _ONLY.get()
+    ids = ctx.spec.only
     kinds = declared(ctx)
     prepared = {kind: KINDS[kind].prepare(ctx, ids) for kind in kinds}
     if ids:

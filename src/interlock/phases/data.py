@@ -23,7 +23,7 @@ from interlock.events import ArtifactWritten
 from interlock.files import sha256_file
 from interlock.phases import Outcome
 from interlock.probes.sql import TableContent
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 INVENTORY = "test-data-inventory.md"
 ENV_REPORT = "environment-validation-report.json"

@@ -29,7 +29,7 @@ from interlock.phases.data import csv_content, data_rows
 from interlock.probes import redact_url, run_all
 from interlock.probes.http import probe_http
 from interlock.probes.sql import TableContent, probe_store
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 from interlock.secrets import MIN_LENGTH
 
 REPORT = "environment-validation-report.json"
@@ -80,25 +80,24 @@ async def probe_environment(ctx: RunContext, versions: dict[str, str]) -> list[C
     labels: list[Label] = []
     unreadable: list[Check] = []
     for name, runtime in env.services.items():
-        url = ctx.expand(runtime.health or runtime.url)
+        url = runtime.health or runtime.url
         check_id = service_check_id(name, runtime)
         # A bare service URL need not serve its root; any answer short of a server error proves it is up.
         expect = (200,) if runtime.health else tuple(range(200, 500))
         probes.append(probe_http(check_id, url, timeout=inner, expect_status=expect))
         labels.append((check_id, "http", url))
     for name, store in env.stores.items():
-        url = ctx.expand(store.url)
+        url = store.url
         tables = {d.table: data_rows(ctx.loaded.resolve(d.path)) for d in ctx.config.datasets.values() if d.store == name}
         contents, failed = expected_contents(ctx, name)
         unreadable += failed
-        migrations = ctx.loaded.resolve(ctx.expand(store.migrations)) if store.migrations else None
+        migrations = ctx.loaded.resolve(store.migrations) if store.migrations else None
         probes.append(probe_store(name, store.kind, url, timeout=inner, migrations_dir=migrations, migrations_table=store.migrations_table,
                                   version_spec=versions.get(store.kind), tables=tables, checksums=contents))
         labels.append((name, store.kind, url))
     for name, broker in env.brokers.items():
-        url = ctx.expand(broker.url)
         kind = KINDS[broker.kind]
-        probes.append(kind.probe(name, {**broker.model_dump(), "url": url}, versions.get(kind.component), inner))
+        probes.append(kind.probe(name, broker.model_dump(), versions.get(kind.component), inner))
         labels.append((name, broker.kind, url))
     probed = await run_all(probes, timeout=env.probe_timeout, labels=[(i, k, redact_url(t)) for i, k, t in labels])
     external = {service_check_id(n, r): n for n, r in env.services.items() if r.command is None}
@@ -134,7 +133,7 @@ def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check])
 
 def unmasked_secrets(ctx: RunContext) -> list[str]:
     """Why a variable marked secret in the config will not be masked: it is set nowhere, or too short to mask safely."""
-    values = {**ctx.base_env(), **{k: ctx.expand(v) for runtime in ctx.env.services.values() for k, v in runtime.env.items()}}
+    values = {**ctx.base_env(), **{k: v for runtime in ctx.env.services.values() for k, v in runtime.env.items()}}
     notes = []
     for name in ctx.env.secrets:
         if name not in values:

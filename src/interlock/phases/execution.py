@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from interlock.execution import run_suite
 from interlock.phases import Outcome
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def run(ctx: RunContext) -> Outcome:
-    return run_suite(ctx, ctx.pytest_args)
+    return run_suite(ctx)

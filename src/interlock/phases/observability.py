@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.checks import describe
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def readiness(ctx: RunContext) -> list[Readiness]:
                 logs = f"missing: logs/{log.name} is empty"
             if name in exited:
                 logs += f"; {exited[name].title}"
-            metrics = metrics_status(client, ctx.expand(runtime.url).rstrip("/") + "/metrics")
+            metrics = metrics_status(client, runtime.url.rstrip("/") + "/metrics")
             rows.append(Readiness(name, logs, metrics, "not instrumented: no trace endpoint configured"))
     return rows
 

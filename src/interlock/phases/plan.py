@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlock.phases import Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 
 def _owner(ctx: RunContext, service: str) -> str:
@@ -39,7 +39,7 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
     """The plan as Markdown (pure over the scope matrix and config)."""
     by_id = {i["id"]: i for i in scope["interfaces"]}
     env = ctx.env
-    entry = [f"service `{n}` healthy at {ctx.expand(r.health or r.url)}" for n, r in env.services.items()]
+    entry = [f"service `{n}` healthy at {r.health or r.url}" for n, r in env.services.items()]
     entry += [f"store `{n}` migrated ({s.migrations or 'no migrations declared'})" for n, s in env.stores.items()]
     entry += [f"dataset `{n}` seeded into `{d.table}`" for n, d in ctx.config.datasets.items()]
     rollback = [f"rerun setup: `{' '.join(c)}`" for c in env.setup] or ["no setup commands declared: restore the environment by hand"]
@@ -58,7 +58,7 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
         "## Exit conditions", "", "- every check of the scenario passed, or its failure is a logged defect with an owner", "",
         "## Rollback", "", *[f"- {r}" for r in rollback], "",
         "## Observability hooks", "",
-        *[f"- `{n}`: logs `logs/service-{n}.log`, metrics {ctx.expand(r.url).rstrip('/')}/metrics" for n, r in env.services.items()], "",
+        *[f"- `{n}`: logs `logs/service-{n}.log`, metrics {r.url.rstrip('/')}/metrics" for n, r in env.services.items()], "",
         "## Scenarios", "",
     ]
     for feature in scope["features"]:

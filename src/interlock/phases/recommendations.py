@@ -19,7 +19,7 @@ from interlock.defects import DefectLog
 from interlock.errors import UsageError
 from interlock.metrics import markdown_table
 from interlock.phases import Outcome
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 SCOPE, ENV, CONTRACTS = "integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json"
 TESTS, DEFECTS, OBSERVABILITY = "test-execution-report.json", "defect-log.csv", "observability-readiness.md"

@@ -29,7 +29,7 @@ from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
 from interlock.files import sha256_file
 from interlock.phases import HaltRun, Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 
 
 def tree_sha256(path: Path) -> str:
@@ -138,7 +138,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 entry = _interface(interfaces, name, "message", f"publish {channel.id}", service.asyncapi)
                 if channel.address != channel.id:
                     entry["address"] = channel.address
-    for store_name, store in ctx.env.stores.items():
+    for store_name, store in ctx.spec.raw.stores.items():  # the migrations path as configured: the matrix's source column
         if store.migrations:
             folder = ctx.loaded.resolve(store.migrations)
             for table in migration_tables(folder):
@@ -192,8 +192,8 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
 def _probe_checks(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> None:
     """Endpoints interlock itself exercises: each service's health check (1.2) and metrics scrape (2.3)."""
     for name, runtime in ctx.env.services.items():
-        probes = [("environment", ctx.expand(runtime.health or runtime.url), f"{name} health probe (step 1.2)"),
-                  ("observability", ctx.expand(runtime.url).rstrip("/") + "/metrics", f"{name} metrics scrape (step 2.3)")]
+        probes = [("environment", (runtime.health or runtime.url), f"{name} health probe (step 1.2)"),
+                  ("observability", runtime.url.rstrip("/") + "/metrics", f"{name} metrics scrape (step 2.3)")]
         for kind, url, ref in probes:
             path = "/" + url.split("://", 1)[-1].partition("/")[2]
             for interface in interfaces.values():

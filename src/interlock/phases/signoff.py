@@ -41,11 +41,9 @@ from interlock.gates import failures, relaxations
 from interlock.metrics import commit_problems, recorded_commits, short, waiver_active
 from interlock.phases import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 from interlock.verdict import gate_results
 
-#: Set by `interlock signoff --approver NAME --key FILE`; `[signoff]` of the config otherwise.
-OVERRIDES: dict[str, Any] = {}
 GATES = (1, 2, 3)
 
 
@@ -150,8 +148,8 @@ def commit_refusal(ctx: RunContext) -> str | None:
 def _credentials(ctx: RunContext) -> tuple[str, Path] | str:
     """(approver, private key path), or why there is none and how to get one."""
     signoff = ctx.config.signoff
-    approver = OVERRIDES.get("approver") or signoff.approver
-    key = OVERRIDES.get("key") or signoff.key
+    approver = ctx.spec.approver or signoff.approver  # `interlock signoff --approver NAME --key FILE` over [signoff]
+    key = ctx.spec.key or signoff.key
     if not approver:
         return "no approver: pass `interlock signoff --approver NAME` or set [signoff] approver in interlock.toml"
     if not key:

@@ -19,7 +19,7 @@ from interlock.events import DefectFound, Notice, ProtocolError
 from interlock.execution import report_name, shard_of
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
-from interlock.runtime import RunContext, utc_now
+from interlock.context import RunContext, utc_now
 from interlock.statuses import ContractStatus
 
 
@@ -105,10 +105,10 @@ def run(ctx: RunContext) -> Outcome:
     carry over; `interlock merge` combines the shards' logs.
     """
     read = ctx.artifacts.read_json_or_none
-    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args))
+    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(list(ctx.spec.pytest_args)))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
     flaky = flaky_from_history(ctx, env_report, contracts, tests)
-    log = DefectLog(ctx.artifacts, shard_of(ctx.pytest_args))
+    log = DefectLog(ctx.artifacts, shard_of(list(ctx.spec.pytest_args)))
     rows = triaged(ctx.config, log.full.read(), [*found, *flaky], ctx.run_id)
     log.write(rows)
     current = {f.fingerprint for f in (*found, *flaky)}

@@ -12,7 +12,7 @@ from interlock.brokers.base import CaptureFailed, NoMessage
 from interlock.contracts.actions import ActionFailed, perform
 from interlock.contracts.asyncapi.compare import MAX_MISMATCHES, check_captured
 from interlock.contracts.asyncapi.document import AsyncApiDocument, Channel
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 SETTLE_SECONDS = 0.25
 """After the first message, how long more messages of the same burst are collected (all are validated)."""
@@ -62,8 +62,8 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
         return verdict("not_executed", "Unexercised", "no trigger configured: unexercised")
     if channel.address is None:
         return verdict("error", "NoAddress", f"channel {channel.id} has no address (null: unknown until run time), so interlock cannot subscribe to it; give the channel its address")
-    broker = ctx.expand_all(ctx.env.brokers[source.broker].model_dump())
-    action = ctx.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
+    broker = ctx.env.brokers[source.broker].model_dump()
+    action = ctx.spec.expand_all(source.trigger.model_dump(by_alias=True, exclude_none=True))
     stores = ctx.stores()
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
     siblings = document.on_address(channel)

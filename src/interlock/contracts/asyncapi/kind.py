@@ -13,7 +13,7 @@ from interlock.contracts.asyncapi.records import no_document_record, record
 from interlock.errors import ConfigError, Problem
 from interlock.events import Notice, Progress
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def documents(ctx: RunContext) -> list[tuple[str, str, AsyncApiDocument]]:
@@ -53,9 +53,9 @@ def _check_config(ctx: RunContext, docs: list[tuple[str, str, AsyncApiDocument]]
 
 def _trigger_text(ctx: RunContext, action: Any) -> str:
     if action.http is not None:
-        return f"HTTP {action.http.method} {redact_url(ctx.expand(action.http.url))}"
+        return f"HTTP {action.http.method} {redact_url(ctx.spec.expand(action.http.url))}"
     if action.command is not None:
-        return "command " + " ".join(ctx.expand(a) for a in action.command)
+        return "command " + " ".join(ctx.spec.expand(a) for a in action.command)
     return f"SQL on store {action.store}"
 
 
@@ -70,7 +70,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
     for name, source in asyncapi.channels.items():
         broker = ctx.env.brokers[source.broker]
         channels[name] = {
-            "broker": source.broker, "broker_kind": broker.kind, "broker_url": redact_url(ctx.expand(broker.url)),
+            "broker": source.broker, "broker_kind": broker.kind, "broker_url": redact_url(broker.url),
             "exchange": broker.exchange, "timeout": source.timeout, "trigger": _trigger_text(ctx, source.trigger),
         }
     return {

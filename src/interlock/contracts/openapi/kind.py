@@ -16,7 +16,7 @@ from interlock.contracts.openapi.run import verify_document
 from interlock.contracts.openapi.spec import CURRENT_31
 from interlock.events import Progress
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def selected(ctx: RunContext) -> list[tuple[str, str | None]]:
@@ -47,7 +47,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
         runtime = ctx.env.services.get(service)
         documents.append({"service": service, "path": source, "openapi": doc.version, "sha256": doc.sha256, "base_path": doc.base_path or "/",
                           "operations": len(operations(doc.app.spec, service)) if doc.app else 0,
-                          "url": redact_url(ctx.expand(runtime.url)) if runtime else None, **({"error": doc.error} if doc.error else {})})
+                          "url": redact_url(runtime.url) if runtime else None, **({"error": doc.error} if doc.error else {})})
 
     return {
         "validator": "openapi-core (request and response validation: status, headers, body)", "openapi_core": _version("openapi-core"),
@@ -75,7 +75,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     env, cwd = ctx.base_env(), str(ctx.loaded.root)
 
     def perform_setup(action: Any) -> None:
-        perform(ctx.expand_all(action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
+        perform(ctx.spec.expand_all(action.model_dump(by_alias=True, exclude_none=True)), stores, env=env, cwd=cwd)
 
     fixtures = {key: list(values) for key, values in config.fixtures.items()}
     jobs = selected(ctx)
@@ -84,7 +84,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
         if source is None:
             return [_missing_record(service, service in ctx.config.services)]
         runtime = ctx.env.services.get(service)
-        url = ctx.expand(runtime.url) if runtime else None
+        url = runtime.url if runtime else None
         doc = load(service, source, ctx.loaded.root)
         records = [verify_document(doc, url, fixtures, config.request_timeout, perform_setup)]
         if service in config.schemathesis:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.children import die_with_interlock
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def no_tls_roots(folder: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from interlock.contracts.pact.sources import ID_PATTERN
 from interlock.documents import PactFile
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 WORKERS_PER_CORE = 4  # a verifier spends ~7 ms of CPU per interaction and the rest waiting for its provider
 
@@ -58,7 +58,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
 
     def url_of(provider: str) -> str | None:
         runtime = ctx.env.services.get(provider)
-        return (ctx.expand(runtime.url).rstrip("/") + "/") if runtime else None
+        return (runtime.url.rstrip("/") + "/") if runtime else None
 
     jobs = []
     for (provider, kind), files in sorted(groups.items()):
@@ -66,7 +66,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         for index, chunk in enumerate(chunks, 1):
             kept = [i for f in chunk for i in f.interactions if selection is None or i.description in selection.get(f.path, ())]
             everything = [i for f in chunk for i in f.interactions]
-            job = ctx.expand_all({
+            job = ctx.spec.expand_all({
                 "id": f"{provider}-{kind}" + (f"-{index}" if len(chunks) > 1 else ""), "provider": provider, "kind": kind, "url": url_of(provider),
                 "sources": [str(f.path) for f in chunk], "interactions": len(kept), "request_timeout_ms": pact.request_timeout_ms,
                 "needs_states": any(i.states for i in kept), "states": states, "messages": messages if kind == "message" else {}, "stores": stores,
@@ -88,7 +88,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
             "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
             "broker": broker_job(broker), "tls_free": False,
         }
-        jobs.append(ctx.expand_all(job))
+        jobs.append(ctx.spec.expand_all(job))
     return jobs
 
 

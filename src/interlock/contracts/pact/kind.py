@@ -18,7 +18,7 @@ from interlock.errors import UsageError
 from interlock.events import Progress
 from interlock.files import sha256_file
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def prepare(ctx: RunContext, only: Sequence[str] = ()) -> Plan:

@@ -12,7 +12,7 @@ from interlock.contracts.pact.records import source_record
 from interlock.documents import FetchedPact, PactFile, fetch_pact, load_pact, pact_files, source_url
 from interlock.errors import Problem, UsageError
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 ID_PATTERN = re.compile(r"^(?:pact:)?(?P<consumer>.+?)->(?P<provider>[^:]+?)(?:: (?P<description>.+))?$")
 
@@ -56,7 +56,7 @@ def resolve_sources(ctx: RunContext) -> tuple[list[PactFile], dict[Path, str], l
         url = source_url(source)
         if url is None:
             continue
-        url = ctx.expand(url)
+        url = ctx.spec.expand(url)
         token_env = getattr(source, "token_env", None)
         if token_env and not env.get(token_env):
             got = FetchedPact(redact_url(url), None, None, f"environment variable {token_env} (token_env of the source) is not set")

@@ -16,7 +16,7 @@ from interlock.contracts.schema.records import Entry, records
 from interlock.errors import Problem, UsageError
 from interlock.events import Progress
 from interlock.probes import redact_url
-from interlock.runtime import RunContext
+from interlock.context import RunContext
 
 
 def entries(ctx: RunContext) -> list[Entry]:
@@ -60,7 +60,7 @@ def settings(ctx: RunContext) -> dict[str, Any] | None:
             {"service": e.contract.service, "store": e.contract.store, "path": _source(ctx, e.spec.path), "sha256": e.spec.sha256, "tables": sorted(e.spec.tables)}
             for e in found
         ],
-        "stores": {name: {"kind": ctx.env.stores[name].kind, "url": redact_url(ctx.expand(ctx.env.stores[name].url))} for name in stores},
+        "stores": {name: {"kind": ctx.env.stores[name].kind, "url": redact_url(ctx.env.stores[name].url)} for name in stores},
         "connect_timeout_s": ctx.env.probe_timeout, "concurrency": max(1, len(stores)), "type_families": list(FAMILIES),
     }
 
@@ -77,7 +77,7 @@ def verify(ctx: RunContext) -> list[dict[str, Any]]:
     if wanted:
         with ThreadPoolExecutor(max_workers=min(len(wanted), 8)) as pool:
             futures = {
-                name: pool.submit(inspect_store, ctx.env.stores[name].kind, ctx.expand(ctx.env.stores[name].url), tables, ctx.env.probe_timeout)
+                name: pool.submit(inspect_store, ctx.env.stores[name].kind, ctx.env.stores[name].url, tables, ctx.env.probe_timeout)
                 for name, tables in wanted.items()
             }
             for done, (name, future) in enumerate(futures.items(), 1):

@@ -1,55 +1,66 @@
-"""What a step needs while it runs: config, environment, artifact folder, events, services.
+"""The process supervisor of a run: the environment's services as real OS processes, their ports, their deaths.
 
-Services are real OS processes started from the config (each in its own
-process group, output to a log artifact) and always stopped at the end, even on
-a halt or an error. Their pids are recorded so that a run killed with SIGKILL
-does not leave the next run fighting over ports. A service that exits while
-the run still needs it is noticed by a watcher thread, written into its log,
-announced as the next step begins (or at the stop) and logged as a critical
-defect: its death must fail Gate 3 even when no test noticed it.
+Services are started from the run's spec (each in its own process group,
+output to a log artifact) and always stopped at the end, even on a halt or an
+error. Their pids are recorded so that a run killed with SIGKILL does not leave
+the next run fighting over ports. A service that exits while the run still
+needs it is noticed by a watcher thread, written into its log, and reported by
+an explicit call (`enter_step` as the next step begins, or `stop`) as a notice
+and a critical defect: its death must fail Gate 3 even when no test noticed it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 from interlock import ports as ports_
-from interlock import secrets
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.children import die_with_interlock
-from interlock.config import Environment, Loaded, ServiceRuntime
+from interlock.config import Environment, ServiceRuntime
 from interlock.errors import Problem, UsageError
-from interlock.events import Emit, Notice, PromptAnswered, PromptRequired
+from interlock.events import Emit, Notice
+from interlock.runspec import RunSpec, variables
 
-
-def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
-    """Installed versions of the named distributions (absent ones left out): evidence says what produced it."""
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+#: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
+#: growing while later steps use the services, so their last lines are ledgered when the services stop.
+SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
+DEFECT_LOG = "defect-log.csv"
 
 
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp, the only time format in artifacts."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def reserve_ports(spec: RunSpec, chosen: dict[str, int], reservations: ports_.Reservations) -> dict[str, int]:
+    """Reserve a free port for each `port = "auto"` service, into `chosen` (the run state's own dict, so it is saved).
+
+    An auto port is chosen once per run (a resumed run is handed the ports it
+    recorded, which are taken again) and kept reserved until the run ends, so
+    every step, the services and the suite agree on it.
+    """
+    for name, runtime in spec.raw.services.items():
+        if runtime.port != "auto":
+            continue
+        if name in chosen:
+            reservations.take(chosen[name])
+            continue
+        try:
+            chosen[name] = reservations.allocate()
+        except OSError as exc:
+            raise UsageError(Problem(str(spec.loaded.path), f"cannot give {name} a free port: {describe(exc)}; free one or give it a fixed `port`",
+                                     key=f"environments.{spec.env_name}.services.{name}.port")) from None
+    return chosen
 
 
 def _listener_record(listener: ports_.Listener) -> dict[str, Any]:
@@ -109,9 +120,13 @@ class ServiceExit:
 
 @dataclass
 class Services:
-    """The services of one environment, started and stopped by interlock."""
+    """The services of one environment, started and stopped by interlock; `step` is the step in progress."""
 
-    ctx: RunContext
+    spec: RunSpec
+    artifacts: ArtifactDir
+    emit: Emit
+    run_id: str
+    step: str | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     others: dict[str, int] = field(default_factory=dict)  # process groups recorded beside the services (pytest's)
     started: bool = False
@@ -124,8 +139,26 @@ class Services:
     _polling: threading.Lock = field(default_factory=threading.Lock)
 
     @property
+    def env(self) -> Environment:
+        """The environment, placeholders filled."""
+        return self.spec.environment
+
+    @property
     def pidfile(self) -> Path:
-        return self.ctx.workdir / "pids.json"
+        return self.spec.workdir / "pids.json"
+
+    def process_env(self) -> dict[str, str]:
+        """The process environment for setup commands and services (`runspec.variables` over this process's own)."""
+        return variables(self.spec, os.environ)
+
+    def enter_step(self, step_id: str | None) -> None:
+        """The step `step_id` begins (None: the run is between steps): the deaths so far are reported first.
+
+        They belong to the step that is ending; reporting them now makes them defects
+        before the next step reads the evidence (triage at 3.2, whose DEFECT REVIEW must list them).
+        """
+        self.report_exits()
+        self.step = step_id
 
     def record(self, name: str, pid: int | None) -> None:
         """Record (None: forget) a process group started beside the services, such as pytest's.
@@ -169,12 +202,12 @@ class Services:
             return self.checks
         self.started = True
         self.stop_orphans()
-        self.ctx.workdir.mkdir(parents=True, exist_ok=True)
-        logs = self.ctx.artifacts.root / "logs"
+        self.spec.workdir.mkdir(parents=True, exist_ok=True)
+        logs = self.artifacts.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for index, command in enumerate(self.ctx.env.setup):
-            self.checks.append(self._setup(index, [self.ctx.expand(a) for a in command], logs / "setup.log"))
-        for name, runtime in self.ctx.env.services.items():
+        for index, command in enumerate(self.env.setup):
+            self.checks.append(self._setup(index, list(command), logs / "setup.log"))
+        for name, runtime in self.env.services.items():
             if runtime.command is None:
                 continue
             busy = self._ports_in_use(name, runtime)
@@ -182,10 +215,10 @@ class Services:
             if not busy.passed:
                 continue  # started on a taken port it would fail, or worse, seem to work through the holder
             log = (logs / f"service-{name}.log").open("ab")
-            env = {**self.ctx.base_env(), **{k: self.ctx.expand(v) for k, v in runtime.env.items()}}
+            env = {**self.process_env(), **runtime.env}
             try:
                 self.processes[name] = subprocess.Popen(
-                    [self.ctx.expand(a) for a in runtime.command], cwd=self.ctx.loaded.resolve(self.ctx.expand(runtime.cwd)),
+                    list(runtime.command), cwd=self.spec.loaded.resolve(runtime.cwd),
                     env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                     preexec_fn=die_with_interlock(),
                 )
@@ -193,12 +226,12 @@ class Services:
                 self.checks.append(Check(f"{name}.start", "process", name).fail(f"could not start: {describe(exc)}"))
             self._save_pids()  # after each start: a kill between two starts leaves none unrecorded
         healthy: dict[str, bool] = {}
-        for name, runtime in self.ctx.env.services.items():
+        for name, runtime in self.env.services.items():
             if runtime.health and name in self.processes:
-                check = self._await_health(name, self.ctx.expand(runtime.health), runtime.start_timeout)
+                check = self._await_health(name, runtime.health, runtime.start_timeout)
                 self.checks.append(check)
                 healthy[name] = check.passed
-        for name, runtime in self.ctx.env.services.items():
+        for name, runtime in self.env.services.items():
             if name in self.processes:
                 self.checks.append(self._owner(name, runtime, healthy.get(name, True)))
         self._watch()
@@ -209,8 +242,7 @@ class Services:
         found = []
         for key, url in (("url", runtime.url), ("health", runtime.health)):
             if url:
-                expanded = self.ctx.expand(url)
-                found.append((key, ports_.port_of(expanded) if ports_.is_local(expanded) else None, expanded))
+                found.append((key, ports_.port_of(url) if ports_.is_local(url) else None, url))
         return found
 
     def _service_of(self, pid: int | None) -> str | None:
@@ -225,7 +257,7 @@ class Services:
 
     def _ports_in_use(self, name: str, runtime: ServiceRuntime) -> Check:
         """`<name>.port`: every port the service will listen on or be reached at must be free before it starts."""
-        wanted = [p for p in [self.ctx.port(name), *(p for _, p, _ in self.probed_ports(runtime))] if p is not None]
+        wanted = [p for p in [self.spec.port(name), *(p for _, p, _ in self.probed_ports(runtime))] if p is not None]
         wanted = list(dict.fromkeys(wanted))
         check = Check(f"{name}.port", "port", ", ".join(map(str, wanted)) or runtime.url, details={"ports": wanted})
         with timed(check):
@@ -273,10 +305,10 @@ class Services:
     def port_record(self) -> dict[str, dict[str, Any]]:
         """Per service: its port in this run, whether interlock chose it, and which ownership checks apply (the report's `ports`)."""
         record: dict[str, dict[str, Any]] = {}
-        for name, runtime in self.ctx.env.services.items():
+        for name, runtime in self.env.services.items():
             started = runtime.command is not None
             record[name] = {
-                "port": self.ctx.port(name), "auto": runtime.port == "auto", "started_by_interlock": started,
+                "port": self.spec.port(name), "auto": runtime.port == "auto", "started_by_interlock": started,
                 "probed": sorted({p for _, p, _ in self.probed_ports(runtime) if p is not None}),
                 "checks": ([f"{name}.port"] + ([f"{name}.owner"] if name in self.processes else [])) if started else [],
             }
@@ -305,10 +337,10 @@ class Services:
                 if code is None:
                     continue
                 del self._watched[name]
-                gone = ServiceExit(name, code, self.ctx.step, utc_now())
+                gone = ServiceExit(name, code, self.step, utc_now())
                 self.exits.append(gone)
                 try:
-                    with (self.ctx.artifacts.root / "logs" / f"service-{name}.log").open("a", encoding="utf-8") as log:
+                    with (self.artifacts.root / "logs" / f"service-{name}.log").open("a", encoding="utf-8") as log:
                         log.write(f"[interlock] {gone.reason}\n")
                 except OSError:
                     continue  # the exit is still recorded and reported; only its log line is lost
@@ -321,24 +353,23 @@ class Services:
         if not new:
             return
         from interlock.defects import DefectLog, Failure
-        from interlock.execution import shard_of
 
         failures = [
             Failure("service", gone.service, gone.title, "critical", f"logs/service-{gone.service}.log",
-                    f"interlock run --env {self.ctx.env_name}", gone.reason, gone.service)
+                    f"interlock run --env {self.spec.env_name}", gone.reason, gone.service)
             for gone in new
         ]
-        owners = {n: s.owner for n, s in self.ctx.config.services.items()}
-        DefectLog(self.ctx.artifacts, shard_of(self.ctx.pytest_args)).record(failures, run_id=self.ctx.run_id, now=utc_now(), owners=self.ctx.config.owners,
-                                                                             service_owners=owners)
+        owners = {n: s.owner for n, s in self.spec.loaded.config.services.items()}
+        DefectLog(self.artifacts, self.spec.shard).record(failures, run_id=self.run_id, now=utc_now(), owners=self.spec.loaded.config.owners,
+                                                          service_owners=owners)
         for gone in new:
-            self.ctx.emit(Notice(gone.step or "run", f"{gone.reason}; see logs/service-{gone.service}.log"))
+            self.emit(Notice(gone.step or "run", f"{gone.reason}; see logs/service-{gone.service}.log"))
 
     def _setup(self, index: int, command: list[str], log: Path) -> Check:
         check = Check(f"setup.{index + 1}", "setup", " ".join(command))
         with timed(check), log.open("ab") as out:
             try:
-                done = subprocess.run(command, cwd=self.ctx.loaded.root, env=self.ctx.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300,
+                done = subprocess.run(command, cwd=self.spec.loaded.root, env=self.process_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300,
                                       preexec_fn=die_with_interlock())
             except (OSError, subprocess.TimeoutExpired) as exc:
                 return check.fail(f"setup command failed: {describe(exc)}")
@@ -386,15 +417,15 @@ class Services:
                     continue
         for name, process in self.processes.items():
             try:
-                process.wait(timeout=self.ctx.env.services[name].stop_timeout)
+                process.wait(timeout=self.env.services[name].stop_timeout)
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 process.wait()
-        logs = self.ctx.artifacts.root / "logs"
-        self.ctx.redactor.redact_files([logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)])  # written by the services
+        logs = self.artifacts.root / "logs"
+        self.spec.redactor.redact_files([logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)])  # written by the services
         self.processes.clear()
         self.others.clear()
         self.pidfile.unlink(missing_ok=True)
@@ -403,139 +434,3 @@ class Services:
         self.report_exits()
 
 
-_FIXED: dict[str, Callable[[RunContext], str]] = {
-    "root": lambda ctx: str(ctx.loaded.root), "python": lambda ctx: sys.executable,
-    "workdir": lambda ctx: str(ctx.workdir), "artifacts": lambda ctx: str(ctx.artifacts.root),
-}
-_PLACEHOLDERS = re.compile(r"\{(root|python|workdir|artifacts)\}|\{(url|port):([^{}]+)\}")
-
-
-#: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
-#: growing while later steps use the services, so their last lines are ledgered when the services stop.
-SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
-
-
-@dataclass
-class RunContext:
-    """Everything a step reads; steps return data and emit events, never print."""
-
-    loaded: Loaded
-    env_name: str
-    artifacts: ArtifactDir
-    emit: Emit
-    confirm: Callable[[str], tuple[bool, str]]
-    run_id: str
-    started_at: str = field(default_factory=utc_now)
-    pytest_args: list[str] = field(default_factory=list)
-    published: Path | None = None
-    ports: dict[str, int] = field(default_factory=dict)  # auto ports chosen for this run (`port`), kept in the run state
-    reservations: ports_.Reservations = field(default_factory=lambda: ports_.Reservations(), repr=False)
-    command: str = "interlock run"  # as typed, and who typed it: what the run ledger records for each step
-    by: str = "interlock"
-    _step: str | None = field(default=None, init=False, repr=False)
-    services: Services = field(init=False)
-    redactor: secrets.Redactor = field(init=False)  # the run's known secrets (interlock.secrets)
-
-    def __post_init__(self) -> None:
-        self.services = Services(self)
-        self.redactor = secrets.for_environment(self.loaded, self.env_name, self.expand)
-        self.artifacts.redactor = self.redactor  # every artifact a step writes is redacted as it is written
-
-    @property
-    def step(self) -> str | None:
-        """The step in progress (the engine sets it as each step begins): names the step a service died in."""
-        return self._step
-
-    @step.setter
-    def step(self, value: str | None) -> None:
-        # Deaths so far belong to the step that is ending; announcing them now makes them defects
-        # before the next step reads the evidence (triage at 3.2, whose DEFECT REVIEW must list them).
-        self.services.report_exits()
-        self._step = value
-
-    @property
-    def env(self) -> Environment:
-        return self.loaded.environment(self.env_name)
-
-    @property
-    def config(self) -> Any:
-        return self.loaded.config
-
-    @property
-    def workdir(self) -> Path:
-        return self.loaded.root / ".interlock" / self.env_name
-
-    def port(self, name: str) -> int | None:
-        """Service `name`'s port in this run: its fixed `port`, or for `port = "auto"` a free one reserved on first use.
-
-        An auto port is chosen once per run (a resumed run is handed the ports it
-        recorded, `ports`) and kept reserved until the run ends, so every step,
-        the services and the suite agree on it.
-        """
-        runtime = self.env.services.get(name)
-        if runtime is None or runtime.port is None:
-            return None
-        if runtime.port != "auto":
-            return runtime.port
-        if name not in self.ports:
-            try:
-                self.ports[name] = self.reservations.allocate()
-            except OSError as exc:
-                raise UsageError(Problem(str(self.loaded.path), f"cannot give {name} a free port: {describe(exc)}; free one or give it a fixed `port`",
-                                         key=f"environments.{self.env_name}.services.{name}.port")) from None
-        else:
-            self.reservations.take(self.ports[name])
-        return self.ports[name]
-
-    def _fill(self, text: str, urls: bool) -> str:
-        def one(match: re.Match[str]) -> str:
-            if match.group(1):
-                return _FIXED[match.group(1)](self)
-            kind, name = match.group(2), match.group(3)
-            runtime = self.env.services.get(name)
-            if runtime is None or (kind == "url" and not urls):
-                return match.group(0)
-            if kind == "port":
-                port = self.port(name)
-                return match.group(0) if port is None else str(port)
-            return self._fill(runtime.url, urls=False).rstrip("/")
-
-        return _PLACEHOLDERS.sub(one, text)
-
-    def expand(self, text: str) -> str:
-        """Fill `{root}`, `{python}`, `{workdir}`, `{artifacts}`, `{port:SERVICE}` and `{url:SERVICE}` in config strings.
-
-        One pass over the text: a service's URL may use its `{port:...}`, and what a
-        placeholder is filled with is never scanned again.
-        """
-        return self._fill(text, urls=True)
-
-    def stores(self) -> dict[str, dict[str, str]]:
-        """The environment's stores as setup actions need them: kind and expanded URL."""
-        return {name: {"kind": store.kind, "url": self.expand(store.url)} for name, store in self.env.stores.items()}
-
-    def expand_all(self, value: Any) -> Any:
-        """`expand` through every string of nested lists and dicts (an action or a job from the config)."""
-        if isinstance(value, str):
-            return self.expand(value)
-        if isinstance(value, list):
-            return [self.expand_all(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.expand_all(v) for k, v in value.items()}
-        return value
-
-    def base_env(self) -> dict[str, str]:
-        """The process environment for setup commands, services and the suite."""
-        env = {**os.environ, **{k: self.expand(v) for k, v in self.env.vars.items()}}
-        for name, runtime in self.env.services.items():
-            env[f"INTERLOCK_SERVICE_{name.upper().replace('-', '_')}_URL"] = self.expand(runtime.url).rstrip("/")
-        env["INTERLOCK_ENV"] = self.env_name
-        env["PACT_DO_NOT_TRACK"] = "true"
-        return env
-
-    def ask(self, kind: str) -> bool:
-        """Ask one of the protocol's yes/no prompts; the answer and how it was given are events too."""
-        self.emit(PromptRequired(kind))
-        answer, how = self.confirm(kind)
-        self.emit(PromptAnswered(kind, answer, how))
-        return answer
