@@ -24,8 +24,9 @@ from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from interlock.artifacts import ArtifactDir, atomic_write
-from interlock.store.records import contract_outcome, duration_of_test, execution_outcome, read_state
+from interlock.artifacts import atomic_write
+from interlock.runfolder import RunFolder
+from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_NAME"]
 
@@ -236,13 +237,13 @@ def _build(suites: list[_Suite], name: str) -> JUnitXml:
 
 def junit_xml(artifacts_dir: Path) -> bytes:
     """The JUnit XML document (UTF-8, with declaration) of the run in `artifacts_dir`."""
-    folder = ArtifactDir(artifacts_dir)
-    state = read_state(artifacts_dir)
+    folder = RunFolder.load(artifacts_dir)
+    state = folder.state
     suites = [
-        environment_suite(folder.read_json_or_none("environment-validation-report.json")),
-        *contract_suites(folder.read_json_or_none("contract-validation-results.json")),
-        *execution_suites(folder.read_json_or_none("test-execution-report.json")),
-        gate_suite(folder.read_json_or_none("gate-results.json"), state),
+        environment_suite(folder.env_report),
+        *contract_suites(folder.contracts),
+        *execution_suites(folder.tests),
+        gate_suite(folder.gates, state),
     ]
     label = "interlock" + (f" {state['environment']}" if state.get("environment") else "") + (f" run {state['run_id']}" if state.get("run_id") else "")
     body = _build(suites, label).tostring()

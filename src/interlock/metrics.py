@@ -265,7 +265,7 @@ def _unresolved_tests(folder: RunFolder, out: dict[str, Metric], now: datetime) 
         return
     try:
         red = red_tests(report)
-        rows = folder.defects() if red else []
+        rows = folder.defects if red else []
     except (StatusError, UsageError) as exc:
         out["unresolved_test_failures"] = Metric(None, f"{exc}; the failed tests cannot be matched to their defects")
         return
@@ -291,7 +291,7 @@ def _defects(folder: RunFolder, out: dict[str, Metric], now: datetime) -> None:
         out["open_critical_defects"] = out["resolved_without_rerun"] = _missing(DEFECT_LOG.filename)
         return
     try:
-        rows = folder.defects()
+        rows = folder.defects
     except UsageError as exc:
         out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
         return

@@ -102,6 +102,7 @@ class RunFolder:
         except UsageError:
             return None
 
+    @property
     def defects(self) -> list[DefectRow]:
         """The defect log's rows ([] when absent); the log's UsageError when it cannot be read."""
         if self._defects is None:
@@ -115,7 +116,7 @@ class RunFolder:
         return cast("IntegrationScopeMatrix | None", self.json(SCOPE_MATRIX))
 
     @property
-    def environment(self) -> EnvironmentValidationReport | None:
+    def env_report(self) -> EnvironmentValidationReport | None:
         return cast("EnvironmentValidationReport | None", self.json(ENVIRONMENT_REPORT))
 
     @property

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from interlock.store.records import RunFiles, contract_outcome, execution_outcome
+from interlock.runfolder import RunFolder
+from interlock.store.records import contract_outcome, execution_outcome
 
 __all__ = ["append_step_summary", "github_summary"]
 
@@ -29,7 +30,7 @@ def _cell(text: Any) -> str:
 
 
 def github_summary(artifacts_dir: Path) -> str:
-    run = RunFiles.read(artifacts_dir)
+    run = RunFolder.load(artifacts_dir)
     state, gates, env_report, contracts, tests, defects = run.state, run.gates, run.env_report, run.contracts, run.tests, run.defects
 
     status = (gates or {}).get("status", "fail")

@@ -270,7 +270,7 @@ def gather(ctx: RunContext, folder: RunFolder | None = None) -> Evidence:
     """Read the evidence from the artifact folder (once) and the config; an unreadable artifact is recorded, not raised."""
     folder = folder or RunFolder.load(ctx.artifacts)
     readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: folder.json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION)}
-    readers[DEFECTS] = folder.defects
+    readers[DEFECTS] = lambda: folder.defects
     artifacts: dict[str, Any] = dict.fromkeys(readers)
     errors: dict[str, str] = {}
     for name, read in readers.items():

@@ -12,13 +12,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT
 from interlock.config import Config, Waiver
-from interlock.defects import COLUMNS, Failure, merge, read_log, unmitigated_critical
+from interlock.defects import COLUMNS, Failure, merge, unmitigated_critical
 from interlock.errors import UsageError
 from interlock.events import DefectFound, Notice, ProtocolError
-from interlock.execution import DEFECT_LOG, defect_log_name, report_name
+from interlock.execution import defect_log_name, report_name
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
+from interlock.runfolder import RunFolder
 from interlock.runtime import RunContext, utc_now
 from interlock.statuses import ContractStatus
 
@@ -30,7 +32,7 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
         if check["status"] != "pass":
             found.append(Failure(
                 "environment", check["id"], f"environment check {check['id']} failed", "high",
-                f"environment-validation-report.json#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],
+                f"{ENVIRONMENT_REPORT}#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],
             ))
     for contract in (contracts or {}).get("contracts", []):
         for item in contract["interactions"]:
@@ -39,14 +41,14 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
                 detail = "; ".join(f"{m.get('path') or ''} {m['message']}".strip() for m in item["mismatches"])
                 found.append(Failure(
                     "contract", item["id"], f"contract {item['id']} {item.get('status') or 'without a status'}", "critical",
-                    f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
+                    f"{CONTRACT_RESULTS}#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
                 ))
     report = (tests or {}).get("interlock", {})
     for failure in report.get("failures", []):
         interfaces = failure.get("interfaces") or []
         found.append(Failure(
             "test", failure["nodeid"], f"test {failure['nodeid']} {failure['outcome']}", "critical" if failure.get("critical") else "high",
-            f"test-execution-report.json#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
+            f"{EXECUTION_REPORT}#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
         ))
     return found
 
@@ -103,11 +105,11 @@ def run(ctx: RunContext) -> Outcome:
     `defect-log.shard-K-of-N.csv`, starting from the published log so human edits
     carry over; `interlock merge` combines the shards' logs.
     """
-    read = ctx.artifacts.read_json_or_none
-    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(ctx.pytest_args))
+    folder = RunFolder.load(ctx.artifacts)
+    env_report, contracts, tests = folder.env_report, folder.contracts, folder.json(report_name(ctx.pytest_args))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
     flaky = flaky_from_history(ctx, env_report, contracts, tests)
-    rows = triaged(ctx.config, read_log(ctx.artifacts.path(DEFECT_LOG)), [*found, *flaky], ctx.run_id)
+    rows = triaged(ctx.config, folder.defects, [*found, *flaky], ctx.run_id)
     ctx.artifacts.write_csv(defect_log_name(ctx.pytest_args), COLUMNS, rows)
     current = {f.fingerprint for f in (*found, *flaky)}
     for row in rows:

@@ -16,8 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interlock.runfolder import RunFolder
 from interlock.store.records import (
-    FAIL, PASS, RunFiles, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
+    FAIL, PASS, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
 )
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def history_section(store: Store | None, environment: str | None, history: int, 
 
 def build_model(store: Store | None, artifacts_dir: Path, *, history: int = 200) -> dict[str, Any]:
     """Everything the report shows, as plain data (equal data → identical HTML)."""
-    run = RunFiles.read(artifacts_dir)
+    run = RunFolder.load(artifacts_dir)
     state, gates, scope, env_report, contracts, tests, defects = run.state, run.gates, run.scope, run.env_report, run.contracts, run.tests, run.defects
     index = contract_index(contracts)
     test_outcomes = {t["nodeid"]: execution_outcome(t["outcome"]) for t in (tests or {}).get("tests", [])}

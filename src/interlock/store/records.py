@@ -9,17 +9,17 @@ same computation for all of them.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from interlock.artifacts import ArtifactDir
-from interlock.defects import Failure, read_log
+from interlock.artifacts import STATE_FILE
+from interlock.defects import Failure
 from interlock.errors import Problem, UsageError
 from interlock import identity
+from interlock.runfolder import RunFolder
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -33,9 +33,6 @@ MESSAGE_LIMIT = 2000
 _TEST_OUTCOMES = {"passed": PASS, "xpassed": PASS, "failed": FAIL, "error": ERROR, "skipped": SKIP, "xfailed": SKIP, "deselected": SKIP}
 _CONTRACT_OUTCOMES = {"pass": PASS, "fail": FAIL, "error": ERROR, "pending": PENDING, "not_executed": NOT_RUN}
 _RANK = {ERROR: 5, FAIL: 4, NOT_RUN: 3, PASS: 2, PENDING: 1, SKIP: 0}
-
-STATE_FILE = ".interlock-state.json"
-
 
 def execution_outcome(raw: str) -> str:
     return _TEST_OUTCOMES.get(raw, ERROR)
@@ -337,35 +334,6 @@ def defect_records(rows: list[dict[str, str]]) -> list[DefectRecord]:
     ]
 
 
-def read_state(artifacts_dir: Path) -> dict[str, Any]:
-    """The engine's run state beside the artifacts ({} when absent or unreadable)."""
-    try:
-        return json.loads((artifacts_dir / STATE_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """A finished run's artifacts as the history, the report and the step summary read them (None: absent)."""
-
-    state: dict[str, Any]
-    gates: dict[str, Any] | None
-    scope: dict[str, Any] | None
-    env_report: dict[str, Any] | None
-    contracts: dict[str, Any] | None
-    tests: dict[str, Any] | None
-    defects: list[dict[str, str]]
-
-    @classmethod
-    def read(cls, artifacts_dir: Path) -> RunFiles:
-        folder = ArtifactDir(artifacts_dir)
-        read = folder.read_json_or_none
-        return cls(read_state(artifacts_dir), read("gate-results.json"), read("integration-scope-matrix.json"),
-                   read("environment-validation-report.json"), read("contract-validation-results.json"),
-                   read("test-execution-report.json"), read_log(folder.path("defect-log.csv")))
-
-
 def load_run(
     artifacts_dir: Path,
     *,
@@ -381,7 +349,7 @@ def load_run(
     environment, start), the gate results (finish) and the test report (the
     commit it ran on, when it recorded one).
     """
-    run = RunFiles.read(artifacts_dir)
+    run = RunFolder.load(artifacts_dir)
     state, gates, scope, env_report, tests = run.state, run.gates, run.scope, run.env_report, run.tests
     run_id = run_id or state.get("run_id")
     if not run_id:
