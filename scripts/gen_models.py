@@ -30,10 +30,12 @@ class _Generator:
         self.classes: list[str] = []
 
     def type_of(self, schema: dict[str, Any], name: str) -> str:
-        if "const" in schema:
-            return f"Literal[{schema['const']!r}]"
-        if "enum" in schema:
-            return f"Literal[{', '.join(repr(v) for v in schema['enum'])}]"
+        values = [schema["const"]] if "const" in schema else schema.get("enum")
+        if values is not None:
+            literal = f"Literal[{', '.join(repr(v) for v in values)}]"
+            # Python takes True for 1, JSON Schema never does: a numeric literal refuses booleans.
+            numeric = any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            return f"Annotated[{literal}, NOT_BOOL]" if numeric else literal
         kinds = schema.get("type")
         if isinstance(kinds, list):
             return " | ".join(self.type_of({**schema, "type": kind}, name) for kind in kinds)

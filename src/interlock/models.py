@@ -10,10 +10,20 @@ against a model: tests use it to show the models and the schemas agree.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, with_config
 from typing_extensions import NotRequired, TypedDict
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON Schema never takes `true` for the number 1; Python's Literal[1] would."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+NOT_BOOL = BeforeValidator(_not_bool)
 
 # BEGIN GENERATED (scripts/gen_models.py)
 
@@ -21,7 +31,7 @@ from typing_extensions import NotRequired, TypedDict
 class ContractValidationConfig(TypedDict):
     """Protocol step 2.2: the validators, their versions and settings."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     environment: str
     tools: dict[str, str]
@@ -89,7 +99,7 @@ class ContractValidationResultsSummary(TypedDict):
 class ContractValidationResults(TypedDict):
     """Protocol step 2.2: the verdict of every contract interaction, with each mismatch."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     environment: str
     status: Literal['pass', 'fail']
@@ -140,7 +150,7 @@ class EnvironmentValidationReportSummary(TypedDict):
 class EnvironmentValidationReport(TypedDict):
     """Protocol step 1.2: every configuration and connectivity check of the integration environment."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     environment: str
     status: Literal['pass', 'fail']
@@ -203,7 +213,7 @@ class GateResultsPolicyRelaxedItem(TypedDict):
 class GateResults(TypedDict):
     """The four quality gates: every condition with its actual value, threshold, raw and effective status and its source artifact."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     status: Literal['pass', 'fail']
     gates: list[GateResultsGatesItem]
@@ -231,7 +241,7 @@ class IntegrationEvidenceManifestArtifactsItem(TypedDict):
 class IntegrationEvidenceManifest(TypedDict):
     """Protocol step 4.1: every artifact in the bundle with its digest."""
 
-    manifest_version: Literal[1]
+    manifest_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     run_id: str
     environment: str
@@ -313,7 +323,7 @@ class IntegrationScopeMatrixFeaturesItem(TypedDict):
 class IntegrationScopeMatrix(TypedDict):
     """Protocol step 1.1: services, interfaces and dependencies reconciled with the prerequisite artifacts."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     project: IntegrationScopeMatrixProject
     environment: str
@@ -354,7 +364,7 @@ class ObservabilityReadinessServicesItem(TypedDict):
 class ObservabilityReadiness(TypedDict):
     """The data of observability-readiness.md (step 2.3): per service, whether its logs, metrics and traces can explain a failure."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     environment: str
     services: list[ObservabilityReadinessServicesItem]
@@ -404,7 +414,7 @@ class RegressionSummaryNotRerunItem(TypedDict):
 class RegressionSummary(TypedDict):
     """The data of regression-summary.md (step 3.3): which defects' tests were rerun, how often, each verdict, and the neighbours rerun with them."""
 
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     run_id: str
     environment: str
@@ -650,4 +660,4 @@ def model_of(schema_name: str) -> type:
     return BY_SCHEMA[schema_name]
 
 
-__all__ = ["BY_SCHEMA", "DefectRow", "Literal", "RunStateData", "model_of", "validate"]
+__all__ = ["BY_SCHEMA", "DefectRow", "RunStateData", "model_of", "validate"]
