@@ -43,8 +43,10 @@ def offenders(package: Path = PACKAGE) -> dict[str, list[tuple[int, str]]]:
         if path in EXEMPT:
             continue
         tree = ast.parse(path.read_text("utf-8"), str(path))
+        parts = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}  # pieces of f-strings
         hits = [(node.lineno, node.value) for node in ast.walk(tree)
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and (node.value in names or shard.match(node.value))]
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts
+                and (node.value in names or shard.match(node.value))]
         if hits:
             found[path.relative_to(package.parent.parent).as_posix()] = sorted(hits)
     return found

@@ -19,7 +19,7 @@ import typer
 from interlock import __version__
 from interlock import config as config_mod
 from interlock import identity, ledger, secrets
-from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
+from interlock.artifacts import BUNDLE, CONTRACT_RESULTS, DEFAULT_DIR, DEFECT_LOG, ENVIRONMENT_REPORT, ArtifactDir, schema, schema_names, writer_lock
 from interlock.engine import Engine, RunState, gate_results, staging_folders
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.render import ConsoleRenderer, JsonLines
@@ -148,7 +148,7 @@ def env_command(env: EnvOpt = None, output: OutputOpt = None) -> None:
     """1.2 Validate the integration environment."""
     engine = _engine(env)
     code = engine.run_steps(["1.2"])
-    _copy_output(engine.published / "environment-validation-report.json", output)
+    _copy_output(engine.published / ENVIRONMENT_REPORT.filename, output)
     raise typer.Exit(code)
 
 
@@ -176,7 +176,7 @@ def contracts(
     engine = _engine(env)
     with contracts_step.only(only or []):
         code = engine.run_steps(["2.2"])
-    _copy_output(engine.published / "contract-validation-results.json", output)
+    _copy_output(engine.published / CONTRACT_RESULTS.filename, output)
     raise typer.Exit(code)
 
 
@@ -279,7 +279,7 @@ def gates() -> None:
 
 @app.command()
 def verify(
-    zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help="INTEGRATION-EVIDENCE.zip")],
+    zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help=BUNDLE.filename)],
     pubkey: Annotated[Optional[Path], typer.Option("--pubkey", help="Approver's public key (default: [signoff] pubkey of the config).")] = None,
 ) -> None:
     """Verify a bundle offline: every hash, no missing or extra entry, the signature."""
@@ -374,7 +374,7 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing
 def _defects_context() -> tuple[ArtifactDir, Path]:
     loaded = OPTS.loaded()
     folder = ArtifactDir(OPTS.artifacts_dir(loaded))
-    return folder, folder.path("defect-log.csv")
+    return folder, folder.path(DEFECT_LOG)
 
 
 @defects_app.command("list")
@@ -414,7 +414,7 @@ def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None
 
     def edit(copy: ArtifactDir, rows: list[dict[str, str]]) -> None:
         before = ledger.tracked(copy.root)
-        copy.write_csv("defect-log.csv", COLUMNS, rows)
+        copy.write_csv(DEFECT_LOG, COLUMNS, rows)
         state = RunState.load(copy.root)
         ledger.record(copy.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
                       identity=identity.current(loaded.root, folder.root), config=ledger.config_digest(loaded.path), redact=OPTS.redactor.data)
@@ -426,7 +426,7 @@ def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None
         edit(folder, rows)
         for staging in staging_folders(folder.root):
             copy = ArtifactDir(staging)
-            staged = read_log(copy.path("defect-log.csv")) if copy.exists("defect-log.csv") else []
+            staged = read_log(copy.path(DEFECT_LOG)) if copy.exists(DEFECT_LOG) else []
             same = next((row for row in staged if row["fingerprint"] == target["fingerprint"]), None)
             if same is not None:
                 same.update(changes)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from interlock.artifacts import DEFECT_LOG
 from interlock.errors import Problem, UsageError
 
 COLUMNS = [
@@ -133,7 +134,7 @@ def find(rows: list[dict[str, str]], defect_id: str) -> dict[str, str]:
     for row in rows:
         if row["id"] == defect_id or row["fingerprint"].startswith(defect_id.removeprefix("DEF-")):
             return row
-    raise UsageError(Problem("defect-log.csv", f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
+    raise UsageError(Problem(DEFECT_LOG.filename, f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, int]:

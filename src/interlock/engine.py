@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from interlock import ledger, metrics
-from interlock.artifacts import ArtifactDir, atomic_write, writer_lock
+from interlock.artifacts import BUNDLE, GATE_RESULTS, STATE_FILE, ArtifactDir, atomic_write, writer_lock
 from interlock.config import Loaded
 from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
@@ -54,7 +54,6 @@ STEPS: tuple[tuple[str, int, str, str, bool], ...] = (
     ("4.1", 4, "Consolidate evidence bundle", "interlock.phases.bundle:run", False),
     ("4.2", 4, "Record integration sign-off", "interlock.phases.signoff:run", False),
 )
-STATE_FILE = ".interlock-state.json"
 
 
 def _resolve(target: str, step_id: str) -> Callable[[RunContext], Outcome]:
@@ -160,7 +159,7 @@ def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] 
     results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
     document = {"schema_version": 1, "generated_at": utc_now(), "status": "pass" if all(g["status"] == "pass" for g in results) else "fail",
                 "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
-    artifacts.write_json("gate-results.json", document)
+    artifacts.write_json(GATE_RESULTS, document)
     return document
 
 
@@ -268,7 +267,7 @@ class Engine:
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
             document = gate_results(ArtifactDir(self.published), self.loaded)
         gates = {str(g["id"]): g["status"] for g in document["gates"]}
-        bundle = self.published / "INTEGRATION-EVIDENCE.zip"
+        bundle = self.published / BUNDLE.filename
         if halted:
             code, status = ExitCode.HALTED, "halted"
         elif document["status"] == "pass":

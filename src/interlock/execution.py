@@ -37,7 +37,7 @@ from typing import Any, Callable
 from jsonschema import Draft202012Validator
 
 from interlock import fastschema, identity
-from interlock.artifacts import ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
+from interlock.artifacts import DEFECT_LOG as DEFECT_LOG_ARTIFACT, EXECUTION_REPORT, ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
 from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
@@ -48,7 +48,7 @@ from interlock.selection import LAST_FAILED, Suite, decide, parse_args
 from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
-REPORT, DEFECT_LOG = "test-execution-report.json", "defect-log.csv"
+REPORT, DEFECT_LOG = EXECUTION_REPORT.filename, DEFECT_LOG_ARTIFACT.filename
 SHARD_OPTION = "--interlock-shard"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL

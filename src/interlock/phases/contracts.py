@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from interlock.artifacts import CONTRACT_CONFIG, CONTRACT_RESULTS
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
 from interlock.phases import Outcome
@@ -130,7 +131,7 @@ def run(ctx: RunContext) -> Outcome:
     def verify(kind: str, module: Any) -> list[dict[str, Any]]:
         return module.verify(ctx, prepared[kind]) if kind in prepared else module.verify(ctx)
 
-    ctx.artifacts.write_json("contract-validation-config.json", {
+    ctx.artifacts.write_json(CONTRACT_CONFIG, {
         "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(TOOLS), "concurrency": max(1, len(run_kinds)),
         "validators": {kind: settings(kind, module) for kind, module in modules.items()},
     })
@@ -157,7 +158,7 @@ def run(ctx: RunContext) -> Outcome:
     }
     if ids:
         results["filter"] = list(ids)
-    ctx.artifacts.write_json("contract-validation-results.json", results)
+    ctx.artifacts.write_json(CONTRACT_RESULTS, results)
     ctx.emit(AutomationExecuted("run_contract_tests.py", "PASS" if ok else "FAIL"))
     if not records:
         return Outcome("fail", "no contracts declared: configure [contracts] in interlock.toml")

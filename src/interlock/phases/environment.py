@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from interlock import baseline as bl
+from interlock.artifacts import ENVIRONMENT_REPORT
 from interlock.checks import Check
 from interlock.config import Broker, Environment, ServiceRuntime
 from interlock.errors import UsageError
@@ -35,7 +36,7 @@ from interlock.probes.sql import TableContent, probe_store
 from interlock.runtime import RunContext, utc_now
 from interlock.secrets import MIN_LENGTH
 
-REPORT = "environment-validation-report.json"
+REPORT = ENVIRONMENT_REPORT.filename
 SCRIPT = "validate_environment.py"
 Probe = Coroutine[Any, Any, Check | list[Check]]
 Label = tuple[str, str, str]

@@ -23,6 +23,7 @@ from typing import Any
 
 import interlock
 from interlock import identity, ledger
+from interlock.artifacts import DEFECT_LOG as DEFECT_LOG_ARTIFACT
 from interlock.defects import read_log
 from interlock.engine import gate_results
 from interlock.errors import UsageError
@@ -51,7 +52,7 @@ GATES = (1, 2, 3)
 
 #: Who evaluated the gates, in each gate's verification summary.
 VERIFIER_ID = "https://interlock.dev/gates"
-DEFECT_LOG = "defect-log.csv"
+DEFECT_LOG = DEFECT_LOG_ARTIFACT.filename
 
 
 def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str]) -> dict[str, Any]:
