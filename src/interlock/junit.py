@@ -240,10 +240,10 @@ def junit_xml(artifacts_dir: Path) -> bytes:
     folder = RunFolder.load(artifacts_dir)
     state = folder.state
     suites = [
-        environment_suite(folder.env_report),
-        *contract_suites(folder.contracts),
-        *execution_suites(folder.tests),
-        gate_suite(folder.gates, state),
+        environment_suite(folder.json(ENVIRONMENT_REPORT)),
+        *contract_suites(folder.json(CONTRACT_RESULTS)),
+        *execution_suites(folder.json(EXECUTION_REPORT)),
+        gate_suite(folder.json(GATE_RESULTS), state),
     ]
     label = "interlock" + (f" {state['environment']}" if state.get("environment") else "") + (f" run {state['run_id']}" if state.get("run_id") else "")
     body = _build(suites, label).tostring()

@@ -22,8 +22,8 @@ from interlock.artifacts import (
 from interlock.defects import read_log
 from interlock.errors import Problem, UsageError
 from interlock.models import (
-    ContractValidationResults, DefectRow, EnvironmentValidationReport, GateResults, IntegrationEvidenceManifest,
-    IntegrationScopeMatrix, IntegrationSignoff, ObservabilityReadiness, RegressionSummary, RunStateData, TestExecutionReport,
+    ContractValidationResults, EnvironmentValidationReport, GateResults, IntegrationEvidenceManifest,
+    IntegrationScopeMatrix, IntegrationSignoff, ObservabilityReadiness, RegressionSummary, TestExecutionReport,
 )
 
 
@@ -48,7 +48,7 @@ class RunFolder:
     def __init__(self, artifacts: ArtifactDir) -> None:
         self.artifacts = artifacts
         self._json: dict[str, Any] = {}  # file name -> its checked data, None when absent, or the MalformedArtifact to raise
-        self._defects: list[DefectRow] | UsageError | None = None
+        self._defects: list[dict[str, str]] | UsageError | None = None
 
     @classmethod
     def load(cls, artifacts: ArtifactDir | Path) -> RunFolder:
@@ -81,7 +81,7 @@ class RunFolder:
 
     def _load_defects(self) -> None:
         try:
-            self._defects = cast("list[DefectRow]", read_log(self.artifacts.path(DEFECT_LOG)))
+            self._defects = read_log(self.artifacts.path(DEFECT_LOG))
         except UsageError as exc:
             self._defects = exc
 
@@ -103,8 +103,8 @@ class RunFolder:
             return None
 
     @property
-    def defects(self) -> list[DefectRow]:
-        """The defect log's rows ([] when absent); the log's UsageError when it cannot be read."""
+    def defects(self) -> list[dict[str, str]]:
+        """The defect log's rows ([] when absent; each as `models.DefectRow` describes); the log's UsageError when it cannot be read."""
         if self._defects is None:
             self._load_defects()
         if isinstance(self._defects, UsageError):
@@ -148,13 +148,13 @@ class RunFolder:
         return cast("GateResults | None", self.json(GATE_RESULTS))
 
     @property
-    def state(self) -> RunStateData | dict[str, Any]:
-        """The engine's run state beside the artifacts ({} when absent or unreadable: a folder a single step wrote has none)."""
+    def state(self) -> dict[str, Any]:
+        """The engine's run state beside the artifacts (`models.RunStateData`; {} when absent or unreadable: a folder a single step wrote has none)."""
         try:
             data = json.loads(self.artifacts.path(STATE_FILE).read_text("utf-8"))
         except (OSError, ValueError):
             return {}
-        return cast("RunStateData", data) if isinstance(data, dict) else {}
+        return data if isinstance(data, dict) else {}
 
 
 def _unsharded(filename: str) -> str:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS
 from interlock.runfolder import RunFolder
 from interlock.store.records import contract_outcome, execution_outcome
 
@@ -31,7 +32,8 @@ def _cell(text: Any) -> str:
 
 def github_summary(artifacts_dir: Path) -> str:
     run = RunFolder.load(artifacts_dir)
-    state, gates, env_report, contracts, tests, defects = run.state, run.gates, run.env_report, run.contracts, run.tests, run.defects
+    gates, env_report, contracts, tests = (run.json(a) for a in (GATE_RESULTS, ENVIRONMENT_REPORT, CONTRACT_RESULTS, EXECUTION_REPORT))
+    state, defects = run.state, run.defects
 
     status = (gates or {}).get("status", "fail")
     where = " · ".join(x for x in (f"environment `{state['environment']}`" if state.get("environment") else "", f"run `{state['run_id']}`" if state.get("run_id") else "") if x)

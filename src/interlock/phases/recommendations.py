@@ -14,6 +14,7 @@ Markdown, the record a reader opens.
 from __future__ import annotations
 
 import re
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -269,7 +270,7 @@ def recommendations(evidence: Evidence) -> str:
 def gather(ctx: RunContext, folder: RunFolder | None = None) -> Evidence:
     """Read the evidence from the artifact folder (once) and the config; an unreadable artifact is recorded, not raised."""
     folder = folder or RunFolder.load(ctx.artifacts)
-    readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: folder.json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION)}
+    readers: dict[str, Callable[[], Any]] = {name: partial(folder.json, name) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION)}
     readers[DEFECTS] = lambda: folder.defects
     artifacts: dict[str, Any] = dict.fromkeys(readers)
     errors: dict[str, str] = {}

@@ -9,6 +9,7 @@ and failed on one commit, this run included) become medium defects of their own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,7 +26,7 @@ from interlock.runtime import RunContext, utc_now
 from interlock.statuses import ContractStatus
 
 
-def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None, env_name: str) -> list[Failure]:
+def failures_from(env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None, env_name: str) -> list[Failure]:
     """Every failure recorded in this run's artifacts (pure)."""
     found: list[Failure] = []
     for check in (env_report or {}).get("checks", []):
@@ -53,7 +54,7 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
     return found
 
 
-def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
+def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
     from interlock.store import open_store
     from interlock.store.records import current_commit, flaky_failures, run_results

@@ -9,6 +9,7 @@ same computation for all of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -239,7 +240,7 @@ def contract_key(contract_id: str, item_id: str | None) -> str:
     return contract_id if item_id is None else f"{contract_id} :: {item_id}"
 
 
-def environment_results(report: dict[str, Any] | None) -> list[CheckResult]:
+def environment_results(report: Mapping[str, Any] | None) -> list[CheckResult]:
     if not report:
         return []
     return [
@@ -248,7 +249,7 @@ def environment_results(report: dict[str, Any] | None) -> list[CheckResult]:
     ]
 
 
-def contract_results(results: dict[str, Any] | None) -> list[CheckResult]:
+def contract_results(results: Mapping[str, Any] | None) -> list[CheckResult]:
     if not results:
         return []
     out = []
@@ -284,7 +285,7 @@ def message_of_test(test: dict[str, Any], fallback: dict[str, str]) -> str | Non
     return _clip(fallback.get(test["nodeid"]))
 
 
-def execution_results(report: dict[str, Any] | None) -> list[CheckResult]:
+def execution_results(report: Mapping[str, Any] | None) -> list[CheckResult]:
     if not report:
         return []
     fallback = {f["nodeid"]: f["message"] for f in (report.get("interlock") or {}).get("failures", [])}
@@ -306,12 +307,12 @@ def dedupe(results: Iterable[CheckResult]) -> list[CheckResult]:
     return list(kept.values())
 
 
-def run_results(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[CheckResult]:
+def run_results(env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[CheckResult]:
     """Every check of a run, once: its environment probes, contract items and tests."""
     return dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
 
 
-def gate_records(gates: dict[str, Any] | None) -> tuple[list[GateRecord], list[ConditionRecord]]:
+def gate_records(gates: Mapping[str, Any] | None) -> tuple[list[GateRecord], list[ConditionRecord]]:
     if not gates:
         return [], []
     out_g, out_c = [], []
@@ -350,7 +351,9 @@ def load_run(
     commit it ran on, when it recorded one).
     """
     run = RunFolder.load(artifacts_dir)
-    state, gates, scope, env_report, tests = run.state, run.gates, run.scope, run.env_report, run.tests
+    read: tuple[Mapping[str, Any] | None, ...] = (run.gates, run.scope, run.env_report, run.tests)
+    gates, scope, env_report, tests = read
+    state = run.state
     run_id = run_id or state.get("run_id")
     if not run_id:
         raise UsageError(Problem(str(artifacts_dir), f"no run id given and no {STATE_FILE} to read it from; pass the run id"))
