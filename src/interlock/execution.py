@@ -256,14 +256,12 @@ def shard_of(args: list[str]) -> Shard | None:
 
 def report_name(args: list[str]) -> str:
     """Where this invocation's report goes: a shard's own file, never over the full-suite evidence."""
-    shard = shard_of(args)
-    return shard.artifact(REPORT) if shard else REPORT
+    return EXECUTION_REPORT.shard(shard_of(args))
 
 
 def defect_log_name(args: list[str]) -> str:
     """The defect log this invocation's triage writes: a shard's own, merged later by `interlock merge`."""
-    shard = shard_of(args)
-    return shard.artifact(DEFECT_LOG) if shard else DEFECT_LOG
+    return DEFECT_LOG_ARTIFACT.shard(shard_of(args))
 
 
 def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None, selection: Path | None = None) -> list[str]:
