@@ -19,7 +19,7 @@ import typer
 from interlock import __version__
 from interlock import config as config_mod
 from interlock import identity, ledger, runspec, secrets
-from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names
+from interlock.artifacts import BUNDLE, CONTRACT_RESULTS, DEFAULT_DIR, ENVIRONMENT_REPORT, ArtifactDir, schema, schema_names
 from interlock.defects import DefectLog
 from interlock.engine import Engine, steps
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
@@ -160,7 +160,7 @@ def env_command(ctx: typer.Context, env: EnvOpt = None, output: OutputOpt = None
     """1.2 Validate the integration environment."""
     engine = _engine(ctx, env)
     code = engine.run_steps(["1.2"])
-    _copy_output(engine.published / "environment-validation-report.json", output)
+    _copy_output(engine.published / ENVIRONMENT_REPORT.filename, output)
     raise typer.Exit(code)
 
 
@@ -186,7 +186,7 @@ def contracts(
     """2.2 Verify every contract against the running system."""
     engine = _engine(ctx, env, only=only or [])
     code = engine.run_steps(["2.2"])
-    _copy_output(engine.published / "contract-validation-results.json", output)
+    _copy_output(engine.published / CONTRACT_RESULTS.filename, output)
     raise typer.Exit(code)
 
 
@@ -293,7 +293,7 @@ def gates(ctx: typer.Context) -> None:
 @app.command()
 def verify(
     ctx: typer.Context,
-    zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help="INTEGRATION-EVIDENCE.zip")],
+    zip_path: Annotated[Path, typer.Argument(metavar="ZIP", help=BUNDLE.filename)],
     pubkey: Annotated[Optional[Path], typer.Option("--pubkey", help="Approver's public key (default: [signoff] pubkey of the config).")] = None,
 ) -> None:
     """Verify a bundle offline: every hash, no missing or extra entry, the signature."""

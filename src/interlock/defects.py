@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interlock.artifacts import ArtifactDir, writer_lock
+from interlock.artifacts import DEFECT_LOG, ArtifactDir, writer_lock
 from interlock.errors import Problem, UsageError
 from interlock.shards import Shard
 from interlock.state import staging_folders
 
-DEFECT_LOG = "defect-log.csv"
 
 COLUMNS = [
     "id", "fingerprint", "source", "title", "severity", "owner", "status", "ticket", "mitigation",
@@ -142,7 +141,7 @@ def find(rows: list[dict[str, str]], defect_id: str) -> dict[str, str]:
     for row in rows:
         if row["id"] == defect_id or row["fingerprint"].startswith(defect_id.removeprefix("DEF-")):
             return row
-    raise UsageError(Problem(DEFECT_LOG, f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
+    raise UsageError(Problem(DEFECT_LOG.filename, f"no defect {defect_id!r}; `interlock defects list` shows the ids"))
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -171,7 +170,7 @@ class DefectLog:
     @property
     def name(self) -> str:
         """The file name: `defect-log.csv`, or the shard's `defect-log.shard-K-of-N.csv`."""
-        return self.shard.artifact(DEFECT_LOG) if self.shard else DEFECT_LOG
+        return DEFECT_LOG.shard(self.shard)
 
     @property
     def path(self) -> Path:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from interlock import ledger
-from interlock.artifacts import ArtifactDir, writer_lock
+from interlock.artifacts import BUNDLE, ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.runspec import RunSpec
 from interlock.errors import ExitCode, Problem, UsageError
@@ -240,7 +240,7 @@ class Engine:
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
             document = gate_results(ArtifactDir(self.published), self.loaded)
         gates = {str(g["id"]): g["status"] for g in document["gates"]}
-        bundle = self.published / "INTEGRATION-EVIDENCE.zip"
+        bundle = self.published / BUNDLE.filename
         if halted:
             code, status = ExitCode.HALTED, "halted"
         elif document["status"] == "pass":

@@ -37,7 +37,7 @@ from typing import Any, Callable
 from jsonschema import Draft202012Validator
 
 from interlock import fastschema, identity
-from interlock.artifacts import ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
+from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
 from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
@@ -48,7 +48,7 @@ from interlock.selection import Suite, decide, parse_args
 from interlock.shards import Shard, relocate
 
 AUTOMATION, LOG = "pytest -m integration", "logs/pytest.log"
-REPORT = "test-execution-report.json"
+REPORT = EXECUTION_REPORT.filename
 SHARD_OPTION = "--interlock-shard"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
@@ -256,8 +256,7 @@ def shard_of(args: list[str]) -> Shard | None:
 
 def report_name(args: list[str]) -> str:
     """Where this invocation's report goes: a shard's own file, never over the full-suite evidence."""
-    shard = shard_of(args)
-    return shard.artifact(REPORT) if shard else REPORT
+    return EXECUTION_REPORT.shard(shard_of(args))
 
 
 def suite_command(ctx: RunContext, extra_args: list[str], report: Path | None = None, selection: Path | None = None) -> list[str]:

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from interlock.artifacts import (
+    BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, RECOMMENDATIONS,
+    REGRESSION_SUMMARY, RUN_LEDGER, SCOPE_MATRIX, SIGNOFF, TEST_DATA_INVENTORY,
+)
 from interlock.config import Approval, ConditionOverride, Gates, Waiver
 from interlock.events import PHASE_NAMES
 
@@ -41,11 +45,11 @@ class Condition:
     description: str = ""
 
 
-_SCOPE, _ENV, _DATA = "integration-scope-matrix.json", "environment-validation-report.json", "test-data-inventory.md"
-_CONTRACTS, _OBS = "contract-validation-results.json", "observability-readiness.md"
-_TESTS, _DEFECTS, _REGRESS = "test-execution-report.json", "defect-log.csv", "regression-summary.md"
-_MANIFEST, _SIGNOFF, _RECS = "integration-evidence-manifest.json", "integration-signoff.json", "forward-recommendations.md"
-_LEDGER = "run-ledger.jsonl"
+_SCOPE, _ENV, _DATA = SCOPE_MATRIX.filename, ENVIRONMENT_REPORT.filename, TEST_DATA_INVENTORY.filename
+_CONTRACTS, _OBS = CONTRACT_RESULTS.filename, OBSERVABILITY.filename
+_TESTS, _DEFECTS, _REGRESS = EXECUTION_REPORT.filename, DEFECT_LOG.filename, REGRESSION_SUMMARY.filename
+_MANIFEST, _SIGNOFF, _RECS = MANIFEST.filename, SIGNOFF.filename, RECOMMENDATIONS.filename
+_LEDGER = RUN_LEDGER.filename
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.prerequisites_unmet", 1, "prerequisites_unmet", "==", 0, _SCOPE, description="every prerequisite exists at its declared version/hash"),
@@ -73,7 +77,7 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("regression.unverified", 3, "resolved_without_rerun", "==", 0, _DEFECTS, description="every resolved defect has a passing rerun"),
     Condition("regression.summary", 3, "regression_summary", "==", 1, _REGRESS, blocking=False, description="regression spot-checks recorded"),
     Condition("manifest.uncovered", 4, "manifest_uncovered", "==", 0, _MANIFEST, description="the manifest covers every artifact with matching hashes"),
-    Condition("bundle.problems", 4, "bundle_problems", "==", 0, "INTEGRATION-EVIDENCE.zip", description="the bundle was sealed (no secret left in the evidence) and verifies"),
+    Condition("bundle.problems", 4, "bundle_problems", "==", 0, BUNDLE.filename, description="the bundle was sealed (no secret left in the evidence) and verifies"),
     Condition("recommendations.written", 4, "recommendations", "==", 1, _RECS, description="forward recommendations written"),
     Condition("signoff.valid", 4, "signoff_valid", "==", 1, _SIGNOFF, description="a valid approver signature over this manifest"),
     Condition("signoff.commit", 4, "commit_mismatches", "==", 0, _SIGNOFF, description="the sign-off names the git commit the evidence was produced from, and every record of the run agrees"),

@@ -24,12 +24,13 @@ from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from interlock.artifacts import ArtifactDir, atomic_write
-from interlock.store.records import contract_outcome, duration_of_test, execution_outcome, read_state
+from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS, JUNIT_XML, atomic_write
+from interlock.runfolder import RunFolder
+from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_NAME"]
 
-JUNIT_NAME = "junit.xml"
+JUNIT_NAME = JUNIT_XML.filename
 TEXT_LIMIT = 20000
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not allowed in XML 1.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -78,7 +79,7 @@ def _missing(suite: str, artifact: str, step: str) -> _Suite:
 
 def environment_suite(report: dict[str, Any] | None) -> _Suite:
     if report is None:
-        return _missing("environment", "environment-validation-report.json", "1.2")
+        return _missing("environment", ENVIRONMENT_REPORT.filename, ENVIRONMENT_REPORT.step)
     suite = _Suite("environment", _timestamp(report.get("finished_at") or report.get("generated_at")))
     for c in report["checks"]:
         case = _Case(f"environment.{c['kind']}", c["id"], _secs(c["duration_ms"]), out=f"target: {c['target']}" + (f"\n{c['reason']}" if c.get("reason") else ""))
@@ -102,7 +103,7 @@ def _mismatch_body(mismatches: list[dict[str, Any]]) -> str:
 
 def contract_suites(results: dict[str, Any] | None) -> list[_Suite]:
     if results is None:
-        return [_missing("contracts", "contract-validation-results.json", "2.2")]
+        return [_missing("contracts", CONTRACT_RESULTS.filename, CONTRACT_RESULTS.step)]
     suites = []
     stamp = _timestamp(results.get("generated_at"))
     for c in results["contracts"]:
@@ -141,7 +142,7 @@ def _classname(nodeid: str) -> tuple[str, str, str]:
 
 def execution_suites(report: dict[str, Any] | None) -> list[_Suite]:
     if report is None:
-        return [_missing("tests", "test-execution-report.json", "3.1")]
+        return [_missing("tests", EXECUTION_REPORT.filename, EXECUTION_REPORT.step)]
     failures = {f["nodeid"]: f for f in (report.get("interlock") or {}).get("failures", [])}
     created = report.get("created")
     stamp = None
@@ -174,7 +175,7 @@ def execution_suites(report: dict[str, Any] | None) -> list[_Suite]:
 
 def gate_suite(gates: dict[str, Any] | None, state: dict[str, Any]) -> _Suite:
     if gates is None:
-        return _missing("gates", "gate-results.json", "gates")
+        return _missing("gates", GATE_RESULTS.filename, GATE_RESULTS.step)
     suite = _Suite("gates", _timestamp(gates.get("generated_at")), properties={k: str(state[k]) for k in ("run_id", "environment") if state.get(k)})
     suite.properties["status"] = gates["status"]
     for g in gates["gates"]:
@@ -236,13 +237,13 @@ def _build(suites: list[_Suite], name: str) -> JUnitXml:
 
 def junit_xml(artifacts_dir: Path) -> bytes:
     """The JUnit XML document (UTF-8, with declaration) of the run in `artifacts_dir`."""
-    folder = ArtifactDir(artifacts_dir)
-    state = read_state(artifacts_dir)
+    folder = RunFolder.load(artifacts_dir)
+    state = folder.state
     suites = [
-        environment_suite(folder.read_json_or_none("environment-validation-report.json")),
-        *contract_suites(folder.read_json_or_none("contract-validation-results.json")),
-        *execution_suites(folder.read_json_or_none("test-execution-report.json")),
-        gate_suite(folder.read_json_or_none("gate-results.json"), state),
+        environment_suite(folder.json(ENVIRONMENT_REPORT)),
+        *contract_suites(folder.json(CONTRACT_RESULTS)),
+        *execution_suites(folder.json(EXECUTION_REPORT)),
+        gate_suite(folder.json(GATE_RESULTS), state),
     ]
     label = "interlock" + (f" {state['environment']}" if state.get("environment") else "") + (f" run {state['run_id']}" if state.get("run_id") else "")
     body = _build(suites, label).tostring()

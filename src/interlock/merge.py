@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock import identity, ledger
-from interlock.artifacts import ArtifactDir, writer_lock
+from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.defects import DEFECT_LOG, DefectLog
 from interlock.errors import Problem, UsageError
@@ -65,7 +65,7 @@ def find(dirs: list[Path]) -> list[ShardReport]:
     for folder in dirs:
         if not folder.is_dir():
             raise UsageError(Problem(str(folder), "not a folder; give folders that hold test-execution-report.shard-K-of-N.json"))
-        for path in sorted(folder.glob("test-execution-report.shard-*-of-*.json")):
+        for path in sorted(folder.glob(EXECUTION_REPORT.shard_glob)):
             match = SHARD_FILE.match(path.name)
             if match is None or path.resolve() in found:
                 continue

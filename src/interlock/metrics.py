@@ -2,10 +2,10 @@
 
 Each reader returns a `Metric`; an artifact that is missing or unreadable
 gives a metric with no value and the reason, which fails its condition.
-Readers fail closed (`_reader`): a JSON artifact is checked against its schema
-as it is read, and an artifact in any shape interlock never writes gives each
-of the reader's metrics no value and a one-line reason naming the artifact,
-never an internal error.
+The folder is read once (`interlock.runfolder.RunFolder`: every JSON artifact
+checked against its schema); readers fail closed (`_reader`): an artifact in
+any shape interlock never writes gives each of the reader's metrics no value
+and a one-line reason naming the artifact, never an internal error.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from interlock import fastschema, ledger
-from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, schema, validation_errors
+from interlock import ledger
+from interlock.artifacts import (
+    BUNDLE as BUNDLE_ARTIFACT, CONTRACT_RESULTS, DEFECT_LOG, DERIVED, ENVIRONMENT_REPORT, EXECUTION_REPORT, LEDGER,
+    MANIFEST as MANIFEST_ARTIFACT, OBSERVABILITY, OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_SUMMARY, SCOPE_MATRIX,
+    SIGNOFF as SIGNOFF_ARTIFACT, TEST_DATA_INVENTORY, ArtifactDir,
+)
 from interlock.defects import DefectLog, defect_id, fingerprint
-from interlock.errors import Problem, UsageError
+from interlock.errors import UsageError
 from interlock.files import sha256_file
 from interlock.gates import Metric
+from interlock.runfolder import MalformedArtifact, RunFolder
 from interlock.shards import relocate
 from interlock.statuses import (
     CONTRACT_NOT_PASSED,
@@ -37,11 +42,12 @@ from interlock.statuses import (
     recorded_outcomes,
 )
 
-BUNDLE = "INTEGRATION-EVIDENCE.zip"
-MANIFEST = "integration-evidence-manifest.json"
-SIGNOFF = "integration-signoff.json"
-CONTRACTS = "contract-validation-results.json"
-TESTS = "test-execution-report.json"
+BUNDLE = BUNDLE_ARTIFACT.filename
+MANIFEST = MANIFEST_ARTIFACT.filename
+SIGNOFF = SIGNOFF_ARTIFACT.filename
+CONTRACTS = CONTRACT_RESULTS.filename
+TESTS = EXECUTION_REPORT.filename
+SCOPE = SCOPE_MATRIX.filename
 # Artifacts the manifest must cover: everything but itself, the zip, the sign-off and the gate results.
 # The report and JUnit XML (interlock.history) are derived after sealing, like the gate results.
 #: Written by step 4.1 instead of the bundle when a file still holds a secret: one line per file, never the value.
@@ -53,47 +59,8 @@ def _missing(filename: str) -> Metric:
     return Metric(None, f"{filename} is missing: its step did not run")
 
 
-class MalformedArtifact(UsageError):
-    """An artifact that is not in the shape interlock writes: its metrics fail with this one line."""
-
-    def __init__(self, filename: str, detail: str) -> None:
-        command = f"`{BY_FILENAME[filename].command}`" if filename in BY_FILENAME else "the step that writes it"
-        self.reason = f"{filename} is not in the shape interlock writes ({detail[:300]}): rerun {command}"
-        super().__init__(Problem(filename, self.reason))
-
-
 #: What a reader meets when an artifact parses but holds another shape than the one it expects.
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
-@functools.cache
-def _shape_check(name: str) -> fastschema.Check | None:
-    return fastschema.compile_schema(schema(name))
-
-
-def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
-    """A JSON artifact checked against its schema, None when it is absent; MalformedArtifact otherwise."""
-    if not artifacts.exists(filename):
-        return None
-    try:
-        data = artifacts.read_json(filename, checked=False)
-    except UsageError as exc:  # its message ends in what to do, which the reason says its own way
-        raise MalformedArtifact(filename, exc.problems[0].message.split(";")[0]) from None
-    name = BY_FILENAME[filename].schema_name if filename in BY_FILENAME else None
-    if name is not None:
-        check = _shape_check(name)
-        errors = [] if check is not None and check(data) else validation_errors(name, data)
-        if errors:
-            raise MalformedArtifact(filename, errors[0])
-    return data
-
-
-def _json_unchecked(artifacts: ArtifactDir, filename: str) -> Any | None:
-    """A JSON artifact as it is, None when absent or not JSON: for callers that check each field they use."""
-    try:
-        return artifacts.read_json(filename, checked=False) if artifacts.exists(filename) else None
-    except UsageError:
-        return None
 
 
 def _reader(artifact: str, *metrics: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -102,10 +69,10 @@ def _reader(artifact: str, *metrics: str) -> Callable[[Callable[..., None]], Cal
     one, unless the schema check named another), so its conditions fail with that reason."""
     def wrap(read: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(read)
-        def guarded(artifacts: ArtifactDir, out: dict[str, Metric], *args: Any) -> None:
+        def guarded(folder: RunFolder, out: dict[str, Metric], *args: Any) -> None:
             part: dict[str, Metric] = {}
             try:
-                read(artifacts, part, *args)
+                read(folder, part, *args)
             except MalformedArtifact as exc:
                 part = dict.fromkeys([*metrics, *part], Metric(None, exc.reason))
             except UsageError:
@@ -118,28 +85,12 @@ def _reader(artifact: str, *metrics: str) -> Callable[[Callable[..., None]], Cal
     return wrap
 
 
-def markdown_table(text: str, first_header: str) -> list[list[str]]:
-    """Rows of the Markdown table whose first header cell is `first_header`."""
-    rows: list[list[str]] = []
-    inside = False
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.strip().startswith("|") else None
-        if cells is None:
-            inside = False
-            continue
-        if cells[0] == first_header:
-            inside = True
-        elif inside and not set("".join(cells)) <= set("-: "):
-            rows.append(cells)
-    return rows
-
-
-@_reader("integration-scope-matrix.json", "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")
-def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    scope = _json(artifacts, "integration-scope-matrix.json")
+@_reader(SCOPE, "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")
+def _scope(folder: RunFolder, out: dict[str, Metric]) -> None:
+    scope = folder.json(SCOPE)
     if scope is None:
         for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts"):
-            out[name] = _missing("integration-scope-matrix.json")
+            out[name] = _missing(SCOPE)
         return
     unmet = [p["name"] for p in scope["prerequisites"] if p["status"] != "ok"]
     out["prerequisites_unmet"] = Metric(len(unmet), items=unmet)
@@ -151,16 +102,16 @@ def _scope(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
                                      items=list(undeclared))
 
 
-@_reader("environment-validation-report.json", "environment_checks", "environment_failed", "environment_unprobed")
-def _environment(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    report = _json(artifacts, "environment-validation-report.json")
+@_reader(ENVIRONMENT_REPORT.filename, "environment_checks", "environment_failed", "environment_unprobed")
+def _environment(folder: RunFolder, out: dict[str, Metric]) -> None:
+    report = folder.json(ENVIRONMENT_REPORT.filename)
     if report is None:
-        out["environment_checks"] = out["environment_failed"] = out["environment_unprobed"] = _missing("environment-validation-report.json")
+        out["environment_checks"] = out["environment_failed"] = out["environment_unprobed"] = _missing(ENVIRONMENT_REPORT.filename)
         return
     failed = [c["id"] for c in report["checks"] if c["status"] != "pass"]
     out["environment_checks"] = Metric(len(report["checks"]))
     out["environment_failed"] = Metric(len(failed), items=failed)
-    out["environment_unprobed"] = _unprobed(report, _json(artifacts, "integration-scope-matrix.json"))
+    out["environment_unprobed"] = _unprobed(report, folder.json(SCOPE))
 
 
 def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
@@ -188,9 +139,9 @@ def _unprobed(report: dict[str, Any], scope: dict[str, Any] | None) -> Metric:
     return Metric(len(missing), reason if missing else None, items=list(missing))
 
 
-@_reader("contract-validation-results.json", "contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_passed", "contracts_pending", "contracts_filtered")
-def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    results = _json(artifacts, CONTRACTS)
+@_reader(CONTRACTS, "contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_passed", "contracts_pending", "contracts_filtered")
+def _contracts(folder: RunFolder, out: dict[str, Metric]) -> None:
+    results = folder.json(CONTRACTS)
     names = ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_passed", "contracts_pending", "contracts_filtered")
     if results is None:
         for name in names:
@@ -218,25 +169,28 @@ def _contracts(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     out["contracts_filtered"] = Metric(len(only), f"filtered run: not complete evidence (--only {', '.join(only)[:300]}); rerun `interlock contracts` without --only" if only else None)
 
 
-@_reader("observability-readiness.md", "observability_unrecorded")
-def _observability(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    scope = _json(artifacts, "integration-scope-matrix.json")
-    if not artifacts.exists("observability-readiness.md") or scope is None:
-        out["observability_unrecorded"] = _missing("observability-readiness.md" if scope else "integration-scope-matrix.json")
+@_reader(OBSERVABILITY_DATA.filename, "observability_unrecorded")
+def _observability(folder: RunFolder, out: dict[str, Metric]) -> None:
+    """Gate 2: every service of the scope matrix has its readiness recorded (step 2.3's data, never its Markdown)."""
+    scope = folder.json(SCOPE)
+    readiness = folder.json(OBSERVABILITY_DATA)
+    if readiness is None or scope is None:
+        missing = SCOPE if scope is None else OBSERVABILITY_DATA.filename if folder.exists(OBSERVABILITY) else OBSERVABILITY.filename
+        out["observability_unrecorded"] = _missing(missing)
         return
-    recorded = {row[0].strip("`") for row in markdown_table(artifacts.path("observability-readiness.md").read_text("utf-8"), "Service")}
+    recorded = {row["service"] for row in readiness["services"]}
     unrecorded = [s["name"] for s in scope["services"] if s["name"] not in recorded]
     out["observability_unrecorded"] = Metric(len(unrecorded), items=unrecorded)
 
 
-@_reader("test-execution-report.json", "tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
-def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+@_reader(TESTS, "tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
+def _tests(folder: RunFolder, out: dict[str, Metric]) -> None:
     """Gate 3 from pytest's own per-test records, cross-checked with interlock's summary and pytest's selection record."""
     from interlock import selection
     from interlock.execution import evidence_problem, tally
 
     names = ("tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
-    report = _json(artifacts, TESTS)
+    report = folder.json(TESTS)
     problem = _missing(TESTS).reason if report is None else evidence_problem(report)
     if problem:
         for name in names:
@@ -302,16 +256,16 @@ def red_tests(report: Any) -> dict[str, str]:
     return red
 
 
-@_reader("test-execution-report.json", "unresolved_test_failures")
-def _unresolved_tests(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
+@_reader(TESTS, "unresolved_test_failures")
+def _unresolved_tests(folder: RunFolder, out: dict[str, Metric], now: datetime) -> None:
     """Gate 3: each red test holds until its defect is resolved with a passing rerun or waived; severity never matters."""
-    report = _json(artifacts, TESTS)
+    report = folder.json(TESTS)
     if report is None:
         out["unresolved_test_failures"] = _missing(TESTS)
         return
     try:
         red = red_tests(report)
-        rows = DefectLog(artifacts).read() if red else []
+        rows = folder.defects if red else []
     except (StatusError, UsageError) as exc:
         out["unresolved_test_failures"] = Metric(None, f"{exc}; the failed tests cannot be matched to their defects")
         return
@@ -327,17 +281,17 @@ def _unresolved_tests(artifacts: ArtifactDir, out: dict[str, Metric], now: datet
         if row is not None and waiver_active(row, now):
             # Still a red test (the raw status says so); the waiver the log records covers it, and is shown with it.
             waived[ident] = {"condition": "tests.unresolved_failures", "item": ident, "justification": row["waiver_reason"],
-                             "approver": row["waiver_approver"], "ticket": row["ticket"], "expires": row["waiver_expires"], "source": "defect-log.csv"}
+                             "approver": row["waiver_approver"], "ticket": row["ticket"], "expires": row["waiver_expires"], "source": DEFECT_LOG.filename}
     out["unresolved_test_failures"] = Metric(len(labels), items=list(labels), labels=labels, waived=waived)
 
 
-@_reader("defect-log.csv", "open_critical_defects", "resolved_without_rerun")
-def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> None:
-    if not DefectLog(artifacts).exists():
-        out["open_critical_defects"] = out["resolved_without_rerun"] = _missing("defect-log.csv")
+@_reader(DEFECT_LOG.filename, "open_critical_defects", "resolved_without_rerun")
+def _defects(folder: RunFolder, out: dict[str, Metric], now: datetime) -> None:
+    if not DefectLog(folder.artifacts).exists():
+        out["open_critical_defects"] = out["resolved_without_rerun"] = _missing(DEFECT_LOG.filename)
         return
     try:
-        rows = DefectLog(artifacts).read()
+        rows = folder.defects
     except UsageError as exc:
         out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
         return
@@ -348,17 +302,17 @@ def _defects(artifacts: ArtifactDir, out: dict[str, Metric], now: datetime) -> N
 
 
 @_reader(MANIFEST, "manifest_uncovered")
-def _manifest(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
-    manifest = _json(artifacts, MANIFEST)
+def _manifest(folder: RunFolder, out: dict[str, Metric]) -> None:
+    manifest = folder.json(MANIFEST)
     if manifest is None:
         out["manifest_uncovered"] = _missing(MANIFEST)
         return
     listed = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
-    present = sorted(p.relative_to(artifacts.root).as_posix() for p in artifacts.root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    present = sorted(p.relative_to(folder.root).as_posix() for p in folder.root.rglob("*") if p.is_file() and not p.name.startswith("."))
     problems = [f"{p} not in the manifest" for p in present if p not in listed and p not in UNBUNDLED]
     sizes = {a["path"]: a["size"] for a in manifest["artifacts"]}
     for path, digest in listed.items():
-        file = artifacts.path(path)
+        file = folder.artifacts.path(path)
         if not file.is_file():
             problems.append(f"{path} listed but missing")
         elif path == LEDGER and not ledger.sealed_prefix(file, digest, sizes[path]):
@@ -374,13 +328,14 @@ def short(commit: str | None) -> str:
     return str(commit)[:12] if commit else "none (not a git work tree)"
 
 
-def recorded_commits(artifacts: ArtifactDir) -> dict[str, str | None]:
+def recorded_commits(artifacts: ArtifactDir | RunFolder) -> dict[str, str | None]:
     """The git commit each artifact that records one says the evidence came from: the manifest (4.1) and the suite's report (3.1)."""
+    folder = artifacts if isinstance(artifacts, RunFolder) else RunFolder(artifacts)
     recorded: dict[str, str | None] = {}
-    manifest = _json_unchecked(artifacts, MANIFEST)
+    manifest = folder.json_unchecked(MANIFEST)
     if isinstance(manifest, dict) and isinstance(manifest.get("source"), dict):
         recorded[MANIFEST] = manifest["source"].get("git_commit")
-    report = _json_unchecked(artifacts, TESTS)
+    report = folder.json_unchecked(TESTS)
     section = report.get("interlock") if isinstance(report, dict) else None
     if isinstance(section, dict) and "commit" in section:
         recorded[TESTS] = section["commit"]
@@ -405,14 +360,14 @@ def signed_predicate(envelope: Any) -> dict[str, Any] | None:
 
 
 @_reader(MANIFEST, "commit_mismatches")
-def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+def _commits(folder: RunFolder, out: dict[str, Metric]) -> None:
     """Gate 4: the sign-off names the commit it certifies, and every record of the run names that same commit."""
-    recorded = recorded_commits(artifacts)
+    recorded = recorded_commits(folder)
     if MANIFEST not in recorded:
         out["commit_mismatches"] = _missing(MANIFEST)
         return
     problems = commit_problems(recorded)
-    envelope = _json(artifacts, SIGNOFF)
+    envelope = folder.json(SIGNOFF)
     predicate = signed_predicate(envelope) if envelope is not None else None
     if envelope is None:
         problems.append(f"{SIGNOFF} is missing: no sign-off names a commit")
@@ -424,10 +379,10 @@ def _commits(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 
 
 @_reader(LEDGER, "unproduced_artifacts", "identity_mismatches")
-def _ledger(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
+def _ledger(folder: RunFolder, out: dict[str, Metric]) -> None:
     """Gate 4: every artifact is what a step or interlock command wrote (run ledger), all of them on one identity."""
-    files = ledger.tracked(artifacts.root)
-    read = ledger.read(artifacts.root)
+    files = ledger.tracked(folder.root)
+    read = ledger.read(folder.root)
     problems = ledger.unproduced(files, read)
     out["unproduced_artifacts"] = Metric(len(problems), "; ".join(problems)[:1500] if problems else None)
     groups = ledger.identity_groups(files, read)
@@ -438,9 +393,10 @@ def _ledger(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
 
 
 @_reader(SIGNOFF, "bundle_problems", "signoff_valid")
-def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | None) -> None:
+def _evidence(folder: RunFolder, out: dict[str, Metric], pubkey: Path | None) -> None:
     from interlock.evidence import SignatureError, verify_bundle, verify_envelope
 
+    artifacts = folder.artifacts
     if artifacts.exists(SEALING_REFUSED):
         lines = [line for line in artifacts.path(SEALING_REFUSED).read_text("utf-8", "replace").splitlines() if line.strip()]
         out["bundle_problems"] = Metric(len(lines) or 1, "sealing refused: " + ("; ".join(lines) or "a file holds a secret value"))
@@ -450,7 +406,7 @@ def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | Non
         out["bundle_problems"] = Metric(report.problem_count, items=problems)
     else:
         out["bundle_problems"] = _missing(BUNDLE)
-    envelope = _json(artifacts, SIGNOFF)
+    envelope = folder.json(SIGNOFF)
     if envelope is None:
         out["signoff_valid"] = _missing(SIGNOFF)
     elif pubkey is None:
@@ -471,17 +427,18 @@ def _evidence(artifacts: ArtifactDir, out: dict[str, Metric], pubkey: Path | Non
             out["signoff_valid"] = Metric(1)
 
 
-def read_metrics(artifacts: ArtifactDir, pubkey: Path | None, *, evidence: bool = True, now: datetime | None = None) -> dict[str, Metric]:
-    """Every gate metric, read from the artifact folder; `evidence=False` skips verifying the bundle (Gate 4 only)."""
+def read_metrics(artifacts: ArtifactDir | RunFolder, pubkey: Path | None, *, evidence: bool = True, now: datetime | None = None) -> dict[str, Metric]:
+    """Every gate metric, read from the artifact folder (once); `evidence=False` skips verifying the bundle (Gate 4 only)."""
+    folder = artifacts if isinstance(artifacts, RunFolder) else RunFolder.load(artifacts)
     out: dict[str, Metric] = {}
-    readers: list[Callable[[ArtifactDir, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits, _ledger]
+    readers: list[Callable[[RunFolder, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits, _ledger]
     for reader in readers:
-        reader(artifacts, out)
+        reader(folder, out)
     now = now or datetime.now(timezone.utc)
-    _defects(artifacts, out, now)
-    _unresolved_tests(artifacts, out, now)
-    for flag, filename in (("data_inventory", "test-data-inventory.md"), ("regression_summary", "regression-summary.md"), ("recommendations", "forward-recommendations.md")):
-        out[flag] = Metric(1) if artifacts.exists(filename) else _missing(filename)
+    _defects(folder, out, now)
+    _unresolved_tests(folder, out, now)
+    for flag, present in (("data_inventory", TEST_DATA_INVENTORY), ("regression_summary", REGRESSION_SUMMARY), ("recommendations", RECOMMENDATIONS)):
+        out[flag] = Metric(1) if folder.exists(present) else _missing(present.filename)
     if evidence:
-        _evidence(artifacts, out, pubkey)
+        _evidence(folder, out, pubkey)
     return out

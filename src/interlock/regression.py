@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interlock.artifacts import EXECUTION_REPORT, REGRESSION_DATA, REGRESSION_SUMMARY
 from interlock.defects import DefectLog
 from interlock.events import Progress
 from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
@@ -171,15 +172,31 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
                 test = f"`{n.nodeid}`".replace("|", "\\|")
                 lines.append(f"| {test} | {n.why} | {', '.join(n.outcomes)} | {n.verdict} |")
         elif runs:
-            lines += ["", "No neighbours: no other test of these modules or services in test-execution-report.json."]
+            lines += ["", f"No neighbours: no other test of these modules or services in {EXECUTION_REPORT}."]
     if others:
         lines += ["", "Not rerun here (not test defects; their own step rechecks them):", ""]
         lines += [f"- {r['id']} ({r['source']}, {r['status']}): `{r['rerun']}`" for r in others]
     return "\n".join(lines) + "\n"
 
 
+def summary_data(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], runs: list[PytestRun], others: list[dict[str, str]],
+                 neighbours: list[Neighbour], recorded: str) -> dict[str, Any]:
+    """The regression summary as data (regression-summary.json): what later steps read instead of the Markdown."""
+    return {
+        "schema_version": 1, "generated_at": recorded, "run_id": ctx.run_id, "environment": ctx.env_name, "runs": RUNS,
+        "pytest_runs": [{"exit_code": run.exit_code, "log": f"logs/regression-{index}.log", "stopped_after": run.stopped_after,
+                         "error": run.last_error if run.exit_code not in (0, 1) and run.last_error else None}
+                        for index, run in enumerate(runs, 1)],
+        "command": list(runs[0].command) if runs else None,
+        "reruns": [{"defect": r.row["id"], "severity": r.row["severity"], "nodeid": r.nodeid, "rerun": r.row["rerun"], "passes": r.passes,
+                    "verdict": r.verdict, "status_before": before[r.row["id"]], "status_after": r.row["status"]} for r in reruns],
+        "neighbours": [{"nodeid": n.nodeid, "why": n.why, "outcomes": list(n.outcomes), "verdict": n.verdict} for n in neighbours],
+        "not_rerun": [{"defect": r["id"], "source": r["source"], "status": r["status"], "rerun": r["rerun"]} for r in others],
+    }
+
+
 def run(ctx: RunContext) -> Outcome:
-    """Step 3.3: rerun, record verdicts in `defect-log.csv`, write `regression-summary.md`; fail if a resolved defect is not fixed."""
+    """Step 3.3: rerun, record verdicts in `defect-log.csv`, write `regression-summary.md` and its data twin; fail if a resolved defect is not fixed."""
     log = DefectLog(ctx.artifacts)
     rows = log.read()
     due = [r for r in rows if r["status"] in RERUN_STATUSES]
@@ -193,7 +210,8 @@ def run(ctx: RunContext) -> Outcome:
     if reruns:
         apply(reruns)
         log.write(rows)
-    ctx.artifacts.write_text("regression-summary.md", summary_text(ctx, reruns, before, runs, others, neighbours))
+    ctx.artifacts.write_json(REGRESSION_DATA, summary_data(ctx, reruns, before, runs, others, neighbours, utc_now()))
+    ctx.artifacts.write_text(REGRESSION_SUMMARY, summary_text(ctx, reruns, before, runs, others, neighbours))
     unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != "pass"]
     broken = [n.nodeid for n in neighbours if n.verdict == "fail"]
     flaky = [n.nodeid for n in neighbours if n.verdict == "flaky"]

@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from interlock.artifacts import STATE_FILE
 from interlock.files import atomic_write
-
-STATE_FILE = ".interlock-state.json"
 
 
 @dataclass

@@ -14,7 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from interlock.store.records import RunFiles, contract_outcome, execution_outcome
+from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS
+from interlock.runfolder import RunFolder
+from interlock.store.records import contract_outcome, execution_outcome
 
 __all__ = ["append_step_summary", "github_summary"]
 
@@ -29,8 +31,9 @@ def _cell(text: Any) -> str:
 
 
 def github_summary(artifacts_dir: Path) -> str:
-    run = RunFiles.read(artifacts_dir)
-    state, gates, env_report, contracts, tests, defects = run.state, run.gates, run.env_report, run.contracts, run.tests, run.defects
+    run = RunFolder.load(artifacts_dir)
+    gates, env_report, contracts, tests = (run.json(a) for a in (GATE_RESULTS, ENVIRONMENT_REPORT, CONTRACT_RESULTS, EXECUTION_REPORT))
+    state, defects = run.state, run.defects
 
     status = (gates or {}).get("status", "fail")
     where = " · ".join(x for x in (f"environment `{state['environment']}`" if state.get("environment") else "", f"run `{state['run_id']}`" if state.get("run_id") else "") if x)

@@ -34,7 +34,6 @@ from interlock.runspec import RunSpec, variables
 #: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
 #: growing while later steps use the services, so their last lines are ledgered when the services stop.
 SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
-DEFECT_LOG = "defect-log.csv"
 
 
 def utc_now() -> str:

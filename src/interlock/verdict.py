@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from interlock import metrics
-from interlock.artifacts import ArtifactDir
+from interlock.artifacts import GATE_RESULTS, ArtifactDir
 from interlock.config import Loaded
 from interlock.gates import evaluate, relaxations
 
-GATE_RESULTS = "gate-results.json"
 ALL_GATES = (1, 2, 3, 4)
 
 

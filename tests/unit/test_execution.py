@@ -283,6 +283,20 @@ def test_regression_with_nothing_to_rerun_says_so(project: Project) -> None:
     assert project.ctx.artifacts.path("defect-log.csv").read_text() == before
 
 
+def test_regression_writes_its_data_beside_the_markdown(project: Project) -> None:
+    """regression-summary.json carries what the Markdown shows, schema-checked, for the steps that read it (never the Markdown)."""
+    project.test_file("test_twin.py", "def test_fixed():\n    pass\n")
+    rows = [_defect("DEF-1", "resolved", "tests/test_twin.py::test_fixed"), _defect("DEF-2", "mitigated", "interlock env", source="environment")]
+    project.ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
+    assert regress(project.ctx).status == "pass"
+    data = project.ctx.artifacts.read_json("regression-summary.json")
+    assert validation_errors("regression-summary", data) == []
+    assert [(r["defect"], r["nodeid"], r["passes"], r["verdict"], r["status_before"], r["status_after"]) for r in data["reruns"]] == [
+        ("DEF-1", "tests/test_twin.py::test_fixed", 3, "pass", "resolved", "resolved")]
+    assert [n["defect"] for n in data["not_rerun"]] == ["DEF-2"] and len(data["pytest_runs"]) == data["runs"] == 3
+    assert "| DEF-1 | critical | `tests/test_twin.py::test_fixed` | 3/3 | pass (fixed) | resolved | resolved |" in project.ctx.artifacts.path("regression-summary.md").read_text()
+
+
 def test_regression_reruns_neighbours_by_module_and_service_and_survives_a_deleted_one(project: Project) -> None:
     near = """
         import pytest

@@ -99,6 +99,20 @@ READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | 
             "| `catalog` | captured: logs/service-catalog.log (3 lines) | 12 metric families at /metrics | OTLP spans received | yes |\n"
 
 
+def readiness_data(service: str = "catalog", metrics: str = "12 metric families at /metrics") -> dict[str, Any]:
+    """observability-readiness.json of READINESS: what step 2.3 writes beside its Markdown."""
+    row = {"service": service, "logs": "captured: logs/service-catalog.log (3 lines)", "metrics": metrics, "traces": "OTLP spans received",
+           "ready": not metrics.startswith("missing")}
+    return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "environment": "integration", "services": [row],
+            "gaps": [] if row["ready"] else [service]}
+
+
+def regression_data(*neighbours: dict[str, Any]) -> dict[str, Any]:
+    """regression-summary.json of a run that reran nothing (but the given neighbours)."""
+    return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "run_id": "run-1", "environment": "integration", "runs": 3,
+            "pytest_runs": [], "command": None, "reruns": [], "neighbours": list(neighbours), "not_rerun": []}
+
+
 STEP_OF = {recommendations: "4.3", bundle: "4.1", signoff: "4.2"}
 
 
@@ -130,6 +144,8 @@ class System:
         f.write_json("test-execution-report.json", execution_report())
         f.write_csv("defect-log.csv", COLUMNS, [])
         f.write_text("observability-readiness.md", READINESS)
+        f.write_json("observability-readiness.json", readiness_data())
+        f.write_json("regression-summary.json", regression_data())
         for name in ("test-data-inventory.md", "integration-test-plan.md", "regression-summary.md"):
             f.write_text(name, f"# {name}\n\nRecorded by hand for the test.\n")
         f.write_text("logs/pytest.log", "1 passed in 0.5s\n")
@@ -273,6 +289,7 @@ def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -
     assert sorted(entries) == sorted(["integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json",
                                       "test-execution-report.json", "defect-log.csv", "observability-readiness.md", "test-data-inventory.md",
                                       "integration-test-plan.md", "regression-summary.md", "forward-recommendations.md",
+                                      "observability-readiness.json", "regression-summary.json",
                                       "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log", "run-ledger.jsonl"])
     assert entries["logs/pytest.log"] == ("3.1", "interlock test")
     assert entries["logs/pact-catalog-http.log"] == ("2.2", "interlock contracts")
@@ -436,7 +453,6 @@ def test_signoff_refuses_evidence_changed_after_the_bundle(system: System) -> No
 # -- forward recommendations: a pure function of the evidence ----------------
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
-REGRESSION_CLEAN = "# Regression spot-checks\n\nNo defect is resolved or mitigated; nothing was rerun.\n"
 
 
 def evidence(artifacts: dict[str, Any] | None = None, waivers: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
@@ -444,7 +460,7 @@ def evidence(artifacts: dict[str, Any] | None = None, waivers: tuple[dict[str, A
     base = {
         "integration-scope-matrix.json": scope_matrix(), "environment-validation-report.json": environment_report(),
         "contract-validation-results.json": contract_results(), "test-execution-report.json": execution_report(),
-        "defect-log.csv": [], "observability-readiness.md": READINESS, "regression-summary.md": REGRESSION_CLEAN,
+        "defect-log.csv": [], "observability-readiness.json": readiness_data(), "regression-summary.json": regression_data(),
     }
     return {"project": {"name": "shop", "version": "1.4.0"}, "environment": "integration", "run_id": "run-1", "now": NOW,
             "waivers": list(waivers), "artifacts": base | (artifacts or {}), "errors": {}}
@@ -469,7 +485,7 @@ def test_every_gap_in_the_evidence_becomes_a_cited_item() -> None:
     flaky = defect | {"id": "DEF-2", "status": "open", "regression": "fail", "title": "timeout", "rerun": "pytest tests/t.py::x"}
     failure = {"nodeid": "tests/test_catalog.py::test_price", "outcome": "failed", "message": "AssertionError: 2490 != 2500",
                "critical": True, "interfaces": [], "rerun": "pytest tests/test_catalog.py::test_price"}
-    readiness = READINESS.replace("12 metric families at /metrics", "missing: /metrics answered 404")
+    readiness = readiness_data(metrics="missing: /metrics answered 404")
     text = recommendations.recommendations(evidence({
         "integration-scope-matrix.json": scope_matrix(uncovered=("catalog:DELETE /products/{id}",)),
         "environment-validation-report.json": environment_report(
@@ -477,7 +493,7 @@ def test_every_gap_in_the_evidence_becomes_a_cited_item() -> None:
             check("shopdb", "postgresql", "fail", reason="connection refused")),
         "contract-validation-results.json": contract_results("fail", "price: expected 2490, got 2500"),
         "test-execution-report.json": execution_report(passed=3, failures=(failure,)),
-        "defect-log.csv": [defect, flaky], "observability-readiness.md": readiness,
+        "defect-log.csv": [defect, flaky], "observability-readiness.json": readiness,
     }, waivers=(waiver("contracts.failed", NOW + timedelta(days=3)), waiver("scope.uncovered", NOW + timedelta(days=60)))))
     assert section(text, "Uncovered interfaces") == ["- `catalog:DELETE /products/{id}` has no contract or test; add a pact interaction or a test "
                                                      "marked `@pytest.mark.interface(\"catalog:DELETE /products/{id}\")`. (source: `integration-scope-matrix.json`)"]
@@ -505,10 +521,9 @@ def test_flaky_tests_and_expiring_defect_waivers_are_items() -> None:
     soon = base | {"id": "DEF-4", "status": "waived", "title": "vendor bug", "ticket": "QA-11", "waiver_approver": "QA lead",
                    "waiver_expires": (NOW + timedelta(days=2)).isoformat().replace("+00:00", "Z")}
     later = soon | {"id": "DEF-5", "waiver_expires": "2099-01-01T00:00:00Z"}
-    summary = REGRESSION_CLEAN + ("\n| Test | Why | Outcomes | Verdict |\n|---|---|---|---|\n"
-                                  "| `tests/test_checkout.py::test_total` | same module | passed, failed, passed | flaky |\n"
-                                  "| `tests/test_checkout.py::test_tax` | same module | passed, passed, passed | pass |\n")
-    text = recommendations.recommendations(evidence({"defect-log.csv": [flaky, soon, later], "regression-summary.md": summary}))
+    summary = regression_data({"nodeid": "tests/test_checkout.py::test_total", "why": "same module", "outcomes": ["passed", "failed", "passed"], "verdict": "flaky"},
+                              {"nodeid": "tests/test_checkout.py::test_tax", "why": "same module", "outcomes": ["passed"] * 3, "verdict": "pass"})
+    text = recommendations.recommendations(evidence({"defect-log.csv": [flaky, soon, later], "regression-summary.json": summary}))
     tests = section(text, "Failed and flaky tests")
     assert len(tests) == 2
     assert tests[0].startswith("- `DEF-3` (slow checkout) is flaky:") and tests[0].endswith("(source: `defect-log.csv`)")
@@ -520,16 +535,16 @@ def test_flaky_tests_and_expiring_defect_waivers_are_items() -> None:
 
 
 def test_missing_evidence_is_reported_as_not_checked() -> None:
-    text = recommendations.recommendations(evidence({"observability-readiness.md": None, "contract-validation-results.json": None}))
+    text = recommendations.recommendations(evidence({"observability-readiness.json": None, "contract-validation-results.json": None}))
     monitoring = section(text, "Services lacking logs, metrics or traces")
     assert monitoring[0].startswith("- Observability readiness was not recorded. **Not checked**: `observability-readiness.md` is missing")
     assert "run `interlock contracts` (step 2.2)" in section(text, "Contract failures and pending interactions")[0]
 
 
 def test_an_empty_suite_and_an_unrecorded_service_are_items() -> None:
-    readiness = READINESS.replace("`catalog`", "`orders`")
+    readiness = readiness_data(service="orders")
     text = recommendations.recommendations(evidence({"test-execution-report.json": execution_report(passed=0),
-                                                      "observability-readiness.md": readiness}))
+                                                      "observability-readiness.json": readiness}))
     assert section(text, "Failed and flaky tests")[0].startswith("- The suite ran no test (0 collected, none run)")
     assert section(text, "Services lacking logs, metrics or traces") == [
         "- Readiness of `catalog` was not recorded; add it to the table. (source: `observability-readiness.md`, `integration-scope-matrix.json`)"]

@@ -20,15 +20,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from interlock.artifacts import BUNDLE, MANIFEST, SIGNOFF
 from interlock.files import sha256_stream
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: bounded memory whatever the file size
 #: Chunks smaller than this are hashed on the caller's thread: a hand-off would cost more than it saves.
 PIPELINE_MIN_CHUNK = 256 << 10
 
-BUNDLE_NAME = "INTEGRATION-EVIDENCE.zip"
-EVIDENCE_MANIFEST_NAME = "integration-evidence-manifest.json"
-SIGNOFF_NAME = "integration-signoff.json"
+BUNDLE_NAME = BUNDLE.filename
+EVIDENCE_MANIFEST_NAME = MANIFEST.filename
+SIGNOFF_NAME = SIGNOFF.filename
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from interlock.artifacts import CONTRACT_CONFIG, CONTRACT_RESULTS
 from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
@@ -90,7 +91,7 @@ def run(ctx: RunContext) -> Outcome:
     else:
         run_kinds = kinds
 
-    ctx.artifacts.write_json("contract-validation-config.json", {
+    ctx.artifacts.write_json(CONTRACT_CONFIG, {
         "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(TOOLS), "concurrency": max(1, len(run_kinds)),
         "validators": {kind: KINDS[kind].settings(ctx, prepared[kind]) for kind in kinds},
     })
@@ -117,7 +118,7 @@ def run(ctx: RunContext) -> Outcome:
     }
     if ids:
         results["filter"] = list(ids)
-    ctx.artifacts.write_json("contract-validation-results.json", results)
+    ctx.artifacts.write_json(CONTRACT_RESULTS, results)
     ctx.emit(AutomationExecuted("run_contract_tests.py", "PASS" if ok else "FAIL"))
     if not records:
         return Outcome("fail", "no contracts declared: configure [contracts] in interlock.toml")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from interlock.artifacts import ENVIRONMENT_REPORT, TEST_DATA_INVENTORY
 from interlock.config import Dataset
 from interlock.documents import load_pact, pact_files
 from interlock.errors import UsageError
@@ -25,8 +26,8 @@ from interlock.phases import Outcome
 from interlock.probes.sql import TableContent
 from interlock.context import RunContext, utc_now
 
-INVENTORY = "test-data-inventory.md"
-ENV_REPORT = "environment-validation-report.json"
+INVENTORY = TEST_DATA_INVENTORY.filename
+ENV_REPORT = ENVIRONMENT_REPORT.filename
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 HEADER = ("Dataset", "Source", "File", "SHA-256", "Rows", "Store/table", "Present in store", "Content checksum", "Refresh cadence", "Last refresh",
           "Status")

@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from interlock import baseline as bl
+from interlock.artifacts import ENVIRONMENT_REPORT
 from interlock.baseline_checks import compare_service_env, compare_variables, compare_versions
 from interlock.brokers import KINDS
 from interlock.brokers.base import server_version
@@ -32,7 +33,7 @@ from interlock.probes.sql import TableContent, probe_store
 from interlock.context import RunContext, utc_now
 from interlock.secrets import MIN_LENGTH
 
-REPORT = "environment-validation-report.json"
+REPORT = ENVIRONMENT_REPORT.filename
 SCRIPT = "validate_environment.py"
 Probe = Coroutine[Any, Any, Check | list[Check]]
 Label = tuple[str, str, str]

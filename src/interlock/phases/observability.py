@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from interlock.artifacts import OBSERVABILITY, OBSERVABILITY_DATA
 from interlock.checks import describe
 from interlock.phases import Outcome
 from interlock.context import RunContext, utc_now
@@ -68,9 +69,18 @@ def readiness(ctx: RunContext) -> list[Readiness]:
     return rows
 
 
-def render(rows: list[Readiness], env_name: str) -> str:
+def data(rows: list[Readiness], env_name: str, recorded: str) -> dict[str, object]:
+    """The readiness as data (observability-readiness.json): what later steps read instead of the Markdown."""
+    return {
+        "schema_version": 1, "generated_at": recorded, "environment": env_name,
+        "services": [{"service": r.service, "logs": r.logs, "metrics": r.metrics, "traces": r.traces, "ready": r.ready} for r in rows],
+        "gaps": [r.service for r in rows if not r.ready],
+    }
+
+
+def render(rows: list[Readiness], env_name: str, recorded: str | None = None) -> str:
     lines = [
-        "# Observability readiness", "", f"Environment: `{env_name}` · recorded {utc_now()}", "",
+        "# Observability readiness", "", f"Environment: `{env_name}` · recorded {recorded or utc_now()}", "",
         "Per service: can its logs, metrics and traces explain an integration failure?", "",
         "| Service | Logs | Metrics | Traces | Ready |", "|---|---|---|---|---|",
     ]
@@ -81,8 +91,10 @@ def render(rows: list[Readiness], env_name: str) -> str:
 
 
 def run(ctx: RunContext) -> Outcome:
-    """Write observability-readiness.md; the step fails only if a service could not be recorded."""
+    """Write observability-readiness.md and its data twin; the step fails only if a service could not be recorded."""
     rows = readiness(ctx)
-    ctx.artifacts.write_text("observability-readiness.md", render(rows, ctx.env_name))
+    recorded = utc_now()
+    ctx.artifacts.write_json(OBSERVABILITY_DATA, data(rows, ctx.env_name, recorded))
+    ctx.artifacts.write_text(OBSERVABILITY, render(rows, ctx.env_name, recorded))
     gaps = [r.service for r in rows if not r.ready]
     return Outcome("pass", f"{len(rows)} services recorded; gaps: {', '.join(gaps) if gaps else 'none'}")

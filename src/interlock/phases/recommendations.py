@@ -5,26 +5,35 @@ says what it checked, so a reader can tell "checked, found nothing" from
 "never checked" (a missing artifact is reported as not checked). The step runs
 before the bundle (4.1), so the bundle holds it. `recommendations` is pure
 (evidence in, Markdown out, no clock: `now` is part of the evidence); `run`
-only reads the artifact folder and writes the file.
+only reads the artifact folder (once, through `RunFolder`) and writes the file.
+Observability and regression findings come from the JSON twins of their
+Markdown (never from parsing interlock's own Markdown); items cite the
+Markdown, the record a reader opens.
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from interlock.artifacts import BY_FILENAME
-from interlock.defects import DefectLog
+from interlock.artifacts import (
+    BY_FILENAME, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, OBSERVABILITY as OBSERVABILITY_ARTIFACT,
+    OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX,
+)
 from interlock.errors import UsageError
-from interlock.metrics import markdown_table
 from interlock.phases import Outcome
 from interlock.context import RunContext
+from interlock.runfolder import RunFolder
 
-SCOPE, ENV, CONTRACTS = "integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json"
-TESTS, DEFECTS, OBSERVABILITY = "test-execution-report.json", "defect-log.csv", "observability-readiness.md"
-REGRESSION = "regression-summary.md"
-OUTPUT, CONFIG = "forward-recommendations.md", "interlock.toml"
+SCOPE, ENV, CONTRACTS = SCOPE_MATRIX.filename, ENVIRONMENT_REPORT.filename, CONTRACT_RESULTS.filename
+TESTS, DEFECTS = EXECUTION_REPORT.filename, DEFECT_LOG.filename
+#: Evidence keys of the two Markdown records: their JSON twins, read instead of the Markdown.
+OBSERVABILITY, REGRESSION = OBSERVABILITY_DATA.filename, REGRESSION_DATA.filename
+#: The Markdown a twin's findings cite and a missing twin is reported as.
+CITED = {OBSERVABILITY: OBSERVABILITY_ARTIFACT.filename, REGRESSION: REGRESSION_SUMMARY.filename}
+OUTPUT, CONFIG = RECOMMENDATIONS.filename, "interlock.toml"
 WAIVER_HORIZON = timedelta(days=14)
 SLOWEST = 5
 #: The check kind step 1.2 gives comparisons with the environment baseline: their failure is drift.
@@ -57,15 +66,15 @@ def _first_line(text: str | None, limit: int = 200) -> str:
 
 
 def _unavailable(ev: Evidence, filename: str) -> list[str]:
-    """The item saying why `filename` could not be checked; empty when it was read."""
+    """The item saying why `filename` (or the Markdown a twin stands for) could not be checked; empty when it was read."""
     if filename in ev["errors"]:
         why = f"could not be read ({ev['errors'][filename]})"
     elif ev["artifacts"].get(filename) is None:
         why = "is missing: its step did not run"
     else:
         return []
-    art = BY_FILENAME[filename]
-    return [_cite(f"**Not checked**: `{filename}` {why}; run `{art.command}` (step {art.step}) before the handoff.", filename)]
+    art, shown = BY_FILENAME[filename], CITED.get(filename, filename)
+    return [_cite(f"**Not checked**: `{shown}` {why}; run `{art.command}` (step {art.step}) before the handoff.", shown)]
 
 
 def _uncovered(ev: Evidence) -> Finding:
@@ -95,9 +104,9 @@ def _contracts(ev: Evidence) -> Finding:
     return items, _nothing(f"the {total} interactions of {len(contracts)} contracts for failed, pending or unexecuted ones", CONTRACTS)
 
 
-def _flaky_neighbours(text: str) -> list[list[str]]:
-    """Rows (test, why, outcomes, verdict) of the regression summary's neighbour table whose verdict is flaky."""
-    return [row for row in markdown_table(text, "Test") if len(row) >= 4 and row[3].strip() == "flaky"]
+def _flaky_neighbours(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The neighbours of the regression reruns whose verdict is flaky (regression-summary.json)."""
+    return [n for n in (summary or {}).get("neighbours", []) if n["verdict"] == "flaky"]
 
 
 def _tests(ev: Evidence) -> Finding:
@@ -122,10 +131,11 @@ def _tests(ev: Evidence) -> Finding:
         elif row["regression"] == "flaky":
             items.append(_cite(f"`{row['id']}` ({row['title']}) is flaky: its regression reruns passed only some of the time; "
                                f"find the cause before the audit relies on `{row['rerun'] or 'its rerun'}`.", DEFECTS))
-    for test, why, outcomes, _ in (row[:4] for row in _flaky_neighbours(ev["artifacts"].get(REGRESSION) or "")):
-        items.append(_cite(f"{test} ({why}) is flaky: {outcomes} in the regression reruns; quarantine or fix it.", REGRESSION))
+    for neighbour in _flaky_neighbours(ev["artifacts"].get(REGRESSION)):
+        items.append(_cite(f"`{neighbour['nodeid']}` ({neighbour['why']}) is flaky: {', '.join(neighbour['outcomes'])} in the regression reruns; "
+                           "quarantine or fix it.", CITED[REGRESSION]))
     return items, _nothing(f"the {ran} tests that ran, the run history's flaky checks, the defects' regression reruns and their neighbours for failed or flaky ones",
-                           TESTS, DEFECTS, REGRESSION)
+                           TESTS, DEFECTS, CITED[REGRESSION])
 
 
 def _defects(ev: Evidence) -> Finding:
@@ -203,36 +213,24 @@ def _slowest(ev: Evidence) -> Finding:
     return items, _nothing("the environment report for probes and their durations", ENV)
 
 
-def _table_header(text: str, first: str) -> list[str]:
-    """Header cells of the Markdown table whose first header cell is `first` (rows: `markdown_table`)."""
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.strip().startswith("|") and cells[0] == first:
-            return cells
-    return []
-
-
 def _observability(ev: Evidence) -> Finding:
     if gap := _unavailable(ev, OBSERVABILITY):
         return ["Observability readiness was not recorded. " + gap[0]], ""
-    text = ev["artifacts"][OBSERVABILITY]
-    header = _table_header(text, "Service")
-    columns = {name.lower(): index for index, name in enumerate(header)}
-    items = [_cite(f"The readiness table has no {s} column, so {s.lower()} coverage is unknown; record it.", OBSERVABILITY)
-             for s in SIGNALS if s.lower() not in columns]
-    rows = markdown_table(text, "Service")
+    shown = CITED[OBSERVABILITY]
+    rows = ev["artifacts"][OBSERVABILITY]["services"]
+    items = []
     for row in rows:
-        cells = {s: (row[columns[s.lower()]] if columns[s.lower()] < len(row) else "") for s in SIGNALS if s.lower() in columns}
+        cells = {s: str(row[s.lower()]) for s in SIGNALS}
         lacking = [f"{s.lower()} ({_first_line(cell) if cell else 'not recorded'})"
                    for s, cell in cells.items() if _LACKING.match(cell.strip("`*_ "))]
         if lacking:
-            items.append(_cite(f"`{row[0].strip('`')}` lacks {'; '.join(lacking)}: instrument it and alert on it before "
-                               "runtime monitoring relies on it.", OBSERVABILITY))
-    recorded = {row[0].strip("`") for row in rows}
+            items.append(_cite(f"`{row['service']}` lacks {'; '.join(lacking)}: instrument it and alert on it before "
+                               "runtime monitoring relies on it.", shown))
+    recorded = {row["service"] for row in rows}
     scope = ev["artifacts"].get(SCOPE) or {"services": []}
-    items += [_cite(f"Readiness of `{s['name']}` was not recorded; add it to the table.", OBSERVABILITY, SCOPE)
+    items += [_cite(f"Readiness of `{s['name']}` was not recorded; add it to the table.", shown, SCOPE)
               for s in scope["services"] if s["name"] not in recorded]
-    return items, _nothing(f"logs, metrics and traces of the {len(rows)} services in the readiness table", OBSERVABILITY)
+    return items, _nothing(f"logs, metrics and traces of the {len(rows)} services in the readiness table", shown)
 
 
 _SECTIONS: tuple[tuple[str, str, tuple[tuple[str, Callable[[Evidence], Finding]], ...]], ...] = (
@@ -269,23 +267,20 @@ def recommendations(evidence: Evidence) -> str:
     return "\n".join(lines)
 
 
-def gather(ctx: RunContext) -> Evidence:
-    """Read the evidence from the artifact folder and the config; an unreadable artifact is recorded, not raised."""
-    readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: ctx.artifacts.read_json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS)}
-    readers[DEFECTS] = lambda: DefectLog(ctx.artifacts).read()
-    readers[OBSERVABILITY] = lambda: ctx.artifacts.path(OBSERVABILITY).read_text("utf-8")
-    readers[REGRESSION] = lambda: ctx.artifacts.path(REGRESSION).read_text("utf-8")
+def gather(ctx: RunContext, folder: RunFolder | None = None) -> Evidence:
+    """Read the evidence from the artifact folder (once) and the config; an unreadable artifact is recorded, not raised."""
+    folder = folder or RunFolder.load(ctx.artifacts)
+    readers: dict[str, Callable[[], Any]] = {name: partial(folder.json, name) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION)}
+    readers[DEFECTS] = lambda: folder.defects
     artifacts: dict[str, Any] = dict.fromkeys(readers)
     errors: dict[str, str] = {}
     for name, read in readers.items():
-        if not ctx.artifacts.exists(name):
+        if not folder.exists(name):
             continue
         try:
             artifacts[name] = read()
         except UsageError as exc:
             errors[name] = exc.problems[0].message
-        except UnicodeDecodeError:
-            errors[name] = "not UTF-8 text"
     project = ctx.config.project
     return {
         "project": {"name": project.name, "version": project.version}, "environment": ctx.env_name, "run_id": ctx.run_id,

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from interlock.artifacts import SCOPE_MATRIX
 from interlock.config import Prerequisite
 from interlock.contracts.asyncapi import load_asyncapi
 from interlock.contracts.kinds import declared as declared_kinds
@@ -256,7 +257,7 @@ def run(ctx: RunContext) -> Outcome:
     matrix["prerequisites"] = prerequisites
     architecture = ctx.loaded.resolve(ctx.config.prerequisites.architecture_contracts.path)
     matrix["undeclared_pacts"] = undeclared_pacts(ctx.loaded.root, architecture, declared, ctx.config.contracts.pact_exclude)
-    ctx.artifacts.write_json("integration-scope-matrix.json", matrix)
+    ctx.artifacts.write_json(SCOPE_MATRIX, matrix)
     unmet = [p for p in prerequisites if p["status"] != "ok"]
     if unmet:
         details = [f"{p['name']} ({p['path']}): {p['reason']}" for p in unmet]

@@ -23,7 +23,8 @@ from typing import Any
 
 import interlock
 from interlock import identity, ledger
-from interlock.defects import DEFECT_LOG, DefectLog
+from interlock.artifacts import DEFECT_LOG
+from interlock.defects import DefectLog
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import (
@@ -90,7 +91,7 @@ def _defect_waivers(ctx: RunContext, now: datetime) -> list[dict[str, Any]]:
         return []  # Gate 3 reports an unreadable log; nothing to list
     return [{"condition": "tests.unresolved_failures" if r["source"] == "test" else "defects.open_critical", "item": r["id"],
              "justification": r["waiver_reason"], "approver": r["waiver_approver"], "ticket": r["ticket"],
-             "expires": r["waiver_expires"], "source": DEFECT_LOG, "severity": r["severity"]}
+             "expires": r["waiver_expires"], "source": DEFECT_LOG.filename, "severity": r["severity"]}
             for r in rows if waiver_active(r, now) and (r["source"] == "test" or r["severity"] == "critical")]
 
 

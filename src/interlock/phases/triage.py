@@ -9,9 +9,11 @@ and failed on one commit, this run included) become medium defects of their own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT
 from interlock.config import Config, Waiver
 from interlock.defects import DefectLog, Failure, merge, unmitigated_critical
 from interlock.errors import UsageError
@@ -19,18 +21,19 @@ from interlock.events import DefectFound, Notice, ProtocolError
 from interlock.execution import report_name, shard_of
 from interlock.gates import active_waivers
 from interlock.phases import HaltRun, Outcome
+from interlock.runfolder import RunFolder
 from interlock.context import RunContext, utc_now
 from interlock.statuses import ContractStatus
 
 
-def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None, env_name: str) -> list[Failure]:
+def failures_from(env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None, env_name: str) -> list[Failure]:
     """Every failure recorded in this run's artifacts (pure)."""
     found: list[Failure] = []
     for check in (env_report or {}).get("checks", []):
         if check["status"] != "pass":
             found.append(Failure(
                 "environment", check["id"], f"environment check {check['id']} failed", "high",
-                f"environment-validation-report.json#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],
+                f"{ENVIRONMENT_REPORT}#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],
             ))
     for contract in (contracts or {}).get("contracts", []):
         for item in contract["interactions"]:
@@ -39,19 +42,19 @@ def failures_from(env_report: dict[str, Any] | None, contracts: dict[str, Any] |
                 detail = "; ".join(f"{m.get('path') or ''} {m['message']}".strip() for m in item["mismatches"])
                 found.append(Failure(
                     "contract", item["id"], f"contract {item['id']} {item.get('status') or 'without a status'}", "critical",
-                    f"contract-validation-results.json#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
+                    f"{CONTRACT_RESULTS}#{contract['id']}/{item['description']}", f"interlock contracts --env {env_name} --only '" + item["id"].replace("'", "'\"'\"'") + "'", detail, contract["provider"],
                 ))
     report = (tests or {}).get("interlock", {})
     for failure in report.get("failures", []):
         interfaces = failure.get("interfaces") or []
         found.append(Failure(
             "test", failure["nodeid"], f"test {failure['nodeid']} {failure['outcome']}", "critical" if failure.get("critical") else "high",
-            f"test-execution-report.json#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
+            f"{EXECUTION_REPORT}#{failure['nodeid']}", failure["rerun"], failure.get("message", ""), interfaces[0].split(":")[0] if interfaces else None,
         ))
     return found
 
 
-def flaky_from_history(ctx: RunContext, env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[Failure]:
+def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
     from interlock.store import open_store
     from interlock.identity import commit_key
@@ -104,12 +107,13 @@ def run(ctx: RunContext) -> Outcome:
     `defect-log.shard-K-of-N.csv`, starting from the published log so human edits
     carry over; `interlock merge` combines the shards' logs.
     """
-    read = ctx.artifacts.read_json_or_none
-    env_report, contracts, tests = read("environment-validation-report.json"), read("contract-validation-results.json"), read(report_name(list(ctx.spec.pytest_args)))
+    folder = RunFolder.load(ctx.artifacts)
+    args = list(ctx.spec.pytest_args)
+    env_report, contracts, tests = folder.env_report, folder.contracts, folder.json(report_name(args))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
     flaky = flaky_from_history(ctx, env_report, contracts, tests)
-    log = DefectLog(ctx.artifacts, shard_of(list(ctx.spec.pytest_args)))
-    rows = triaged(ctx.config, log.full.read(), [*found, *flaky], ctx.run_id)
+    log = DefectLog(ctx.artifacts, shard_of(args))
+    rows = triaged(ctx.config, folder.defects, [*found, *flaky], ctx.run_id)
     log.write(rows)
     current = {f.fingerprint for f in (*found, *flaky)}
     for row in rows:

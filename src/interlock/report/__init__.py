@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from interlock.artifacts import HTML_REPORT
 from interlock.files import atomic_write
 from interlock.report.model import RECENT_RUNS, build_model
 from interlock.report.svg import graph_svg, line_chart, run_strip
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REPORT_NAME", "build_model", "render", "render_model", "write_report"]
 
-REPORT_NAME = "integration-report.html"
+REPORT_NAME = HTML_REPORT.filename
 
 
 @cache

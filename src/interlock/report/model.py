@@ -10,14 +10,16 @@ summarised per module, and every failure is shown with its details up to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import json
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interlock.runfolder import RunFolder
 from interlock.store.records import (
-    FAIL, PASS, RunFiles, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
+    FAIL, PASS, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def _family(kind: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def gate_section(gates: dict[str, Any] | None) -> list[dict[str, Any]]:
+def gate_section(gates: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not gates:
         return []
     return [
@@ -74,9 +76,9 @@ def gate_section(gates: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
-def contract_index(contracts: dict[str, Any] | None) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
+def contract_index(contracts: Mapping[str, Any] | None) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
     """(contract, item or None, normalised outcome) for every contract item."""
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = []
     for c in (contracts or {}).get("contracts", []):
         items = c.get("interactions") or []
         if not items:
@@ -86,7 +88,7 @@ def contract_index(contracts: dict[str, Any] | None) -> list[tuple[dict[str, Any
     return out
 
 
-def graph_section(scope: dict[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]]) -> dict[str, Any]:
+def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]]) -> dict[str, Any]:
     """Nodes and edges of the service dependency graph; each edge's status from the contracts between its two ends."""
     if not scope:
         return {"nodes": [], "edges": []}
@@ -126,7 +128,7 @@ def graph_section(scope: dict[str, Any] | None, index: list[tuple[dict[str, Any]
     return {"nodes": nodes, "edges": edges}
 
 
-def matrix_section(scope: dict[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str]) -> dict[str, Any]:
+def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str]) -> dict[str, Any]:
     """Interfaces × check kinds: how many checks of each kind cover an interface, and how they did in this run."""
     if not scope:
         return {"kinds": [], "rows": [], "more": 0, "uncovered": []}
@@ -157,7 +159,7 @@ def matrix_section(scope: dict[str, Any] | None, index: list[tuple[dict[str, Any
     return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", []))}
 
 
-def environment_section(report: dict[str, Any] | None) -> dict[str, Any]:
+def environment_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
     if not report:
         return {"present": False, "summary": None, "checks": [], "more": 0}
     checks = sorted(report["checks"], key=lambda c: (c["status"] == "pass",))
@@ -168,7 +170,7 @@ def environment_section(report: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def contracts_section(results: dict[str, Any] | None) -> dict[str, Any]:
+def contracts_section(results: Mapping[str, Any] | None) -> dict[str, Any]:
     if not results:
         return {"present": False, "summary": None, "contracts": []}
     out = []
@@ -192,7 +194,7 @@ def contracts_section(results: dict[str, Any] | None) -> dict[str, Any]:
     return {"present": True, "status": results["status"], "summary": results["summary"], "contracts": out}
 
 
-def tests_section(report: dict[str, Any] | None) -> dict[str, Any]:
+def tests_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
     if not report:
         return {"present": False}
     tests = report.get("tests", [])
@@ -263,8 +265,10 @@ def history_section(store: Store | None, environment: str | None, history: int, 
 
 def build_model(store: Store | None, artifacts_dir: Path, *, history: int = 200) -> dict[str, Any]:
     """Everything the report shows, as plain data (equal data → identical HTML)."""
-    run = RunFiles.read(artifacts_dir)
-    state, gates, scope, env_report, contracts, tests, defects = run.state, run.gates, run.scope, run.env_report, run.contracts, run.tests, run.defects
+    run = RunFolder.load(artifacts_dir)
+    read: tuple[Mapping[str, Any] | None, ...] = (run.gates, run.scope, run.env_report, run.contracts, run.tests)
+    gates, scope, env_report, contracts, tests = read
+    state, defects = run.state, run.defects
     index = contract_index(contracts)
     test_outcomes = {t["nodeid"]: execution_outcome(t["outcome"]) for t in (tests or {}).get("tests", [])}
     environment = state.get("environment") or (scope or {}).get("environment") or (env_report or {}).get("environment")

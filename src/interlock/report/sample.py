@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.artifacts import CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, SCOPE_MATRIX, SIGNOFF, ArtifactDir, atomic_write
 from interlock.defects import DefectLog, Failure, merge
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
@@ -163,13 +163,13 @@ def _condition(cid: str, metric: str, op: str, threshold: float, actual: float, 
 
 def _gates(contract_failed: int, tests_failed: int, tests_total: int, critical_open: int, when: datetime) -> dict[str, Any]:
     gates = [
-        (1, "Scope Alignment", [_condition("scope.interfaces", "interfaces", ">", 0, 6, True, "integration-scope-matrix.json")]),
-        (2, "Contract Assurance", [_condition("contracts.failed", "contracts_failed", "==", 0, contract_failed, contract_failed == 0, "contract-validation-results.json",
+        (1, "Scope Alignment", [_condition("scope.interfaces", "interfaces", ">", 0, 6, True, SCOPE_MATRIX.filename)]),
+        (2, "Contract Assurance", [_condition("contracts.failed", "contracts_failed", "==", 0, contract_failed, contract_failed == 0, CONTRACT_RESULTS.filename,
                                               f"contracts_failed is {contract_failed}, needs == 0: {BROKEN_ITEM}")]),
-        (3, "Execution Integrity", [_condition("tests.ran", "tests_ran", ">", 0, tests_total, tests_total > 0, "test-execution-report.json", "no test ran"),
-                                    _condition("defects.open_critical", "open_critical_defects", "==", 0, critical_open, critical_open == 0, "defect-log.csv",
+        (3, "Execution Integrity", [_condition("tests.ran", "tests_ran", ">", 0, tests_total, tests_total > 0, EXECUTION_REPORT.filename, "no test ran"),
+                                    _condition("defects.open_critical", "open_critical_defects", "==", 0, critical_open, critical_open == 0, DEFECT_LOG.filename,
                                                f"open_critical_defects is {critical_open}, needs == 0")]),
-        (4, "Sign-Off", [_condition("signoff.valid", "signoff_valid", "==", 1, 1, True, "integration-signoff.json")]),
+        (4, "Sign-Off", [_condition("signoff.valid", "signoff_valid", "==", 1, 1, True, SIGNOFF.filename)]),
     ]
     out = [{"id": i, "name": n, "status": "pass" if all(c["status"] == "pass" for c in cs) else "fail", "conditions": cs} for i, n, cs in gates]
     return {"schema_version": 1, "generated_at": _iso(when), "status": "pass" if all(g["status"] == "pass" for g in out) else "fail", "gates": out}
@@ -185,10 +185,10 @@ def write_sample(
     failing = set(failing_tests)
     artifacts = ArtifactDir(folder)
     contracts = _contracts(broken_contract, started)
-    artifacts.write_json("integration-scope-matrix.json", _scope(ids, started))
-    artifacts.write_json("environment-validation-report.json", _environment(started))
-    artifacts.write_json("contract-validation-results.json", contracts)
-    artifacts.write_json("test-execution-report.json", _tests(ids, failing, started))
+    artifacts.write_json(SCOPE_MATRIX.filename, _scope(ids, started))
+    artifacts.write_json(ENVIRONMENT_REPORT.filename, _environment(started))
+    artifacts.write_json(CONTRACT_RESULTS.filename, contracts)
+    artifacts.write_json(EXECUTION_REPORT.filename, _tests(ids, failing, started))
     seen = [Failure("contract", BROKEN_ITEM, f"contract {BROKEN_ITEM} fail", "critical", "contract-validation-results.json#pact:orders->catalog",
                     "interlock contracts", "$: Actual map is missing the following keys: price_cents", "catalog")] if broken_contract else []
     seen += [Failure("test", t, f"test {t} failed", "high", f"test-execution-report.json#{t}", f"interlock test -- '{t}'", "AssertionError", None) for t in ids if t in failing]
@@ -221,7 +221,7 @@ def sample_record(index: int, *, tests: int, commit: str, seed: int = 7, fail_ra
     gates = [GateRecord(1, "Scope Alignment", "pass"), GateRecord(2, "Contract Assurance", "fail" if broken else "pass"),
              GateRecord(3, "Execution Integrity", "fail" if failed else "pass"), GateRecord(4, "Sign-Off", "pass")]
     conditions = [ConditionRecord(2, "contracts.failed", "contracts_failed", "==", 0.0, float(broken), True, "fail" if broken else "pass",
-                                  "fail" if broken else "pass", "contract-validation-results.json", None, False)]
+                                  "fail" if broken else "pass", CONTRACT_RESULTS.filename, None, False)]
     defects = [DefectRecord(f"DEF-{n:08x}", f"{n:016x}", "test", f"test {r.key} failed", "high", "unassigned", "open", "", 1, r.message or "")
                for n, r in enumerate(results) if r.outcome != PASS]
     return RunRecord(

@@ -9,15 +9,16 @@ same computation for all of them.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from interlock.artifacts import ArtifactDir
-from interlock.defects import DefectLog, Failure
+from interlock.artifacts import STATE_FILE
+from interlock.defects import Failure
 from interlock.errors import Problem, UsageError
+from interlock.runfolder import RunFolder
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -31,9 +32,6 @@ MESSAGE_LIMIT = 2000
 _TEST_OUTCOMES = {"passed": PASS, "xpassed": PASS, "failed": FAIL, "error": ERROR, "skipped": SKIP, "xfailed": SKIP, "deselected": SKIP}
 _CONTRACT_OUTCOMES = {"pass": PASS, "fail": FAIL, "error": ERROR, "pending": PENDING, "not_executed": NOT_RUN}
 _RANK = {ERROR: 5, FAIL: 4, NOT_RUN: 3, PASS: 2, PENDING: 1, SKIP: 0}
-
-STATE_FILE = ".interlock-state.json"
-
 
 def execution_outcome(raw: str) -> str:
     return _TEST_OUTCOMES.get(raw, ERROR)
@@ -225,7 +223,7 @@ def contract_key(contract_id: str, item_id: str | None) -> str:
     return contract_id if item_id is None else f"{contract_id} :: {item_id}"
 
 
-def environment_results(report: dict[str, Any] | None) -> list[CheckResult]:
+def environment_results(report: Mapping[str, Any] | None) -> list[CheckResult]:
     if not report:
         return []
     return [
@@ -234,7 +232,7 @@ def environment_results(report: dict[str, Any] | None) -> list[CheckResult]:
     ]
 
 
-def contract_results(results: dict[str, Any] | None) -> list[CheckResult]:
+def contract_results(results: Mapping[str, Any] | None) -> list[CheckResult]:
     if not results:
         return []
     out = []
@@ -270,7 +268,7 @@ def message_of_test(test: dict[str, Any], fallback: dict[str, str]) -> str | Non
     return _clip(fallback.get(test["nodeid"]))
 
 
-def execution_results(report: dict[str, Any] | None) -> list[CheckResult]:
+def execution_results(report: Mapping[str, Any] | None) -> list[CheckResult]:
     if not report:
         return []
     fallback = {f["nodeid"]: f["message"] for f in (report.get("interlock") or {}).get("failures", [])}
@@ -292,12 +290,12 @@ def dedupe(results: Iterable[CheckResult]) -> list[CheckResult]:
     return list(kept.values())
 
 
-def run_results(env_report: dict[str, Any] | None, contracts: dict[str, Any] | None, tests: dict[str, Any] | None) -> list[CheckResult]:
+def run_results(env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[CheckResult]:
     """Every check of a run, once: its environment probes, contract items and tests."""
     return dedupe([*environment_results(env_report), *contract_results(contracts), *execution_results(tests)])
 
 
-def gate_records(gates: dict[str, Any] | None) -> tuple[list[GateRecord], list[ConditionRecord]]:
+def gate_records(gates: Mapping[str, Any] | None) -> tuple[list[GateRecord], list[ConditionRecord]]:
     if not gates:
         return [], []
     out_g, out_c = [], []
@@ -320,35 +318,6 @@ def defect_records(rows: list[dict[str, str]]) -> list[DefectRecord]:
     ]
 
 
-def read_state(artifacts_dir: Path) -> dict[str, Any]:
-    """The engine's run state beside the artifacts ({} when absent or unreadable)."""
-    try:
-        return json.loads((artifacts_dir / STATE_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """A finished run's artifacts as the history, the report and the step summary read them (None: absent)."""
-
-    state: dict[str, Any]
-    gates: dict[str, Any] | None
-    scope: dict[str, Any] | None
-    env_report: dict[str, Any] | None
-    contracts: dict[str, Any] | None
-    tests: dict[str, Any] | None
-    defects: list[dict[str, str]]
-
-    @classmethod
-    def read(cls, artifacts_dir: Path) -> RunFiles:
-        folder = ArtifactDir(artifacts_dir)
-        read = folder.read_json_or_none
-        return cls(read_state(artifacts_dir), read("gate-results.json"), read("integration-scope-matrix.json"),
-                   read("environment-validation-report.json"), read("contract-validation-results.json"),
-                   read("test-execution-report.json"), DefectLog(folder).read())
-
-
 def load_run(
     artifacts_dir: Path,
     *,
@@ -364,8 +333,10 @@ def load_run(
     environment, start), the gate results (finish) and the test report (the
     commit it ran on, when it recorded one).
     """
-    run = RunFiles.read(artifacts_dir)
-    state, gates, scope, env_report, tests = run.state, run.gates, run.scope, run.env_report, run.tests
+    run = RunFolder.load(artifacts_dir)
+    read: tuple[Mapping[str, Any] | None, ...] = (run.gates, run.scope, run.env_report, run.tests)
+    gates, scope, env_report, tests = read
+    state = run.state
     run_id = run_id or state.get("run_id")
     if not run_id:
         raise UsageError(Problem(str(artifacts_dir), f"no run id given and no {STATE_FILE} to read it from; pass the run id"))
