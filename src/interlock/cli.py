@@ -12,7 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Callable, Optional, Sequence
 
 import typer
 
@@ -22,6 +22,7 @@ from interlock import identity, ledger, secrets
 from interlock.artifacts import DEFAULT_DIR, ArtifactDir, schema, schema_names, writer_lock
 from interlock.engine import Engine, RunState, gate_results, staging_folders
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
+from interlock.events import EventHandler, EventStream
 from interlock.render import ConsoleRenderer, JsonLines
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
@@ -70,11 +71,22 @@ def _confirm_with(yes: bool) -> Callable[[str], tuple[bool, str]]:
     return confirm
 
 
-def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | None = None) -> Engine:
+def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | None = None, handlers: Sequence[EventHandler] = ()) -> Engine:
     loaded = OPTS.loaded()
     name = OPTS.env_name(loaded, env)
     OPTS.redactor = secrets.for_environment(loaded, name)  # no event, console line or error message shows a secret
-    return Engine(loaded, name, OPTS.artifacts_dir(loaded), OPTS.redactor.emitter(OPTS.renderer), _confirm_with(yes), pytest_args, command=invocation())
+    return Engine(loaded, name, OPTS.artifacts_dir(loaded), _stream(handlers), _confirm_with(yes), pytest_args, command=invocation())
+
+
+def _stream(handlers: Sequence[EventHandler] = ()) -> EventStream:
+    """The command's event stream: its handlers, then the renderer, every event behind the redactor (console and --json alike)."""
+    return EventStream(OPTS.renderer, handlers, OPTS.redactor.event)
+
+
+def _redacting(loaded: config_mod.Loaded) -> EventStream:
+    """The stream of a command that edits or reads a run's folder: redacted with the secrets of the chosen environment."""
+    OPTS.redactor = secrets.for_environment(loaded, OPTS.env_name(loaded))
+    return _stream()
 
 
 def invocation() -> str:
@@ -120,16 +132,10 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
 ) -> None:
     """Run all four phases and gates, then record the run and write the report."""
-    from interlock.events import Notice
-    from interlock.history import publish
+    from interlock.history import Outputs
 
-    engine = _engine(env, yes)
-    code = engine.run(resume=resume)
-    try:
-        for path in publish(engine.loaded, engine.published):
-            OPTS.renderer(Notice("report", f"wrote {path}"))
-    except InterlockError as exc:
-        OPTS.renderer(Notice("report", f"run history not recorded: {exc}"))
+    with Outputs(OPTS.loaded(), tolerant=True) as outputs:  # history, report, JUnit and summary listen to the run's events
+        code = _engine(env, yes, handlers=outputs.handlers()).run(resume=resume)
     raise typer.Exit(code)
 
 
@@ -234,7 +240,7 @@ def merge(
     from interlock.merge import merge_shards
 
     loaded = OPTS.loaded()
-    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), OPTS.renderer, command=invocation())
+    outcome = merge_shards(loaded, [d.resolve() for d in dirs], OPTS.artifacts_dir(loaded), _redacting(loaded), command=invocation())
     raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
 
 
@@ -272,8 +278,9 @@ def gates() -> None:
     from interlock.events import GateEvaluated
     from interlock.gates import failures, relaxed_lines
 
+    emit = _stream()
     for gate in document["gates"]:
-        OPTS.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
+        emit(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
     raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
 
 
@@ -285,6 +292,7 @@ def verify(
     """Verify a bundle offline: every hash, no missing or extra entry, the signature."""
     from datetime import datetime, timezone
 
+    from interlock.events import Verified
     from interlock.evidence import verify_bundle
     from interlock.evidence.approval import approval, describe
 
@@ -304,24 +312,23 @@ def verify(
         raise UsageError(Problem(str(zip_path), f"cannot verify: {exc}; check the bundle and key paths")) from None
     found = approval(report, datetime.now(timezone.utc)) if report.ok else None  # who approved what: only for an intact bundle
     more = [f"... and {report.omitted} more problems"] if report.omitted else []
-    if OPTS.json:
-        typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems] + more,
-                               "problem_count": report.problem_count, "approval": found.to_json() if found else None}))
-    elif report.ok:  # a verified signature always carries a predicate, so `found` names who approved
-        typer.echo("\n".join(describe(str(zip_path), found)) if found else f"OK: {zip_path} is intact and validly signed")
+    if report.ok:  # a verified signature always carries a predicate, so `found` names who approved
+        lines = describe(str(zip_path), found) if found else [f"OK: {zip_path} is intact and validly signed"]
     else:
-        typer.echo("\n".join([f"FAIL: {problem.entry}: {problem.message}" for problem in report.problems] + more))
+        lines = [f"FAIL: {problem.entry}: {problem.message}" for problem in report.problems] + more
+    _stream()(Verified(str(zip_path), report.ok, [str(p) for p in report.problems] + more, report.problem_count, found.to_json() if found else None, lines))
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
 @app.command()
 def report() -> None:
     """Record the run in the history store; write the HTML report, JUnit XML and the CI step summary."""
-    from interlock.history import publish
+    from interlock.events import RunPublished
+    from interlock.history import Outputs
 
     loaded = OPTS.loaded()
-    for path in publish(loaded, OPTS.artifacts_dir(loaded)):
-        typer.echo(f"wrote {path}")
+    with Outputs(loaded, tolerant=False) as outputs:  # the handlers a run has, on the folder it published
+        _stream(outputs.handlers())(RunPublished(str(OPTS.artifacts_dir(loaded))))
 
 
 @app.command("schema")
@@ -343,7 +350,9 @@ def config_check() -> None:
     problems = document_problems(loaded)
     if problems:
         raise ConfigError(problems)
-    typer.echo(f"OK: {loaded.path} ({len(loaded.config.services)} services, {len(loaded.config.environments)} environments)")
+    from interlock.events import ConfigChecked
+
+    _stream()(ConfigChecked(str(loaded.path), len(loaded.config.services), len(loaded.config.environments)))
 
 
 @app.command()
@@ -352,6 +361,7 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key.")] = False,
 ) -> None:
     """Write an Ed25519 key pair for sign-offs."""
+    from interlock.events import KeyGenerated
     from interlock.evidence import generate_keypair
 
     public = out.with_suffix(".pub")
@@ -359,7 +369,7 @@ def keygen(
         raise UsageError(Problem(str(out), "a key already exists here; pass --force to replace it"))
     out.parent.mkdir(parents=True, exist_ok=True)
     keyid = generate_keypair(out, public)
-    typer.echo(f"wrote {out} (private, 0600) and {public}; keyid {keyid}")
+    _stream()(KeyGenerated(str(out), str(public), keyid))
 
 
 @app.command()
@@ -367,35 +377,36 @@ def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing
     """Write interlock.toml and the protocol's script shims into this folder."""
     from interlock.scaffold import scaffold
 
-    for path in scaffold(Path.cwd(), force=force):
-        typer.echo(f"wrote {path}")
+    scaffold(Path.cwd(), _stream(), force=force)
 
 
-def _defects_context() -> tuple[ArtifactDir, Path]:
+def _defects_context() -> tuple[ArtifactDir, Path, EventStream]:
+    """The artifact folder, its defect log and the command's stream (a defect's title or message may quote a secret)."""
     loaded = OPTS.loaded()
     folder = ArtifactDir(OPTS.artifacts_dir(loaded))
-    return folder, folder.path("defect-log.csv")
+    return folder, folder.path("defect-log.csv"), _redacting(loaded)
 
 
 @defects_app.command("list")
 def defects_list(status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
     from interlock.defects import read_log
+    from interlock.events import DefectListed
 
-    _, path = _defects_context()
+    _, path, emit = _defects_context()
     for row in read_log(path):
         if status is None or row["status"] == status:
-            typer.echo(f"{row['id']}  {row['severity']:<8} {row['status']:<9} {row['owner']:<16} {row['title']}")
+            emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
 
 
 @defects_app.command("show")
 def defects_show(defect_id: str) -> None:
     """Show one defect, every field."""
     from interlock.defects import find, read_log
+    from interlock.events import DefectShown
 
-    _, path = _defects_context()
-    for key, value in find(read_log(path), defect_id).items():
-        typer.echo(f"{key}: {value}")
+    _, path, emit = _defects_context()
+    emit(DefectShown(defect_id, dict(find(read_log(path), defect_id))))
 
 
 def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None:
@@ -406,8 +417,9 @@ def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None
     writer lock: a live run would publish over the edit just the same.
     """
     from interlock.defects import COLUMNS, find, read_log
+    from interlock.events import DefectUpdated
 
-    folder, path = _defects_context()
+    folder, path, emit = _defects_context()
     loaded = OPTS.loaded()
     who = by or ledger.whoami()
     why = f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()) + (f" ({reason})" if reason else "")
@@ -431,7 +443,7 @@ def _update(defect_id: str, by: str | None, reason: str, **changes: str) -> None
             if same is not None:
                 same.update(changes)
                 edit(copy, staged)
-    typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    emit(DefectUpdated(defect_id, dict(changes)))
 
 
 ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who decides (recorded in the run ledger; default: the OS user).")]

@@ -32,6 +32,7 @@ from interlock.events import (
     PhaseStarted,
     RunFinished,
     RunHalted,
+    RunPublished,
     RunStarted,
     StepFinished,
     StepStarted,
@@ -275,6 +276,7 @@ class Engine:
             code, status = ExitCode.OK, "complete"
         else:
             code, status = ExitCode.FAILED, "failed"
+        self.emit(RunPublished(str(self.published)))  # the outputs derived from the artifacts are written now, before the last event
         self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None))
         return code
 

@@ -1,6 +1,7 @@
 """JUnit XML of every check of a run, for the test views of GitHub, GitLab and Jenkins.
 
     write_junit(artifacts_dir, out)      # atomic; returns `out`
+    JUnitWriter(outputs)                 # the handler: writes it when a run is published
     junit_xml(artifacts_dir) -> bytes
 
 Suites, in protocol order: `environment` (step 1.2 probes), one `contract ...`
@@ -20,14 +21,18 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.events import Emit, Event, FileWritten, RunPublished
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome, read_state
 
-__all__ = ["junit_xml", "write_junit", "JUNIT_NAME"]
+if TYPE_CHECKING:
+    from interlock.history import Outputs
+
+__all__ = ["junit_xml", "write_junit", "JUNIT_NAME", "JUnitWriter"]
 
 JUNIT_NAME = "junit.xml"
 TEXT_LIMIT = 20000
@@ -253,3 +258,16 @@ def write_junit(artifacts_dir: Path, out: Path) -> Path:
     """Write the run's JUnit XML to `out` atomically; returns `out`."""
     atomic_write(out, junit_xml(artifacts_dir))
     return out
+
+
+class JUnitWriter:
+    """Handler of the event stream: writes the published run's JUnit XML beside its artifacts."""
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def handle(self, event: Event, emit: Emit) -> None:
+        if isinstance(event, RunPublished):
+            with self.outputs.writing("JUnit XML not written", emit):
+                folder = Path(event.folder)
+                emit(FileWritten("junit", str(write_junit(folder, folder / JUNIT_NAME))))

@@ -2,6 +2,7 @@
 
     github_summary(artifacts_dir) -> str
     append_step_summary(artifacts_dir) -> bool     # appends when $GITHUB_STEP_SUMMARY is set
+    StepSummaryWriter(outputs)                     # the handler: appends it when a run is published
 
 Only what a reviewer needs at a glance: the verdict, the four gates, every
 failing condition with its reason, and the counts of each kind of check,
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from interlock.events import Emit, Event, RunPublished
 from interlock.store.records import RunFiles, contract_outcome, execution_outcome
 
-__all__ = ["append_step_summary", "github_summary"]
+if TYPE_CHECKING:
+    from interlock.history import Outputs
+
+__all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
 
 LISTED = 15
 ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️"}
@@ -106,3 +111,15 @@ def append_step_summary(artifacts_dir: Path) -> bool:
     with open(target, "a", encoding="utf-8") as handle:
         handle.write(github_summary(artifacts_dir))
     return True
+
+
+class StepSummaryWriter:
+    """Handler of the event stream: appends the published run's summary to the CI job page, when the CI names one."""
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def handle(self, event: Event, emit: Emit) -> None:
+        if isinstance(event, RunPublished):
+            with self.outputs.writing("step summary not written", emit):
+                append_step_summary(Path(event.folder))
