@@ -287,11 +287,11 @@ class EventHandler(Protocol):
 
 
 class EventStream:
-    """One stream, several listeners: every event is redacted once, handed to each handler in order, then to the renderer.
+    """One stream, several listeners: every event is redacted once, rendered, then handed to each handler in order.
 
     A handler acting on `RunPublished` emits its own events (what it wrote)
-    through this stream, so they reach the renderer before the engine's
-    `RunFinished`, which stays the last event of a run.
+    through this stream, so the renderer shows them right after the event that
+    caused them and before the engine's `RunFinished`, the last event of a run.
     """
 
     def __init__(self, renderer: Emit, handlers: Sequence[EventHandler] = (), redact: Callable[[Event], Event] = lambda event: event) -> None:
@@ -299,6 +299,6 @@ class EventStream:
 
     def __call__(self, event: Event) -> None:
         event = self.redact(event)
+        self.renderer(event)
         for handler in self.handlers:
             handler.handle(event, self)
-        self.renderer(event)
