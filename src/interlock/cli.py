@@ -79,7 +79,7 @@ def _engine(env: str | None = None, yes: bool = False, pytest_args: list[str] | 
 
 
 def _stream(handlers: Sequence[EventHandler] = ()) -> EventStream:
-    """The command's event stream: its handlers, then the renderer, every event behind the redactor (console and --json alike)."""
+    """The command's event stream: every event behind the redactor (console and --json alike), rendered, then handed to its handlers."""
     return EventStream(OPTS.renderer, handlers, OPTS.redactor.event)
 
 
@@ -344,14 +344,13 @@ def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact 
 def config_check() -> None:
     """Report every problem of interlock.toml, and of the documents it names, with file, line and key."""
     from interlock.errors import ConfigError
+    from interlock.events import ConfigChecked
     from interlock.inputs import document_problems
 
     loaded = OPTS.loaded()
     problems = document_problems(loaded)
     if problems:
         raise ConfigError(problems)
-    from interlock.events import ConfigChecked
-
     _stream()(ConfigChecked(str(loaded.path), len(loaded.config.services), len(loaded.config.environments)))
 
 
