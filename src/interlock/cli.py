@@ -12,7 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Callable, Optional, Sequence
 
 import typer
 
@@ -24,6 +24,9 @@ from interlock.engine import Engine, RunState, gate_results, staging_folders
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.events import EventHandler, EventStream
 from interlock.render import ConsoleRenderer, JsonLines
+
+if TYPE_CHECKING:
+    from interlock.history import Outputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
 defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
@@ -83,6 +86,16 @@ def _stream(handlers: Sequence[EventHandler] = ()) -> EventStream:
     return EventStream(OPTS.renderer, handlers, OPTS.redactor.event)
 
 
+def _outputs(outputs: Outputs) -> list[EventHandler]:
+    """The handlers that derive a run's outputs, in order: the history first, so the report shows this run in its trends."""
+    from interlock.history import HistoryRecorder
+    from interlock.junit import JUnitWriter
+    from interlock.report import ReportWriter
+    from interlock.summary import StepSummaryWriter
+
+    return [HistoryRecorder(outputs), ReportWriter(outputs), JUnitWriter(outputs), StepSummaryWriter(outputs)]
+
+
 def _redacting(loaded: config_mod.Loaded) -> EventStream:
     """The stream of a command that edits or reads a run's folder: redacted with the secrets of the chosen environment."""
     OPTS.redactor = secrets.for_environment(loaded, OPTS.env_name(loaded))
@@ -135,7 +148,7 @@ def run(
     from interlock.history import Outputs
 
     with Outputs(OPTS.loaded(), tolerant=True) as outputs:  # history, report, JUnit and summary listen to the run's events
-        code = _engine(env, yes, handlers=outputs.handlers()).run(resume=resume)
+        code = _engine(env, yes, handlers=_outputs(outputs)).run(resume=resume)
     raise typer.Exit(code)
 
 
@@ -328,7 +341,7 @@ def report() -> None:
 
     loaded = OPTS.loaded()
     with Outputs(loaded, tolerant=False) as outputs:  # the handlers a run has, on the folder it published
-        _stream(outputs.handlers())(RunPublished(str(OPTS.artifacts_dir(loaded))))
+        _stream(_outputs(outputs))(RunPublished(str(OPTS.artifacts_dir(loaded))))
 
 
 @app.command("schema")

@@ -3,7 +3,9 @@
 The history store, the HTML report, the JUnit XML and the CI step summary each
 listen to the stream (as Schemathesis's event handlers do) and act on
 `RunPublished`, the event the engine emits once a run's artifacts are final and
-`interlock report` emits for a folder already published. They read the
+`interlock report` emits for a folder already published. The CLI lists them,
+the history first so the report shows this run in its trends; each takes the
+`Outputs` they share. They read the
 artifacts, never change a verdict, and say what they wrote through the stream,
 so those lines come before `RunFinished`, the last event of a run.
 """
@@ -17,7 +19,7 @@ from types import TracebackType
 
 from interlock.config import Loaded
 from interlock.errors import InterlockError
-from interlock.events import Emit, Event, EventHandler, Notice, RunPublished
+from interlock.events import Emit, Event, Notice, RunPublished
 from interlock.store import Store, open_store
 from interlock.store.records import current_commit
 
@@ -58,14 +60,6 @@ class Outputs:
             if not self.tolerant:
                 raise
             emit(Notice("report", f"{what}: {exc}"))
-
-    def handlers(self) -> list[EventHandler]:
-        """The outputs in the order they run: the history first, so the report shows this run in its trends."""
-        from interlock.junit import JUnitWriter
-        from interlock.report import ReportWriter
-        from interlock.summary import StepSummaryWriter
-
-        return [HistoryRecorder(self), ReportWriter(self), JUnitWriter(self), StepSummaryWriter(self)]
 
     def close(self) -> None:
         if self._store is not None:

@@ -21,16 +21,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from interlock.artifacts import ArtifactDir, atomic_write
 from interlock.events import Emit, Event, FileWritten, RunPublished
+from interlock.history import Outputs
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome, read_state
-
-if TYPE_CHECKING:
-    from interlock.history import Outputs
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_NAME", "JUnitWriter"]
 

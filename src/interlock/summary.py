@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.events import Emit, Event, RunPublished
+from interlock.history import Outputs
 from interlock.store.records import RunFiles, contract_outcome, execution_outcome
-
-if TYPE_CHECKING:
-    from interlock.history import Outputs
 
 __all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
 

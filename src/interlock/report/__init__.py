@@ -23,11 +23,11 @@ from markupsafe import Markup, escape
 
 from interlock.events import Emit, Event, FileWritten, RunPublished
 from interlock.files import atomic_write
+from interlock.history import Outputs
 from interlock.report.model import RECENT_RUNS, build_model
 from interlock.report.svg import graph_svg, line_chart, run_strip
 
 if TYPE_CHECKING:
-    from interlock.history import Outputs
     from interlock.store import Store
 
 __all__ = ["REPORT_NAME", "ReportWriter", "build_model", "render", "render_model", "write_report"]
