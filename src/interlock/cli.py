@@ -12,7 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Sequence
 
 import typer
 
@@ -23,9 +23,13 @@ from interlock.artifacts import BUNDLE, CONTRACT_RESULTS, DEFAULT_DIR, ENVIRONME
 from interlock.defects import DefectLog
 from interlock.engine import Engine, steps
 from interlock.errors import ExitCode, InterlockError, Problem, UsageError
+from interlock.events import EventHandler, EventStream
 from interlock.render import ConsoleRenderer, JsonLines
 from interlock.state import RunState
 from interlock.verdict import gate_results
+
+if TYPE_CHECKING:
+    from interlock.history import Outputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
 defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
@@ -75,14 +79,37 @@ def _confirm_with(yes: bool, json_lines: bool) -> Callable[[str], tuple[bool, st
     return confirm
 
 
-def _engine(ctx: typer.Context, env: str | None = None, yes: bool = False, **decided: Any) -> Engine:
+def _engine(ctx: typer.Context, env: str | None = None, yes: bool = False, handlers: Sequence[EventHandler] = (), **decided: Any) -> Engine:
     """The engine of one command, given the run spec built here, once, from the command's options (`decided`)."""
     opts = _options(ctx)
     loaded = opts.loaded()
     artifacts = opts.artifacts_dir(loaded)
     spec = runspec.build(loaded, opts.env_name(loaded, env), artifacts=artifacts, **decided)
     opts.redactor = spec.redactor  # no event, console line or error message shows a secret
-    return Engine(spec, artifacts, opts.renderer, _confirm_with(yes, opts.json), steps=steps(), command=invocation())
+    return Engine(spec, artifacts, _stream(ctx, handlers), _confirm_with(yes, opts.json), steps=steps(), command=invocation())
+
+
+def _stream(ctx: typer.Context, handlers: Sequence[EventHandler] = ()) -> EventStream:
+    """The command's event stream: every event behind the redactor (console and --json alike), rendered, then handed to its handlers."""
+    opts = _options(ctx)
+    return EventStream(opts.renderer, handlers, opts.redactor.event)
+
+
+def _outputs(outputs: Outputs) -> list[EventHandler]:
+    """The handlers that derive a run's outputs, in order: the history first, so the report shows this run in its trends."""
+    from interlock.history import HistoryRecorder
+    from interlock.junit import JUnitWriter
+    from interlock.report import ReportWriter
+    from interlock.summary import StepSummaryWriter
+
+    return [HistoryRecorder(outputs), ReportWriter(outputs), JUnitWriter(outputs), StepSummaryWriter(outputs)]
+
+
+def _redacting(ctx: typer.Context, loaded: config_mod.Loaded) -> EventStream:
+    """The stream of a command that edits or reads a run's folder: redacted with the secrets of the chosen environment."""
+    opts = _options(ctx)
+    opts.redactor = runspec.build(loaded, opts.env_name(loaded), artifacts=opts.artifacts_dir(loaded)).redactor
+    return _stream(ctx)
 
 
 def invocation() -> str:
@@ -131,17 +158,10 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", help="Answer the protocol's yes/no prompts with yes.")] = False,
 ) -> None:
     """Run all four phases and gates, then record the run and write the report."""
-    from interlock.events import Notice
-    from interlock.history import publish
+    from interlock.history import Outputs
 
-    engine = _engine(ctx, env, yes)
-    code = engine.run(resume=resume)
-    renderer = _options(ctx).renderer
-    try:
-        for path in publish(engine.loaded, engine.published):
-            renderer(Notice("report", f"wrote {path}"))
-    except InterlockError as exc:
-        renderer(Notice("report", f"run history not recorded: {exc}"))
+    with Outputs(_options(ctx).loaded(), tolerant=True) as outputs:  # history, report, JUnit and summary listen to the run's events
+        code = _engine(ctx, env, yes, handlers=_outputs(outputs)).run(resume=resume)
     raise typer.Exit(code)
 
 
@@ -226,7 +246,7 @@ def test(
         opts = _options(ctx)
         targets = execution.last_failed(ArtifactDir(opts.artifacts_dir(opts.loaded())))
         if not targets:
-            opts.renderer(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
+            _stream(ctx)(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
             raise typer.Exit(ExitCode.OK)
         args += targets
     raise typer.Exit(_single(ctx, ["3.1", "3.2"], env, yes, pytest_args=args, last_failed=last_failed, shard=part))
@@ -248,7 +268,7 @@ def merge(
 
     opts = _options(ctx)
     loaded = opts.loaded()
-    outcome = merge_shards(loaded, [d.resolve() for d in dirs], opts.artifacts_dir(loaded), opts.renderer, command=invocation())
+    outcome = merge_shards(loaded, [d.resolve() for d in dirs], opts.artifacts_dir(loaded), _redacting(ctx, loaded), command=invocation())
     raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
 
 
@@ -285,8 +305,9 @@ def gates(ctx: typer.Context) -> None:
     from interlock.events import GateEvaluated
     from interlock.gates import failures, relaxed_lines
 
+    emit = _stream(ctx)
     for gate in document["gates"]:
-        opts.renderer(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
+        emit(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
     raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
 
 
@@ -299,6 +320,7 @@ def verify(
     """Verify a bundle offline: every hash, no missing or extra entry, the signature."""
     from datetime import datetime, timezone
 
+    from interlock.events import Verified
     from interlock.evidence import verify_bundle
     from interlock.evidence.approval import approval, describe
 
@@ -319,25 +341,24 @@ def verify(
         raise UsageError(Problem(str(zip_path), f"cannot verify: {exc}; check the bundle and key paths")) from None
     found = approval(report, datetime.now(timezone.utc)) if report.ok else None  # who approved what: only for an intact bundle
     more = [f"... and {report.omitted} more problems"] if report.omitted else []
-    if opts.json:
-        typer.echo(json.dumps({"event": "verified", "ok": report.ok, "problems": [f"{p.entry}: {p.message}" for p in report.problems] + more,
-                               "problem_count": report.problem_count, "approval": found.to_json() if found else None}))
-    elif report.ok:  # a verified signature always carries a predicate, so `found` names who approved
-        typer.echo("\n".join(describe(str(zip_path), found)) if found else f"OK: {zip_path} is intact and validly signed")
+    if report.ok:  # a verified signature always carries a predicate, so `found` names who approved
+        lines = describe(str(zip_path), found) if found else [f"OK: {zip_path} is intact and validly signed"]
     else:
-        typer.echo("\n".join([f"FAIL: {problem.entry}: {problem.message}" for problem in report.problems] + more))
+        lines = [f"FAIL: {problem.entry}: {problem.message}" for problem in report.problems] + more
+    _stream(ctx)(Verified(str(zip_path), report.ok, [str(p) for p in report.problems] + more, report.problem_count, found.to_json() if found else None, lines))
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
 @app.command()
 def report(ctx: typer.Context) -> None:
     """Record the run in the history store; write the HTML report, JUnit XML and the CI step summary."""
-    from interlock.history import publish
+    from interlock.events import RunPublished
+    from interlock.history import Outputs
 
     opts = _options(ctx)
     loaded = opts.loaded()
-    for path in publish(loaded, opts.artifacts_dir(loaded)):
-        typer.echo(f"wrote {path}")
+    with Outputs(loaded, tolerant=False) as outputs:  # the handlers a run has, on the folder it published
+        _stream(ctx, _outputs(outputs))(RunPublished(str(opts.artifacts_dir(loaded))))
 
 
 @app.command("schema")
@@ -353,6 +374,7 @@ def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact 
 def config_check(ctx: typer.Context) -> None:
     """Report every problem of interlock.toml, and of the documents it names, with file, line and key."""
     from interlock.errors import ConfigError
+    from interlock.events import ConfigChecked
     from interlock.inputs import document_problems
 
     opts = _options(ctx)
@@ -360,15 +382,17 @@ def config_check(ctx: typer.Context) -> None:
     problems = document_problems(loaded)
     if problems:
         raise ConfigError(problems)
-    typer.echo(f"OK: {loaded.path} ({len(loaded.config.services)} services, {len(loaded.config.environments)} environments)")
+    _stream(ctx)(ConfigChecked(str(loaded.path), len(loaded.config.services), len(loaded.config.environments)))
 
 
 @app.command()
 def keygen(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Private key path; the public key is written beside it with .pub.")] = Path(".interlock/keys/signoff.key"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key.")] = False,
 ) -> None:
     """Write an Ed25519 key pair for sign-offs."""
+    from interlock.events import KeyGenerated
     from interlock.evidence import generate_keypair
 
     public = out.with_suffix(".pub")
@@ -376,44 +400,51 @@ def keygen(
         raise UsageError(Problem(str(out), "a key already exists here; pass --force to replace it"))
     out.parent.mkdir(parents=True, exist_ok=True)
     keyid = generate_keypair(out, public)
-    typer.echo(f"wrote {out} (private, 0600) and {public}; keyid {keyid}")
+    _stream(ctx)(KeyGenerated(str(out), str(public), keyid))
 
 
 @app.command()
-def init(force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False) -> None:
+def init(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False) -> None:
     """Write interlock.toml and the protocol's script shims into this folder."""
     from interlock.scaffold import scaffold
 
-    for path in scaffold(Path.cwd(), force=force):
-        typer.echo(f"wrote {path}")
+    scaffold(Path.cwd(), _stream(ctx), force=force)
 
 
-def _defect_log(ctx: typer.Context) -> DefectLog:
+def _defect_log(ctx: typer.Context) -> tuple[DefectLog, EventStream]:
+    """The defect log and the command's stream (a defect's title or message may quote a secret)."""
     opts = _options(ctx)
-    return DefectLog.at(opts.artifacts_dir(opts.loaded()))
+    loaded = opts.loaded()
+    return DefectLog.at(opts.artifacts_dir(loaded)), _redacting(ctx, loaded)
 
 
 @defects_app.command("list")
 def defects_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
-    for row in _defect_log(ctx).read():
+    from interlock.events import DefectListed
+
+    log, emit = _defect_log(ctx)
+    for row in log.read():
         if status is None or row["status"] == status:
-            typer.echo(f"{row['id']}  {row['severity']:<8} {row['status']:<9} {row['owner']:<16} {row['title']}")
+            emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
 
 
 @defects_app.command("show")
 def defects_show(ctx: typer.Context, defect_id: str) -> None:
     """Show one defect, every field."""
     from interlock.defects import find
+    from interlock.events import DefectShown
 
-    for key, value in find(_defect_log(ctx).read(), defect_id).items():
-        typer.echo(f"{key}: {value}")
+    log, emit = _defect_log(ctx)
+    emit(DefectShown(defect_id, dict(find(log.read(), defect_id))))
 
 
 def _update(ctx: typer.Context, defect_id: str, by: str | None, reason: str, **changes: str) -> None:
     """Record a human decision on a defect (`DefectLog.edit`: the published log and a killed run's staging copy), and ledger who and why."""
+    from interlock.events import DefectUpdated
+
     opts = _options(ctx)
-    log = _defect_log(ctx)
+    log, emit = _defect_log(ctx)
     loaded = opts.loaded()
     who = by or ledger.whoami()
     why = f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()) + (f" ({reason})" if reason else "")
@@ -426,7 +457,7 @@ def _update(ctx: typer.Context, defect_id: str, by: str | None, reason: str, **c
                       identity=identity.current(loaded.root, log.folder.root), config=ledger.config_digest(loaded.path), redact=opts.redactor.data)
 
     log.edit(defect_id, changes, edit)
-    typer.echo(f"{defect_id}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    emit(DefectUpdated(defect_id, dict(changes)))
 
 
 ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who decides (recorded in the run ledger; default: the OS user).")]

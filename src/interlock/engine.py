@@ -31,6 +31,7 @@ from interlock.events import (
     PhaseStarted,
     RunFinished,
     RunHalted,
+    RunPublished,
     RunStarted,
     StepFinished,
     StepStarted,
@@ -247,6 +248,7 @@ class Engine:
             code, status = ExitCode.OK, "complete"
         else:
             code, status = ExitCode.FAILED, "failed"
+        self.emit(RunPublished(str(self.published)))  # the outputs derived from the artifacts are written now, before the last event
         self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None))
         return code
 

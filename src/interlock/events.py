@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 PHASE_NAMES = {1: "Scope Alignment", 2: "Contract Assurance", 3: "Execution Integrity", 4: "Sign-Off"}
 PHASE_START_LINES = {
@@ -181,6 +181,87 @@ class RunHalted(Event):
 
 
 @dataclass
+class RunPublished(Event):
+    """The run's artifacts in `folder` are final: the outputs derived from them (history, report, JUnit, summary) may be written.
+
+    Emitted just before `RunFinished` (which stays the last event of a run), and by
+    `interlock report`, which derives the same outputs from a folder already published.
+    """
+
+    folder: str
+
+
+@dataclass
+class FileWritten(Event):
+    """A file written outside the artifact catalogue: a derived output (`kind` report, junit) or one `interlock init` scaffolds."""
+
+    kind: str
+    path: str
+
+
+@dataclass
+class Verified(Event):
+    """`interlock verify`'s verdict on a bundle; `lines` is what a console shows (left out of --json, which has the data)."""
+
+    bundle: str
+    ok: bool
+    problems: list[str]
+    problem_count: int
+    approval: dict[str, Any] | None
+    lines: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        del data["lines"]
+        return data
+
+
+@dataclass
+class DefectListed(Event):
+    """One row of `interlock defects list`."""
+
+    id: str
+    severity: str
+    status: str
+    owner: str
+    title: str
+
+
+@dataclass
+class DefectShown(Event):
+    """Every field of one defect (`interlock defects show`), in the log's column order."""
+
+    id: str
+    fields: dict[str, str]
+
+
+@dataclass
+class DefectUpdated(Event):
+    """A human decision recorded on a defect (mitigate, resolve, waive): the fields it changed."""
+
+    id: str
+    changes: dict[str, str]
+
+
+@dataclass
+class KeyGenerated(Event):
+    """An Ed25519 sign-off key pair written by `interlock keygen`."""
+
+    private: str
+    public: str
+    keyid: str
+
+
+@dataclass
+class ConfigChecked(Event):
+    """`interlock config check` found no problem."""
+
+    path: str
+    services: int
+    environments: int
+
+
+@dataclass
 class RunFinished(Event):
     status: str
     exit_code: int
@@ -193,3 +274,31 @@ class RunFinished(Event):
 
 
 Emit = Callable[[Event], None]
+
+
+class EventHandler(Protocol):
+    """A listener of the event stream that may speak itself (as Schemathesis's `EventHandler`): history, report, JUnit, summary.
+
+    Its own events go out through `emit`, so every renderer sees them, redacted,
+    before the event that triggered them travels on.
+    """
+
+    def handle(self, event: Event, emit: Emit) -> None: ...
+
+
+class EventStream:
+    """One stream, several listeners: every event is redacted once, rendered, then handed to each handler in order.
+
+    A handler acting on `RunPublished` emits its own events (what it wrote)
+    through this stream, so the renderer shows them right after the event that
+    caused them and before the engine's `RunFinished`, the last event of a run.
+    """
+
+    def __init__(self, renderer: Emit, handlers: Sequence[EventHandler] = (), redact: Callable[[Event], Event] = lambda event: event) -> None:
+        self.renderer, self.handlers, self.redact = renderer, list(handlers), redact
+
+    def __call__(self, event: Event) -> None:
+        event = self.redact(event)
+        self.renderer(event)
+        for handler in self.handlers:
+            handler.handle(event, self)

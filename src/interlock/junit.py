@@ -1,6 +1,7 @@
 """JUnit XML of every check of a run, for the test views of GitHub, GitLab and Jenkins.
 
     write_junit(artifacts_dir, out)      # atomic; returns `out`
+    JUnitWriter(outputs)                 # the handler: writes it when a run is published
     junit_xml(artifacts_dir) -> bytes
 
 Suites, in protocol order: `environment` (step 1.2 probes), one `contract ...`
@@ -25,10 +26,12 @@ from typing import Any
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS, JUNIT_XML, atomic_write
+from interlock.events import Emit, Event, FileWritten, RunPublished
+from interlock.history import Outputs
 from interlock.runfolder import RunFolder
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
-__all__ = ["junit_xml", "write_junit", "JUNIT_NAME"]
+__all__ = ["junit_xml", "write_junit", "JUNIT_NAME", "JUnitWriter"]
 
 JUNIT_NAME = JUNIT_XML.filename
 TEXT_LIMIT = 20000
@@ -254,3 +257,16 @@ def write_junit(artifacts_dir: Path, out: Path) -> Path:
     """Write the run's JUnit XML to `out` atomically; returns `out`."""
     atomic_write(out, junit_xml(artifacts_dir))
     return out
+
+
+class JUnitWriter:
+    """Handler of the event stream: writes the published run's JUnit XML beside its artifacts."""
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def handle(self, event: Event, emit: Emit) -> None:
+        if isinstance(event, RunPublished):
+            with self.outputs.writing("JUnit XML not written", emit):
+                folder = Path(event.folder)
+                emit(FileWritten("junit", str(write_junit(folder, folder / JUNIT_NAME))))

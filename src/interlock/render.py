@@ -41,12 +41,13 @@ class ConsoleRenderer:
         self.progress: RichProgress | None = None
         self.tasks: dict[str, TaskID] = {}
         self.last_plain: dict[str, int] = {}
+        self.indent = ""  # inside a run, lines that are not the protocol's own are indented under its steps
 
     def say(self, text: str, style: str | None = None) -> None:
         if self.progress is not None:
-            self.progress.console.print(text, style=style, markup=False, highlight=False)
+            self.progress.console.print(text, style=style, markup=False, highlight=False, emoji=False)
         else:
-            self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+            self.console.print(text, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     def __call__(self, event: ev.Event) -> None:
         if event.line is not None:
@@ -55,6 +56,9 @@ class ConsoleRenderer:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
+
+    def _on_RunStarted(self, event: ev.RunStarted) -> None:
+        self.indent = "      "
 
     def _on_StepStarted(self, event: ev.StepStarted) -> None:
         self.say(f"  • {event.step} {event.title}", "dim")
@@ -101,6 +105,29 @@ class ConsoleRenderer:
         self.say(f"Result: {event.status.upper()} (exit {event.exit_code})  {verdicts}", "bold")
         if event.bundle:
             self.say(f"Evidence bundle: {event.bundle}")
+
+    def _on_FileWritten(self, event: ev.FileWritten) -> None:
+        self.say(f"{self.indent}wrote {event.path}", "dim" if self.indent else None)
+
+    def _on_Verified(self, event: ev.Verified) -> None:
+        for line in event.lines:
+            self.say(line, "green" if event.ok else "red")
+
+    def _on_DefectListed(self, event: ev.DefectListed) -> None:
+        self.say(f"{event.id}  {event.severity:<8} {event.status:<9} {event.owner:<16} {event.title}")
+
+    def _on_DefectShown(self, event: ev.DefectShown) -> None:
+        for key, value in event.fields.items():
+            self.say(f"{key}: {value}")
+
+    def _on_DefectUpdated(self, event: ev.DefectUpdated) -> None:
+        self.say(f"{event.id}: " + ", ".join(f"{k}={v}" for k, v in event.changes.items()))
+
+    def _on_KeyGenerated(self, event: ev.KeyGenerated) -> None:
+        self.say(f"wrote {event.private} (private, 0600) and {event.public}; keyid {event.keyid}")
+
+    def _on_ConfigChecked(self, event: ev.ConfigChecked) -> None:
+        self.say(f"OK: {event.path} ({event.services} services, {event.environments} environments)")
 
     def _on_Progress(self, event: ev.Progress) -> None:
         if not self.tty:

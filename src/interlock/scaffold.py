@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock.files import atomic_write
 from interlock.errors import Problem, UsageError
+from interlock.events import Emit, FileWritten
+from interlock.files import atomic_write
 
 SHIM = '''#!/usr/bin/env python3
 """PROTOCOL-9 automation hook: `python scripts/{name} {usage}`.
@@ -100,8 +101,8 @@ def _has_pytest_config(root: Path) -> bool:
     return False
 
 
-def scaffold(root: Path, *, force: bool = False) -> list[Path]:
-    """Write the config, the three shims and (when no pytest config exists) the markers; return what was written."""
+def scaffold(root: Path, emit: Emit, *, force: bool = False) -> list[Path]:
+    """Write the config, the three shims and (when no pytest config exists) the markers, saying each through `emit`; return what was written."""
     targets: dict[Path, str] = {root / "interlock.toml": CONFIG.format(name=root.resolve().name)}
     for script, (command, usage) in SHIMS.items():
         targets[root / "scripts" / script] = SHIM.format(name=script, command=command, usage=usage)
@@ -114,4 +115,5 @@ def scaffold(root: Path, *, force: bool = False) -> list[Path]:
         atomic_write(path, text.encode("utf-8"))
         if path.suffix == ".py":
             path.chmod(0o755)
+        emit(FileWritten("init", str(path)))
     return list(targets)

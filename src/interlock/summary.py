@@ -2,6 +2,7 @@
 
     github_summary(artifacts_dir) -> str
     append_step_summary(artifacts_dir) -> bool     # appends when $GITHUB_STEP_SUMMARY is set
+    StepSummaryWriter(outputs)                     # the handler: appends it when a run is published
 
 Only what a reviewer needs at a glance: the verdict, the four gates, every
 failing condition with its reason, and the counts of each kind of check,
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS
+from interlock.events import Emit, Event, RunPublished
+from interlock.history import Outputs
 from interlock.runfolder import RunFolder
 from interlock.store.records import contract_outcome, execution_outcome
 
-__all__ = ["append_step_summary", "github_summary"]
+__all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
 
 LISTED = 15
 ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️"}
@@ -109,3 +112,15 @@ def append_step_summary(artifacts_dir: Path) -> bool:
     with open(target, "a", encoding="utf-8") as handle:
         handle.write(github_summary(artifacts_dir))
     return True
+
+
+class StepSummaryWriter:
+    """Handler of the event stream: appends the published run's summary to the CI job page, when the CI names one."""
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def handle(self, event: Event, emit: Emit) -> None:
+        if isinstance(event, RunPublished):
+            with self.outputs.writing("step summary not written", emit):
+                append_step_summary(Path(event.folder))

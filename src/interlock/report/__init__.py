@@ -2,6 +2,7 @@
 
     html = render(store, artifacts_dir)           # str
     write_report(store, artifacts_dir, out)       # atomic write, returns `out`
+    ReportWriter(outputs)                         # the handler: writes it when a run is published
 
 The page loads nothing: CSS and SVG are inline, there is no script, and a
 Content-Security-Policy of `default-src 'none'` makes the browser refuse any
@@ -21,14 +22,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from interlock.artifacts import HTML_REPORT
+from interlock.events import Emit, Event, FileWritten, RunPublished
 from interlock.files import atomic_write
+from interlock.history import Outputs
 from interlock.report.model import RECENT_RUNS, build_model
 from interlock.report.svg import graph_svg, line_chart, run_strip
 
 if TYPE_CHECKING:
     from interlock.store import Store
 
-__all__ = ["REPORT_NAME", "build_model", "render", "render_model", "write_report"]
+__all__ = ["REPORT_NAME", "ReportWriter", "build_model", "render", "render_model", "write_report"]
 
 REPORT_NAME = HTML_REPORT.filename
 
@@ -103,3 +106,16 @@ def write_report(store: Store | None, artifacts_dir: Path, out: Path, *, now: da
     """Render and write atomically to `out` (readers see the old report or the new one)."""
     atomic_write(out, render(store, artifacts_dir, now=now, history=history).encode("utf-8"))
     return out
+
+
+class ReportWriter:
+    """Handler of the event stream: writes the published run's report beside its artifacts, with the history around it."""
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def handle(self, event: Event, emit: Emit) -> None:
+        if isinstance(event, RunPublished):
+            with self.outputs.writing("report not written", emit):
+                folder = Path(event.folder)
+                emit(FileWritten("report", str(write_report(self.outputs.store(), folder, folder / REPORT_NAME))))
