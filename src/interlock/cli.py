@@ -196,7 +196,7 @@ def test(
     yes: Annotated[bool, typer.Option("--yes", help="Answer the DEFECT REVIEW prompt with yes.")] = False,
 ) -> None:
     """3.1 Run the integration suite and 3.2 log its failures as defects (arguments after -- go to pytest)."""
-    from interlock import execution
+    from interlock import execution, selection
     from interlock.events import Notice
     from interlock.shards import Shard
 
@@ -216,7 +216,7 @@ def test(
         if not targets:
             OPTS.renderer(Notice("3.1", f"--last-failed: the previous run ({execution.REPORT}) has no failures; nothing to rerun"))
             raise typer.Exit(ExitCode.OK)
-        args += [execution.LAST_FAILED, *targets]
+        args += [selection.LAST_FAILED, *targets]
     raise typer.Exit(_single(["3.1", "3.2"], env, args, yes))
 
 

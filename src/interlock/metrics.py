@@ -238,7 +238,7 @@ def _tests(artifacts: ArtifactDir, out: dict[str, Metric]) -> None:
     names = ("tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
     report = _json(artifacts, TESTS)
     problem = _missing(TESTS).reason if report is None else evidence_problem(report)
-    if problem:
+    if report is None or problem:
         for name in names:
             out[name] = Metric(None, problem)
         return

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
@@ -34,6 +34,9 @@ import sqlalchemy
 from interlock.checks import describe
 from interlock.children import die_with_interlock
 from interlock.probes import connect_failure, connection_lost, host_port, redact_url, scrub
+
+if TYPE_CHECKING:
+    from pact.types import Message
 
 
 SILENCE_SLACK = 2.0
@@ -223,7 +226,11 @@ async def _amqp(url: str, exchange: str, topic: str, trigger: Callable[[], None]
             capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
             await capture_queue.bind(target, routing_key=topic)
             lost = asyncio.get_running_loop().create_future()
-            connection.close_callbacks.add(lambda _sender, exc: lost.done() or lost.set_result(exc))
+            def on_close(_sender: object, exc: BaseException | None) -> None:
+                if not lost.done():
+                    lost.set_result(exc)
+
+            connection.close_callbacks.add(on_close)
             await asyncio.to_thread(trigger)
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:
@@ -266,7 +273,8 @@ async def _nats(url: str, subject: str, trigger: Callable[[], None], timeout: fl
     found: list[Captured] = []
     try:
         subscription = await client.subscribe(subject)
-        await client.flush(timeout=max(timeout, 1.0))  # the server has the SUB before the producer publishes
+        # the server has the SUB before the producer publishes; nats-py annotates an int but waits any number of seconds
+        await client.flush(timeout=max(timeout, 1.0))  # type: ignore[arg-type]
         await asyncio.to_thread(trigger)
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
@@ -334,7 +342,8 @@ def _redis_stream(url: str, stream: str, trigger: Callable[[], None], timeout: f
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                answer = client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000)))
+                # RESP2, the client's protocol: a list of [stream, [(id, fields), ...]]
+                answer = cast("list[list[Any]] | None", client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000))))
             except redis.TimeoutError:
                 raise ActionFailed(f"XREAD on stream {stream!r}: Redis {host_port(url, 6379)}: {silent(timeout)}") from None
             except redis.ConnectionError as exc:
@@ -468,7 +477,7 @@ def capture_messages(broker: dict[str, Any], topic: str, trigger: Callable[[], N
     raise ActionFailed(f"capturing messages from a {kind} broker is not implemented (known: {', '.join(BROKER_KINDS)})")
 
 
-def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> Message:
     """Trigger the provider and return the message it really published, as pact-python wants it."""
     found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores), float(source["timeout"]))
     first = found[0]

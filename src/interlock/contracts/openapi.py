@@ -106,7 +106,7 @@ def load(service: str, source: str, root: Path) -> Document:
                 if isinstance(operation, dict):
                     operation.pop("servers", None)
     try:  # checked above against the specification (openapi_spec): openapi-core's own, older check is not repeated
-        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
+        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))  # type: ignore[arg-type]  # None skips the check: openapi-core's documented switch, missing from its annotation
     except Exception as exc:  # noqa: BLE001 - whatever openapi-core cannot build on is a document problem, never a crash
         doc.problem = Problem(str(path), f"openapi-core cannot use this OpenAPI {doc.version} document: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; fix the document")
         doc.raw = None
@@ -165,6 +165,7 @@ def verify_document(doc: Document, base_url: str | None, fixtures: dict[str, lis
                     continue
                 items.append(item(operation, "error", [{"type": "error", "path": None, "message": f"not attempted: {down}"}], 0.0))
                 continue
+            assert base_url is not None  # `down` is set whenever there is no URL
             op_start = time.perf_counter()
             try:
                 items.append(check_operation(doc, operation, fixtures.get(operation.interface_id, []), client, base_url.rstrip("/"), perform_setup))

@@ -489,7 +489,7 @@ def reflect_table(inspector: Inspector, table_name: str, table_names: Mapping[st
     }
     primary_key = list(inspector.get_pk_constraint(real, schema=schema_).get("constrained_columns") or [])
     unique = [list(u["column_names"]) for u in inspector.get_unique_constraints(real, schema=schema_)]
-    foreign_keys = inspector.get_foreign_keys(real, schema=schema_)
+    foreign_keys: list[dict[str, Any]] = [dict(fk) for fk in inspector.get_foreign_keys(real, schema=schema_)]
     # SQLite: its automatic indexes are the reliable record of inline UNIQUE columns (SQLAlchemy's
     # get_unique_constraints misses `sku VARCHAR(20) UNIQUE`: it cannot parse a type with a size there).
     options = {"include_auto_indexes": True} if dialect.name == "sqlite" else {}
@@ -558,7 +558,7 @@ def _ms(start: float) -> float:
 # Comparison (pure)
 
 
-def _mismatch(kind: str, path: str, expected: Any, actual: Any, message: str) -> dict[str, Any]:
+def _mismatch(kind: str, path: str | None, expected: Any, actual: Any, message: str) -> dict[str, Any]:
     return {"type": kind, "path": path, "expected": expected, "actual": actual, "message": message}
 
 
@@ -734,13 +734,13 @@ def records(found: Sequence[Entry], views: Mapping[str, StoreView]) -> list[dict
     for entry in found:
         store = entry.contract.store
         view = views[store]
-        items = []
+        items: list[dict[str, Any]] = []
         for table, spec in entry.spec.tables.items():
-            item = {"id": f"{store}:table {table}", "description": f"{entry.label} expects table {table} in {store}: {spec.summary()}", "provider_states": []}
+            item: dict[str, Any] = {"id": f"{store}:table {table}", "description": f"{entry.label} expects table {table} in {store}: {spec.summary()}", "provider_states": []}
             live, duration = view.tables.get(table, (None, view.connect_ms)) if view.error is None else (None, view.connect_ms)
             if view.error is not None or isinstance(live, str):
-                reason = view.error if view.error is not None else str(live)
-                item.update(status="error", duration_ms=duration, mismatches=[_mismatch("error", None, None, None, f"not checked: {reason}")])  # type: ignore[arg-type]
+                reason: str | None = view.error if view.error is not None else str(live)
+                item.update(status="error", duration_ms=duration, mismatches=[_mismatch("error", None, None, None, f"not checked: {reason}")])
             else:
                 found_ = compare_table(table, spec, live, f"{store} ({view.where})")
                 item.update(status="fail" if found_ else "pass", duration_ms=duration, mismatches=found_)

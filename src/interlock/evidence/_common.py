@@ -9,6 +9,7 @@ on what a safe name is.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: bounded memory whatever the file size
 #: Chunks smaller than this are hashed on the caller's thread: a hand-off would cost more than it saves.
@@ -105,7 +106,7 @@ def normalize_relpath(rel: str | os.PathLike[str]) -> str:
     return text
 
 
-def open_artifact(artifacts_dir: Path, rel: str) -> BinaryIO:
+def open_artifact(artifacts_dir: Path, rel: str) -> io.BufferedReader:
     """Open artifacts_dir/rel for reading, refusing symlinks and non-files.
 
     Evidence must be the file that sits in the artifacts folder, not whatever

@@ -128,7 +128,8 @@ def run(ctx: RunContext) -> Outcome:
         return module.settings(ctx, prepared[kind]) if kind in prepared else module.settings(ctx)
 
     def verify(kind: str, module: Any) -> list[dict[str, Any]]:
-        return module.verify(ctx, prepared[kind]) if kind in prepared else module.verify(ctx)
+        records: list[dict[str, Any]] = module.verify(ctx, prepared[kind]) if kind in prepared else module.verify(ctx)
+        return records
 
     ctx.artifacts.write_json("contract-validation-config.json", {
         "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "tools": tool_versions(TOOLS), "concurrency": max(1, len(run_kinds)),

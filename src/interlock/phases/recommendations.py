@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Callable
 
 from interlock.artifacts import BY_FILENAME
@@ -271,7 +272,7 @@ def recommendations(evidence: Evidence) -> str:
 
 def gather(ctx: RunContext) -> Evidence:
     """Read the evidence from the artifact folder and the config; an unreadable artifact is recorded, not raised."""
-    readers: dict[str, Callable[[], Any]] = {name: (lambda n=name: ctx.artifacts.read_json(n)) for name in (SCOPE, ENV, CONTRACTS, TESTS)}
+    readers: dict[str, Callable[[], Any]] = {name: partial(ctx.artifacts.read_json, name) for name in (SCOPE, ENV, CONTRACTS, TESTS)}
     readers[DEFECTS] = lambda: read_log(ctx.artifacts.path(DEFECTS))
     readers[OBSERVABILITY] = lambda: ctx.artifacts.path(OBSERVABILITY).read_text("utf-8")
     readers[REGRESSION] = lambda: ctx.artifacts.path(REGRESSION).read_text("utf-8")

@@ -59,7 +59,7 @@ async def probe_redis(
 
 async def _compare_config(client: Redis, check: Check, where: str, expected: Mapping[str, str]) -> None:
     """Compare each expected setting with the server's ``CONFIG GET`` value."""
-    actual: dict[str, str] = {}
+    actual: dict[str | None, str | None] = {}  # as redis-py types CONFIG GET
     for key in expected:
         actual.update(await client.config_get(key))
     wrong = [

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup, escape
 
 from interlock.files import atomic_write
@@ -33,7 +33,7 @@ REPORT_NAME = "integration-report.html"
 
 
 @cache
-def _template() -> Any:
+def _template() -> Template:
     env = Environment(loader=PackageLoader("interlock.report", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=False, lstrip_blocks=False)
     return env.get_template("report.html.j2")

@@ -76,7 +76,7 @@ def gate_section(gates: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def contract_index(contracts: dict[str, Any] | None) -> list[tuple[dict[str, Any], dict[str, Any] | None, str]]:
     """(contract, item or None, normalised outcome) for every contract item."""
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = []
     for c in (contracts or {}).get("contracts", []):
         items = c.get("interactions") or []
         if not items:
@@ -198,7 +198,8 @@ def tests_section(report: dict[str, Any] | None) -> dict[str, Any]:
     tests = report.get("tests", [])
     extra = {f["nodeid"]: f for f in (report.get("interlock") or {}).get("failures", [])}
     modules: dict[str, dict[str, Any]] = {}
-    failures, listed = [], []
+    failures: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
     for t in tests:
         nodeid = t["nodeid"]
         outcome = execution_outcome(t["outcome"])

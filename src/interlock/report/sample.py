@@ -196,7 +196,7 @@ def write_sample(
     artifacts.write_csv("defect-log.csv", COLUMNS, defects)
     critical = sum(1 for d in defects if d["severity"] == "critical" and d["status"] == "open")
     artifacts.write_json("gate-results.json", _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
-    state = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
+    state: dict[str, Any] = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
     atomic_write(folder / ".interlock-state.json", json.dumps(state, indent=2).encode())
     return folder
 

@@ -340,9 +340,10 @@ def defect_records(rows: list[dict[str, str]]) -> list[DefectRecord]:
 def read_state(artifacts_dir: Path) -> dict[str, Any]:
     """The engine's run state beside the artifacts ({} when absent or unreadable)."""
     try:
-        return json.loads((artifacts_dir / STATE_FILE).read_text("utf-8"))
+        state: dict[str, Any] = json.loads((artifacts_dir / STATE_FILE).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
+    return state
 
 
 @dataclass(frozen=True)
