@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from interlock import gates
-from tests.import_cycles import cycles, import_graph
+from tests.import_cycles import cycles, import_graph, module_name
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "interlock"
 #: Modules that decide: data in, data out (rule 4). They may not reach the network, processes or files.
@@ -77,3 +77,13 @@ def test_the_cycle_counter_sees_function_level_imports_and_skips_type_checking_o
     (pkg / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import e\n")
     (pkg / "e.py").write_text("import pkg.d\n")
     assert cycles(import_graph(tmp_path, "pkg")) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def test_every_unit_test_file_is_named_after_the_module_it_tests() -> None:
+    """`tests/unit/**/test_<module>[_<aspect>].py`, the module's dotted path with `_` for `.`: a reader finds a module's tests by name."""
+    modules = {module_name(p).removeprefix("interlock.").replace(".", "_") for p in SRC.rglob("*.py")} - {"interlock"}
+    unit = Path(__file__).resolve().parent
+    unnamed = sorted(p.relative_to(unit).as_posix() for p in unit.rglob("test_*.py")
+                     if p.name != "test_architecture.py"
+                     and not any(p.stem == f"test_{m}" or p.stem.startswith(f"test_{m}_") for m in modules))
+    assert unnamed == [], f"name these after the module they test: {unnamed}"

@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.artifacts import ArtifactDir
+from interlock.files import atomic_write
 from interlock.defects import COLUMNS, Failure, merge
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
