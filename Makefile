@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHOP := examples/shop
 
 
-.PHONY: install chromium demo test test-unit test-services test-e2e clean bench
+.PHONY: install chromium demo lint test test-unit test-services test-e2e clean bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,10 +27,16 @@ demo: install
 chromium:
 	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 
+# The static checks that keep the structure: ruff, mypy strict over src/interlock
+# ([tool.mypy]) and the layer contracts of ARCHITECTURE.md ([tool.importlinter]).
+lint: install
+	$(VENV)/bin/ruff check --select F,E9 src tests examples
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
 # worksteal: a worker that runs dry takes queued tests from the other, so the long
 # end-to-end tests never leave one core idle at the end.
-test: install chromium
-	$(VENV)/bin/ruff check --select F,E9 src tests examples
+test: lint chromium
 	$(PY) -m pytest -n 2 --dist worksteal -q tests
 
 test-unit: install

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -33,8 +34,10 @@ from benchmark import Benchmark, Measurement
 
 from interlock.artifacts import ArtifactDir
 from interlock.report import render
-from interlock.report.sample import sample_history, sample_test_ids, write_sample
 from interlock.store import open_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the sample runs are a test fixture
+from tests.sample import sample_history, sample_test_ids, write_sample  # noqa: E402
 
 TESTS = 10_000
 RUNS = 200

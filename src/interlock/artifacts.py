@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from interlock import fastschema
 from interlock.errors import Problem, UsageError
-from interlock.files import atomic_write
+from interlock.files import atomic_write as atomic_write  # re-exported: the writers import it with ArtifactDir
 
 if TYPE_CHECKING:
     from interlock.secrets import Redactor
@@ -136,7 +136,8 @@ def schema(name: str) -> dict[str, Any]:
     if name not in schema_names():
         raise UsageError(Problem("interlock schema", f"no schema named {name!r}; known: {', '.join(schema_names())}"))
     text = resources.files("interlock.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def validation_errors(name: str, data: Any) -> list[str]:

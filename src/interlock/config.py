@@ -360,9 +360,10 @@ class ConditionOverride(_Approved):
 
     def approval(self) -> Approval | None:
         """The approval given with this override, or None if any part of it is missing."""
-        if None in (self.justification, self.approver, self.ticket, self.expires):
+        justification, approver, ticket, expires = self.justification, self.approver, self.ticket, self.expires
+        if justification is None or approver is None or ticket is None or expires is None:
             return None
-        return Approval(justification=self.justification, approver=self.approver, ticket=self.ticket, expires=self.expires)
+        return Approval(justification=justification, approver=approver, ticket=ticket, expires=expires)
 
 
 class Gates(Model):
@@ -566,8 +567,8 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
             if svc not in env.services:
                 add(("environments", env_name, "services"), f"service {svc!r} has no runtime in environment {env_name!r}; add [environments.{env_name}.services.{svc}]")
         known = set(config.services) | set(env.stores) | set(env.brokers)
-        for svc_name, svc in config.services.items():
-            for target in svc.depends_on:
+        for svc_name, service in config.services.items():
+            for target in service.depends_on:
                 if target not in known:
                     add(("services", svc_name, "depends_on"), f"{target!r} is not a service, store or broker of environment {env_name!r}")
         pact = config.contracts.pact
@@ -584,8 +585,8 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
                 add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}")
     from interlock.gates import policy_problems  # gates owns the conditions; it imports this module
 
-    for loc, message in policy_problems(config.gates, config.waivers):
-        add(loc, message)
+    for loc, problem in policy_problems(config.gates, config.waivers):
+        add(loc, problem)
     return problems
 
 

@@ -67,7 +67,8 @@ def _resolve(target: str, step_id: str) -> Callable[[RunContext], Outcome]:
         if exc.name == module_name:
             return not_implemented(step_id)
         raise
-    return getattr(module, attr)
+    step: Callable[[RunContext], Outcome] = getattr(module, attr)
+    return step
 
 
 def _when_run(target: str, step_id: str) -> Callable[[RunContext], Outcome]:

@@ -130,7 +130,8 @@ class _Progress:
     def last_error(self) -> str | None:
         lines = [line.strip() for line in [*self.tail, self.partial] if line.strip()]
         errors = [line for line in lines if _ERROR.search(line)]
-        return (errors or lines or [None])[-1]
+        candidates = errors or lines
+        return candidates[-1] if candidates else None
 
 
 def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
@@ -139,6 +140,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
     report.unlink(missing_ok=True)
     log_path = ctx.artifacts.write_text(log, f"$ {shlex.join(command)}\n")
     progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
+    last: tuple[int, int | None]
     deadline, last = (start := time.monotonic()) + wall_clock, (-1, None)
     redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
@@ -186,7 +188,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
 def read_report(path: Path) -> dict[str, Any] | None:
     """pytest-json-report's report checked against REPORT_SCHEMA; None when it was not written."""
     try:
-        report = json.loads(path.read_text("utf-8"))
+        report: dict[str, Any] = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return None
     except ValueError as exc:
@@ -330,18 +332,19 @@ def summarize(ctx: RunContext, run: PytestRun) -> tuple[dict[str, int], list[dic
     """Counts by outcome, the failures (tests, uncollectable modules, a run cut short) and why the run is no evidence."""
     report, root = run.report, ctx.loaded.root
     tests, raw = (report["tests"], report["summary"]) if report else ([], {})
+    origin = Path(report["root"]) if report else root  # where pytest ran: its node ids are relative to it
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
     failures = []
     for test in tests:
         counts[COUNTS[test["outcome"]]] += 1
         if COUNTS[test["outcome"]] in ("failed", "errors"):
-            stage = next((test[w] for w in ("setup", "call", "teardown") if test.get(w, {}).get("outcome") == "failed"), {})
+            stage: dict[str, Any] = next((test[w] for w in ("setup", "call", "teardown") if test.get(w, {}).get("outcome") == "failed"), {})
             message = message_of(stage.get("longrepr", ""), stage.get("crash", {}).get("message"))
-            failures.append(_failure(relocate(test["nodeid"], Path(report["root"]), root), test["outcome"], message,
+            failures.append(_failure(relocate(test["nodeid"], origin, root), test["outcome"], message,
                                      "critical" in test["keywords"], test.get("metadata", {}).get("interfaces", [])))
     summary = {"collected": raw.get("collected", 0), "total": raw.get("total", 0), **counts, "deselected": raw.get("deselected", 0)}
     # A module that cannot be collected hides its tests: a failure of its own (collection errors are not test errors).
-    broken = [_failure(relocate(c["nodeid"], Path(report["root"]), root), "error", message_of(c.get("longrepr", "")), True, [])
+    broken = [_failure(relocate(c["nodeid"], origin, root), "error", message_of(c.get("longrepr", "")), True, [])
               for c in (report or {}).get("collectors", []) if c["outcome"] == "failed"]
     if run.stopped_after is not None:
         problem = f"pytest did not finish within {run.stopped_after:g}s and was stopped"

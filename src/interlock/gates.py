@@ -206,7 +206,7 @@ def policy_problems(options: Gates, waivers: list[Waiver]) -> list[tuple[tuple[s
         close = difflib.get_close_matches(cid, list(known), n=1)
         return f"unknown gate condition {cid!r}; " + (f"did you mean {close[0]!r}?" if close else "`interlock gates` lists the condition ids")
 
-    for cid, override in options.conditions.items():
+    for cid in options.conditions:
         loc: tuple[str | int, ...] = ("gates", "conditions", cid)
         if cid in INTEGRITY:
             problems.append((loc, f"{cid} is an integrity condition (the evidence exists, is whole, unfiltered, of one commit, sealed and signed): "

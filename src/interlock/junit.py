@@ -158,7 +158,7 @@ def execution_suites(report: dict[str, Any] | None) -> list[_Suite]:
         suite = by_module.setdefault(path, _Suite(f"tests {path}", stamp))
         outcome = execution_outcome(t["outcome"])
         case = _Case(classname, name, _secs(duration_of_test(t)))
-        phase = next((t[p] for p in ("setup", "call", "teardown") if isinstance(t.get(p), dict) and t[p].get("outcome") not in (None, "passed")), {})
+        phase: dict[str, Any] = next((t[p] for p in ("setup", "call", "teardown") if isinstance(t.get(p), dict) and t[p].get("outcome") not in (None, "passed")), {})
         crash = (phase.get("crash") or {}).get("message") or failures.get(t["nodeid"], {}).get("message") or t["outcome"]
         longrepr = str(phase.get("longrepr") or crash)
         if outcome == "fail":
@@ -199,7 +199,8 @@ def gate_suite(gates: dict[str, Any] | None, state: dict[str, Any]) -> _Suite:
 
 def _build(suites: list[_Suite], name: str) -> JUnitXml:
     root = JUnitXml(_clean(name, 500))
-    totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    total_seconds = 0.0
     for s in suites:
         suite = TestSuite(_clean(s.name, 500))
         for key, value in s.properties.items():
@@ -233,8 +234,8 @@ def _build(suites: list[_Suite], name: str) -> JUnitXml:
         totals["tests"] += len(s.cases)
         totals["failures"] += counts["failure"]
         totals["errors"] += counts["error"]
-        totals["time"] += seconds
-    root.tests, root.failures, root.errors, root.time = totals["tests"], totals["failures"], totals["errors"], round(totals["time"], 3)
+        total_seconds += seconds
+    root.tests, root.failures, root.errors, root.time = totals["tests"], totals["failures"], totals["errors"], round(total_seconds, 3)
     return root
 
 
@@ -249,7 +250,7 @@ def junit_xml(artifacts_dir: Path) -> bytes:
         gate_suite(folder.json(GATE_RESULTS), state),
     ]
     label = "interlock" + (f" {state['environment']}" if state.get("environment") else "") + (f" run {state['run_id']}" if state.get("run_id") else "")
-    body = _build(suites, label).tostring()
+    body: bytes = _build(suites, label).tostring()
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 

@@ -48,7 +48,8 @@ class ShardReport:
 
     @property
     def section(self) -> dict[str, Any]:
-        return self.report["interlock"]
+        section: dict[str, Any] = self.report["interlock"]
+        return section
 
 
 class MergeRefused(Exception):

@@ -192,7 +192,7 @@ def _tests(folder: RunFolder, out: dict[str, Metric]) -> None:
     names = ("tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
     report = folder.json(TESTS)
     problem = _missing(TESTS).reason if report is None else evidence_problem(report)
-    if problem:
+    if report is None or problem:
         for name in names:
             out[name] = Metric(None, problem)
         return

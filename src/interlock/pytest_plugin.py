@@ -103,7 +103,8 @@ def _keep_listed(config: pytest.Config, items: list[pytest.Item], listing: Path)
     exact = set(wanted)
     prefixes = tuple(p for w in wanted if "::" not in w for p in (w + "::", w.rstrip("/") + "/"))
     root = Path(config.getoption("interlock_root") or config.rootpath)
-    keep, dropped = [], []
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         nodeid = relocate(item.nodeid, config.rootpath, root)
         (keep if nodeid in exact or nodeid.startswith(prefixes) else dropped).append(item)

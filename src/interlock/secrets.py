@@ -212,7 +212,7 @@ class Redactor:
             clean = self.data(value)
             if clean != value:
                 changed[item.name] = type(value)(clean) if isinstance(value, tuple) else clean
-        return replace(event, **changed) if changed else event  # type: ignore[type-var]
+        return replace(event, **changed) if changed else event
 
     def emitter(self, emit: Callable[[Any], None]) -> Callable[[Any], None]:
         """`emit` behind this redactor: every event is redacted before any renderer sees it."""

@@ -23,7 +23,7 @@ import pytest
 
 from interlock.junit import junit_xml
 from interlock.report import REPORT_NAME, write_report
-from interlock.report.sample import BROKEN_ITEM, sample_test_ids, write_sample
+from tests.sample import BROKEN_ITEM, sample_test_ids, write_sample
 from interlock.store import open_store
 from tests.unit.test_junit import validate as validate_junit
 

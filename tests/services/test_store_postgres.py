@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from interlock.report import build_model, render
-from interlock.report.sample import sample_history, sample_record, sample_test_ids, write_sample
+from tests.sample import sample_history, sample_record, sample_test_ids, write_sample
 from interlock.store import Store, load_run, open_store
 from interlock.store.migrate import current_revision, head_revision
 from interlock.store.schema import VERSION_TABLE, metadata

@@ -16,7 +16,7 @@ import xmlschema
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from interlock.junit import JUNIT_NAME, junit_xml, write_junit
-from interlock.report.sample import BROKEN_ITEM, sample_test_ids, write_sample
+from tests.sample import BROKEN_ITEM, sample_test_ids, write_sample
 from interlock.summary import append_step_summary, github_summary
 
 # The Jenkins JUnit schema (xunit-plugin junit-10.xsd, itself derived from Ant's and

@@ -16,7 +16,7 @@ from interlock import models
 from interlock.artifacts import CATALOGUE, STATE_FILE, schema
 from interlock.defects import COLUMNS
 from interlock.engine import RunState
-from interlock.report.sample import write_sample
+from tests.sample import write_sample
 from interlock.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from interlock.report import REPORT_NAME, build_model, render, write_report
-from interlock.report.sample import BROKEN_ITEM, sample_history, sample_test_ids, write_sample
+from tests.sample import BROKEN_ITEM, sample_history, sample_test_ids, write_sample
 from interlock.report.svg import graph_svg, layout, line_chart
 from interlock.store import Store, open_store
 

@@ -256,7 +256,7 @@ def test_pytest_variables_in_the_report_have_credentials_masked() -> None:
 
 
 def test_gates_on_a_lone_shard_or_a_plain_pytest_json_report_fail_with_one_line_each(tmp_path: Path) -> None:
-    from tests.unit.test_phase3_cli import System
+    from tests.unit.test_cli_phase3 import System
 
     system = System(tmp_path / "sut")
     system.file("test_a.py", "import pytest\npytestmark = pytest.mark.integration\n" + "".join(f"def test_{n}():\n    pass\n" for n in range(4)))

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 
 from interlock import runspec
 from interlock.errors import UsageError
-from interlock.report.sample import BROKEN_ITEM, sample_history, sample_record, sample_test_ids, write_sample
+from tests.sample import BROKEN_ITEM, sample_history, sample_record, sample_test_ids, write_sample
 from interlock.store import ENV_VAR, engine_url, load_run, open_store, store_url
 from interlock.store.migrate import current_revision, head_revision
 from interlock.store.records import CheckResult, RunRecord, contract_key
@@ -316,7 +316,7 @@ def test_triage_files_flaky_checks_as_defects_and_recommendations_name_them(tmp_
     from interlock.defects import read_log
     from interlock.phases import recommendations, triage
     from interlock.context import RunContext
-    from tests.unit.test_phase4 import System
+    from tests.unit.test_phases_phase4 import System
 
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("INTERLOCK_GIT_COMMIT", "c1")
@@ -340,7 +340,7 @@ def test_triage_without_a_commit_says_flakiness_was_not_checked(tmp_path: Path, 
     from interlock.events import Notice
     from interlock.phases import triage
     from interlock.context import RunContext
-    from tests.unit.test_phase4 import System
+    from tests.unit.test_phases_phase4 import System
 
     for var in ("INTERLOCK_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", ENV_VAR):
         monkeypatch.delenv(var, raising=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interlock import verdict
-from tests.unit.test_phase4 import System
+from tests.unit.test_phases_phase4 import System
 
 
 def test_decide_writes_nothing_and_record_writes_what_was_decided(tmp_path: Path) -> None:

@@ -22,8 +22,10 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from pact.types import Message
 
 class JobError(Exception):
     """The job cannot be verified as configured (no URL for the provider, a broker token that is not set)."""
@@ -104,7 +106,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
             verifier.add_transport(url=job["url"])
             transports += 1
         if job["kind"] in ("message", "broker") and job.get("messages"):
-            def message(name: str, metadata: Any) -> dict[str, Any]:
+            def message(name: str, metadata: Any) -> Message:
                 try:
                     return _message(job, name)
                 except Exception as exc:
@@ -160,7 +162,7 @@ def capture_failure(exc: Exception) -> dict[str, str]:
     return {"status": "error", "type": "error", "message": describe(exc)}
 
 
-def _message(job: dict[str, Any], name: str) -> dict[str, Any]:
+def _message(job: dict[str, Any], name: str) -> Message:
     if name not in job["messages"]:
         raise KeyError(f"message {name!r} has no entry in [contracts.pact.messages] of interlock.toml: say how the provider produces it")
     from interlock.contracts.actions import capture

@@ -9,6 +9,7 @@ on what a safe name is.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from interlock.artifacts import BUNDLE, MANIFEST, SIGNOFF
 from interlock.files import sha256_stream
@@ -108,7 +109,7 @@ def normalize_relpath(rel: str | os.PathLike[str]) -> str:
     return text
 
 
-def open_artifact(artifacts_dir: Path, rel: str) -> BinaryIO:
+def open_artifact(artifacts_dir: Path, rel: str) -> io.BufferedReader:
     """Open artifacts_dir/rel for reading, refusing symlinks and non-files.
 
     Evidence must be the file that sits in the artifacts folder, not whatever

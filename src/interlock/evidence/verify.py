@@ -366,7 +366,8 @@ class _Verifier:
         the digests of files the bundle holds. A bundle without a ledger is left
         to the manifest checks (a listed ledger that is missing is reported there).
         """
-        from interlock.ledger import LEDGER, checked
+        from interlock.artifacts import LEDGER
+        from interlock.ledger import checked
 
         name = DATA_PREFIX + LEDGER
         if name not in self.entries:
@@ -380,12 +381,12 @@ class _Verifier:
                     state.pop(rel, None)
                 state.update({rel: (digest, entry.step) for rel, digest in entry.products.items() if rel in sealed})
         for rel in sorted(sealed) if not problems else []:  # after a break the replay stopped short: the break says it all
-            entry = self.entries.get(DATA_PREFIX + rel)
-            if entry is None:
+            scanned = self.entries.get(DATA_PREFIX + rel)
+            if scanned is None:
                 continue  # unreadable: already reported
             if rel not in state:
                 problems.append(f"{rel}: no line of the sealed {LEDGER} produced it")
-            elif state[rel][0] != entry.sha256:
+            elif state[rel][0] != scanned.sha256:
                 problems.append(f"{rel}: differs from what step {state[rel][1]} wrote according to the sealed {LEDGER}")
         for problem in problems[:shown]:
             self.add(name, problem)

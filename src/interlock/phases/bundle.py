@@ -162,7 +162,8 @@ def _signed_manifest_digest(path: Path) -> str | None:
     """The manifest digest a sign-off claims to approve (unverified: only to tell whether it is stale)."""
     try:
         statement = json.loads(base64.b64decode(json.loads(path.read_bytes())["payload"], validate=True))
-        return next(s["digest"]["sha256"] for s in statement["subject"] if s["name"] == MANIFEST_ENTRY)
+        digest: str = next(s["digest"]["sha256"] for s in statement["subject"] if s["name"] == MANIFEST_ENTRY)
+        return digest
     except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return None
 

@@ -98,7 +98,7 @@ FEATURE_ID = re.compile(r"\b[A-Z][A-Z0-9]*-\d+\b")
 
 def markdown_features(text: str) -> list[dict[str, Any]]:
     """Completed items of a Markdown checklist: `- [x] F-1 Title `service:GET /path``; open items are not delivered yet."""
-    features = []
+    features: list[dict[str, Any]] = []
     for line in text.splitlines():
         match = CHECKLIST.match(line)
         if not match or match.group("done") == " ":

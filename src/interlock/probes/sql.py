@@ -97,7 +97,7 @@ def _sort_key(row: tuple[str, ...]) -> tuple[tuple[int, Decimal | int, str], ...
     Computed here, not by ``ORDER BY``, because servers sort text by their own
     collations and numbers stored as text as text.
     """
-    key = []
+    key: list[tuple[int, Decimal | int, str]] = []
     for cell in row:
         if not cell:
             key.append((0, 0, ""))
@@ -319,7 +319,7 @@ def _check_checksum(check: Check, conn: Connection, where: str, table_name: str,
 
 def _db_error(exc: SQLAlchemyError) -> str:
     """The driver's own error line: SQLAlchemy's wrapper adds only its class name and a help link."""
-    return describe(exc.orig if isinstance(exc, DBAPIError) else exc)
+    return describe(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
 
 
 def _fail_all(main: Check, subs: list[tuple[Check, SubCheck]], reason: str) -> None:

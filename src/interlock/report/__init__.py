@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup, escape
 
 from interlock.artifacts import HTML_REPORT
@@ -37,7 +37,7 @@ REPORT_NAME = HTML_REPORT.filename
 
 
 @cache
-def _template() -> Any:
+def _template() -> Template:
     env = Environment(loader=PackageLoader("interlock.report", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=False, lstrip_blocks=False)
     return env.get_template("report.html.j2")

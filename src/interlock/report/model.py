@@ -200,7 +200,8 @@ def tests_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
     tests = report.get("tests", [])
     extra = {f["nodeid"]: f for f in (report.get("interlock") or {}).get("failures", [])}
     modules: dict[str, dict[str, Any]] = {}
-    failures, listed = [], []
+    failures: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
     for t in tests:
         nodeid = t["nodeid"]
         outcome = execution_outcome(t["outcome"])

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -44,10 +44,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 def _insert(engine: sa.Engine, table: sa.Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect (both backends have it)."""
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 class Store:
@@ -124,7 +126,9 @@ class Store:
             pks = self._check_pks(conn, run.results, digests)
             run_pk = conn.execute(sa.select(t.runs.c.pk).where(t.runs.c.run_id == run.run_id)).scalar()
             if run_pk is None:
-                run_pk = conn.execute(t.runs.insert().values(**row)).inserted_primary_key[0]
+                inserted = conn.execute(t.runs.insert().values(**row)).inserted_primary_key
+                assert inserted is not None  # an INSERT of one row always reports its key
+                run_pk = inserted[0]
             else:
                 for child in t.CHILD_TABLES:
                     conn.execute(child.delete().where(child.c.run_pk == run_pk))
@@ -176,7 +180,7 @@ class Store:
 
     # ------------------------------------------------------------------ reading
 
-    def _run_rows(self, conn: sa.Connection, *, environment: str | None = None, limit: int | None = None) -> list[sa.Row]:
+    def _run_rows(self, conn: sa.Connection, *, environment: str | None = None, limit: int | None = None) -> list[sa.Row[Any]]:
         """Runs newest first (by start, then by the order they were recorded)."""
         order = sa.func.coalesce(t.runs.c.started_at, t.runs.c.recorded_at)
         query = sa.select(t.runs).order_by(order.desc(), t.runs.c.pk.desc())
@@ -221,7 +225,8 @@ class Store:
     def defects(self, run_id: str) -> list[DefectRecord]:
         """The defect log as it was at the end of a run."""
         d = t.defects.c
-        query = (sa.select(d.defect_id, d.fingerprint, d.source, d.title, d.severity, d.owner, d.status, d.ticket, d.occurrences, d.message)
+        # ten columns: past SQLAlchemy's typed arities, so each row is typed as a tuple of any length
+        query: sa.Select[Unpack[tuple[Any, ...]]] = (sa.select(d.defect_id, d.fingerprint, d.source, d.title, d.severity, d.owner, d.status, d.ticket, d.occurrences, d.message)
                  .join(t.runs, t.runs.c.pk == d.run_pk).where(t.runs.c.run_id == run_id))
         with self.engine.connect() as conn:
             rows = [DefectRecord(*row) for row in conn.execute(query)]
@@ -250,7 +255,7 @@ class Store:
 
     # ------------------------------------------------------------------ flakiness and trends
 
-    def _flaky_events(self, conn: sa.Connection, window: list[sa.Row]) -> dict[tuple[int, str], list[tuple[int, str]]]:
+    def _flaky_events(self, conn: sa.Connection, window: list[sa.Row[Any]]) -> dict[tuple[int, str], list[tuple[int, str]]]:
         """(check pk, commit) → [(position of run in `window`, outcome)] for every check that both failed and passed on one commit.
 
         Failures come from a small partial index (outcome <> 'pass'); passes are
@@ -283,7 +288,7 @@ class Store:
                     events[(check_pk, commit)].append((position[run_pk], PASS))
         return {k: sorted(v) for k, v in events.items() if any(o == PASS for _, o in v)}
 
-    def _flaky_list(self, conn: sa.Connection, window: list[sa.Row], events: dict[tuple[int, str], list[tuple[int, str]]], limit: int | None) -> list[FlakyCheck]:
+    def _flaky_list(self, conn: sa.Connection, window: list[sa.Row[Any]], events: dict[tuple[int, str], list[tuple[int, str]]], limit: int | None) -> list[FlakyCheck]:
         """Most failures first, then the most recently seen, then the oldest check: the same order on every backend."""
         ranked = sorted(events.items(), key=lambda kv: (-sum(1 for _, o in kv[1] if o != PASS), -kv[1][-1][0], kv[0][0], kv[0][1]))
         if limit is not None:
@@ -298,10 +303,10 @@ class Store:
         return out
 
     @staticmethod
-    def _trend_points(window: list[sa.Row], events: dict[tuple[int, str], list[tuple[int, str]]]) -> list[TrendPoint]:
+    def _trend_points(window: list[sa.Row[Any]], events: dict[tuple[int, str], list[tuple[int, str]]]) -> list[TrendPoint]:
         became: dict[str, list[int]] = defaultdict(list)
         for (_, commit), seen in events.items():
-            first = {}
+            first: dict[bool, int] = {}
             for p, o in seen:
                 first.setdefault(o == PASS, p)
             became[commit].append(max(first.values()))
@@ -382,7 +387,7 @@ class History:
     flaky_total: int
 
 
-def _summary(r: sa.Row, gates: tuple[tuple[int, str], ...]) -> RunSummary:
+def _summary(r: sa.Row[Any], gates: tuple[tuple[int, str], ...]) -> RunSummary:
     return RunSummary(
         run_id=r.run_id, environment=r.environment, git_commit=r.git_commit, started_at=r.started_at, finished_at=r.finished_at,
         duration_s=r.duration_s, status=r.status, project=r.project,

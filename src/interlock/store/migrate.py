@@ -8,7 +8,7 @@ a PostgreSQL advisory lock or a file lock beside the SQLite file.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,7 +50,7 @@ def upgrade(engine: sa.Engine, where: str) -> None:
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
         raise UsageError(Problem(where, f"the history store has schema revision {current!r}, newer than this interlock knows (head {head!r}); upgrade interlock"))
-    lock = nullcontext()
+    lock: AbstractContextManager[object] = nullcontext()
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         lock = FileLock(str(Path(engine.url.database)) + ".migrate.lock", timeout=120)
     with lock, engine.begin() as conn:

@@ -85,7 +85,7 @@ def exercise(doc: Document, operation: Operation, planned: Planned, client: http
     headers = dict(planned.headers)
     if planned.cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in planned.cookies.items())
-    request = client.build_request(operation.method, base_url + doc.base_path + planned.path(operation.template), params=planned.query or None,
+    request = client.build_request(operation.method, base_url + doc.base_path + planned.path(operation.template), params=tuple(planned.query) or None,
                                    headers=headers, content=planned.body)
     adapted = SentRequest(request, pattern, planned.path_params, planned.cookies)
     found = mismatches("request", doc.app.iter_request_errors(adapted))
@@ -121,7 +121,7 @@ def child_path(path: str, key: Any) -> str:
 
 def schema_mismatches(kind: str, where: str, schema_errors: Iterable[Any], root: str = "$") -> list[dict[str, Any]]:
     """One mismatch per jsonschema error, at the exact JSON path (a missing or extra property's own path)."""
-    found = []
+    found: list[dict[str, Any]] = []
     for error in schema_errors:
         path = root
         for part in getattr(error, "absolute_path", getattr(error, "path", [])):

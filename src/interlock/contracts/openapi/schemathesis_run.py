@@ -76,6 +76,7 @@ def _operation(operation: Any, interface_id: str, url: str, timeout: float) -> t
     from schemathesis.core.failures import FailureGroup
 
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    down: list[str | None]
     calls, down = [0], [None]
     checks = _checks()
 
@@ -119,6 +120,7 @@ def run(doc: Document, url: str | None, timeout: float) -> dict[str, Any]:
     if not url:
         return _record(doc, "error", f"{doc.service} has no URL in this environment", [], 0.0)
     import schemathesis
+    from schemathesis.core.result import Err
 
     raw = dict(doc.raw)
     base_url = url.rstrip("/") + doc.base_path
@@ -132,12 +134,11 @@ def run(doc: Document, url: str | None, timeout: float) -> dict[str, Any]:
         except Exception as exc:
             return _record(doc, "error", f"Schemathesis could not load {doc.source}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", [], 0.0)
         for result in operations:
-            try:
-                operation = result.ok()
-            except Exception as exc:
+            if isinstance(result, Err):  # the operation's own schema error, as Schemathesis words it
                 items.append({"id": f"{doc.service}:? (schemathesis)", "description": "an operation Schemathesis could not read", "provider_states": [], "status": "error",
-                              "duration_ms": 0.0, "mismatches": [{"type": "error", "path": None, "message": str(exc).splitlines()[0][:300]}]})
+                              "duration_ms": 0.0, "mismatches": [{"type": "error", "path": None, "message": str(result.err()).splitlines()[0][:300]}]})
                 continue
+            operation = result.ok()
             interface_id = f"{doc.service}:{operation.method.upper()} {operation.path}"
             if down:
                 items.append({"id": f"{interface_id} (schemathesis)", "description": f"{operation.method.upper()} {operation.path}: not attempted", "provider_states": [],

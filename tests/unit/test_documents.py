@@ -29,7 +29,7 @@ from interlock.documents import PactFile, PactInteraction
 from interlock.events import Notice
 from interlock.phases.scope import build_matrix
 from interlock.context import RunContext
-from tests.unit.test_contract_asyncapi import item, make, only_record, publish_action
+from tests.unit.test_contracts_asyncapi import item, make, only_record, publish_action
 
 ITEM_31: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -331,7 +331,7 @@ def test_the_console_prints_each_relaxation_under_its_gate() -> None:
 
 def test_the_html_report_lists_the_relaxations(tmp_path: Path) -> None:
     from interlock.report import render
-    from interlock.report.sample import write_sample
+    from tests.sample import write_sample
 
     folder = write_sample(tmp_path / "run", run_id="run-1", tests=4, started_at=NOW)
     gates_path = folder / "gate-results.json"

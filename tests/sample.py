@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from interlock.artifacts import CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, SCOPE_MATRIX, SIGNOFF, ArtifactDir, atomic_write
+from interlock.artifacts import CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, SCOPE_MATRIX, SIGNOFF, ArtifactDir
 from interlock.defects import DefectLog, Failure, merge
+from interlock.files import atomic_write
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
 )
@@ -197,7 +198,7 @@ def write_sample(
     DefectLog(artifacts).write(defects)
     critical = sum(1 for d in defects if d["severity"] == "critical" and d["status"] == "open")
     record(artifacts, _gates(contracts["summary"]["failed"], len(failing & set(ids)), len(ids), critical, started + timedelta(seconds=duration_s)))
-    state = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
+    state: dict[str, Any] = {"run_id": run_id, "environment": "integration", "started_at": _iso(started), "completed": [], "halted_at": None, "halt_reason": None}
     atomic_write(folder / ".interlock-state.json", json.dumps(state, indent=2).encode())
     return folder
 

@@ -29,7 +29,7 @@ from interlock.phases import bundle, environment, recommendations, signoff
 from interlock.phases.bundle import bag_info, sealed_files, sealed_prefixes
 from interlock.context import RunContext
 
-from .test_phase4 import MANIFEST, SIGNED, ZIP, System, check, environment_report, scope_matrix
+from .test_phases_phase4 import MANIFEST, SIGNED, ZIP, System, check, environment_report, scope_matrix
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
