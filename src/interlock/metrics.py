@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from interlock import fastschema, ledger
-from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, schema, validation_errors
+from interlock import ledger
+from interlock.artifacts import BY_FILENAME, DERIVED, LEDGER, ArtifactDir, validation_errors
 from interlock.defects import defect_id, fingerprint, read_log
 from interlock.errors import Problem, UsageError
 from interlock.files import sha256_file
@@ -66,11 +66,6 @@ class MalformedArtifact(UsageError):
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
-@functools.cache
-def _shape_check(name: str) -> fastschema.Check | None:
-    return fastschema.compile_schema(schema(name))
-
-
 def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
     """A JSON artifact checked against its schema, None when it is absent; MalformedArtifact otherwise."""
     if not artifacts.exists(filename):
@@ -81,8 +76,7 @@ def _json(artifacts: ArtifactDir, filename: str) -> Any | None:
         raise MalformedArtifact(filename, exc.problems[0].message.split(";")[0]) from None
     name = BY_FILENAME[filename].schema_name if filename in BY_FILENAME else None
     if name is not None:
-        check = _shape_check(name)
-        errors = [] if check is not None and check(data) else validation_errors(name, data)
+        errors = validation_errors(name, data)
         if errors:
             raise MalformedArtifact(filename, errors[0])
     return data
