@@ -34,15 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from jsonschema import Draft202012Validator
-
-from interlock import fastschema, identity
-from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, SchemaViolation, atomic_write, schema, validation_errors
+from interlock import identity
+from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, SchemaViolation, atomic_write, validation_errors
 from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
 from interlock.phases import Outcome
 from interlock.context import RunContext
+from interlock.schemacheck import SchemaCheck
 from interlock.secrets import redact_variables
 from interlock.selection import Suite, decide, parse_args
 from interlock.shards import Shard, relocate
@@ -65,7 +64,7 @@ REPORT_SCHEMA: dict[str, Any] = {"type": "object", "required": ["exitcode", "roo
     "exitcode": {"type": "integer"}, "root": _STR, "tests": {"type": "array", "items": _TEST},
     "collectors": {"type": "array", "items": _COLLECTOR},
     "summary": {"type": "object", "required": ["total", "collected"], "properties": {"total": _COUNT, "collected": _COUNT, "deselected": _COUNT}}}}
-_REPORT_VALID = fastschema.compile_schema(REPORT_SCHEMA)  # the yes/no fast path; jsonschema still words every error
+_REPORT_CHECK = SchemaCheck(REPORT_SCHEMA)
 _TOTAL = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?(?: / (\d+) selected)?|\d+ workers? \[(\d+) items?\]")
 _CLASSIC = re.compile(r"(?:(\S+\.py) )?([.FEsxX]+)(?: +\[ *\d+%\])?")
 _ERROR = re.compile(r"error[:>]", re.IGNORECASE)  # "ERROR: ...", "pytest: error: ...", "INTERNALERROR> ..."
@@ -202,10 +201,8 @@ def read_report(path: Path) -> dict[str, Any] | None:
 
 
 def _report_errors(report: Any) -> list[str]:
-    """Where `report` breaks REPORT_SCHEMA, each as `path: message` (the fast check first, jsonschema to word them)."""
-    if _REPORT_VALID is not None and _REPORT_VALID(report):
-        return []
-    return [f"{e.json_path}: {e.message}" for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(report)]
+    """Where `report` breaks REPORT_SCHEMA, each as `path: message` (jsonschema-rs first, jsonschema to word them)."""
+    return [f"{e.json_path}: {e.message}" for e in _REPORT_CHECK.errors(report)]
 
 
 def evidence_problem(report: dict[str, Any], name: str = REPORT) -> str | None:
@@ -427,8 +424,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
 
 def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path:
     """Validate against the execution report's schema and write atomically (shard names are not in the catalogue)."""
-    valid = fastschema.compile_schema(schema("test-execution-report"))
-    errors = [] if valid is not None and valid(report) else validation_errors("test-execution-report", report)
+    errors = validation_errors("test-execution-report", report)
     if errors:
         raise SchemaViolation(f"{name} breaks its schema: " + "; ".join(errors[:5]))
     target = folder.path(name)

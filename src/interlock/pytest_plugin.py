@@ -69,14 +69,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def interfaces_of(item: pytest.Item) -> list[str]:
     """The interface ids of every `interface` marker on the item (closest first), without repeats."""
+    return _marks_of(item)[0]
+
+
+def _marks_of(item: pytest.Item) -> tuple[list[str], bool]:
+    """The item's interface ids and whether it is critical, in one walk of its markers.
+
+    pytest-json-report asks for a test's metadata at setup, call and teardown, and a
+    marker added by a fixture counts from then on, so the markers are read each time,
+    but once for both answers.
+    """
     ids: list[str] = []
-    for marker in item.iter_markers("interface"):
-        for value in marker.args:
-            if not isinstance(value, str):
-                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.interface takes interface ids as strings, got {value!r}")
-            if value not in ids:
-                ids.append(value)
-    return ids
+    critical = False
+    for marker in item.iter_markers():
+        if marker.name == "critical":
+            critical = True
+        elif marker.name == "interface":
+            for value in marker.args:
+                if not isinstance(value, str):
+                    raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.interface takes interface ids as strings, got {value!r}")
+                if value not in ids:
+                    ids.append(value)
+    return ids, critical
 
 
 @pytest.hookimpl(trylast=True)
@@ -303,7 +317,8 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) 
     `optionalhook`: the hook exists only when pytest-json-report is active
     (`--json-report`); without it pytest never calls this and does not complain.
     """
-    return {"interfaces": interfaces_of(item), "critical": item.get_closest_marker("critical") is not None}
+    interfaces, critical = _marks_of(item)
+    return {"interfaces": interfaces, "critical": critical}
 
 
 def service_env_var(name: str) -> str:

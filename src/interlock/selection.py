@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from interlock.schemacheck import SchemaCheck
 
 # pytest options (and plugins' options interlock passes or users commonly give) that take a value as the next word.
 VALUED = frozenset({
@@ -60,6 +60,7 @@ RECORD_SCHEMA: dict[str, Any] = {"type": "object", "required": [
         "collection": {"type": ["object", "null"], "required": ["collected", "suite", "critical", "selected", "deselected"], "properties": {
             "collected": _IDS, "suite": {"anyOf": [_IDS, {"type": "null"}]}, "critical": _IDS, "selected": _IDS,
             "deselected": {"type": "object", "additionalProperties": {"type": "string"}}}}}}
+_RECORD_CHECK = SchemaCheck(RECORD_SCHEMA)
 
 
 def _tokens(args: Iterable[str]) -> Iterator[tuple[str, str | None]]:
@@ -121,7 +122,7 @@ class Decision:
 
 def record_problem(record: Any) -> str | None:
     """Why a selection record cannot be read (one line), None when it can."""
-    error = next(iter(Draft202012Validator(RECORD_SCHEMA).iter_errors(record)), None)
+    error = next(_RECORD_CHECK.errors(record), None)
     return None if error is None else f"{error.json_path}: {error.message}"
 
 

@@ -14,7 +14,7 @@ from interlock import config
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.defects import COLUMNS, read_log
 from interlock.events import AutomationExecuted, Event, Progress
-from interlock.execution import ReportFormatError, _Progress, collect_tests, read_report, run_suite, suite_command
+from interlock.execution import ReportFormatError, _Progress, collect_tests, dumps_report, read_report, run_suite, suite_command
 from interlock.regression import NOTHING
 from interlock.regression import run as regress
 from interlock.context import RunContext
@@ -339,3 +339,14 @@ def test_regression_reruns_neighbours_by_module_and_service_and_survives_a_delet
     project.ctx.artifacts.write_csv("defect-log.csv", COLUMNS, rows)
     outcome = regress(project.ctx)
     assert (outcome.status, outcome.reason) == ("fail", "1 neighbour test(s) failed every rerun: tests/test_n.py::test_near")
+
+
+def test_report_text_is_json_with_a_line_per_test() -> None:
+    test = {"nodeid": "tests/t.py::test_a", "outcome": "failed", "keywords": ["critical"], "call": {"outcome": "failed", "longrepr": "E assert 1 == 2"}}
+    report = {"exitcode": 1, "root": "/sut", "summary": {"total": 2, "collected": 2}, "collectors": [{"nodeid": "tests/t.py", "outcome": "passed"}],
+              "tests": [test, {**test, "nodeid": "tests/t.py::test_b", "outcome": "passed"}], "interlock": {"failures": []}}
+    text = dumps_report(report)
+    assert json.loads(text) == report
+    assert sum(line.strip().startswith('{"nodeid": "tests/t.py::test_') for line in text.splitlines()) == 2
+    assert sum(line.strip().startswith('{"nodeid"') for line in text.splitlines()) == 3  # and the collector
+    assert json.loads(dumps_report({**report, "tests": []}))["tests"] == []
