@@ -20,12 +20,12 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from interlock.checks import describe
-from interlock.probes import host_port, redact_url
+from interlock.urls import host_port, redact_url
 
 StoreKind = Literal["sqlite", "postgresql", "mysql"]
 
 DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
-SCHEMES: dict[str, set[str]] = {"sqlite": {"sqlite"}, "postgresql": {"postgresql", "postgres"}, "mysql": {"mysql", "mariadb"}}
+SCHEMES: dict[StoreKind, set[str]] = {"sqlite": {"sqlite"}, "postgresql": {"postgresql", "postgres"}, "mysql": {"mysql", "mariadb"}}
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
@@ -40,7 +40,7 @@ def parse(url: str) -> URL:
 def kind_of(url: str) -> StoreKind | None:
     """The store kind a URL's scheme names (None: a scheme interlock has no driver for); ValueError when not a URL."""
     scheme = parse(url).drivername.split("+", 1)[0]
-    return next((kind for kind, schemes in SCHEMES.items() if scheme in schemes), None)  # type: ignore[return-value]
+    return next((kind for kind, schemes in SCHEMES.items() if scheme in schemes), None)
 
 
 def sqlite_file(url: str) -> Path:

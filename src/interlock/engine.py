@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from interlock import ledger
-from interlock.artifacts import BUNDLE, ArtifactDir, writer_lock
+from interlock.artifacts import BUNDLE, STATE_FILE, ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.runspec import RunSpec
 from interlock.errors import ExitCode, Problem, UsageError
@@ -37,9 +37,9 @@ from interlock.events import (
     StepStarted,
 )
 from interlock.gates import failures, relaxed_lines
-from interlock.phases import HaltRun, Outcome, Step, not_implemented
+from interlock.protocol import HaltRun, Outcome, Step, not_implemented
 from interlock.context import RunContext, utc_now
-from interlock.state import STATE_FILE, RunState, staging_folder, staging_folders
+from interlock.state import RunState, staging_folder, staging_folders
 from interlock.supervisor import SERVICE_LOGS
 from interlock.verdict import gate_results
 

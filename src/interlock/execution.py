@@ -39,7 +39,7 @@ from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, SchemaViolation, 
 from interlock.children import die_with_interlock
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext
 from interlock.schemacheck import SchemaCheck
 from interlock.secrets import redact_variables

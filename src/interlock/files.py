@@ -19,7 +19,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 #: Read size when hashing: bounded memory whatever the file size.
 CHUNK_SIZE = 1 << 20
@@ -62,7 +62,7 @@ def atomic_write(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         raise
 
 
-def sha256_stream(handle: BinaryIO, limit: int | None = None) -> tuple[str, int]:
+def sha256_stream(handle: IO[bytes], limit: int | None = None) -> tuple[str, int]:
     """The SHA-256 of what `handle` reads (its first `limit` bytes when given) and how many bytes that was, in CHUNK_SIZE reads."""
     digest = hashlib.sha256()
     size = 0

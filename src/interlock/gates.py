@@ -25,7 +25,7 @@ from interlock.artifacts import (
     BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, RECOMMENDATIONS,
     REGRESSION_SUMMARY, RUN_LEDGER, SCOPE_MATRIX, SIGNOFF, TEST_DATA_INVENTORY,
 )
-from interlock.config import Approval, ConditionOverride, Gates, Waiver
+from interlock.policy import Approval, ConditionOverride, Gates, Waiver
 from interlock.events import PHASE_NAMES
 
 OPERATORS = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}

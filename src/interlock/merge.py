@@ -26,11 +26,12 @@ from typing import Any
 from interlock import identity, ledger
 from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, writer_lock
 from interlock.config import Loaded
-from interlock.defects import DEFECT_LOG, DefectLog
+from interlock.artifacts import DEFECT_LOG
+from interlock.defects import DefectLog
 from interlock.errors import Problem, UsageError
 from interlock.events import DefectFound, Emit, Notice
 from interlock.execution import COUNTS, LOG, REPORT, ReportFormatError, read_report, verdict, write_report
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.selection import combine_selections
 from interlock.shards import SHARD_FILE, Shard, digest, relocate
 from interlock.state import RunState

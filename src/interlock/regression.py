@@ -26,7 +26,7 @@ from interlock.artifacts import EXECUTION_REPORT, REGRESSION_DATA, REGRESSION_SU
 from interlock.defects import DefectLog
 from interlock.events import Progress
 from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
 
 RUNS = 3

@@ -46,7 +46,7 @@ class SchemaCheck:
     def _fast(self) -> jsonschema_rs.Draft202012Validator:
         used = sorted(_format_names(self.schema)) if self.formats else []
         checks = {name: _format_function(name) for name in used}
-        return jsonschema_rs.Draft202012Validator(self.schema, validate_formats=bool(checks), formats=checks or None)
+        return jsonschema_rs.Draft202012Validator(dict(self.schema), validate_formats=bool(checks), formats=checks or None)
 
     @cached_property
     def _slow(self) -> Validator:

@@ -183,7 +183,6 @@ def test_only_the_verdict_records_gate_results() -> None:
 #: Import cycles that another issue-14 change removes, each with who removes it. The lead deletes
 #: an entry when that change lands; from then on the cycle may not come back (the issue's count is 0).
 PENDING_CYCLES = {
-    ("interlock.config", "interlock.gates"): "unassigned: config.check imports gates.policy_problems at call time",
 }
 
 

@@ -23,7 +23,8 @@ import pytest
 
 from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
-from interlock.config import Gates, Waiver, load, parse
+from interlock.config import load, parse
+from interlock.policy import Gates, Waiver
 from interlock.contracts import pact
 from interlock.contracts.pact_worker import add_broker, add_filter
 from interlock.contracts.pact_worker import verify as worker_verify

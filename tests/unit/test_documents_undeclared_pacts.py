@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from interlock.config import Gates, parse
+from interlock.config import parse
+
+from interlock.policy import Gates
 from interlock.documents import is_pact, pact_files, undeclared_pacts
 from interlock.errors import ConfigError
 from interlock.gates import Metric, evaluate

@@ -33,7 +33,7 @@ import os
 import signal
 from pathlib import Path
 
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 
 
 def make(step_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from interlock.config import ConditionOverride, Gates, Waiver
+from interlock.policy import ConditionOverride, Gates, Waiver
 from interlock.gates import DEFAULT_CONDITIONS, Metric, evaluate, relaxations
 
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)

@@ -11,7 +11,8 @@ import pytest
 
 from interlock import statuses
 from interlock.artifacts import ArtifactDir
-from interlock.config import ConditionOverride, Gates, Waiver, parse
+from interlock.config import parse
+from interlock.policy import ConditionOverride, Gates, Waiver
 from interlock.defects import COLUMNS, defect_id, fingerprint
 from interlock.errors import ConfigError
 from interlock.gates import DEFAULT_CONDITIONS, INTEGRITY, Metric, evaluate, policy_problems, relaxations

@@ -22,7 +22,8 @@ import pytest
 from interlock import runspec
 from interlock import metrics
 from interlock.artifacts import ArtifactDir
-from interlock.config import Gates, load
+from interlock.config import load
+from interlock.policy import Gates
 from interlock.evidence import bundle_subjects, make_statement, sign_statement, verify_bundle, write_bundle
 from interlock.gates import evaluate
 from interlock.phases import bundle, environment, recommendations, signoff
@@ -100,7 +101,7 @@ def test_a_report_that_does_not_say_what_was_declared_fails_gate_1(tmp_path: Pat
 
 def test_an_unprobed_component_is_never_waived(tmp_path: Path) -> None:
     """environment.unprobed is an integrity condition: neither its own waiver nor another condition's waiver of the same name covers it."""
-    from interlock.config import Waiver
+    from interlock.policy import Waiver
 
     folder = environment_folder(tmp_path, DECLARED, [c for c in ALL_CHECKS if c["id"] != "bus"], ("catalog", "orders"))
     approval = {"justification": "broker retired", "approver": "QA lead", "ticket": "QA-9", "expires": datetime(2027, 1, 1, tzinfo=timezone.utc)}

@@ -18,7 +18,8 @@ from interlock import runspec
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.events import AutomationExecuted, Event, ProtocolError
-from interlock.phases import Outcome, data, environment
+from interlock.phases import data, environment
+from interlock.protocol import Outcome
 from interlock.context import RunContext
 from tests.support import free_ports
 

@@ -23,7 +23,7 @@ from interlock.engine import gate_results
 from interlock.errors import ConfigError
 from interlock.events import Event, PromptRequired
 from interlock.evidence import generate_keypair, verify_bundle
-from interlock.phases import HaltRun, Outcome
+from interlock.protocol import HaltRun, Outcome
 from interlock.phases import bundle, recommendations, signoff
 from interlock.context import RunContext
 from tests.support import config_head, whole_suite_selection

@@ -150,7 +150,11 @@ async def _capture(url: str, exchange: str, topic: str, trigger: Callable[[], No
             capture_queue = await channel.declare_queue(f"interlock.capture.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True)
             await capture_queue.bind(target, routing_key=topic)
             lost = asyncio.get_running_loop().create_future()
-            connection.close_callbacks.add(lambda _sender, exc: lost.done() or lost.set_result(exc))
+            def on_close(_sender: object, exc: BaseException | None) -> None:
+                if not lost.done():
+                    lost.set_result(exc)
+
+            connection.close_callbacks.add(on_close)
             await asyncio.to_thread(trigger)
             deadline = time.monotonic() + timeout
             while (remaining := deadline - time.monotonic()) > 0:

@@ -118,7 +118,8 @@ async def _capture(url: str, subject: str, trigger: Callable[[], None], timeout:
     found: list[Captured] = []
     try:
         subscription = await client.subscribe(subject)
-        await client.flush(timeout=max(timeout, 1.0))  # the server has the SUB before the producer publishes
+        # the server has the SUB before the producer publishes; nats-py annotates an int but waits any number of seconds
+        await client.flush(timeout=max(timeout, 1.0))  # type: ignore[arg-type]
         await asyncio.to_thread(trigger)
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from interlock.brokers.base import SILENCE_SLACK, BrokerKind, Captured, CaptureFailed, NoMessage, plain, silent
 from interlock.checks import Check, describe, timed
@@ -69,7 +69,7 @@ async def probe_redis(
 
 async def _compare_config(client: Redis, check: Check, where: str, expected: Mapping[str, str]) -> None:
     """Compare each expected setting with the server's ``CONFIG GET`` value."""
-    actual: dict[str, str] = {}
+    actual: dict[str | None, str | None] = {}  # as redis-py types CONFIG GET
     for key in expected:
         actual.update(await client.config_get(key))
     wrong = [
@@ -123,7 +123,8 @@ def _capture_stream(url: str, stream: str, trigger: Callable[[], None], timeout:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                answer = client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000)))
+                # RESP2, the client's protocol: a list of [stream, [(id, fields), ...]]
+                answer = cast("list[list[Any]] | None", client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000))))
             except redis.TimeoutError:
                 raise CaptureFailed(f"XREAD on stream {stream!r}: Redis {host_port(url, DEFAULT_PORT)}: {silent(timeout)}") from None
             except redis.ConnectionError as exc:

@@ -12,7 +12,7 @@ performs the trigger action, then takes what the producer published.
 from __future__ import annotations
 
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import sqlalchemy
@@ -22,6 +22,9 @@ from interlock.checks import describe
 from interlock.children import die_with_interlock
 from interlock.dburl import open_engine
 from interlock.probes import connect_failure
+
+if TYPE_CHECKING:
+    from pact.types import Message
 
 
 class ActionFailed(Exception):
@@ -67,7 +70,7 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: d
             raise ActionFailed(f"command {' '.join(command)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
 
 
-def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> Message:
     """Trigger the provider and return the message it really published, as pact-python wants it."""
     found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores), float(source["timeout"]))
     first = found[0]

@@ -45,7 +45,7 @@ from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME
 from interlock.evidence.bundle import textual
 from interlock.files import sha256_file
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
 from interlock.secrets import MAX_EXPANDED, UNSCANNABLE, Redactor
 

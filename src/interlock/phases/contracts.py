@@ -27,7 +27,7 @@ from interlock.artifacts import CONTRACT_CONFIG, CONTRACT_RESULTS
 from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
 
 TOOLS = ("interlock", "pact-python", "pact-python-ffi", "openapi-core", "jsonschema", "schemathesis", "sqlalchemy")

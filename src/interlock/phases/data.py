@@ -22,7 +22,7 @@ from interlock.documents import load_pact, pact_files
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten
 from interlock.files import sha256_file
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.probes.sql import TableContent
 from interlock.context import RunContext, utc_now
 

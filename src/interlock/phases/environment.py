@@ -25,7 +25,7 @@ from interlock.checks import Check
 from interlock.config import Environment, ServiceRuntime
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, Notice, ProtocolError
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.phases.data import csv_content, data_rows
 from interlock.probes import redact_url, run_all
 from interlock.probes.http import probe_http
@@ -113,7 +113,7 @@ def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | N
     """The version of each component this environment uses, from the probes (None: used but not read)."""
     by_id = {c.id: c for c in probed}
     observed: dict[str, str | None] = {"python": platform.python_version()}
-    used = [(store.kind, server_version(by_id.get(name))) for name, store in ctx.env.stores.items()]  # a store's component is its kind
+    used: list[tuple[str, str | None]] = [(store.kind, server_version(by_id.get(name))) for name, store in ctx.env.stores.items()]  # a store's component is its kind
     used += [(KINDS[b.kind].component, KINDS[b.kind].observed_version(by_id.get(name))) for name, b in ctx.env.brokers.items()]
     for component, version in used:
         if observed.get(component) is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from interlock.execution import run_suite
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext
 
 

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.artifacts import OBSERVABILITY, OBSERVABILITY_DATA
 from interlock.checks import describe
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlock.artifacts import SCOPE_MATRIX, TEST_PLAN
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
 
 

@@ -23,7 +23,7 @@ from interlock.artifacts import (
     OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX,
 )
 from interlock.errors import UsageError
-from interlock.phases import Outcome
+from interlock.protocol import Outcome
 from interlock.context import RunContext
 from interlock.runfolder import RunFolder
 

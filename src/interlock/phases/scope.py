@@ -29,7 +29,7 @@ from interlock.documents import (
 from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
 from interlock.files import sha256_file
-from interlock.phases import HaltRun, Outcome
+from interlock.protocol import HaltRun, Outcome
 from interlock.context import RunContext, utc_now
 
 

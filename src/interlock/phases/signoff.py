@@ -40,7 +40,7 @@ from interlock.evidence import (
 from interlock.files import sha256_file
 from interlock.gates import failures, relaxations
 from interlock.metrics import commit_problems, recorded_commits, short, waiver_active
-from interlock.phases import HaltRun, Outcome
+from interlock.protocol import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.context import RunContext, utc_now
 from interlock.verdict import gate_results

@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT
-from interlock.config import Config, Waiver
+from interlock.config import Config
+from interlock.policy import Waiver
 from interlock.defects import DefectLog, Failure, merge, unmitigated_critical
 from interlock.errors import UsageError
 from interlock.events import DefectFound, Notice, ProtocolError
 from interlock.execution import report_name, shard_of
 from interlock.gates import active_waivers
-from interlock.phases import HaltRun, Outcome
+from interlock.protocol import HaltRun, Outcome
 from interlock.runfolder import RunFolder
 from interlock.context import RunContext, utc_now
 from interlock.statuses import ContractStatus

@@ -24,26 +24,18 @@ import re
 import time
 from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from interlock.checks import Check, describe
+from interlock.urls import host_port as host_port
+from interlock.urls import redact_url as redact_url
 
 __all__ = ["connect_failure", "connection_lost", "host_port", "redact_url", "run_all", "scrub", "version_matches", "version_problem"]
 
 _LEADING_VERSION = re.compile(r"\s*v?(\d+(?:\.\d+)*)")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, safe for reasons, targets and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
 def scrub(text: str, url: str) -> str:
@@ -94,15 +86,6 @@ def connection_lost(where: str, exc: BaseException, url: str, peer: str = "broke
     """
     reason = connect_failure(where, exc, url, peer)
     return reason if reason.endswith(": connection refused") else f"{where}: connection closed by the {peer}"
-
-
-def host_port(url: str, default_port: int) -> str:
-    """``host:port`` of a URL, for reasons that must name where a service was looked for."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port or default_port}"
 
 
 def version_matches(actual: str, spec: str | None) -> bool:

@@ -86,6 +86,7 @@ class AsyncApiDocument:
         key = (where[0], where[1], fmt)
         if key not in self._validators:
             cls = validator_class(fmt)
+            assert cls is not None, f"no validator for schemaFormat {fmt!r}: callers check validator_class first"
             self._validators[key] = cls({"$ref": f"{where[0]}#{json_pointer(where[1])}"}, registry=self.registry, format_checker=FORMAT_CHECKER)
         return self._validators[key]
 

@@ -30,7 +30,8 @@ def _pointer_parts(fragment: str) -> Loc | None:
 
 def _walk(data: Any, parts: Loc) -> tuple[bool, Loc, Any]:
     """Follow `parts` into `data`; list indices become ints. (found, normalised parts, node)."""
-    node, done = data, []
+    node = data
+    done: list[str | int] = []
     for part in parts:
         if isinstance(node, dict) and str(part) in node:
             node = node[str(part)]
@@ -151,11 +152,11 @@ class _Loader:
             raise self.malformed(uri, (*parts, "traits"), "traits must be a list")
         for index, trait in enumerate(traits):
             t_uri, t_parts, t_node = self.follow(uri, (*parts, "traits", index), trait)
-            for key, value in self.mapping(t_uri, t_parts, t_node, "a message trait").items():
-                fields[key] = (t_uri, (*t_parts, key), value)
-        for key, value in node.items():
+            for key, entry in self.mapping(t_uri, t_parts, t_node, "a message trait").items():
+                fields[key] = (t_uri, (*t_parts, key), entry)
+        for key, entry in node.items():
             if key != "traits":
-                fields[key] = (uri, (*parts, key), value)  # the message prevails over its traits
+                fields[key] = (uri, (*parts, key), entry)  # the message prevails over its traits
 
         def value(key: str) -> Any:
             return fields[key][2] if key in fields else None
@@ -255,7 +256,7 @@ class _Loader:
                 raise self.malformed(uri, (*parts, "action"), f"action must be `send` or `receive`, not {action!r}")
             channel = self.channel_id(uri, (*parts, "channel"), node.get("channel"), channels, "channel")
             listed = self.listed_messages(uri, parts, node["messages"], channel, own[channel], targets[channel], default_type, f"operation {op_id!r}") if "messages" in node else [None]
-            uses.setdefault(channel, {}).setdefault(action, []).extend(listed)  # type: ignore[arg-type]
+            uses.setdefault(channel, {}).setdefault(action, []).extend(listed)
             if "reply" not in node:
                 continue
             r_uri, r_parts, reply = self.follow(uri, (*parts, "reply"), node["reply"])
@@ -265,7 +266,7 @@ class _Loader:
             reply_channel = self.channel_id(r_uri, (*r_parts, "channel"), reply["channel"], channels, "the reply's channel")
             replied = (self.listed_messages(r_uri, r_parts, reply["messages"], reply_channel, own[reply_channel], targets[reply_channel], default_type, f"the reply of operation {op_id!r}")
                        if "messages" in reply else [None])
-            uses.setdefault(reply_channel, {}).setdefault("receive" if action == "send" else "send", []).extend(replied)  # type: ignore[arg-type]
+            uses.setdefault(reply_channel, {}).setdefault("receive" if action == "send" else "send", []).extend(replied)
         out = []
         for key, (uri, parts, node) in resolved.items():
             address = node.get("address")

@@ -82,7 +82,7 @@ def load(service: str, source: str, root: Path) -> Document:
                 if isinstance(operation, dict):
                     operation.pop("servers", None)
     try:  # checked above against the specification (spec.py): openapi-core's own, older check is not repeated
-        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))
+        doc.app = OpenAPI.from_dict(data, base_uri=path.as_uri(), config=Config(spec_validator_cls=None))  # type: ignore[arg-type]  # None skips the check: openapi-core's documented switch, missing from its annotation
     except Exception as exc:  # noqa: BLE001 - whatever openapi-core cannot build on is a document problem, never a crash
         doc.problem = Problem(str(path), f"openapi-core cannot use this OpenAPI {doc.version} document: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; fix the document")
         doc.raw = None

@@ -66,6 +66,7 @@ def verify_document(doc: Document, base_url: str | None, fixtures: dict[str, lis
                     continue
                 items.append(item(operation, "error", [{"type": "error", "path": None, "message": f"not attempted: {down}"}], 0.0))
                 continue
+            assert base_url is not None  # `down` is set whenever there is no URL
             op_start = time.perf_counter()
             try:
                 items.append(check_operation(doc, operation, fixtures.get(operation.interface_id, []), client, base_url.rstrip("/"), perform_setup))

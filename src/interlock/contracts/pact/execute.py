@@ -166,6 +166,7 @@ def run_job(ctx: RunContext, job: dict[str, Any], extra_env: Mapping[str, str] |
                 except subprocess.TimeoutExpired:
                     failure = "the verifier job ran over 1800s and was stopped"
         if out_path.is_file():
-            return json.loads(out_path.read_text("utf-8"))
+            result: dict[str, Any] = json.loads(out_path.read_text("utf-8"))
+            return result
         return {"results": {}, "output": "", "error": f"{failure or 'the verifier worker wrote no results'}; see logs/{log.name}",
                 "duration_ms": (time.perf_counter() - start) * 1000, "state_failures": {}}

@@ -81,7 +81,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
         outcome = outcomes.get(item.path) or outcomes.get((item.provider, item.kind)) or {}
         reported = {(r.get("consumer"), r.get("description")): r for r in outcome.get("results", {}).get("interactionResults", [])}
         state_failures = outcome.get("state_failures", {})
-        interactions = []
+        interactions: list[dict[str, Any]] = []
         for interaction in item.interactions:
             if selection is not None and interaction.description not in selection.get(item.path, ()):
                 continue
@@ -123,7 +123,7 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
         return [{**source_record(source, reason), "id": f"pact:broker->{provider}", "provider": provider}]
     records = []
     for consumer, entries in sorted(by_consumer.items()):
-        interactions = []
+        interactions: list[dict[str, Any]] = []
         for entry in entries:
             states = [str(s) for s in entry.get("providerStates") or []]
             status, found = _verdict(entry, [state_failures[s] for s in states if s in state_failures], outcome.get("error"))

@@ -9,7 +9,7 @@ from interlock.contracts.schema.document import DeclaredType, ForeignKeySpec, Ta
 from interlock.contracts.schema.live import LiveTable, LiveType
 
 
-def mismatch(kind: str, path: str, expected: Any, actual: Any, message: str) -> dict[str, Any]:
+def mismatch(kind: str, path: str | None, expected: Any, actual: Any, message: str) -> dict[str, Any]:
     """One difference as the results artifact records it."""
     return {"type": kind, "path": path, "expected": expected, "actual": actual, "message": message}
 

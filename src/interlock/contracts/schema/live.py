@@ -126,7 +126,7 @@ def reflect_table(inspector: Inspector, table_name: str, table_names: Mapping[st
         {"columns": [c if c is not None else "(expression)" for c in i["column_names"]], "unique": bool(i.get("unique"))}
         for i in inspector.get_indexes(real, schema=schema_, **options)
     ]
-    return LiveTable(real, columns, primary_key, unique, foreign_keys, indexes)
+    return LiveTable(real, columns, primary_key, unique, [dict(fk) for fk in foreign_keys], indexes)
 
 
 @dataclass

@@ -32,13 +32,13 @@ def records(found: Sequence[Entry], views: Mapping[str, StoreView]) -> list[dict
     for entry in found:
         store = entry.contract.store
         view = views[store]
-        items = []
+        items: list[dict[str, Any]] = []
         for table, spec in entry.spec.tables.items():
-            item = {"id": f"{store}:table {table}", "description": f"{entry.label} expects table {table} in {store}: {spec.summary()}", "provider_states": []}
+            item: dict[str, Any] = {"id": f"{store}:table {table}", "description": f"{entry.label} expects table {table} in {store}: {spec.summary()}", "provider_states": []}
             live, duration = view.tables.get(table, (None, view.connect_ms)) if view.error is None else (None, view.connect_ms)
             if view.error is not None or isinstance(live, str):
-                reason = view.error if view.error is not None else str(live)
-                item.update(status="error", duration_ms=duration, mismatches=[mismatch("error", None, None, None, f"not checked: {reason}")])  # type: ignore[arg-type]
+                why = view.error if view.error is not None else str(live)
+                item.update(status="error", duration_ms=duration, mismatches=[mismatch("error", None, None, None, f"not checked: {why}")])
             else:
                 found_ = compare_table(table, spec, live, f"{store} ({view.where})")
                 item.update(status="fail" if found_ else "pass", duration_ms=duration, mismatches=found_)
