@@ -20,6 +20,7 @@ from types import TracebackType
 from interlock.config import Loaded
 from interlock.errors import InterlockError
 from interlock.events import Emit, Event, Notice, RunPublished
+from interlock.runfolder import RunFolder
 from interlock.store import Store, open_store
 from interlock.identity import commit_key
 
@@ -38,6 +39,13 @@ class Outputs:
         self.loaded, self.tolerant = loaded, tolerant
         self._store: Store | None = None
         self._refused: InterlockError | None = None
+        self._runs: dict[str, RunFolder] = {}
+
+    def run(self, folder: str) -> RunFolder:
+        """The published run's folder, read once for every output (history, report, JUnit, summary)."""
+        if folder not in self._runs:
+            self._runs[folder] = RunFolder.load(Path(folder))
+        return self._runs[folder]
 
     def store(self) -> Store:
         """The history store, opened on first use and shared by the recorder and the report; a refusal is remembered, not retried."""
@@ -82,4 +90,4 @@ class HistoryRecorder:
     def handle(self, event: Event, emit: Emit) -> None:
         if isinstance(event, RunPublished):
             with self.outputs.writing("run history not recorded", emit):
-                self.outputs.store().record_run(Path(event.folder), git_commit=commit_key(self.outputs.loaded.root, Path(event.folder)))
+                self.outputs.store().record_run(self.outputs.run(event.folder), git_commit=commit_key(self.outputs.loaded.root, Path(event.folder)))

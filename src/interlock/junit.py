@@ -239,7 +239,7 @@ def _build(suites: list[_Suite], name: str) -> JUnitXml:
     return root
 
 
-def junit_xml(artifacts_dir: Path) -> bytes:
+def junit_xml(artifacts_dir: Path | RunFolder) -> bytes:
     """The JUnit XML document (UTF-8, with declaration) of the run in `artifacts_dir`."""
     folder = RunFolder.load(artifacts_dir)
     state = folder.state
@@ -254,7 +254,7 @@ def junit_xml(artifacts_dir: Path) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 
-def write_junit(artifacts_dir: Path, out: Path) -> Path:
+def write_junit(artifacts_dir: Path | RunFolder, out: Path) -> Path:
     """Write the run's JUnit XML to `out` atomically; returns `out`."""
     atomic_write(out, junit_xml(artifacts_dir))
     return out
@@ -269,5 +269,5 @@ class JUnitWriter:
     def handle(self, event: Event, emit: Emit) -> None:
         if isinstance(event, RunPublished):
             with self.outputs.writing("JUnit XML not written", emit):
-                folder = Path(event.folder)
-                emit(FileWritten("junit", str(write_junit(folder, folder / JUNIT_NAME))))
+                run = self.outputs.run(event.folder)
+                emit(FileWritten("junit", str(write_junit(run, run.root / JUNIT_NAME))))

@@ -51,8 +51,13 @@ class RunFolder:
         self._defects: list[dict[str, str]] | UsageError | None = None
 
     @classmethod
-    def load(cls, artifacts: ArtifactDir | Path) -> RunFolder:
-        """Read the folder once: the common JSON artifacts and the defect log (errors are kept, raised when read)."""
+    def load(cls, artifacts: RunFolder | ArtifactDir | Path) -> RunFolder:
+        """Read the folder once: the common JSON artifacts and the defect log (errors are kept, raised when read).
+
+        A folder already read is handed back as it is, so every output of a run shares one reading.
+        """
+        if isinstance(artifacts, RunFolder):
+            return artifacts
         folder = cls(artifacts if isinstance(artifacts, ArtifactDir) else ArtifactDir(artifacts))
         for artifact in PRELOADED:
             folder._load(artifact.filename)

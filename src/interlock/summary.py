@@ -33,7 +33,7 @@ def _cell(text: Any) -> str:
     return value if len(value) <= 300 else value[:299] + "…"
 
 
-def github_summary(artifacts_dir: Path) -> str:
+def github_summary(artifacts_dir: Path | RunFolder) -> str:
     run = RunFolder.load(artifacts_dir)
     gates, env_report, contracts, tests = (run.json(a) for a in (GATE_RESULTS, ENVIRONMENT_REPORT, CONTRACT_RESULTS, EXECUTION_REPORT))
     state, defects = run.state, run.defects
@@ -104,7 +104,7 @@ def github_summary(artifacts_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def append_step_summary(artifacts_dir: Path) -> bool:
+def append_step_summary(artifacts_dir: Path | RunFolder) -> bool:
     """Append the summary to the file named by `$GITHUB_STEP_SUMMARY`; False (and nothing written) when it is unset."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
@@ -123,4 +123,4 @@ class StepSummaryWriter:
     def handle(self, event: Event, emit: Emit) -> None:
         if isinstance(event, RunPublished):
             with self.outputs.writing("step summary not written", emit):
-                append_step_summary(Path(event.folder))
+                append_step_summary(self.outputs.run(event.folder))

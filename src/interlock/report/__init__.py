@@ -30,6 +30,7 @@ from interlock.report.svg import graph_svg, line_chart, run_strip
 
 if TYPE_CHECKING:
     from interlock.store import Store
+    from interlock.runfolder import RunFolder
 
 __all__ = ["REPORT_NAME", "ReportWriter", "build_model", "render", "render_model", "write_report"]
 
@@ -97,12 +98,12 @@ def render_model(model: dict[str, Any], *, now: datetime | None = None) -> str:
     )
 
 
-def render(store: Store | None, artifacts_dir: Path, *, now: datetime | None = None, history: int = 200) -> str:
+def render(store: Store | None, artifacts_dir: Path | RunFolder, *, now: datetime | None = None, history: int = 200) -> str:
     """The report of the run in `artifacts_dir` with the last `history` runs of `store` (None: no history)."""
     return render_model(build_model(store, artifacts_dir, history=history), now=now)
 
 
-def write_report(store: Store | None, artifacts_dir: Path, out: Path, *, now: datetime | None = None, history: int = 200) -> Path:
+def write_report(store: Store | None, artifacts_dir: Path | RunFolder, out: Path, *, now: datetime | None = None, history: int = 200) -> Path:
     """Render and write atomically to `out` (readers see the old report or the new one)."""
     atomic_write(out, render(store, artifacts_dir, now=now, history=history).encode("utf-8"))
     return out
@@ -117,5 +118,5 @@ class ReportWriter:
     def handle(self, event: Event, emit: Emit) -> None:
         if isinstance(event, RunPublished):
             with self.outputs.writing("report not written", emit):
-                folder = Path(event.folder)
-                emit(FileWritten("report", str(write_report(self.outputs.store(), folder, folder / REPORT_NAME))))
+                run = self.outputs.run(event.folder)
+                emit(FileWritten("report", str(write_report(self.outputs.store(), run, run.root / REPORT_NAME))))

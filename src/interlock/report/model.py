@@ -264,7 +264,7 @@ def history_section(store: Store | None, environment: str | None, history: int, 
 # --------------------------------------------------------------------------- the whole model
 
 
-def build_model(store: Store | None, artifacts_dir: Path, *, history: int = 200) -> dict[str, Any]:
+def build_model(store: Store | None, artifacts_dir: Path | RunFolder, *, history: int = 200) -> dict[str, Any]:
     """Everything the report shows, as plain data (equal data → identical HTML)."""
     run = RunFolder.load(artifacts_dir)
     read: tuple[Mapping[str, Any] | None, ...] = (run.gates, run.scope, run.env_report, run.contracts, run.tests)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,9 @@ from interlock.store import schema as t
 from interlock.store.records import (
     FAILING, PASS, CheckResult, DefectRecord, FlakyCheck, RunRecord, RunSummary, TrendPoint, dedupe, load_run, utc_text,
 )
+
+if TYPE_CHECKING:
+    from interlock.runfolder import RunFolder
 
 _CHUNK = 500  # bound parameters per IN (...), well under SQLite's and psycopg's limits
 _INT_CHUNK = 5000  # our own integer keys, written inline: no parameter limit, no binding cost
@@ -82,7 +85,7 @@ class Store:
 
     def record_run(
         self,
-        artifacts_dir: Path,
+        artifacts_dir: Path | RunFolder,
         *,
         run_id: str | None = None,
         environment: str | None = None,

@@ -319,7 +319,7 @@ def defect_records(rows: list[dict[str, str]]) -> list[DefectRecord]:
 
 
 def load_run(
-    artifacts_dir: Path,
+    artifacts_dir: Path | RunFolder,
     *,
     run_id: str | None = None,
     environment: str | None = None,
@@ -339,7 +339,7 @@ def load_run(
     state = run.state
     run_id = run_id or state.get("run_id")
     if not run_id:
-        raise UsageError(Problem(str(artifacts_dir), f"no run id given and no {STATE_FILE} to read it from; pass the run id"))
+        raise UsageError(Problem(str(run.root), f"no run id given and no {STATE_FILE} to read it from; pass the run id"))
     environment = environment or state.get("environment") or (scope or {}).get("environment") or (env_report or {}).get("environment") or ""
     started_at = started_at or state.get("started_at") or (env_report or {}).get("started_at")
     finished_at = finished_at or (gates or {}).get("generated_at")
