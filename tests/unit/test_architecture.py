@@ -219,3 +219,187 @@ def test_the_run_context_and_the_supervisor_do_not_import_execution() -> None:
     graph = import_graph()
     assert "interlock.runtime" not in graph
     assert "interlock.execution" not in graph["interlock.supervisor"] and "interlock.execution" not in graph["interlock.context"]
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(SRC).as_posix()
+
+
+def _calls(path: Path) -> list[ast.Call]:
+    return [n for n in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(n, ast.Call)]
+
+
+def _called(call: ast.Call) -> str:
+    """The name a call ends in: `print` for print(...), `exit` for sys.exit(...)."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def test_only_the_cli_and_the_renderers_print() -> None:
+    """Rule 1: everything else speaks through events, so `--json` and the redactor see every line."""
+    printers = sorted({_relative(p) for p in SRC.rglob("*.py") if any(_called(c) == "print" for c in _calls(p))})
+    assert set(printers) <= {"cli.py", "render.py"}, printers
+
+
+def test_only_the_cli_turns_errors_into_exit_codes() -> None:
+    """Rule 5: the CLI maps errors to exit codes; a module that exits itself skips the one-line error handling (the pact worker is its own process)."""
+    exits = sorted({_relative(p) for p in SRC.rglob("*.py")
+                    if any(_called(c) in ("exit", "_exit") or ast.unparse(c.func) in ("typer.Exit", "SystemExit") for c in _calls(p))})
+    assert set(exits) <= {"cli.py", "contracts/pact_worker.py"}, exits
+
+
+def _defines(path: Path, name: str) -> bool:
+    """The module defines `name` as a function, or imports it from where the step's body lives (3.1 and 3.3)."""
+    body = ast.parse(path.read_text()).body
+    return any((isinstance(n, ast.FunctionDef) and n.name == name)
+               or (isinstance(n, ast.ImportFrom) and name in {a.asname or a.name for a in n.names}) for n in body)
+
+
+def test_every_step_is_listed_once_and_names_its_code() -> None:
+    """Rule 2: `engine.STEPS` is the data a run is made of; each entry names a module that defines the function it runs."""
+    from interlock import engine
+
+    ids = [entry[0] for entry in engine.STEPS]
+    assert len(ids) == len(set(ids))
+    for step_id, _, _, target, _ in engine.STEPS:
+        module, _, function = target.partition(":")
+        path = _module_file(module)
+        assert path is not None and _defines(path, function), f"step {step_id}: {target} is no function"
+
+
+def test_the_engine_takes_its_steps_as_a_parameter() -> None:
+    """Rule 2: the step list is a parameter, and a step whose module is missing is "not implemented", never a pass."""
+    import inspect
+
+    from interlock import engine
+
+    assert "steps" in inspect.signature(engine.Engine).parameters
+    assert engine._resolve("interlock.phases.no_such_step:run", "9.9") is not None
+    assert engine._resolve("interlock.phases.no_such_step:run", "9.9").__qualname__.startswith("not_implemented")
+
+
+def test_only_dburl_turns_a_url_into_a_database_url() -> None:
+    """Rule 4: one module turns a config URL into a SQLAlchemy URL; the history store builds its engine from what dburl returns."""
+    parsers = sorted({_relative(p) for p in SRC.rglob("*.py") if any(_called(c) in ("make_url", "create") and
+                      (_called(c) == "make_url" or ast.unparse(c.func).endswith("URL.create")) for c in _calls(p))})
+    engines = sorted({_relative(p) for p in SRC.rglob("*.py") if any(_called(c) == "create_engine" for c in _calls(p))})
+    assert parsers == ["dburl.py"]
+    assert set(engines) <= {"dburl.py", "store/__init__.py"}, engines
+
+
+def test_one_redactor_per_run() -> None:
+    """Rule 7: the run's redactor is built once, by `runspec.build`; secrets.py's own factories are what it calls."""
+    builders = sorted({_relative(p) for p in SRC.rglob("*.py") if any(_called(c) == "Redactor" for c in _calls(p))})
+    assert set(builders) <= {"secrets.py", "runspec.py"}, builders
+
+
+def test_only_the_engine_and_the_edit_commands_write_the_ledger() -> None:
+    """Rule 8: a ledger line per step (the engine), per edit through interlock (`defects` in the CLI, `merge`, step 4.1's in-place masking)."""
+    writes = {"append", "record", "line_for_step"}
+    writers = sorted({_relative(p) for p in SRC.rglob("*.py") if p.name != "ledger.py" and any(
+        isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", None) == "ledger" and c.func.attr in writes for c in _calls(p))})
+    assert writers == ["cli.py", "engine.py", "merge.py", "phases/bundle.py"]
+
+
+#: ARCHITECTURE.md's layers, top to bottom, by top-level module or package (the import-linter `layers` contract, restated).
+LAYERS = (
+    {"__main__"},
+    {"cli"},
+    {"engine", "merge", "inputs", "scaffold"},
+    {"phases", "execution", "regression", "metrics", "verdict"},
+    {"contracts", "evidence", "store", "report", "junit", "summary", "history", "ledger", "render", "pytest_plugin", "runfolder"},
+    {"context", "supervisor", "runspec"},
+    {"gates", "selection", "baseline_checks"},
+    {"config", "artifacts", "models", "defects", "state", "secrets", "probes", "brokers", "baseline", "documents", "dburl"},
+    {"errors", "files", "statuses", "events", "shards", "checks", "children", "ports", "identity", "schemacheck"},
+)
+#: Imports up a layer that ARCHITECTURE.md names as known exceptions (each also in the contracts' ignore_imports).
+UPWARD = {("interlock.config", "interlock.gates")}
+
+
+def test_every_module_sits_in_one_layer_and_imports_no_higher_one() -> None:
+    """Rule 10: a new module must be placed in a layer, and no import (lazy ones included) reaches up."""
+    level = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    assert sum(len(layer) for layer in LAYERS) == len(level), "a module is in two layers"
+
+    def top(module: str) -> str:
+        return module.split(".")[1]
+
+    graph = {m: deps - {"interlock"} for m, deps in import_graph().items() if m != "interlock"}
+    assert {top(m) for m in graph} == set(level), "place every top-level module in ARCHITECTURE.md's layers"
+    upward = sorted((m, d) for m, deps in graph.items() for d in deps if level[top(d)] < level[top(m)] and (m, d) not in UPWARD)
+    assert upward == []
+
+
+def test_nothing_reads_interlocks_own_markdown() -> None:
+    """Rule 11: a later step reads a Markdown artifact's JSON twin; the Markdown is only written (and sealed whole by the bundle)."""
+    from interlock import artifacts
+
+    markdown = {name for name, value in vars(artifacts).items() if isinstance(value, artifacts.Artifact) and value.filename.endswith(".md")}
+    reads = {"read_text", "read_bytes", "open", "readlines"}
+    readers = sorted({_relative(p) for p in SRC.rglob("*.py") if any(
+        _called(c) in reads and (any(n in ast.unparse(c) for n in markdown) or ".md" in ast.unparse(c)) for c in _calls(p))})
+    assert readers == [], readers
+
+
+def test_no_module_outside_the_registry_names_a_broker_kind() -> None:
+    """Rule 13: a broker kind is one module and one registry line; nothing else spells a kind, so nothing else needs an edit."""
+    from interlock import brokers
+
+    naming = sorted({_relative(p) for p in SRC.rglob("*.py") if p.parent.name != "brokers" and _strings(p) & set(brokers.KINDS)})
+    assert naming == [], naming
+
+
+def test_no_module_global_carries_a_decision() -> None:
+    """Rule 14: decisions travel in the RunSpec; no `global` rebinding and no context variable in the package."""
+    carriers = sorted({_relative(p) for p in SRC.rglob("*.py") for n in ast.walk(ast.parse(p.read_text()))
+                       if isinstance(n, ast.Global) or (isinstance(n, ast.Call) and _called(n) == "ContextVar")})
+    assert carriers == [], carriers
+
+
+def test_no_test_fixture_ships_in_the_package() -> None:
+    """Rule 16: fixtures live under tests/; only the pytest plugin (shipped for the system's suite) imports pytest."""
+    fixtures = sorted(_relative(p) for p in SRC.rglob("*.py") if p.stem in ("sample", "conftest", "fixtures") or p.stem.startswith("test_"))
+    users = sorted(_relative(p) for p in SRC.rglob("*.py") if {"pytest", "_pytest"} & imported(p))
+    assert fixtures == []
+    assert users == ["pytest_plugin.py"]
+
+
+#: Cycles between sibling packages or modules (as import-linter's `acyclic_siblings` sees them) that another change removes.
+PENDING_SIBLING_CYCLES = {
+    ("interlock.config", "interlock.gates"): "unassigned: config.check imports gates.policy_problems at call time",
+    ("interlock.dburl", "interlock.probes"): "unassigned: probes.sql opens its engine through dburl, dburl takes host_port and redact_url from probes",
+}
+
+
+#: The imports the `acyclic` contract ignores by name (pyproject's ignore_imports): 3.1 and 3.3 import Outcome and HaltRun back from phases.
+IGNORED_IMPORTS = {("interlock.execution", "interlock.phases"), ("interlock.regression", "interlock.phases")}
+
+
+def sibling_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Child -> the siblings it imports, for the children of every package: a module stands for everything under it."""
+    edges: dict[str, set[str]] = {}
+    for source, targets in graph.items():
+        for target in targets:
+            a, b = source.split("."), target.split(".")
+            common = 0
+            while common < min(len(a), len(b)) and a[common] == b[common]:
+                common += 1
+            if common < len(a) and common < len(b):
+                edges.setdefault(".".join(a[: common + 1]), set()).add(".".join(b[: common + 1]))
+    for children in list(edges.values()):
+        for child in children:
+            edges.setdefault(child, set())
+    return edges
+
+
+def test_no_sibling_cycle_beyond_the_pending_ones() -> None:
+    """Rule 10 as the `acyclic` contract states it: the children of each package import each other one way only."""
+    graph = {source: {t for t in targets if (source, t) not in IGNORED_IMPORTS} for source, targets in import_graph().items()}
+    found = {tuple(component) for component in cycles(sibling_graph(graph))}
+    assert found <= set(PENDING_SIBLING_CYCLES), f"new sibling cycles: {sorted(found - set(PENDING_SIBLING_CYCLES))}"
+
+
+def test_the_sibling_graph_sees_a_cycle_between_packages_that_no_two_modules_form() -> None:
+    graph = {"p.a.x": {"p.b"}, "p.b": {"p.a.y"}, "p.a.y": set(), "p.a.z": {"p.a.x"}}
+    assert cycles(sibling_graph(graph)) == [["p.a", "p.b"]]
+    assert cycles(graph) == []
