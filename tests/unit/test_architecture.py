@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -180,15 +182,9 @@ def test_only_the_verdict_records_gate_results() -> None:
     assert set(writers) == {"verdict.py"}, writers
 
 
-#: Import cycles that another issue-14 change removes, each with who removes it. The lead deletes
-#: an entry when that change lands; from then on the cycle may not come back (the issue's count is 0).
-PENDING_CYCLES = {
-}
-
-
-def test_no_import_cycle_beyond_the_pending_ones() -> None:
-    found = {tuple(component) for component in cycles(import_graph())}
-    assert found <= set(PENDING_CYCLES), f"new import cycles: {sorted(found - set(PENDING_CYCLES))}"
+def test_no_import_cycle() -> None:
+    """The issue's count: `python tests/import_cycles.py` prints 0 for src/interlock, lazy imports included."""
+    assert cycles(import_graph()) == []
 
 
 def test_the_cycle_counter_sees_function_level_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
@@ -300,33 +296,26 @@ def test_only_the_engine_and_the_edit_commands_write_the_ledger() -> None:
     assert writers == ["cli.py", "engine.py", "merge.py", "phases/bundle.py"]
 
 
-#: ARCHITECTURE.md's layers, top to bottom, by top-level module or package (the import-linter `layers` contract, restated).
-LAYERS = (
-    {"__main__"},
-    {"cli"},
-    {"engine", "merge", "inputs", "scaffold"},
-    {"phases", "execution", "regression", "metrics", "verdict"},
-    {"contracts", "evidence", "store", "report", "junit", "summary", "history", "ledger", "render", "pytest_plugin", "runfolder"},
-    {"context", "supervisor", "runspec"},
-    {"gates", "selection", "baseline_checks"},
-    {"config", "artifacts", "models", "defects", "state", "secrets", "probes", "brokers", "baseline", "documents", "dburl"},
-    {"errors", "files", "statuses", "events", "shards", "checks", "children", "ports", "identity", "schemacheck"},
-)
-#: Imports up a layer that ARCHITECTURE.md names as known exceptions (each also in the contracts' ignore_imports).
-UPWARD = {("interlock.config", "interlock.gates")}
+def _layers() -> list[set[str]]:
+    """The layers of ARCHITECTURE.md, top to bottom, by top-level module or package: read from the import-linter `layers` contract, their one definition."""
+    with (SRC.parents[1] / "pyproject.toml").open("rb") as handle:
+        contracts = tomllib.load(handle)["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in contracts if c["id"] == "layers")
+    return [{name.strip().strip("()") for name in re.split(r"[:|]", layer)} for layer in layers]
 
 
 def test_every_module_sits_in_one_layer_and_imports_no_higher_one() -> None:
     """Rule 10: a new module must be placed in a layer, and no import (lazy ones included) reaches up."""
-    level = {name: i for i, layer in enumerate(LAYERS) for name in layer}
-    assert sum(len(layer) for layer in LAYERS) == len(level), "a module is in two layers"
+    layers = _layers()
+    level = {name: i for i, layer in enumerate(layers) for name in layer}
+    assert sum(len(layer) for layer in layers) == len(level), "a module is in two layers"
 
     def top(module: str) -> str:
         return module.split(".")[1]
 
     graph = {m: deps - {"interlock"} for m, deps in import_graph().items() if m != "interlock"}
     assert {top(m) for m in graph} == set(level), "place every top-level module in ARCHITECTURE.md's layers"
-    upward = sorted((m, d) for m, deps in graph.items() for d in deps if level[top(d)] < level[top(m)] and (m, d) not in UPWARD)
+    upward = sorted((m, d) for m, deps in graph.items() for d in deps if level[top(d)] < level[top(m)])
     assert upward == []
 
 
@@ -364,17 +353,6 @@ def test_no_test_fixture_ships_in_the_package() -> None:
     assert users == ["pytest_plugin.py"]
 
 
-#: Cycles between sibling packages or modules (as import-linter's `acyclic_siblings` sees them) that another change removes.
-PENDING_SIBLING_CYCLES = {
-    ("interlock.config", "interlock.gates"): "unassigned: config.check imports gates.policy_problems at call time",
-    ("interlock.dburl", "interlock.probes"): "unassigned: probes.sql opens its engine through dburl, dburl takes host_port and redact_url from probes",
-}
-
-
-#: The imports the `acyclic` contract ignores by name (pyproject's ignore_imports): 3.1 and 3.3 import Outcome and HaltRun back from phases.
-IGNORED_IMPORTS = {("interlock.execution", "interlock.phases"), ("interlock.regression", "interlock.phases")}
-
-
 def sibling_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """Child -> the siblings it imports, for the children of every package: a module stands for everything under it."""
     edges: dict[str, set[str]] = {}
@@ -392,11 +370,9 @@ def sibling_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     return edges
 
 
-def test_no_sibling_cycle_beyond_the_pending_ones() -> None:
+def test_no_sibling_cycle() -> None:
     """Rule 10 as the `acyclic` contract states it: the children of each package import each other one way only."""
-    graph = {source: {t for t in targets if (source, t) not in IGNORED_IMPORTS} for source, targets in import_graph().items()}
-    found = {tuple(component) for component in cycles(sibling_graph(graph))}
-    assert found <= set(PENDING_SIBLING_CYCLES), f"new sibling cycles: {sorted(found - set(PENDING_SIBLING_CYCLES))}"
+    assert cycles(sibling_graph(import_graph())) == []
 
 
 def test_the_sibling_graph_sees_a_cycle_between_packages_that_no_two_modules_form() -> None:
