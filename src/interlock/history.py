@@ -81,13 +81,32 @@ class Outputs:
         self.close()
 
 
-class HistoryRecorder:
-    """Records a published run in the history store (SQLite by default, PostgreSQL by URL)."""
+class OutputWriter:
+    """A handler that derives one output from a published run: the report, JUnit XML, the step summary, the history.
+
+    On `RunPublished` it writes its output from the run folder read once for all
+    outputs; a failure is `failure: <why>` (a notice in a run, the error of `interlock report`).
+    """
+
+    failure = "output not written"
 
     def __init__(self, outputs: Outputs) -> None:
         self.outputs = outputs
 
     def handle(self, event: Event, emit: Emit) -> None:
         if isinstance(event, RunPublished):
-            with self.outputs.writing("run history not recorded", emit):
-                self.outputs.store().record_run(self.outputs.run(event.folder), git_commit=commit_key(self.outputs.loaded.root, Path(event.folder)))
+            with self.outputs.writing(self.failure, emit):
+                self.write(self.outputs.run(event.folder), emit)
+
+    def write(self, run: RunFolder, emit: Emit) -> None:
+        """Write this output for `run`, saying through `emit` what was written."""
+        raise NotImplementedError
+
+
+class HistoryRecorder(OutputWriter):
+    """Records a published run in the history store (SQLite by default, PostgreSQL by URL)."""
+
+    failure = "run history not recorded"
+
+    def write(self, run: RunFolder, emit: Emit) -> None:
+        self.outputs.store().record_run(run, git_commit=commit_key(self.outputs.loaded.root, run.root))

@@ -26,8 +26,8 @@ from typing import Any
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS, JUNIT_XML, atomic_write
-from interlock.events import Emit, Event, FileWritten, RunPublished
-from interlock.history import Outputs
+from interlock.events import Emit, FileWritten
+from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
@@ -260,14 +260,10 @@ def write_junit(artifacts_dir: Path | RunFolder, out: Path) -> Path:
     return out
 
 
-class JUnitWriter:
+class JUnitWriter(OutputWriter):
     """Handler of the event stream: writes the published run's JUnit XML beside its artifacts."""
 
-    def __init__(self, outputs: Outputs) -> None:
-        self.outputs = outputs
+    failure = "JUnit XML not written"
 
-    def handle(self, event: Event, emit: Emit) -> None:
-        if isinstance(event, RunPublished):
-            with self.outputs.writing("JUnit XML not written", emit):
-                run = self.outputs.run(event.folder)
-                emit(FileWritten("junit", str(write_junit(run, run.root / JUNIT_NAME))))
+    def write(self, run: RunFolder, emit: Emit) -> None:
+        emit(FileWritten("junit", str(write_junit(run, run.root / JUNIT_NAME))))

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_REPORT, GATE_RESULTS
-from interlock.events import Emit, Event, RunPublished
-from interlock.history import Outputs
+from interlock.events import Emit
+from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
 from interlock.store.records import contract_outcome, execution_outcome
 
@@ -114,13 +114,10 @@ def append_step_summary(artifacts_dir: Path | RunFolder) -> bool:
     return True
 
 
-class StepSummaryWriter:
+class StepSummaryWriter(OutputWriter):
     """Handler of the event stream: appends the published run's summary to the CI job page, when the CI names one."""
 
-    def __init__(self, outputs: Outputs) -> None:
-        self.outputs = outputs
+    failure = "step summary not written"
 
-    def handle(self, event: Event, emit: Emit) -> None:
-        if isinstance(event, RunPublished):
-            with self.outputs.writing("step summary not written", emit):
-                append_step_summary(self.outputs.run(event.folder))
+    def write(self, run: RunFolder, emit: Emit) -> None:
+        append_step_summary(run)

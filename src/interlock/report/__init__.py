@@ -22,9 +22,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup, escape
 
 from interlock.artifacts import HTML_REPORT
-from interlock.events import Emit, Event, FileWritten, RunPublished
+from interlock.events import Emit, FileWritten
 from interlock.files import atomic_write
-from interlock.history import Outputs
+from interlock.history import OutputWriter
 from interlock.report.model import RECENT_RUNS, build_model
 from interlock.report.svg import graph_svg, line_chart, run_strip
 
@@ -109,14 +109,10 @@ def write_report(store: Store | None, artifacts_dir: Path | RunFolder, out: Path
     return out
 
 
-class ReportWriter:
+class ReportWriter(OutputWriter):
     """Handler of the event stream: writes the published run's report beside its artifacts, with the history around it."""
 
-    def __init__(self, outputs: Outputs) -> None:
-        self.outputs = outputs
+    failure = "report not written"
 
-    def handle(self, event: Event, emit: Emit) -> None:
-        if isinstance(event, RunPublished):
-            with self.outputs.writing("report not written", emit):
-                run = self.outputs.run(event.folder)
-                emit(FileWritten("report", str(write_report(self.outputs.store(), run, run.root / REPORT_NAME))))
+    def write(self, run: RunFolder, emit: Emit) -> None:
+        emit(FileWritten("report", str(write_report(self.outputs.store(), run, run.root / REPORT_NAME))))
