@@ -147,3 +147,22 @@ def test_data_that_fits_never_imports_jsonschema() -> None:
             "assert 'jsonschema' not in sys.modules, 'jsonschema imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(alphabet="0123456789-:TtZz.+ ", max_size=30), st.datetimes().map(lambda d: d.isoformat() + "Z"), st.integers(), st.none()))
+def test_date_time_is_jsonschemas_own(value: Any) -> None:
+    """The date-time check that skips importing jsonschema answers as jsonschema's FormatChecker does."""
+    from interlock.schemacheck import _format_function
+
+    assert _format_function("date-time")(value) == FormatChecker().conforms(value, "date-time")
+
+
+def test_formatted_data_that_fits_never_imports_jsonschema(tmp_path: Path) -> None:
+    """A ledger line (date-time formats asserted) that fits is checked without importing jsonschema (fresh interpreter)."""
+    line = ledger_line(tmp_path)
+    code = ("import sys, json; from interlock.schemacheck import SchemaCheck; from interlock.artifacts import schema; "
+            f"assert SchemaCheck(schema('run-ledger'), formats=True).fits(json.loads({json.dumps(json.dumps(line))})); "
+            "assert 'jsonschema' not in sys.modules, 'jsonschema imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

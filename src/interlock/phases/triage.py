@@ -57,14 +57,16 @@ def failures_from(env_report: Mapping[str, Any] | None, contracts: Mapping[str, 
 
 def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[Failure]:
     """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
-    from interlock.store import open_store
     from interlock.identity import commit_key
-    from interlock.store.records import flaky_failures, run_results
 
     commit = commit_key(ctx.loaded.root, ctx.published or ctx.artifacts.root)
     if commit is None:
         ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
         return []
+    # The store (SQLAlchemy, alembic) costs ~0.35 s to import: only when there is a commit to look up.
+    from interlock.store import open_store
+    from interlock.store.records import flaky_failures, run_results
+
     current = run_results(env_report, contracts, tests)
     try:
         with open_store(ctx.config.store.url, ctx.loaded.root) as store:
