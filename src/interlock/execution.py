@@ -51,6 +51,7 @@ REPORT = EXECUTION_REPORT.filename
 SHARD_OPTION = "--interlock-shard"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
+PROGRESS_EVERY = 0.1  # seconds between progress events: a 2,000-test suite need not send one per line of dots
 # How each outcome counts: an expected failure proves nothing, so it counts as skipped.
 COUNTS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped", "xfailed": "skipped"}
 _STR, _COUNT = {"type": "string"}, {"type": "integer", "minimum": 0}
@@ -140,7 +141,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
     log_path = ctx.artifacts.write_text(log, f"$ {shlex.join(command)}\n")
     progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
     last: tuple[int, int | None]
-    deadline, last = (start := time.monotonic()) + wall_clock, (-1, None)
+    deadline, last, shown = (start := time.monotonic()) + wall_clock, (-1, None), 0.0
     redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
         process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
@@ -166,11 +167,13 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
                 break
             out.write(redacted.feed(chunk))
             progress.feed(decoder.decode(chunk))
-            if on_progress and (progress.seen, progress.total) != last:
-                last = (progress.seen, progress.total)
+            if on_progress and (progress.seen, progress.total) != last and (progress.seen == progress.total or now - shown >= PROGRESS_EVERY):
+                last, shown = (progress.seen, progress.total), now
                 on_progress(progress.seen, progress.total, progress.label)
         process.stdout.close()
         process.wait()
+        if on_progress and (progress.seen, progress.total) != last:
+            on_progress(progress.seen, progress.total, progress.label)  # where the suite stopped, whatever the throttle held back
         ctx.services.record("(pytest)", None)
         out.write(redacted.flush())
     try:
