@@ -7,6 +7,8 @@ service cannot hide the verdicts of the others.
 
 from __future__ import annotations
 
+from interlock.statuses import CheckStatus
+
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -20,22 +22,22 @@ class Check:
     id: str
     kind: str
     target: str
-    status: str = "fail"
+    status: CheckStatus = CheckStatus.FAIL
     reason: str | None = None
     duration_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return self.status == "pass"
+        return self.status == CheckStatus.PASS
 
     def ok(self, reason: str | None = None, **details: Any) -> Check:
-        self.status, self.reason = "pass", reason
+        self.status, self.reason = CheckStatus.PASS, reason
         self.details.update(details)
         return self
 
     def fail(self, reason: str, **details: Any) -> Check:
-        self.status, self.reason = "fail", reason
+        self.status, self.reason = CheckStatus.FAIL, reason
         self.details.update(details)
         return self
 

@@ -11,6 +11,8 @@ staging copy). No other module opens or writes it.
 
 from __future__ import annotations
 
+from interlock.statuses import RegressionVerdict
+
 import csv
 import fnmatch
 import hashlib
@@ -91,7 +93,7 @@ def merge(existing: list[dict[str, str]], failures: Iterable[Failure], *, run_id
         if row.get("last_run") != run_id:
             row["occurrences"] = str(int(row.get("occurrences") or 0) + 1)
         if row["status"] == "resolved":
-            row["status"], row["regression"] = "open", "fail"
+            row["status"], row["regression"] = "open", RegressionVerdict.FAIL
         row.update(title=failure.title, evidence=failure.evidence, rerun=failure.rerun, last_seen=now, last_run=run_id, message=failure.message[:2000])
     return [rows[fp] for fp in order]
 

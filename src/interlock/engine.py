@@ -10,6 +10,8 @@ halted one. The engine emits events and returns an exit code; it never prints.
 
 from __future__ import annotations
 
+from interlock.statuses import GateStatus, StepStatus
+
 import importlib
 import os
 import shutil
@@ -206,7 +208,7 @@ class Engine:
         code = ExitCode.OK
         try:
             for step_id in step_ids:
-                if self._run_step(ctx, self._step(step_id)).status != "pass":
+                if self._run_step(ctx, self._step(step_id)).status != StepStatus.PASS:
                     code = ExitCode.FAILED
         except HaltRun as halt:
             self.emit(RunHalted(halt.step, halt.reason, "fix the cause, then rerun the command"))
@@ -245,7 +247,7 @@ class Engine:
         bundle = self.published / BUNDLE.filename
         if halted:
             code, status = ExitCode.HALTED, "halted"
-        elif document["status"] == "pass":
+        elif document["status"] == GateStatus.PASS:
             code, status = ExitCode.OK, "complete"
         else:
             code, status = ExitCode.FAILED, "failed"
@@ -305,7 +307,7 @@ class Engine:
             gate = document["gates"][phase - 1]
             self.emit(GateEvaluated(phase, gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
             self.emit(PhaseFinished(phase, gate["status"]))
-            if phase == 1 and gate["status"] != "pass":
+            if phase == 1 and gate["status"] != GateStatus.PASS:
                 state.halted_at, state.halt_reason = "gate-1", "Gate 1 (Scope Alignment) failed: " + "; ".join(failures(gate))
                 state.completed = [c for c in state.completed if not c.startswith("1.")]
                 state.save(staging)

@@ -17,6 +17,8 @@ arguments.
 
 from __future__ import annotations
 
+from interlock.statuses import StepStatus
+
 import codecs
 import json
 import os
@@ -417,7 +419,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
             plan = {"shard": str(shard), "suite": {"tests": 0, "sha256": ""}, "partition": "", "balance": "none", "selection": []}
         section.update(plan)
     write_report(ctx.artifacts, name, {**base, "interlock": section})
-    ctx.emit(AutomationExecuted(AUTOMATION, "PASS" if outcome.status == "pass" else "FAIL"))
+    ctx.emit(AutomationExecuted(AUTOMATION, "PASS" if outcome.status == StepStatus.PASS else "FAIL"))
     if why:
         ctx.emit(Notice("3.1", f"filtered run ({why}): {name} is not complete evidence; Gate 3 needs the whole suite"))
     elif shard:

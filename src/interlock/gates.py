@@ -15,6 +15,8 @@ holds only with an unexpired approval and is reported as `policy_relaxed`.
 
 from __future__ import annotations
 
+from interlock.statuses import GateStatus
+
 import difflib
 import operator
 from dataclasses import dataclass, field, replace
@@ -254,7 +256,7 @@ def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) 
     if not ok and whole is not None and all(item_waivable(cond.id, item) for item in left):
         ok = True
         used.append(waiver_record(whole))
-    status = "pass" if ok else ("fail" if cond.blocking else "warn")
+    status = GateStatus.PASS if ok else (GateStatus.FAIL if cond.blocking else GateStatus.WARN)
     reason = metric.reason
     if not ok and reason is None:
         reason = f"{cond.metric} is {_fmt(metric.value)}, needs {cond.operator} {_fmt(cond.threshold)}"
@@ -267,7 +269,7 @@ def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) 
         "threshold": cond.threshold,
         "actual": metric.value,
         "blocking": cond.blocking,
-        "raw_status": "pass" if raw_ok else "fail",
+        "raw_status": GateStatus.PASS if raw_ok else GateStatus.FAIL,
         "status": status,
         "artifact": cond.artifact,
         "reason": None if ok and not used else reason,
@@ -292,14 +294,14 @@ def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], 
             for c in current
             if c.gate == gate
         ]
-        status = "fail" if any(r["status"] == "fail" for r in rows) else "pass"
+        status = GateStatus.FAIL if any(r["status"] == GateStatus.FAIL for r in rows) else GateStatus.PASS
         results.append({"id": gate, "name": PHASE_NAMES[gate], "status": status, "conditions": rows})
     return results
 
 
 def failures(gate: dict[str, Any]) -> list[str]:
     """One line per failed blocking condition, for the console."""
-    return [f"{c['id']}: {c['reason']}" for c in gate["conditions"] if c["status"] == "fail"]
+    return [f"{c['id']}: {c['reason']}" for c in gate["conditions"] if c["status"] == GateStatus.FAIL]
 
 
 def relaxed_lines(document: dict[str, Any], gate: dict[str, Any]) -> list[str]:

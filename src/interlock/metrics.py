@@ -10,6 +10,8 @@ and a one-line reason naming the artifact, never an internal error.
 
 from __future__ import annotations
 
+from interlock.statuses import CheckStatus, RegressionVerdict
+
 import base64
 import functools
 import json
@@ -108,7 +110,7 @@ def _environment(folder: RunFolder, out: dict[str, Metric]) -> None:
     if report is None:
         out["environment_checks"] = out["environment_failed"] = out["environment_unprobed"] = _missing(ENVIRONMENT_REPORT.filename)
         return
-    failed = [c["id"] for c in report["checks"] if c["status"] != "pass"]
+    failed = [c["id"] for c in report["checks"] if c["status"] != CheckStatus.PASS]
     out["environment_checks"] = Metric(len(report["checks"]))
     out["environment_failed"] = Metric(len(failed), items=failed)
     out["environment_unprobed"] = _unprobed(report, folder.json(SCOPE))
@@ -274,7 +276,7 @@ def _unresolved_tests(folder: RunFolder, out: dict[str, Metric], now: datetime) 
     waived: dict[str, dict[str, Any]] = {}
     for nodeid in red:
         row = by_fingerprint.get(fingerprint("test", nodeid))
-        if row is not None and row["status"] == "resolved" and row["regression"] == "pass":
+        if row is not None and row["status"] == "resolved" and row["regression"] == RegressionVerdict.PASS:
             continue  # fixed, and the regression rerun passed
         ident = row["id"] if row is not None else defect_id("test", nodeid)
         labels[ident] = f"{ident} ({nodeid})" + ("" if row is not None else " [no defect recorded: run `interlock defects`]")
@@ -296,7 +298,7 @@ def _defects(folder: RunFolder, out: dict[str, Metric], now: datetime) -> None:
         out["open_critical_defects"] = out["resolved_without_rerun"] = Metric(None, str(exc))
         return
     critical = [r["id"] for r in rows if r["severity"] == "critical" and r["status"] != "resolved" and not waiver_active(r, now)]
-    unverified = [r["id"] for r in rows if r["status"] == "resolved" and r["regression"] != "pass"]
+    unverified = [r["id"] for r in rows if r["status"] == "resolved" and r["regression"] != RegressionVerdict.PASS]
     out["open_critical_defects"] = Metric(len(critical), items=critical)
     out["resolved_without_rerun"] = Metric(len(unverified), items=unverified)
 

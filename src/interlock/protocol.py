@@ -6,6 +6,8 @@ outside `phases/` (execution, regression, merge) need not import the steps packa
 
 from __future__ import annotations
 
+from interlock.statuses import StepStatus
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -17,12 +19,12 @@ if TYPE_CHECKING:
 class Outcome:
     """What a step did: pass, fail (with the reason), or not implemented."""
 
-    status: str
+    status: StepStatus
     reason: str | None = None
 
     @classmethod
     def of(cls, ok: bool, reason: str | None = None) -> Outcome:
-        return cls("pass" if ok else "fail", reason)
+        return cls(StepStatus.PASS if ok else StepStatus.FAIL, reason)
 
 
 class HaltRun(Exception):
@@ -47,6 +49,6 @@ def not_implemented(step_id: str) -> Callable[[RunContext], Outcome]:
     """A placeholder that fails loudly: an unbuilt step must never look like a pass."""
 
     def run(ctx: RunContext) -> Outcome:
-        return Outcome("not_implemented", f"step {step_id} is not implemented")
+        return Outcome(StepStatus.NOT_IMPLEMENTED, f"step {step_id} is not implemented")
 
     return run

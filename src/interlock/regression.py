@@ -28,13 +28,14 @@ from interlock.events import Progress
 from interlock.execution import PytestRun, previous_report, pytest_command, report_path, run_pytest
 from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
+from interlock.statuses import RegressionVerdict
 
 RUNS = 3
 NEIGHBOURS = 20  # neighbour tests rerun with the defects' own, at most
 TARGETS = "logs/regression-targets.json"  # what the reruns keep (--interlock-keep)
 RERUN_STATUSES = ("resolved", "mitigated")
 NOTHING = "No defect is resolved or mitigated; nothing was rerun."
-VERDICTS = {"pass": "fixed", "flaky": "flaky", "fail": "failing"}
+VERDICTS: dict[str, str] = {RegressionVerdict.PASS: "fixed", RegressionVerdict.FLAKY: "flaky", RegressionVerdict.FAIL: "failing"}
 PASSED, NEUTRAL = ("passed", "xpassed"), ("skipped", "xfailed")
 
 
@@ -48,7 +49,7 @@ class Rerun:
 
     @property
     def verdict(self) -> str:
-        return "pass" if self.passes == RUNS else "fail" if self.passes == 0 else "flaky"
+        return RegressionVerdict.PASS if self.passes == RUNS else RegressionVerdict.FAIL if self.passes == 0 else RegressionVerdict.FLAKY
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Neighbour:
         if not ran:
             return "not run"
         passes = sum(o in PASSED for o in ran)
-        return "pass" if passes == len(ran) == RUNS else "fail" if passes == 0 else "flaky"
+        return RegressionVerdict.PASS if passes == len(ran) == RUNS else RegressionVerdict.FAIL if passes == 0 else RegressionVerdict.FLAKY
 
 
 def neighbours_of(report: dict[str, Any] | None, root: Path, targets: list[str], tracked: set[str], limit: int = NEIGHBOURS) -> list[Neighbour]:
@@ -142,7 +143,7 @@ def apply(reruns: list[Rerun]) -> None:
     """Record the verdicts; a resolved defect whose test still fails every time is open again."""
     for rerun in reruns:
         rerun.row["regression"] = rerun.verdict
-        if rerun.verdict == "fail" and rerun.nodeid and rerun.row["status"] == "resolved":
+        if rerun.verdict == RegressionVerdict.FAIL and rerun.nodeid and rerun.row["status"] == "resolved":
             rerun.row["status"] = "open"
 
 
@@ -212,8 +213,8 @@ def run(ctx: RunContext) -> Outcome:
         log.write(rows)
     ctx.artifacts.write_json(REGRESSION_DATA, summary_data(ctx, reruns, before, runs, others, neighbours, utc_now()))
     ctx.artifacts.write_text(REGRESSION_SUMMARY, summary_text(ctx, reruns, before, runs, others, neighbours))
-    unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != "pass"]
-    broken = [n.nodeid for n in neighbours if n.verdict == "fail"]
+    unfixed = [f"{r.row['id']} ({r.verdict})" for r in reruns if before[r.row["id"]] == "resolved" and r.verdict != RegressionVerdict.PASS]
+    broken = [n.nodeid for n in neighbours if n.verdict == RegressionVerdict.FAIL]
     flaky = [n.nodeid for n in neighbours if n.verdict == "flaky"]
     if unfixed or broken:
         reasons = [f"{len(unfixed)} resolved defect(s) did not pass {RUNS}/{RUNS} reruns: {', '.join(unfixed)}"] if unfixed else []

@@ -37,6 +37,49 @@ class TestOutcome(StrEnum):
     XPASSED = "xpassed"
 
 
+class StepStatus(StrEnum):
+    """What a protocol step returned (protocol.Outcome); `done` is a step resumed from a previous run."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_IMPLEMENTED = "not_implemented"
+    DONE = "done"
+
+
+class GateStatus(StrEnum):
+    """A gate's or a gate condition's status in gate-results.json; `warn` is a failing non-blocking condition."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+
+
+class CheckStatus(StrEnum):
+    """One environment/data check's status (checks.Check) and the environment report's overall status."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+class RegressionVerdict(StrEnum):
+    """A rerun defect's or neighbour test's verdict over the regression runs, and the defect log's regression column."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    FLAKY = "flaky"
+
+
+class HistoryOutcome(StrEnum):
+    """A check's normalised outcome in the history store; `not_run` counts as a failure in pass rates."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+    PENDING = "pending"
+    NOT_RUN = "not_run"
+
+
 #: The only contract status that is a pass.
 CONTRACT_PASSED = frozenset({ContractStatus.PASS})
 #: Executed but not a pass: a failure, a transport/setup error, or a pending pact (pending is never a pass).

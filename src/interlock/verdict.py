@@ -9,6 +9,8 @@ needs to import the engine.
 
 from __future__ import annotations
 
+from interlock.statuses import GateStatus
+
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ def decide(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_
     options, waivers = loaded.config.gates, loaded.config.waivers
     results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
     return {"schema_version": 1, "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "status": "pass" if all(g["status"] == "pass" for g in results) else "fail",
+            "status": GateStatus.PASS if all(g["status"] == GateStatus.PASS for g in results) else GateStatus.FAIL,
             "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
 
 

@@ -45,6 +45,7 @@ from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME
 from interlock.evidence.bundle import textual
 from interlock.files import sha256_file
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
 from interlock.secrets import MAX_EXPANDED, UNSCANNABLE, Redactor
@@ -208,7 +209,7 @@ def _refuse(ctx: RunContext, leaks: Mapping[str, list[str]]) -> Outcome:
     ctx.artifacts.write_text(SEALING_REFUSED, "\n".join(lines) + "\n")
     ctx.emit(ArtifactWritten(SEALING_REFUSED))
     shown = "; ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
-    return Outcome("fail", f"sealing refused, a secret could not be redacted: {shown}; remove it from the file (or the file), then rerun")
+    return Outcome(StepStatus.FAIL, f"sealing refused, a secret could not be redacted: {shown}; remove it from the file (or the file), then rerun")
 
 
 def _manifest_leaks(manifest: Mapping[str, Any], info: Mapping[str, str], redactor: Redactor) -> dict[str, list[str]]:
@@ -226,7 +227,7 @@ def run(ctx: RunContext) -> Outcome:
     root = ctx.artifacts.root
     refusal = ledger.refusal(root, identity.current(ctx.loaded.root, ctx.published or root))
     if refusal:
-        return Outcome("fail", f"bundle {refusal}")
+        return Outcome(StepStatus.FAIL, f"bundle {refusal}")
     try:
         previous = ctx.artifacts.read_json_or_none(EVIDENCE_MANIFEST_NAME)
     except UsageError:
@@ -241,9 +242,9 @@ def run(ctx: RunContext) -> Outcome:
             return _refuse(ctx, leaks)
         manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.spec.raw)), previous)
     except (OSError, ValueError) as exc:
-        return Outcome("fail", f"cannot index the artifacts: {exc}")
+        return Outcome(StepStatus.FAIL, f"cannot index the artifacts: {exc}")
     if not [a for a in manifest["artifacts"] if a["path"] != LEDGER]:
-        return Outcome("fail", f"{root} holds no evidence to bundle: run the protocol's steps first")
+        return Outcome(StepStatus.FAIL, f"{root} holds no evidence to bundle: run the protocol's steps first")
     info = bag_info(manifest, ctx.config.project)
     leaks = _manifest_leaks(manifest, info, ctx.redactor)
     if leaks:
@@ -256,6 +257,6 @@ def run(ctx: RunContext) -> Outcome:
     try:
         write_bundle(root, sealed_files(manifest), zip_path, bag_info=info, prefixes=sealed_prefixes(manifest))
     except (OSError, ValueError) as exc:
-        return Outcome("fail", f"cannot write {BUNDLE_NAME}: {exc}")
+        return Outcome(StepStatus.FAIL, f"cannot write {BUNDLE_NAME}: {exc}")
     ctx.emit(ArtifactWritten(BUNDLE_NAME))
-    return Outcome("pass", f"{len(manifest['artifacts'])} artifacts, {zip_path.stat().st_size / (1 << 20):.2f} MiB")
+    return Outcome(StepStatus.PASS, f"{len(manifest['artifacts'])} artifacts, {zip_path.stat().st_size / (1 << 20):.2f} MiB")

@@ -27,6 +27,7 @@ from interlock.artifacts import CONTRACT_CONFIG, CONTRACT_RESULTS
 from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
 
@@ -121,7 +122,7 @@ def run(ctx: RunContext) -> Outcome:
     ctx.artifacts.write_json(CONTRACT_RESULTS, results)
     ctx.emit(AutomationExecuted("run_contract_tests.py", "PASS" if ok else "FAIL"))
     if not records:
-        return Outcome("fail", "no contracts declared: configure [contracts] in interlock.toml")
+        return Outcome(StepStatus.FAIL, "no contracts declared: configure [contracts] in interlock.toml")
     what = f"{summary['interactions']} items in {summary['contracts']} contracts: {summary['passed']} passed, {failed} failed, {summary['pending']} pending"
     if ids:
         what = f"filtered rerun (not complete evidence): {what}"

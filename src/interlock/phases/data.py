@@ -9,6 +9,8 @@ last commit (what reviewers can trace), its mtime only outside git.
 
 from __future__ import annotations
 
+from interlock.statuses import CheckStatus
+
 import csv
 import subprocess
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from interlock.documents import load_pact, pact_files
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten
 from interlock.files import sha256_file
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.probes.sql import TableContent
 from interlock.context import RunContext, utc_now
@@ -130,7 +133,7 @@ def inspect(ctx: RunContext, name: str, dataset: Dataset, checks: dict[str, dict
         if age > cadence(dataset.refresh):
             entry.problems.append(f"stale: last refreshed {age.days}d {age.seconds // 3600}h ago, cadence {dataset.refresh}")
     check = (checks or {}).get(f"{dataset.store}.table.{dataset.table}")
-    if check is not None and check["status"] == "pass":
+    if check is not None and check["status"] == CheckStatus.PASS:
         rows = (check.get("details") or {}).get("rows")
         entry.present = "yes" if rows is None else f"yes ({rows} rows)"
     elif check is not None:
@@ -154,7 +157,7 @@ def _checksum_verdict(entry: Entry, check: dict[str, Any] | None, verified: bool
             entry.problems.append(f"content checksum of {where} was asked for but not computed by step 1.2")
         return
     digest = (check.get("details") or {}).get("sha256")
-    if check["status"] == "pass":
+    if check["status"] == CheckStatus.PASS:
         entry.checksum = f"matches (`{digest[:12]}…`)" if digest else "matches"
     else:
         entry.checksum = f"differs: {check['reason']}"
@@ -226,8 +229,8 @@ def run(ctx: RunContext) -> Outcome:
     path = ctx.artifacts.write_text(INVENTORY, render(ctx, entries, documents(ctx), checks is not None))
     ctx.emit(ArtifactWritten(str(path)))
     if not entries:
-        return Outcome("pass", "no datasets declared")
+        return Outcome(StepStatus.PASS, "no datasets declared")
     bad = [f"{e.name}: {'; '.join(e.problems)}" for e in entries if e.problems]
     if bad:
-        return Outcome("fail", " | ".join(bad))
-    return Outcome("pass", f"{len(entries)} dataset{'' if len(entries) == 1 else 's'} current" + ("" if checks is not None else "; presence in stores not verified"))
+        return Outcome(StepStatus.FAIL, " | ".join(bad))
+    return Outcome(StepStatus.PASS, f"{len(entries)} dataset{'' if len(entries) == 1 else 's'} current" + ("" if checks is not None else "; presence in stores not verified"))

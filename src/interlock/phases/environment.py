@@ -11,6 +11,8 @@ an exception, and no password or secret value reaches the report.
 
 from __future__ import annotations
 
+from interlock.statuses import CheckStatus
+
 import asyncio
 import platform
 from collections.abc import Coroutine
@@ -178,7 +180,7 @@ def run(ctx: RunContext) -> Outcome:
     ok = bool(checks) and not failed
     finished = utc_now()
     path = ctx.artifacts.write_json(REPORT, {
-        "schema_version": 1, "generated_at": finished, "environment": ctx.env_name, "status": "pass" if ok else "fail",
+        "schema_version": 1, "generated_at": finished, "environment": ctx.env_name, "status": CheckStatus.PASS if ok else CheckStatus.FAIL,
         "started_at": started, "finished_at": finished, "declared": declared_components(ctx.env),
         "ports": ctx.services.port_record(), "checks": [c.to_dict() for c in checks],
         "summary": {"total": len(checks), "passed": len(checks) - len(failed), "failed": len(failed)},

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from interlock.artifacts import OBSERVABILITY, OBSERVABILITY_DATA
 from interlock.checks import describe
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
 
@@ -97,4 +98,4 @@ def run(ctx: RunContext) -> Outcome:
     ctx.artifacts.write_json(OBSERVABILITY_DATA, data(rows, ctx.env_name, recorded))
     ctx.artifacts.write_text(OBSERVABILITY, render(rows, ctx.env_name, recorded))
     gaps = [r.service for r in rows if not r.ready]
-    return Outcome("pass", f"{len(rows)} services recorded; gaps: {', '.join(gaps) if gaps else 'none'}")
+    return Outcome(StepStatus.PASS, f"{len(rows)} services recorded; gaps: {', '.join(gaps) if gaps else 'none'}")

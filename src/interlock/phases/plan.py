@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from interlock.artifacts import SCOPE_MATRIX, TEST_PLAN
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
 
@@ -83,9 +84,9 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
 def run(ctx: RunContext) -> Outcome:
     scope = ctx.artifacts.read_json_or_none(SCOPE_MATRIX)
     if scope is None:
-        return Outcome("fail", "integration-scope-matrix.json is missing: run `interlock scope` first")
+        return Outcome(StepStatus.FAIL, "integration-scope-matrix.json is missing: run `interlock scope` first")
     ctx.artifacts.write_text(TEST_PLAN, render(ctx, scope))
     unexercised = [f["id"] for f in scope["features"] if not _checks([i for i in scope["interfaces"] if i["id"] in f["interfaces"]])]
     if unexercised:
-        return Outcome("fail", f"scenarios without any automated check: {', '.join(unexercised)}")
-    return Outcome("pass", f"{len(scope['features'])} scenarios mapped to checks")
+        return Outcome(StepStatus.FAIL, f"scenarios without any automated check: {', '.join(unexercised)}")
+    return Outcome(StepStatus.PASS, f"{len(scope['features'])} scenarios mapped to checks")

@@ -23,6 +23,7 @@ from interlock.artifacts import (
     OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX,
 )
 from interlock.errors import UsageError
+from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext
 from interlock.runfolder import RunFolder
@@ -294,4 +295,4 @@ def run(ctx: RunContext) -> Outcome:
     evidence = gather(ctx)
     ctx.artifacts.write_text(OUTPUT, recommendations(evidence))
     found = sum(1 for content in evidence["artifacts"].values() if content is not None)
-    return Outcome("pass", f"derived from {found} of {len(evidence['artifacts'])} evidence artifacts")
+    return Outcome(StepStatus.PASS, f"derived from {found} of {len(evidence['artifacts'])} evidence artifacts")

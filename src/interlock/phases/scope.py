@@ -29,6 +29,7 @@ from interlock.documents import (
 from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
 from interlock.files import sha256_file
+from interlock.statuses import StepStatus
 from interlock.protocol import HaltRun, Outcome
 from interlock.context import RunContext, utc_now
 
@@ -264,9 +265,9 @@ def run(ctx: RunContext) -> Outcome:
         ctx.emit(ProtocolError("MissingArtifacts", details))
         raise HaltRun("1.1", "prerequisite artifacts unavailable: " + "; ".join(details))
     if not matrix["interfaces"]:
-        return Outcome("fail", "the scope matrix has no interfaces: declare OpenAPI/AsyncAPI documents or pact sources")
+        return Outcome(StepStatus.FAIL, "the scope matrix has no interfaces: declare OpenAPI/AsyncAPI documents or pact sources")
     if matrix["undeclared_pacts"]:
-        return Outcome("fail", f"pact files in the architecture contracts that no [contracts.pact] source declares: "
+        return Outcome(StepStatus.FAIL, f"pact files in the architecture contracts that no [contracts.pact] source declares: "
                        f"{', '.join(matrix['undeclared_pacts'][:20])}; add them to sources or to [contracts.pact] exclude")
     uncovered = len(matrix["uncovered"])
-    return Outcome("pass", f"{len(matrix['interfaces'])} interfaces, {len(matrix['dependencies'])} dependencies, {uncovered} uncovered")
+    return Outcome(StepStatus.PASS, f"{len(matrix['interfaces'])} interfaces, {len(matrix['dependencies'])} dependencies, {uncovered} uncovered")

@@ -15,6 +15,8 @@ auditor would.
 
 from __future__ import annotations
 
+from interlock.statuses import GateStatus
+
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -40,6 +42,7 @@ from interlock.evidence import (
 from interlock.files import sha256_file
 from interlock.gates import failures, relaxations
 from interlock.metrics import commit_problems, recorded_commits, short, waiver_active
+from interlock.statuses import StepStatus
 from interlock.protocol import HaltRun, Outcome
 from interlock.phases.bundle import MANIFEST_ENTRY, artifact_index, bag_info, sealed_files, sealed_prefixes
 from interlock.context import RunContext, utc_now
@@ -70,8 +73,8 @@ def _gate_summary(gate: dict[str, Any], verified_at: str, digests: dict[str, str
         "resourceUri": MANIFEST_ENTRY,
         "policy": {"uri": f"interlock.toml#gates.{gate['id']}", "digest": {"sha256": policy_digest}},
         "inputAttestations": [{"uri": name, "digest": {"sha256": digests[name]}} for name in inputs],
-        "verificationResult": "PASSED" if gate["status"] == "pass" else "FAILED",
-        "conditions_failed": [c["id"] for c in gate["conditions"] if c["raw_status"] == "fail"],
+        "verificationResult": "PASSED" if gate["status"] == GateStatus.PASS else "FAILED",
+        "conditions_failed": [c["id"] for c in gate["conditions"] if c["raw_status"] == GateStatus.FAIL],
         "waived": sorted({w["condition"] + (f" {w['item']}" if w.get("item") else "") for c in gate["conditions"] for w in c["waivers"]}),
     }
 
@@ -185,31 +188,31 @@ def run(ctx: RunContext) -> Outcome:
     """Sign the bundle if Gates 1–3 pass and the approver agrees; fail with the reason otherwise."""
     refusal = ledger.refusal(ctx.artifacts.root, identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root))
     if refusal:  # evidence first: gates read from an edited or mixed folder say nothing
-        return Outcome("fail", f"sign-off {refusal}")
+        return Outcome(StepStatus.FAIL, f"sign-off {refusal}")
     document = gate_results(ctx.artifacts, ctx.loaded, GATES)
     failed = [line for gate in document["gates"] for line in failures(gate)]
     if failed:
-        return Outcome("fail", "sign-off refused while Gates 1-3 fail: " + "; ".join(failed))
+        return Outcome(StepStatus.FAIL, "sign-off refused while Gates 1-3 fail: " + "; ".join(failed))
     refusal = commit_refusal(ctx)
     if refusal:
-        return Outcome("fail", refusal)
+        return Outcome(StepStatus.FAIL, refusal)
     if not ctx.ask("sign-off"):
         raise HaltRun("4.2", "sign-off declined at the prompt: nothing was signed; rerun `interlock signoff` to approve")
     credentials = _credentials(ctx)
     if isinstance(credentials, str):
-        return Outcome("fail", credentials)
+        return Outcome(StepStatus.FAIL, credentials)
     approver, key = credentials
     try:
         sealed = _sealed(ctx)
     except (OSError, ValueError) as exc:
-        return Outcome("fail", f"cannot read the evidence bundle: {exc}")
+        return Outcome(StepStatus.FAIL, f"cannot read the evidence bundle: {exc}")
     if isinstance(sealed, str):
-        return Outcome("fail", sealed)
+        return Outcome(StepStatus.FAIL, sealed)
     manifest, subjects = sealed
     try:
         envelope = sign_statement(make_statement(subjects, _predicate(ctx, approver, manifest, document)), key)
     except (OSError, ValueError) as exc:
-        return Outcome("fail", f"cannot sign with {key}: {exc}")
+        return Outcome(StepStatus.FAIL, f"cannot sign with {key}: {exc}")
     ctx.artifacts.write_json(SIGNOFF_NAME, envelope)
     ctx.emit(ArtifactWritten(SIGNOFF_NAME))
     signed = f"signed by {approver} (keyid {envelope['signatures'][0]['keyid'][:16]}…)"
@@ -220,11 +223,11 @@ def run(ctx: RunContext) -> Outcome:
         ctx.emit(ArtifactWritten(BUNDLE_NAME))
         if not settings.pubkey:
             ctx.emit(Notice("4.2", "no [signoff] pubkey configured: the bundle was not verified and Gate 4 cannot pass"))
-            return Outcome("pass", signed)
+            return Outcome(StepStatus.PASS, signed)
         report = verify_bundle(zip_path, ctx.loaded.resolve(settings.pubkey))
     except (OSError, ValueError) as exc:
-        return Outcome("fail", f"{signed}, but the bundle could not be sealed and verified: {exc}")
+        return Outcome(StepStatus.FAIL, f"{signed}, but the bundle could not be sealed and verified: {exc}")
     if not report.ok:
-        return Outcome("fail", f"{signed}, but the bundle does not verify with {settings.pubkey}: "
+        return Outcome(StepStatus.FAIL, f"{signed}, but the bundle does not verify with {settings.pubkey}: "
                        + "; ".join(str(p) for p in report.problems[:5]))
-    return Outcome("pass", signed)
+    return Outcome(StepStatus.PASS, signed)

@@ -9,6 +9,8 @@ and failed on one commit, this run included) become medium defects of their own.
 
 from __future__ import annotations
 
+from interlock.statuses import CheckStatus
+
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -31,7 +33,7 @@ def failures_from(env_report: Mapping[str, Any] | None, contracts: Mapping[str, 
     """Every failure recorded in this run's artifacts (pure)."""
     found: list[Failure] = []
     for check in (env_report or {}).get("checks", []):
-        if check["status"] != "pass":
+        if check["status"] != CheckStatus.PASS:
             found.append(Failure(
                 "environment", check["id"], f"environment check {check['id']} failed", "high",
                 f"{ENVIRONMENT_REPORT}#checks[id={check['id']}]", f"interlock env --env {env_name}", check.get("reason") or "", check["id"].split(".")[0],

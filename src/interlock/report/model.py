@@ -103,7 +103,7 @@ def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, A
         outcomes = [o for _, _, o in items]
         failing = [(c, i) for c, i, o in items if o in (FAIL, "error", "not_run")]  # not run is failed, never green
         if failing:
-            status = FAIL
+            status: str = FAIL
         elif PASS in outcomes:
             status = PASS
         else:

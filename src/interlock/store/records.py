@@ -19,11 +19,12 @@ from interlock.artifacts import STATE_FILE
 from interlock.defects import Failure
 from interlock.errors import Problem, UsageError
 from interlock.runfolder import RunFolder
+from interlock.statuses import CheckStatus, HistoryOutcome
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
 # or `error` beside a `pass` on the same commit.
-PASS, FAIL, ERROR, SKIP, PENDING, NOT_RUN = "pass", "fail", "error", "skip", "pending", "not_run"
+PASS, FAIL, ERROR, SKIP, PENDING, NOT_RUN = HistoryOutcome
 OUTCOMES = (PASS, FAIL, ERROR, SKIP, PENDING, NOT_RUN)
 FAILING = (FAIL, ERROR)
 CATEGORIES = ("environment", "contract", "test")
@@ -31,7 +32,7 @@ MESSAGE_LIMIT = 2000
 
 _TEST_OUTCOMES = {"passed": PASS, "xpassed": PASS, "failed": FAIL, "error": ERROR, "skipped": SKIP, "xfailed": SKIP, "deselected": SKIP}
 _CONTRACT_OUTCOMES = {"pass": PASS, "fail": FAIL, "error": ERROR, "pending": PENDING, "not_executed": NOT_RUN}
-_RANK = {ERROR: 5, FAIL: 4, NOT_RUN: 3, PASS: 2, PENDING: 1, SKIP: 0}
+_RANK: dict[str, int] = {ERROR: 5, FAIL: 4, NOT_RUN: 3, PASS: 2, PENDING: 1, SKIP: 0}
 
 def execution_outcome(raw: str) -> str:
     return _TEST_OUTCOMES.get(raw, ERROR)
@@ -227,7 +228,7 @@ def environment_results(report: Mapping[str, Any] | None) -> list[CheckResult]:
     if not report:
         return []
     return [
-        CheckResult("environment", c["id"], c["id"], c["kind"], PASS if c["status"] == "pass" else FAIL, float(c["duration_ms"]), _clip(c["reason"]) if c["status"] != "pass" else None)
+        CheckResult("environment", c["id"], c["id"], c["kind"], PASS if c["status"] == CheckStatus.PASS else FAIL, float(c["duration_ms"]), _clip(c["reason"]) if c["status"] != CheckStatus.PASS else None)
         for c in report.get("checks", [])
     ]
 
