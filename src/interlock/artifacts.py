@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -149,16 +149,8 @@ def _check(name: str) -> SchemaCheck:
     return SchemaCheck(schema(name), formats=True)
 
 
-def _shape_check(name: str) -> Callable[[Any], bool] | None:
-    """The compiled yes/no check of a schema (jsonschema-rs): a no goes to `validation_errors` for the words."""
-    return _check(name).fits
-
-
 def schema_problem(name: str, data: Any) -> str | None:
     """The first way `data` breaks schema `name` (the compiled check first, jsonschema for the message), None when it fits."""
-    check = _shape_check(name)
-    if check is not None and check(data):
-        return None
     errors = validation_errors(name, data)
     return errors[0] if errors else None
 
@@ -242,10 +234,9 @@ class ArtifactDir:
             raise UsageError(Problem(str(path), "not UTF-8 text; rerun the step that writes it")) from None
         entry = BY_FILENAME.get(filename)
         if checked and entry is not None and entry.schema_name is not None:
-            check = _shape_check(entry.schema_name)
-            errors = [] if check is not None and check(data) else validation_errors(entry.schema_name, data)
-            if errors:
-                raise UsageError(Problem(str(path), f"not in the shape interlock writes ({errors[0][:300]}); rerun `{entry.command}`"))
+            problem = schema_problem(entry.schema_name, data)
+            if problem is not None:
+                raise UsageError(Problem(str(path), f"not in the shape interlock writes ({problem[:300]}); rerun `{entry.command}`"))
         return data
 
     def read_json_or_none(self, filename: Name) -> Any | None:
