@@ -315,7 +315,7 @@ class _Init:
         elif target is not None and any(re.search(rf"(^|[:=]){target}$", arg) for arg in command):
             command = [re.sub(rf"(^|[:=]){target}$", rf"\g<1>{{port:{name}}}", arg) for arg in command]
             port = "auto"
-        cwd = service.build if service.build and (self.root / service.build).is_dir() else "."
+        cwd = Path(service.build).as_posix() if service.build and (self.root / service.build).is_dir() else "."
         return _Runtime(f"http://127.0.0.1:{{port:{name}}}", f"{self.repo.compose_file} service {name}", command, cwd, port, health, env)
 
     def _local(self, value: str) -> str:
@@ -359,7 +359,7 @@ class _Init:
             self.documents[f"{contracts}/VERSION"] = VERSION + "\n"
             contracts_key = ("version", VERSION)
         baseline_key = self._pin(BASELINE, self.baseline())
-        out = [SCHEMA_LINE, HEADER, f'[project]\nname = {json.dumps(self.root.resolve().name)}\nversion = "{VERSION}"\n',
+        out = [*([SCHEMA_LINE] if SCHEMA_LINE else []), HEADER, f'[project]\nname = {json.dumps(self.root.resolve().name)}\nversion = "{VERSION}"\n',
                "# Inputs of protocols 3, 6 and 7, pinned by version (or sha256); `interlock init` wrote the ones that did not exist.",
                f"[prerequisites.feature_list]\npath = {json.dumps(FEATURES)}\n{feature_key[0]} = {json.dumps(feature_key[1])}\n",
                f"[prerequisites.architecture_contracts]\npath = {json.dumps(contracts)}\n{contracts_key[0]} = {json.dumps(contracts_key[1])}\n",
