@@ -32,7 +32,7 @@ from interlock.config import CONFIG_NAME, Service
 from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten, Notice
 from interlock.files import atomic_write, sha256_file
-from interlock.phases.scope import read_version, template_matches, tree_sha256
+from interlock.phases.scope import match_template, read_features, read_version, template_matches, tree_sha256
 
 SHIM = '''#!/usr/bin/env python3
 """PROTOCOL-9 automation hook: `python scripts/{name} {usage}`.
@@ -69,6 +69,7 @@ BROKER_URLS = {"redis": "redis://127.0.0.1:{port}/0", "amqp": "amqp://guest:gues
 GITIGNORE_HEADER = "# interlock: run artifacts, scratch files and the private signing key (the .pub key may be committed)\n"
 GITIGNORE = [".artifacts/", ".interlock/*", "!.interlock/keys/", ".interlock/keys/*", "!.interlock/keys/*.pub"]
 
+REDIS_MODE = '# mode = "pubsub"  # when the producers PUBLISH instead of XADD to a stream\n'
 #: (question, default) -> the answer typed on a terminal.
 Ask = Callable[[str, str], str]
 
@@ -283,6 +284,15 @@ class _Init:
                 features.append({"id": f"F-{len(features) + 1}", "title": f"{service}: {document.path}", "interfaces": refs})
         return json.dumps({"version": VERSION, "features": features}, indent=2) + "\n"
 
+    def _uncovered_by(self, features: list[dict[str, Any]]) -> None:
+        """Say which pact requests a feature list people wrote does not cover: step 1.1 fails Gate 1 on each."""
+        refs = [ref for feature in features for ref in feature["interfaces"]]
+        missing = sorted({f"{p.provider}:{i.method} {i.path}" for p in self.repo.pacts if p.kind == "http" for i in p.interactions
+                          if match_template(refs, p.provider, i.method or "GET", i.path or "/") is None})
+        if missing:
+            self.notes.append(f"{FEATURES} (kept as it is) covers none of these pact requests: {', '.join(missing[:20])}; add them to a feature "
+                              "or to [scope] out_of_scope, or Gate 1 fails")
+
     def baseline(self) -> str:
         python = self.repo.python or ">={}.{}".format(*sys.version_info[:2])
         source = "the repository's own requirement" if self.repo.python else "the Python that ran `interlock init`"
@@ -294,7 +304,8 @@ class _Init:
     def runtime(self, name: str, index: int) -> _Runtime:
         service = self.apps.get(name) or next((c for c in self.repo.compose if c.name == name), None)
         if service is None:
-            url = self.answer(f"URL of service {name!r}", f"http://127.0.0.1:{8080 + index}", "no compose service of that name")
+            default = f"http://127.0.0.1:{8080 + index}"
+            url = self.answer(f"URL of service {name!r}", default, "no compose service of that name") or default
             typed = self.answer(f"command that starts {name!r} (empty: your team starts it)", "", "init cannot know it")
             return _Runtime(url, "a pact names it; no compose service does", shlex.split(typed) if typed else None)
         target = service.ports[0][1] if service.ports else None
@@ -353,11 +364,15 @@ class _Init:
             if document.path not in owners:
                 self.notes.append(f"{document.path}: {document.kind} document of no known service; name it under [services.NAME] {document.kind}")
         feature_key = self._pin(FEATURES, None) if (self.root / FEATURES).exists() else self._pin(FEATURES, self.features(owners))
+        if (self.root / FEATURES).is_file():
+            try:
+                self._uncovered_by(read_features(self.root / FEATURES))
+            except UsageError as exc:
+                self.notes.append(f"{FEATURES} (kept as it is) cannot be read: {exc}")
         contracts = self._contracts_folder()
-        contracts_key = self._pin(contracts, VERSION + "\n") if (self.root / contracts).is_dir() else ("version", VERSION)
-        if not (self.root / contracts / "VERSION").exists() and not (self.root / contracts).is_file():
-            self.documents[f"{contracts}/VERSION"] = VERSION + "\n"
-            contracts_key = ("version", VERSION)
+        contracts_key = self._pin(contracts, None) if (self.root / contracts / "VERSION").is_file() else ("version", VERSION)
+        if contracts_key == ("version", VERSION):
+            self.documents.setdefault(f"{contracts}/VERSION", VERSION + "\n")
         baseline_key = self._pin(BASELINE, self.baseline())
         out = [*([SCHEMA_LINE] if SCHEMA_LINE else []), HEADER, f'[project]\nname = {json.dumps(self.root.resolve().name)}\nversion = "{VERSION}"\n',
                "# Inputs of protocols 3, 6 and 7, pinned by version (or sha256); `interlock init` wrote the ones that did not exist.",
@@ -381,7 +396,7 @@ class _Init:
         for name, (kind, broker) in sorted(self.brokers.items()):
             port = next((p for p, _ in broker.ports if p), None) or BROKER_PORTS[kind]
             out.append(f"# {self.repo.compose_file} service {name} (image {broker.image})\n[environments.{ENVIRONMENT}.brokers.{_key(name)}]\n"
-                       f'kind = "{kind}"\nurl = {json.dumps(BROKER_URLS[kind].format(port=port))}\n')
+                       f'kind = "{kind}"\nurl = {json.dumps(BROKER_URLS[kind].format(port=port))}\n' + (REDIS_MODE if kind == "redis" else ""))
         out.append(self._pacts(states))
         return "\n".join(out) + self._suite() + SIGNOFF
 

@@ -135,8 +135,10 @@ def test_documents_people_own_are_never_overwritten_and_gitignore_is_appended_to
     (root / "env" / "baseline.toml").write_text("[versions]\npython = '>=3'\n")
     (root / "pacts" / "VERSION").write_text("9\n")
     (root / ".gitignore").write_text("__pycache__/\n.artifacts/")
-    written, _ = _init(root)
+    written, events = _init(root)
     assert root / "docs" / "features.json" not in written and root / "env" / "baseline.toml" not in written
+    assert ("docs/features.json (kept as it is) covers none of these pact requests: orders:POST /orders, users:GET /users/42, users:GET /users/7; "
+            "add them to a feature or to [scope] out_of_scope, or Gate 1 fails") in [e.message for e in events if isinstance(e, Notice)]
     prerequisites = load(root / "interlock.toml").config.prerequisites
     assert prerequisites.feature_list.version == "3.2" and prerequisites.architecture_contracts.version == "9"
     assert prerequisites.environment_baseline.version is None and prerequisites.environment_baseline.sha256 is not None
