@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock import discovery
+from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.config import CONFIG_NAME, Service
 from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten, Notice
@@ -60,16 +61,10 @@ ENVIRONMENT = "integration"
 FEATURES, BASELINE = "docs/features.json", "env/baseline.toml"
 #: The `#:schema` comment line TOML editors read (taplo, Even Better TOML): the one place it is written, first line of the config.
 SCHEMA_LINE = ""
-#: Compose images that are a broker interlock has a kind for, and where each listens by default.
-BROKER_IMAGES = {"redis": "redis", "rabbitmq": "amqp", "eclipse-mosquitto": "mqtt", "mosquitto": "mqtt", "nats": "nats"}
-BROKER_PORTS = {"redis": 6379, "amqp": 5672, "mqtt": 1883, "nats": 4222}
-BROKER_URLS = {"redis": "redis://127.0.0.1:{port}/0", "amqp": "amqp://guest:guest@127.0.0.1:{port}/", "mqtt": "mqtt://127.0.0.1:{port}",
-               "nats": "nats://127.0.0.1:{port}"}
 #: `.gitignore` lines: the run's artifacts and interlock's scratch folder, where the private signing key lives; the public key stays.
 GITIGNORE_HEADER = "# interlock: run artifacts, scratch files and the private signing key (the .pub key may be committed)\n"
 GITIGNORE = [".artifacts/", ".interlock/*", "!.interlock/keys/", ".interlock/keys/*", "!.interlock/keys/*.pub"]
 
-REDIS_MODE = '# mode = "pubsub"  # when the producers PUBLISH instead of XADD to a stream\n'
 #: (question, default) -> the answer typed on a terminal.
 Ask = Callable[[str, str], str]
 
@@ -140,16 +135,17 @@ def scaffold(root: Path, emit: Emit, *, force: bool = False, ask: Ask | None = N
     feature list, the baseline, VERSION) is never overwritten; `.gitignore` is only
     appended to. Returns what was written.
     """
-    repo = discovery.read(root)
-    init = _Init(root, repo, emit, ask)
-    targets: dict[Path, str] = {root / CONFIG_NAME: init.config()}
+    targets: dict[Path, str] = {root / CONFIG_NAME: ""}
     for script, (command, usage) in SHIMS.items():
         targets[root / "scripts" / script] = SHIM.format(name=script, command=command, usage=usage)
     if not _has_pytest_config(root):
         targets[root / "pytest.ini"] = PYTEST_INI
     existing = [p for p in targets if p.exists()]
     if existing and not force:
-        raise UsageError(Problem(str(existing[0]), "already exists; pass --force to overwrite"))
+        raise UsageError(Problem(str(existing[0]), "already exists; pass --force to overwrite"))  # before any question is asked
+    repo = discovery.read(root)
+    init = _Init(root, repo, emit, ask)
+    targets[root / CONFIG_NAME] = init.config()
     targets.update({root / rel: text for rel, text in init.documents.items() if not (root / rel).exists()})
     ignore = _gitignore(root / ".gitignore")
     if ignore is not None:
@@ -213,7 +209,7 @@ class _Init:
         self.notes: list[str] = []
         self.documents: dict[str, str] = {}
         compose = {c.name: c for c in repo.compose}
-        self.brokers = {c.name: (BROKER_IMAGES[_image(c.image)], c) for c in repo.compose if c.image and _image(c.image) in BROKER_IMAGES and not c.build}
+        self.brokers = {c.name: (kind, c) for c in repo.compose if not c.build and (kind := _broker_kind(c.image)) is not None}
         self.apps = {n: c for n, c in compose.items() if n not in self.brokers and (c.build or c.command)}
         providers = {p.provider for p in repo.pacts}
         consumers = {p.consumer for p in repo.pacts}
@@ -394,9 +390,9 @@ class _Init:
         for name in self.services:
             out.append(self._runtime_text(name, runtimes[name]))
         for name, (kind, broker) in sorted(self.brokers.items()):
-            port = next((p for p, _ in broker.ports if p), None) or BROKER_PORTS[kind]
+            port = next((p for p, _ in broker.ports if p), None) or BROKER_KINDS[kind].default_port
             out.append(f"# {self.repo.compose_file} service {name} (image {broker.image})\n[environments.{ENVIRONMENT}.brokers.{_key(name)}]\n"
-                       f'kind = "{kind}"\nurl = {json.dumps(BROKER_URLS[kind].format(port=port))}\n' + (REDIS_MODE if kind == "redis" else ""))
+                       f'kind = "{kind}"\nurl = "{kind}://127.0.0.1:{port}"\n')
         out.append(self._pacts(states))
         return "\n".join(out) + self._suite() + SIGNOFF
 
@@ -474,6 +470,8 @@ class _Init:
         return f'\n[suite]\npath = {json.dumps(path)}\nmarker = {json.dumps(marker)}\ntimeout = 300\n'
 
 
-def _image(image: str | None) -> str:
-    """The bare name of an image: `docker.io/library/redis:7-alpine` -> `redis`."""
-    return (image or "").rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+def _broker_kind(image: str | None) -> str | None:
+    """The broker kind a compose image runs, by the image's bare name (`docker.io/library/rabbitmq:3` -> `rabbitmq`) being a
+    kind's name or its server component, for kinds that are servers (a URL scheme and a default port)."""
+    bare = (image or "").rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return next((name for name, kind in BROKER_KINDS.items() if kind.default_port and bare in (name, kind.component)), None)

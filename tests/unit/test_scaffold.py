@@ -15,7 +15,7 @@ from interlock.documents import load_pact
 from interlock.errors import UsageError
 from interlock.events import Event, FileWritten, Notice
 from interlock.phases.scope import check_prerequisite, match_template, read_features
-from interlock.scaffold import GITIGNORE, SHIMS, scaffold
+from interlock.scaffold import GITIGNORE, SHIMS, _broker_kind, scaffold
 from tests.repo_sample import COMPOSE, make_repository
 
 
@@ -45,9 +45,15 @@ def test_an_existing_pytest_config_is_left_alone(tmp_path: Path, name: str, text
 
 def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     (tmp_path / "interlock.toml").write_text("# mine\n")
+    make_repository(tmp_path)
+    (tmp_path / "users" / "app.py").write_text("")  # a question to ask, if init went that far
+
+    def never(question: str, default: str) -> str:
+        raise AssertionError(f"asked {question!r} before refusing to overwrite")
+
     with pytest.raises(UsageError, match="already exists; pass --force to overwrite"):
-        scaffold(tmp_path, lambda event: None)
-    assert (tmp_path / "interlock.toml").read_text() == "# mine\n" and not (tmp_path / "scripts").exists()
+        scaffold(tmp_path, lambda event: None, ask=never)
+    assert (tmp_path / "interlock.toml").read_text() == "# mine\n" and not (tmp_path / "scripts").exists() and not (tmp_path / "docs").exists()
     scaffold(tmp_path, lambda event: None, force=True)
     assert (tmp_path / "interlock.toml").read_text() != "# mine\n"
 
@@ -71,7 +77,7 @@ def test_a_repository_with_pacts_and_compose_becomes_a_config_whose_prerequisite
         ["{python}", "app.py"], "users", "auto", "http://127.0.0.1:{port:users}", "{url:users}/health", {"PORT": "{port:users}"})
     assert orders.env == {"PORT": "{port:orders}", "USERS_URL": "{url:users}", "REDIS_URL": "redis://127.0.0.1:6379/0"}
     assert config.services["orders"].depends_on == ["users", "redis"]
-    assert {n: (b.kind, b.url) for n, b in env.brokers.items()} == {"redis": ("redis", "redis://127.0.0.1:6379/0")}
+    assert {n: (b.kind, b.url) for n, b in env.brokers.items()} == {"redis": ("redis", "redis://127.0.0.1:6379")}
     assert config.contracts.pact is not None and config.contracts.pact.sources == ["pacts"]
     for name in ("feature_list", "architecture_contracts", "environment_baseline"):
         record = check_prerequisite(name, getattr(config.prerequisites, name), root)
@@ -153,3 +159,9 @@ def test_documents_people_own_are_never_overwritten_and_gitignore_is_appended_to
 def _init_forced(root: Path) -> tuple[list[Path], list[Event]]:
     events: list[Event] = []
     return scaffold(root, events.append, force=True), events
+
+
+@pytest.mark.parametrize(("image", "kind"), [("redis:7-alpine", "redis"), ("docker.io/library/rabbitmq:3-management", "amqp"), ("nats@sha256:ab", "nats"),
+                                             ("postgres:16", None), ("ghcr.io/acme/redis-exporter:1", None), (None, None)])
+def test_a_compose_image_is_a_broker_when_a_kind_serves_it(image: str | None, kind: str | None) -> None:
+    assert _broker_kind(image) == kind
