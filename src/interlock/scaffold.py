@@ -350,6 +350,8 @@ class _Init:
         if mine:
             return mine[0].path, f"found in {mine[0].file}:{mine[0].line}"
         answer = self.answer(f"state-change URL of provider {provider!r} (empty: write state handlers)", "", "none found in its code")
+        if answer and not re.match(r"(/|https?://)", answer):
+            answer = "/" + answer  # a path is joined to the service's URL
         return (answer or None), "as answered"
 
     # -- the config ----------------------------------------------------------------------------------------------------

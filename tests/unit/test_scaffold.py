@@ -102,7 +102,7 @@ def test_a_state_endpoint_nowhere_in_the_code_is_asked_on_a_terminal_and_assumed
     for name in ("users", "orders"):
         (root / name / "app.py").write_text("print('no state endpoint here')\n")
     asked: list[tuple[str, str]] = []
-    _init(root, lambda question, default: asked.append((question, default)) or "/_states")
+    _init(root, lambda question, default: asked.append((question, default)) or "_states")
     assert asked == [("state-change URL of provider 'orders' (empty: write state handlers)", ""),
                      ("state-change URL of provider 'users' (empty: write state handlers)", "")]
     assert "/_states" in (root / "interlock.toml").read_text()
