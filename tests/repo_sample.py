@@ -34,8 +34,11 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{{}}")
         if self.path == "/_pact/provider-states":
             params = body.get("params") or {{}}
-            if body.get("action", "setup") == "setup" and "id" in params:
-                ITEMS[str(params["id"])] = params
+            key = str(params.get("id"))
+            if body.get("action", "setup") == "setup" and not body.get("state", "").startswith("no "):
+                ITEMS[key] = params
+            else:
+                ITEMS.pop(key, None)
             return self._send(200, {{}})
         return self._send(201, body)
 
