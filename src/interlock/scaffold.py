@@ -155,7 +155,10 @@ def scaffold(root: Path, emit: Emit, *, force: bool = False, ask: Ask | None = N
         if path.suffix == ".py":
             path.chmod(0o755)
         emit(FileWritten("init", str(path)))
-    for note in [*(f"not read: {s}" for s in repo.skipped), *init.notes]:
+    found = (f"read {len(repo.pacts)} pact file(s), {len(repo.documents)} API document(s), {len(repo.tests)} test file(s)"
+             + (f", {repo.compose_file} ({len(repo.compose)} services)" if repo.compose_file else ", no compose file")
+             + f"; services: {', '.join(init.services) or '(none)'}")
+    for note in [found, *(f"not read: {s}" for s in repo.skipped), *init.notes]:
         emit(Notice("init", note))
     return list(targets)
 

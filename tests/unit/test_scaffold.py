@@ -90,6 +90,7 @@ def test_a_repository_with_pacts_and_compose_becomes_a_config_whose_prerequisite
     assert "users:GET /users/{id}" in refs and "orders:publish an order placed event" in refs
     assert {e.path for e in events if isinstance(e, FileWritten)} == {str(p) for p in written}
     notes = [e.message for e in events if isinstance(e, Notice)]
+    assert notes[0] == "read 3 pact file(s), 0 API document(s), 1 test file(s), docker-compose.yml (3 services); services: orders, users"
     if "state_url" in Service.model_fields:  # the provider's own state-change endpoint, found in its code
         assert getattr(config.services["users"], "state_url") == "/_pact/provider-states"
     else:
