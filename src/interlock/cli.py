@@ -421,12 +421,17 @@ def _defect_log(ctx: typer.Context) -> tuple[DefectLog, EventStream]:
 @defects_app.command("list")
 def defects_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
-    from interlock.events import DefectListed
+    from interlock.defects import STATUSES
+    from interlock.events import DefectListed, DefectsCounted
 
+    if status is not None and status not in STATUSES:
+        raise UsageError(Problem("--status", f"{status!r} is not a defect status; use one of {', '.join(STATUSES)}"))
     log, emit = _defect_log(ctx)
-    for row in log.read():
-        if status is None or row["status"] == status:
-            emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
+    rows = log.read()
+    shown = [row for row in rows if status is None or row["status"] == status]
+    for row in shown:
+        emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
+    emit(DefectsCounted(len(shown), len(rows), status, log.path.name))
 
 
 @defects_app.command("show")

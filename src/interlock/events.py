@@ -228,6 +228,16 @@ class DefectListed(Event):
 
 
 @dataclass
+class DefectsCounted(Event):
+    """The last event of `interlock defects list`: how many rows were listed of how many, so an empty log says so."""
+
+    shown: int
+    total: int
+    status: str | None
+    log: str
+
+
+@dataclass
 class DefectShown(Event):
     """Every field of one defect (`interlock defects show`), in the log's column order."""
 

@@ -116,6 +116,10 @@ class ConsoleRenderer:
     def _on_DefectListed(self, event: ev.DefectListed) -> None:
         self.say(f"{event.id}  {event.severity:<8} {event.status:<9} {event.owner:<16} {event.title}")
 
+    def _on_DefectsCounted(self, event: ev.DefectsCounted) -> None:
+        which = f" with status {event.status}" if event.status else ""
+        self.say(f"{event.shown} of {event.total} defect(s){which} in {event.log}" if event.total else f"no defects recorded in {event.log}")
+
     def _on_DefectShown(self, event: ev.DefectShown) -> None:
         for key, value in event.fields.items():
             self.say(f"{key}: {value}")
