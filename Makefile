@@ -30,7 +30,7 @@ chromium:
 # The static checks that keep the structure: ruff, mypy strict over src/interlock
 # ([tool.mypy]) and the layer contracts of ARCHITECTURE.md ([tool.importlinter]).
 lint: install
-	$(VENV)/bin/ruff check --select F,E9 src tests examples
+	$(VENV)/bin/ruff check src tests examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 

@@ -26,6 +26,7 @@ from interlock.errors import ExitCode, InterlockError, Problem, UsageError
 from interlock.events import EventHandler, EventStream
 from interlock.render import ConsoleRenderer, JsonLines
 from interlock.state import RunState
+from interlock.statuses import GateStatus, StepStatus
 from interlock.verdict import gate_results
 
 if TYPE_CHECKING:
@@ -269,7 +270,7 @@ def merge(
     opts = _options(ctx)
     loaded = opts.loaded()
     outcome = merge_shards(loaded, [d.resolve() for d in dirs], opts.artifacts_dir(loaded), _redacting(ctx, loaded), command=invocation())
-    raise typer.Exit(ExitCode.OK if outcome.status == "pass" else ExitCode.FAILED)
+    raise typer.Exit(ExitCode.OK if outcome.status == StepStatus.PASS else ExitCode.FAILED)
 
 
 @app.command()
@@ -308,7 +309,7 @@ def gates(ctx: typer.Context) -> None:
     emit = _stream(ctx)
     for gate in document["gates"]:
         emit(GateEvaluated(gate["id"], gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
-    raise typer.Exit(ExitCode.OK if document["status"] == "pass" else ExitCode.FAILED)
+    raise typer.Exit(ExitCode.OK if document["status"] == GateStatus.PASS else ExitCode.FAILED)
 
 
 @app.command()
@@ -431,12 +432,17 @@ def _defect_log(ctx: typer.Context) -> tuple[DefectLog, EventStream]:
 @defects_app.command("list")
 def defects_list(ctx: typer.Context, status: Annotated[Optional[str], typer.Option("--status")] = None) -> None:
     """List defects."""
-    from interlock.events import DefectListed
+    from interlock.defects import STATUSES
+    from interlock.events import DefectListed, DefectsCounted
 
+    if status is not None and status not in STATUSES:
+        raise UsageError(Problem("--status", f"{status!r} is not a defect status; use one of {', '.join(STATUSES)}"))
     log, emit = _defect_log(ctx)
-    for row in log.read():
-        if status is None or row["status"] == status:
-            emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
+    rows = log.read()
+    shown = [row for row in rows if status is None or row["status"] == status]
+    for row in shown:
+        emit(DefectListed(row["id"], row["severity"], row["status"], row["owner"], row["title"]))
+    emit(DefectsCounted(len(shown), len(rows), status, log.path.name))
 
 
 @defects_app.command("show")

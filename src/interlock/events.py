@@ -10,6 +10,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
+from interlock.statuses import GateStatus
+
 PHASE_NAMES = {1: "Scope Alignment", 2: "Contract Assurance", 3: "Execution Integrity", 4: "Sign-Off"}
 PHASE_START_LINES = {
     1: "[PHASE 1 START] - Aligning integration scope with architecture and delivery artifacts...",
@@ -168,7 +170,7 @@ class PhaseFinished(Event):
     @property
     def line(self) -> str:
         name = PHASE_NAMES[self.phase]
-        if self.status == "pass":
+        if self.status == GateStatus.PASS:
             return f"[PHASE {self.phase} COMPLETE] - {name} finished successfully."
         return f"[PHASE {self.phase} FAILED] - {name} gate did not pass."
 
@@ -225,6 +227,16 @@ class DefectListed(Event):
     status: str
     owner: str
     title: str
+
+
+@dataclass
+class DefectsCounted(Event):
+    """The last event of `interlock defects list`: how many rows were listed of how many, so an empty log says so."""
+
+    shown: int
+    total: int
+    status: str | None
+    log: str
 
 
 @dataclass

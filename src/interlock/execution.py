@@ -17,7 +17,7 @@ arguments.
 
 from __future__ import annotations
 
-from interlock.statuses import StepStatus
+from interlock.statuses import TEST_RED, StepStatus, TestOutcome
 
 import codecs
 import json
@@ -339,15 +339,15 @@ def summarize(ctx: RunContext, run: PytestRun) -> tuple[dict[str, int], list[dic
     failures = []
     for test in tests:
         counts[COUNTS[test["outcome"]]] += 1
-        if COUNTS[test["outcome"]] in ("failed", "errors"):
-            stage: dict[str, Any] = next((test[w] for w in ("setup", "call", "teardown") if test.get(w, {}).get("outcome") == "failed"), {})
+        if test["outcome"] in TEST_RED:
+            stage: dict[str, Any] = next((test[w] for w in ("setup", "call", "teardown") if test.get(w, {}).get("outcome") == TestOutcome.FAILED), {})
             message = message_of(stage.get("longrepr", ""), stage.get("crash", {}).get("message"))
             failures.append(_failure(relocate(test["nodeid"], origin, root), test["outcome"], message,
                                      "critical" in test["keywords"], test.get("metadata", {}).get("interfaces", [])))
     summary = {"collected": raw.get("collected", 0), "total": raw.get("total", 0), **counts, "deselected": raw.get("deselected", 0)}
     # A module that cannot be collected hides its tests: a failure of its own (collection errors are not test errors).
-    broken = [_failure(relocate(c["nodeid"], origin, root), "error", message_of(c.get("longrepr", "")), True, [])
-              for c in (report or {}).get("collectors", []) if c["outcome"] == "failed"]
+    broken = [_failure(relocate(c["nodeid"], origin, root), TestOutcome.ERROR, message_of(c.get("longrepr", "")), True, [])
+              for c in (report or {}).get("collectors", []) if c["outcome"] == TestOutcome.FAILED]
     if run.stopped_after is not None:
         problem = f"pytest did not finish within {run.stopped_after:g}s and was stopped"
     elif broken:

@@ -29,6 +29,7 @@ from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_
 from interlock.events import Emit, FileWritten
 from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
+from interlock.statuses import CheckStatus, GateStatus, HistoryOutcome, JUnitResult, TestOutcome
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_NAME", "JUnitWriter"]
@@ -60,7 +61,7 @@ class _Case:
     classname: str
     name: str
     seconds: float = 0.0
-    kind: str = "pass"  # pass | failure | error | skipped
+    kind: JUnitResult = JUnitResult.PASS
     message: str = ""
     type: str = ""
     body: str = ""
@@ -76,7 +77,7 @@ class _Suite:
 
 
 def _missing(suite: str, artifact: str, step: str) -> _Suite:
-    return _Suite(suite, cases=[_Case(suite, artifact, kind="failure", type="not-run", message=f"{artifact} is missing: step {step} did not run",
+    return _Suite(suite, cases=[_Case(suite, artifact, kind=JUnitResult.FAILURE, type="not-run", message=f"{artifact} is missing: step {step} did not run",
                                       body="A check that did not run is a failed check (DESIGN.md: never certify without evidence).")])
 
 
@@ -86,8 +87,8 @@ def environment_suite(report: dict[str, Any] | None) -> _Suite:
     suite = _Suite("environment", _timestamp(report.get("finished_at") or report.get("generated_at")))
     for c in report["checks"]:
         case = _Case(f"environment.{c['kind']}", c["id"], _secs(c["duration_ms"]), out=f"target: {c['target']}" + (f"\n{c['reason']}" if c.get("reason") else ""))
-        if c["status"] != "pass":
-            case.kind, case.type, case.message = "failure", c["kind"], c.get("reason") or "failed"
+        if c["status"] != CheckStatus.PASS:
+            case.kind, case.type, case.message = JUnitResult.FAILURE, c["kind"], c.get("reason") or "failed"
             case.body = f"target: {c['target']}\n" + json.dumps(c.get("details") or {}, indent=2, sort_keys=True, default=str)
         suite.cases.append(case)
     return suite
@@ -121,15 +122,15 @@ def contract_suites(results: dict[str, Any] | None) -> list[_Suite]:
             if i.get("provider_states"):
                 case.out = "given " + ", ".join(i["provider_states"])
             first = i["mismatches"][0]["message"] if i["mismatches"] else (c.get("reason") or i["status"])
-            if outcome in ("fail", "not_run"):
-                case.kind, case.type = "failure", ("not-executed" if outcome == "not_run" else (i["mismatches"][0].get("type", "mismatch") if i["mismatches"] else "contract"))
-                case.message = f"not executed: {c.get('reason') or 'the contract did not run'}" if outcome == "not_run" else f"{len(i['mismatches'])} mismatch(es): {first}"
+            if outcome in (HistoryOutcome.FAIL, HistoryOutcome.NOT_RUN):
+                case.kind, case.type = JUnitResult.FAILURE, ("not-executed" if outcome == HistoryOutcome.NOT_RUN else (i["mismatches"][0].get("type", "mismatch") if i["mismatches"] else "contract"))
+                case.message = f"not executed: {c.get('reason') or 'the contract did not run'}" if outcome == HistoryOutcome.NOT_RUN else f"{len(i['mismatches'])} mismatch(es): {first}"
                 case.body = _mismatch_body(i["mismatches"]) or (c.get("reason") or "")
-            elif outcome == "error":
-                case.kind, case.type, case.message = "error", "contract-error", first or "error"
+            elif outcome == HistoryOutcome.ERROR:
+                case.kind, case.type, case.message = JUnitResult.ERROR, "contract-error", first or "error"
                 case.body = _mismatch_body(i["mismatches"]) or (c.get("reason") or "")
-            elif outcome in ("pending", "skip"):
-                case.kind, case.message = "skipped", "pending: not yet required of the provider"
+            elif outcome in (HistoryOutcome.PENDING, HistoryOutcome.SKIP):
+                case.kind, case.message = JUnitResult.SKIPPED, "pending: not yet required of the provider"
             suite.cases.append(case)
         suites.append(suite)
     return suites
@@ -158,21 +159,21 @@ def execution_suites(report: dict[str, Any] | None) -> list[_Suite]:
         suite = by_module.setdefault(path, _Suite(f"tests {path}", stamp))
         outcome = execution_outcome(t["outcome"])
         case = _Case(classname, name, _secs(duration_of_test(t)))
-        phase: dict[str, Any] = next((t[p] for p in ("setup", "call", "teardown") if isinstance(t.get(p), dict) and t[p].get("outcome") not in (None, "passed")), {})
+        phase: dict[str, Any] = next((t[p] for p in ("setup", "call", "teardown") if isinstance(t.get(p), dict) and t[p].get("outcome") not in (None, TestOutcome.PASSED)), {})
         crash = (phase.get("crash") or {}).get("message") or failures.get(t["nodeid"], {}).get("message") or t["outcome"]
         longrepr = str(phase.get("longrepr") or crash)
-        if outcome == "fail":
-            case.kind, case.type, case.message, case.body = "failure", "AssertionError" if "AssertionError" in crash else "failure", crash.splitlines()[0], longrepr
-        elif outcome == "error":
-            case.kind, case.type, case.message, case.body = "error", "error", crash.splitlines()[0], longrepr
-        elif outcome == "skip":
-            case.kind, case.message = "skipped", (crash.splitlines()[0] if t["outcome"] != "skipped" else str(phase.get("longrepr") or "skipped"))
+        if outcome == HistoryOutcome.FAIL:
+            case.kind, case.type, case.message, case.body = JUnitResult.FAILURE, "AssertionError" if "AssertionError" in crash else "failure", crash.splitlines()[0], longrepr
+        elif outcome == HistoryOutcome.ERROR:
+            case.kind, case.type, case.message, case.body = JUnitResult.ERROR, "error", crash.splitlines()[0], longrepr
+        elif outcome == HistoryOutcome.SKIP:
+            case.kind, case.message = JUnitResult.SKIPPED, (crash.splitlines()[0] if t["outcome"] != TestOutcome.SKIPPED else str(phase.get("longrepr") or "skipped"))
         info = failures.get(t["nodeid"])
         if info:
             case.out = f"rerun: {info['rerun']}" + (f"\ninterfaces: {', '.join(info['interfaces'])}" if info["interfaces"] else "") + ("\ncritical" if info["critical"] else "")
         suite.cases.append(case)
     if not by_module:  # 0 collected is a failed run (Gate 3), not an empty green suite
-        return [_Suite("tests", stamp, cases=[_Case("tests", "collected tests", kind="failure", type="no-tests", message="the suite ran no test")])]
+        return [_Suite("tests", stamp, cases=[_Case("tests", "collected tests", kind=JUnitResult.FAILURE, type="no-tests", message="the suite ran no test")])]
     return list(by_module.values())
 
 
@@ -186,10 +187,10 @@ def gate_suite(gates: dict[str, Any] | None, state: dict[str, Any]) -> _Suite:
         for c in g["conditions"]:
             rule = f"{c['metric']} {c['operator']} {c['threshold']} (actual {c['actual']}) from {c['artifact']}"
             case = _Case(classname, c["id"], out=rule)
-            if c["status"] == "fail":
-                case.kind, case.type, case.message = "failure", "gate-condition", c.get("reason") or rule
+            if c["status"] == GateStatus.FAIL:
+                case.kind, case.type, case.message = JUnitResult.FAILURE, "gate-condition", c.get("reason") or rule
                 case.body = rule
-            elif c["status"] == "warn":
+            elif c["status"] == GateStatus.WARN:
                 case.out += f"\nwarning (non-blocking): {c.get('reason') or ''}"
             if c["waivers"]:
                 case.out += "\nwaived: " + "; ".join(f"{w.get('ticket', '')} by {w.get('approver', '')} until {w.get('expires', '')}" for w in c["waivers"])
@@ -209,16 +210,16 @@ def _build(suites: list[_Suite], name: str) -> JUnitXml:
         seconds = 0.0
         for c in s.cases:
             case = TestCase(_clean(c.name, 1000), _clean(c.classname, 1000), c.seconds)
-            if c.kind == "failure":
+            if c.kind == JUnitResult.FAILURE:
                 result: Any = Failure(_clean(c.message, 2000).strip(), _clean(c.type, 200))
-            elif c.kind == "error":
+            elif c.kind == JUnitResult.ERROR:
                 result = Error(_clean(c.message, 2000).strip(), _clean(c.type, 200))
-            elif c.kind == "skipped":
+            elif c.kind == JUnitResult.SKIPPED:
                 result = Skipped(_clean(c.message, 2000).strip())
             else:
                 result = None
             if result is not None:
-                if c.body and c.kind != "skipped":
+                if c.body and c.kind != JUnitResult.SKIPPED:
                     result.text = _clean(c.body)
                 case.result = [result]
                 counts[c.kind] += 1

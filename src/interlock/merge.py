@@ -35,6 +35,7 @@ from interlock.protocol import Outcome
 from interlock.selection import combine_selections
 from interlock.shards import SHARD_FILE, Shard, digest, relocate
 from interlock.state import RunState
+from interlock.statuses import TestOutcome
 
 
 @dataclass
@@ -143,7 +144,7 @@ def combine(shards: list[ShardReport], root: Path, command: list[str]) -> dict[s
         for test in s.report["tests"]:
             tests.append({**test, "nodeid": relocate(test["nodeid"], report_root, system_root)})
         for collector in s.report.get("collectors", []):
-            if collector["outcome"] == "failed":  # every shard collects every module: an uncollectable one is reported once
+            if collector["outcome"] == TestOutcome.FAILED:  # every shard collects every module: an uncollectable one is reported once
                 collectors.setdefault(relocate(collector["nodeid"], report_root, system_root), {**collector, "nodeid": relocate(collector["nodeid"], report_root, system_root)})
         for failure in s.section["failures"]:
             failures.setdefault(failure["nodeid"], failure)

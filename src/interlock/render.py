@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn
 
 from interlock import events as ev
+from interlock.statuses import CheckStatus, GateStatus, StepStatus
 
 _MARK = {"pass": "✓", "fail": "✗", "not_implemented": "✗", "done": "↺", "warn": "!"}
 
@@ -67,10 +68,10 @@ class ConsoleRenderer:
         self._end_progress(event.step)
         mark = _MARK.get(event.status, "?")
         reason = f" — {event.reason}" if event.reason else ""
-        self.say(f"  {mark} {event.step} {event.title}: {event.status}{reason}", "green" if event.status == "pass" else "yellow" if event.status == "done" else "red")
+        self.say(f"  {mark} {event.step} {event.title}: {event.status}{reason}", "green" if event.status == StepStatus.PASS else "yellow" if event.status == StepStatus.DONE else "red")
 
     def _on_CheckFinished(self, event: ev.CheckFinished) -> None:
-        if event.status != "pass":
+        if event.status != CheckStatus.PASS:
             self.say(f"      ✗ {event.id}: {event.reason}", "red")
 
     def _on_ProtocolError(self, event: ev.ProtocolError) -> None:
@@ -90,7 +91,7 @@ class ConsoleRenderer:
         self.say(f"      wrote {event.path}", "dim")
 
     def _on_GateEvaluated(self, event: ev.GateEvaluated) -> None:
-        self.say(f"Gate {event.gate} {event.name}: {event.status.upper()}", "bold green" if event.status == "pass" else "bold red")
+        self.say(f"Gate {event.gate} {event.name}: {event.status.upper()}", "bold green" if event.status == GateStatus.PASS else "bold red")
         for failure in event.failures:
             self.say(f"      ✗ {failure}", "red")
         for relaxed in event.policy_relaxed:
@@ -115,6 +116,10 @@ class ConsoleRenderer:
 
     def _on_DefectListed(self, event: ev.DefectListed) -> None:
         self.say(f"{event.id}  {event.severity:<8} {event.status:<9} {event.owner:<16} {event.title}")
+
+    def _on_DefectsCounted(self, event: ev.DefectsCounted) -> None:
+        which = f" with status {event.status}" if event.status else ""
+        self.say(f"{event.shown} of {event.total} defect(s){which} in {event.log}" if event.total else f"no defects recorded in {event.log}")
 
     def _on_DefectShown(self, event: ev.DefectShown) -> None:
         for key, value in event.fields.items():

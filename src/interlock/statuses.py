@@ -69,6 +69,15 @@ class RegressionVerdict(StrEnum):
     FLAKY = "flaky"
 
 
+class JUnitResult(StrEnum):
+    """A JUnit test case's result element (none for a pass), as junit.py writes it."""
+
+    PASS = "pass"
+    FAILURE = "failure"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
 class HistoryOutcome(StrEnum):
     """A check's normalised outcome in the history store; `not_run` counts as a failure in pass rates."""
 

@@ -19,6 +19,7 @@ from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_
 from interlock.events import Emit
 from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
+from interlock.statuses import CheckStatus, GateStatus, HistoryOutcome
 from interlock.store.records import contract_outcome, execution_outcome
 
 __all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
@@ -38,9 +39,9 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
     gates, env_report, contracts, tests = (run.json(a) for a in (GATE_RESULTS, ENVIRONMENT_REPORT, CONTRACT_RESULTS, EXECUTION_REPORT))
     state, defects = run.state, run.defects
 
-    status = (gates or {}).get("status", "fail")
+    status = (gates or {}).get("status", GateStatus.FAIL)
     where = " · ".join(x for x in (f"environment `{state['environment']}`" if state.get("environment") else "", f"run `{state['run_id']}`" if state.get("run_id") else "") if x)
-    lines = [f"## {ICON.get(status, '❌')} interlock: integration validation {'PASSED' if status == 'pass' else 'FAILED'}", ""]
+    lines = [f"## {ICON.get(status, '❌')} interlock: integration validation {'PASSED' if status == GateStatus.PASS else 'FAILED'}", ""]
     if where:
         lines += [where, ""]
     if gates is None:
@@ -48,10 +49,10 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
     else:
         lines += ["| Gate | Status | Failing conditions |", "|---|---|---|"]
         for g in gates["gates"]:
-            failing = [c["id"] for c in g["conditions"] if c["status"] == "fail"]
+            failing = [c["id"] for c in g["conditions"] if c["status"] == GateStatus.FAIL]
             lines.append(f"| {g['id']} · {_cell(g['name'])} | {ICON.get(g['status'], '❌')} {g['status']} | {_cell(', '.join(failing)) or '—'} |")
         lines.append("")
-        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in ("fail", "warn")]
+        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.WARN)]
         if bad:
             lines.append("**Conditions not met**")
             lines.append("")
@@ -73,7 +74,7 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
     else:
         s = env_report["summary"]
         lines.append(f"| Environment | {s['total']} | {s['passed']} | {s['failed']} |")
-        failures += [f"environment `{c['id']}`: {_cell(c['reason'])}" for c in env_report["checks"] if c["status"] != "pass"]
+        failures += [f"environment `{c['id']}`: {_cell(c['reason'])}" for c in env_report["checks"] if c["status"] != CheckStatus.PASS]
     if contracts is None:
         lines.append("| Contracts | — | — | not run |")
     else:
@@ -81,7 +82,7 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
         lines.append(f"| Contract items | {s['interactions']} | {s['passed']} | {s['failed'] + s['errors'] + s['not_executed']} |")
         for c in contracts["contracts"]:
             for i in c.get("interactions") or []:
-                if contract_outcome(i["status"]) in ("fail", "error", "not_run"):
+                if contract_outcome(i["status"]) in (HistoryOutcome.FAIL, HistoryOutcome.ERROR, HistoryOutcome.NOT_RUN):
                     first = i["mismatches"][0] if i["mismatches"] else {"message": c.get("reason") or i["status"]}
                     path = f" at `{_cell(first['path'])}`" if first.get("path") else ""
                     failures.append(f"contract `{_cell(i['id'])}` ({c['consumer']} → {c['provider']}){path}: {_cell(first['message'])}")

@@ -86,12 +86,20 @@ def test_defects_list_json_prints_only_events_and_no_secret(ran: tuple[Shop, lis
         writer.writerow(row)
     listed = shop.interlock("--artifacts", str(folder), "defects", "list", "--json")
     assert listed.code == 0, listed.output
-    [event] = events_of(listed.stdout)
+    [event, counted] = events_of(listed.stdout)
     assert event["event"] == "defect_listed" and event["id"] == "DEF-0000beef" and event["status"] == "open"
+    assert counted == {"event": "defects_counted", "shown": 1, "total": 1, "status": None, "log": "defect-log.csv"}
+    waived = events_of(shop.interlock("--artifacts", str(folder), "defects", "list", "--status", "waived", "--json").stdout)
+    assert waived == [{"event": "defects_counted", "shown": 0, "total": 1, "status": "waived", "log": "defect-log.csv"}]
+    empty = shop.interlock("--artifacts", str(tmp_path / "none"), "defects", "list", "--json")
+    assert events_of(empty.stdout) == [{"event": "defects_counted", "shown": 0, "total": 0, "status": None, "log": "defect-log.csv"}]
+    bogus = shop.interlock("--artifacts", str(folder), "defects", "list", "--status", "closed")
+    assert bogus.code == 2 and "'closed' is not a defect status; use one of open, mitigated, resolved, waived" in bogus.output
     shown = shop.interlock("--artifacts", str(folder), "defects", "show", "DEF-0000beef", "--json")
     assert [e["event"] for e in events_of(shown.stdout)] == ["defect_shown"]
     console = shop.interlock("--artifacts", str(folder), "defects", "list")
     assert console.stdout.startswith("DEF-0000beef  high     open      orders           cannot reach postgresql://shop:"), console.output
+    assert console.stdout.splitlines()[-1] == "1 of 1 defect(s) in defect-log.csv"
     for output in (listed.stdout, shown.stdout, console.stdout):
         assert "hunter2-not-shown" not in output  # every line passes the redactor
     resolved = shop.interlock("--artifacts", str(folder), "defects", "resolve", "DEF-0000beef", "--note", "fixed", "--json")

@@ -134,7 +134,8 @@ def test_failures_become_one_defect_each_with_rerun_commands_and_regress_tells_f
     assert len(again) == 4 and {n: r["id"] for n, r in again.items()} == {n: r["id"] for n, r in rows.items()}  # one defect each, not two
     assert (again[bad]["occurrences"], again[flaky]["occurrences"]) == ("2", "1")
     listed = system.interlock("defects", "list")
-    assert len(listed.stdout.splitlines()) == 4 and sum(bad in line for line in listed.stdout.splitlines()) == 1
+    assert len(listed.stdout.splitlines()) == 5 and sum(bad in line for line in listed.stdout.splitlines()) == 1
+    assert listed.stdout.splitlines()[-1] == "4 of 4 defect(s) in defect-log.csv"
 
     assert system.interlock("defects", "resolve", again[bad]["id"], "--note", "fixed the total").code == 0  # but it is not
     for nodeid in (flaky, hang, broken):

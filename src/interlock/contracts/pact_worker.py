@@ -154,12 +154,13 @@ def capture_failure(exc: Exception) -> dict[str, str]:
     from interlock.checks import describe
     from interlock.brokers.base import CaptureFailed, NoMessage
     from interlock.contracts.actions import ActionFailed
+    from interlock.statuses import ContractStatus
 
     if isinstance(exc, NoMessage):
-        return {"status": "fail", "type": "NoMessage", "message": str(exc)}
+        return {"status": ContractStatus.FAIL, "type": "NoMessage", "message": str(exc)}
     if isinstance(exc, (ActionFailed, CaptureFailed)):
-        return {"status": "error", "type": "CaptureFailed", "message": str(exc)}
-    return {"status": "error", "type": "error", "message": describe(exc)}
+        return {"status": ContractStatus.ERROR, "type": "CaptureFailed", "message": str(exc)}
+    return {"status": ContractStatus.ERROR, "type": "error", "message": describe(exc)}
 
 
 def _message(job: dict[str, Any], name: str) -> Message:

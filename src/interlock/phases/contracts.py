@@ -27,7 +27,7 @@ from interlock.artifacts import CONTRACT_CONFIG, CONTRACT_RESULTS
 from interlock.contracts.kinds import KINDS, Selection
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, CheckFinished, Notice
-from interlock.statuses import StepStatus
+from interlock.statuses import ContractStatus, StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
 
@@ -62,7 +62,7 @@ def keep_only(records: list[dict[str, Any]], ids: Sequence[str]) -> list[dict[st
         items = [i for i in record["interactions"] if i["id"] in wanted]
         if items:
             statuses = {i["status"] for i in items}
-            status = "not_executed" if statuses == {"not_executed"} else "pass" if statuses == {"pass"} else "fail"
+            status = ContractStatus.NOT_EXECUTED if statuses == {ContractStatus.NOT_EXECUTED} else ContractStatus.PASS if statuses == {ContractStatus.PASS} else ContractStatus.FAIL
             kept.append({**record, "interactions": items, "status": status, "duration_ms": round(sum(i["duration_ms"] for i in items), 3)})
     return kept
 
@@ -115,7 +115,7 @@ def run(ctx: RunContext) -> Outcome:
             ctx.emit(CheckFinished("2.2", item["id"], item["status"], reason))
     ok = bool(records) and summary["interactions"] > 0 and failed == 0
     results: dict[str, Any] = {
-        "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "status": "pass" if ok else "fail", "contracts": records, "summary": summary,
+        "schema_version": 1, "generated_at": utc_now(), "environment": ctx.env_name, "status": ContractStatus.PASS if ok else ContractStatus.FAIL, "contracts": records, "summary": summary,
     }
     if ids:
         results["filter"] = list(ids)

@@ -23,7 +23,7 @@ from interlock.artifacts import (
     OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX,
 )
 from interlock.errors import UsageError
-from interlock.statuses import StepStatus
+from interlock.statuses import CheckStatus, RegressionVerdict, StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext
 from interlock.runfolder import RunFolder
@@ -126,10 +126,10 @@ def _tests(ev: Evidence) -> Finding:
         if row["source"] == "flaky" and row["status"] in ("open", "mitigated"):
             items.append(_cite(f"`{row['id']}` ({row['title']}) is flaky across runs: {_first_line(row['message'])}; "
                                f"quarantine or fix it, then `{row['rerun']}` on one commit until it stops flipping.", DEFECTS))
-        elif row["regression"] == "fail":
+        elif row["regression"] == RegressionVerdict.FAIL:
             items.append(_cite(f"`{row['id']}` ({row['title']}) failed again after it was resolved: treat it as flaky "
                                f"until `{row['rerun'] or 'its rerun'}` passes repeatedly.", DEFECTS))
-        elif row["regression"] == "flaky":
+        elif row["regression"] == RegressionVerdict.FLAKY:
             items.append(_cite(f"`{row['id']}` ({row['title']}) is flaky: its regression reruns passed only some of the time; "
                                f"find the cause before the audit relies on `{row['rerun'] or 'its rerun'}`.", DEFECTS))
     for neighbour in _flaky_neighbours(ev["artifacts"].get(REGRESSION)):
@@ -192,7 +192,7 @@ def _environment(drift: bool) -> Callable[[Evidence], Finding]:
             return gap, ""
         checks = [c for c in ev["artifacts"][ENV]["checks"] if (c["kind"] == DRIFT_KIND) == drift]
         items = []
-        for check in (c for c in checks if c["status"] != "pass"):
+        for check in (c for c in checks if c["status"] != CheckStatus.PASS):
             if drift:
                 text = f"`{check['id']}` ({check['kind']}) diverges from the baseline: {_first_line(check['reason'])}; restore parity with Protocol 7's baseline."
             else:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock.runfolder import RunFolder
+from interlock.statuses import CheckStatus, ContractStatus, GateStatus
 from interlock.store.records import (
-    FAIL, PASS, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
+    ERROR, FAIL, NOT_RUN, PASS, PENDING, SKIP, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def gate_section(gates: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not gates:
         return []
     return [
-        {"id": g["id"], "name": g["name"], "status": g["status"], "failed": sum(1 for c in g["conditions"] if c["status"] == "fail"),
+        {"id": g["id"], "name": g["name"], "status": g["status"], "failed": sum(1 for c in g["conditions"] if c["status"] == GateStatus.FAIL),
          "conditions": [{**{k: c[k] for k in ("id", "metric", "operator", "threshold", "actual", "blocking", "raw_status", "status", "artifact", "reason")},
                          "waivers": [f"{w.get('item') or 'whole condition'} · {w.get('approver', '')} · {w.get('ticket', '')} · until {w.get('expires', '')}"
                                      for w in c["waivers"]]}
@@ -101,7 +102,7 @@ def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, A
     for d in deps:
         items = by_pair.get((d["consumer"], d["provider"]), [])
         outcomes = [o for _, _, o in items]
-        failing = [(c, i) for c, i, o in items if o in (FAIL, "error", "not_run")]  # not run is failed, never green
+        failing = [(c, i) for c, i, o in items if o in (FAIL, ERROR, NOT_RUN)]  # not run is failed, never green
         if failing:
             status: str = FAIL
         elif PASS in outcomes:
@@ -154,7 +155,7 @@ def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, 
                     outcomes += [o for fam, o in by_item.get(ref, []) if fam == kind]
                 outcomes += [o for fam, o in by_item.get(iface["id"], []) if fam == kind]
             worst = _worst(outcomes)
-            cells[kind] = {"count": len(refs), "status": None if worst is None else (PASS if worst in (PASS, "skip", "pending") else FAIL), "refs": refs[:8]}
+            cells[kind] = {"count": len(refs), "status": None if worst is None else (PASS if worst in (PASS, SKIP, PENDING) else FAIL), "refs": refs[:8]}
         rows.append({"id": iface["id"], "service": iface["service"], "kind": iface["kind"], "features": iface["features"], "cells": cells, "covered": bool(iface["checks"])})
     return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", []))}
 
@@ -162,7 +163,7 @@ def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, 
 def environment_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
     if not report:
         return {"present": False, "summary": None, "checks": [], "more": 0}
-    checks = sorted(report["checks"], key=lambda c: (c["status"] == "pass",))
+    checks = sorted(report["checks"], key=lambda c: (c["status"] == CheckStatus.PASS,))
     return {
         "present": True, "status": report["status"], "summary": report["summary"],
         "checks": [{k: c[k] for k in ("id", "kind", "target", "status", "reason", "duration_ms")} for c in checks[:ENV_LIMIT]],
@@ -178,7 +179,7 @@ def contracts_section(results: Mapping[str, Any] | None) -> dict[str, Any]:
         items = c.get("interactions") or []
         failures = []
         for i in items:
-            if i["status"] == "pass":
+            if i["status"] == ContractStatus.PASS:
                 continue
             mismatches = [{"type": m.get("type", ""), "path": m.get("path") or "", "expected": _short(m.get("expected")), "actual": _short(m.get("actual")), "message": m.get("message", "")}
                           for m in i["mismatches"][:MISMATCH_LIMIT]]
@@ -187,10 +188,10 @@ def contracts_section(results: Mapping[str, Any] | None) -> dict[str, Any]:
                              "more": max(len(i["mismatches"]) - MISMATCH_LIMIT, 0)})
         out.append({
             "id": c["id"], "kind": c["kind"], "consumer": c["consumer"], "provider": c["provider"], "source": c["source"], "status": c["status"],
-            "duration_ms": c["duration_ms"], "reason": c["reason"], "total": len(items), "passed": sum(1 for i in items if i["status"] == "pass"),
+            "duration_ms": c["duration_ms"], "reason": c["reason"], "total": len(items), "passed": sum(1 for i in items if i["status"] == ContractStatus.PASS),
             "failures": failures,
         })
-    out.sort(key=lambda c: (c["status"] == "pass", c["id"]))
+    out.sort(key=lambda c: (c["status"] == ContractStatus.PASS, c["id"]))
     return {"present": True, "status": results["status"], "summary": results["summary"], "contracts": out}
 
 
@@ -207,11 +208,11 @@ def tests_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
         outcome = execution_outcome(t["outcome"])
         duration = duration_of_test(t) or 0.0
         module = modules.setdefault(nodeid.split("::", 1)[0], {"module": nodeid.split("::", 1)[0], "pass": 0, "fail": 0, "skip": 0, "duration_ms": 0.0})
-        module["pass" if outcome == PASS else "skip" if outcome in ("skip", "pending") else "fail"] += 1
+        module["pass" if outcome == PASS else "skip" if outcome in (SKIP, PENDING) else "fail"] += 1
         module["duration_ms"] += duration
         if len(tests) <= ALL_TESTS_LIMIT:
             listed.append({"nodeid": nodeid, "outcome": outcome, "duration_ms": round(duration, 3)})
-        if outcome in (FAIL, "error") and len(failures) < FAILURE_LIMIT:
+        if outcome in (FAIL, ERROR) and len(failures) < FAILURE_LIMIT:
             longrepr = ""
             for phase in ("setup", "call", "teardown"):
                 data = t.get(phase)

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 from markupsafe import Markup, escape
 
+from interlock.statuses import HistoryOutcome
+
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "unchecked": "#8c959f"}
 NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 150, 42, 110, 26, 16
 _KIND_RANK = {"external": 0, "service": 1, "resource": 2}
@@ -104,7 +106,7 @@ def graph_svg(graph: dict[str, Any]) -> Markup:
         out.append(
             f'<g class="edge st-{status}" data-edge="{escape(e["consumer"])}->{escape(e["provider"])}" data-status="{status}">'
             f"<title>{escape(tip)}</title>"
-            f'<path d="{d}" fill="none" stroke="{COLOURS[status]}" stroke-width="{3 if status == "fail" else 2}"'
+            f'<path d="{d}" fill="none" stroke="{COLOURS[status]}" stroke-width="{3 if status == HistoryOutcome.FAIL else 2}"'
             f'{dash} marker-end="url(#arrow-{status})"/>'
             + (f'<text x="{_f(lx)}" y="{_f(ly)}" class="edge-label" fill="{COLOURS[status]}">{escape(label)}</text>' if label else "") + "</g>"
         )

@@ -19,7 +19,7 @@ from interlock.artifacts import STATE_FILE
 from interlock.defects import Failure
 from interlock.errors import Problem, UsageError
 from interlock.runfolder import RunFolder
-from interlock.statuses import CheckStatus, HistoryOutcome
+from interlock.statuses import CheckStatus, HistoryOutcome, TestOutcome
 
 # Normalised outcomes. A check that did not run is `not_run` and counts as a
 # failure in pass rates (DESIGN: never a pass); flakiness needs a real `fail`
@@ -260,7 +260,7 @@ def duration_of_test(test: dict[str, Any]) -> float | None:
 def message_of_test(test: dict[str, Any], fallback: dict[str, str]) -> str | None:
     for phase in ("call", "setup", "teardown"):
         data = test.get(phase)
-        if isinstance(data, dict) and data.get("outcome") not in (None, "passed"):
+        if isinstance(data, dict) and data.get("outcome") not in (None, TestOutcome.PASSED):
             crash = data.get("crash") or {}
             if crash.get("message"):
                 return _clip(crash["message"])

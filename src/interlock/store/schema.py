@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from interlock.statuses import HistoryOutcome
+
 PREFIX = "interlock_"
 VERSION_TABLE = "interlock_alembic_version"
 
@@ -66,7 +68,7 @@ results = sa.Table(
 # Only the rows that did not pass (a few percent): where flakiness starts looking.
 sa.Index(
     "ix_interlock_results_unpassed", results.c.run_pk, results.c.check_pk, results.c.outcome,
-    sqlite_where=results.c.outcome != "pass", postgresql_where=results.c.outcome != "pass",
+    sqlite_where=results.c.outcome != HistoryOutcome.PASS, postgresql_where=results.c.outcome != HistoryOutcome.PASS,
 )
 
 gates = sa.Table(

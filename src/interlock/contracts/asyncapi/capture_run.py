@@ -13,6 +13,7 @@ from interlock.contracts.actions import ActionFailed, perform
 from interlock.contracts.asyncapi.compare import MAX_MISMATCHES, check_captured
 from interlock.contracts.asyncapi.document import AsyncApiDocument, Channel
 from interlock.context import RunContext
+from interlock.statuses import ContractStatus
 
 SETTLE_SECONDS = 0.25
 """After the first message, how long more messages of the same burst are collected (all are validated)."""
@@ -48,7 +49,7 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
     unchecked = "; not validated: " + ", ".join(f"{p['message']} {p['section']} ({p['schema_format']})" for p in not_validated) if not_validated else ""
     item: dict[str, Any] = {
         "id": interface_id(service, channel), "description": f"{service} publishes on {channel.label}: {names} ({operation}){unchecked}",
-        "provider_states": [], "status": "pass", "duration_ms": 0.0, "mismatches": [],
+        "provider_states": [], "status": ContractStatus.PASS, "duration_ms": 0.0, "mismatches": [],
     }
     if not_validated:
         item["not_validated"] = not_validated
@@ -89,7 +90,7 @@ def verify_channel(ctx: RunContext, service: str, document: AsyncApiDocument, ch
                 if len(captured) > 1:
                     mismatch = {**mismatch, "message": f"message {index} of {len(captured)}: {mismatch['message']}"}
                 found.append(mismatch)
-        item.update(status="fail" if found else "pass", mismatches=found[:MAX_MISMATCHES])
+        item.update(status=ContractStatus.FAIL if found else ContractStatus.PASS, mismatches=found[:MAX_MISMATCHES])
         if not found and not mine:
             others = ", ".join(s.id for s in siblings)
             verdict("fail", "NoMessage", f"only messages of {others} on address {channel.address} within {source.timeout:g}s, none of {channel.id}")

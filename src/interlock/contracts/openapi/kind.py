@@ -16,6 +16,7 @@ from interlock.contracts.openapi.run import verify_document
 from interlock.contracts.openapi.spec import CURRENT_31
 from interlock.events import Progress
 from interlock.probes import redact_url
+from interlock.statuses import ContractStatus
 from interlock.context import RunContext
 
 
@@ -29,7 +30,7 @@ def selected(ctx: RunContext) -> list[tuple[str, str | None]]:
 def _missing_record(service: str, known: bool) -> dict[str, Any]:
     why = f"service {service!r} has no `openapi` document in [services.{service}]" if known else f"[contracts.openapi] services names {service!r}, which is not a service of [services]"
     return {"id": f"openapi:-->{service}", "kind": "openapi", "consumer": "openapi:-", "provider": service, "source": "interlock.toml [contracts.openapi]",
-            "specification": None, "status": "not_executed", "duration_ms": 0.0, "reason": why, "interactions": []}
+            "specification": None, "status": ContractStatus.NOT_EXECUTED, "duration_ms": 0.0, "reason": why, "interactions": []}
 
 
 

@@ -10,6 +10,7 @@ import httpx
 from interlock.contracts.openapi.check import Unreachable, exercise
 from interlock.contracts.openapi.document import Document
 from interlock.contracts.openapi.plan import Operation, Unexercised, operations, plan
+from interlock.statuses import ContractStatus
 
 UNEXERCISED = "no example or fixture: unexercised"
 
@@ -38,7 +39,7 @@ def check_operation(doc: Document, operation: Operation, fixtures: list[Any], cl
         statuses.append(status)
         prefix = f"[{request.label}] " if len(planned) > 1 else ""
         found += [{**m, "message": prefix + m["message"]} for m in problems]
-    status = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+    status = ContractStatus.ERROR if ContractStatus.ERROR in statuses else ContractStatus.FAIL if ContractStatus.FAIL in statuses else ContractStatus.PASS
     states = [f"setup: {r.label}" for r in planned if r.setup is not None]
     return item(operation, status, found, (time.perf_counter() - start) * 1000, states)
 
@@ -49,7 +50,7 @@ def verify_document(doc: Document, base_url: str | None, fixtures: dict[str, lis
     start = time.perf_counter()
     record: dict[str, Any] = {
         "id": f"openapi:{doc.source}->{doc.service}", "kind": "openapi", "consumer": f"openapi:{doc.source}", "provider": doc.service,
-        "source": doc.source, "specification": doc.version, "status": "error", "duration_ms": 0.0, "reason": doc.error, "interactions": [],
+        "source": doc.source, "specification": doc.version, "status": ContractStatus.ERROR, "duration_ms": 0.0, "reason": doc.error, "interactions": [],
     }
     if doc.error:
         return record
@@ -75,19 +76,19 @@ def verify_document(doc: Document, base_url: str | None, fixtures: dict[str, lis
                 items.append(item(operation, "error", [{"type": "error", "path": None, "message": down}], (time.perf_counter() - op_start) * 1000))
     documented = {op.interface_id for op in ops}
     for key in sorted(k for k in fixtures if k.split(":", 1)[0] == doc.service and k not in documented):
-        items.append({"id": key, "description": "fixture for an undocumented operation", "provider_states": [], "status": "error", "duration_ms": 0.0,
+        items.append({"id": key, "description": "fixture for an undocumented operation", "provider_states": [], "status": ContractStatus.ERROR, "duration_ms": 0.0,
                       "mismatches": [{"type": "fixture", "path": None, "message": f"[contracts.openapi.fixtures] names {key!r}, which {doc.source} does not document; fix the key or document the operation"}]})
     statuses = {i["status"] for i in items}
     record["interactions"] = items
     record["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
     if not items:
-        record.update(status="not_executed", reason=f"{doc.source} documents no operation: nothing was verified")
-    elif statuses == {"not_executed"}:
-        record["status"] = "not_executed"
-    elif statuses == {"pass"}:
-        record["status"] = "pass"
+        record.update(status=ContractStatus.NOT_EXECUTED, reason=f"{doc.source} documents no operation: nothing was verified")
+    elif statuses == {ContractStatus.NOT_EXECUTED}:
+        record["status"] = ContractStatus.NOT_EXECUTED
+    elif statuses == {ContractStatus.PASS}:
+        record["status"] = ContractStatus.PASS
     else:
-        record["status"] = "error" if statuses <= {"error", "not_executed"} else "fail"
+        record["status"] = ContractStatus.ERROR if statuses <= {ContractStatus.ERROR, ContractStatus.NOT_EXECUTED} else ContractStatus.FAIL
     if down:
         record["reason"] = down
     return record

@@ -18,6 +18,8 @@ import time
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from interlock.statuses import ContractStatus
+
 if TYPE_CHECKING:
     from interlock.contracts.openapi.document import Document
 
@@ -135,18 +137,18 @@ def run(doc: Document, url: str | None, timeout: float) -> dict[str, Any]:
             return _record(doc, "error", f"Schemathesis could not load {doc.source}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", [], 0.0)
         for result in operations:
             if isinstance(result, Err):  # the operation's own schema error, as Schemathesis words it
-                items.append({"id": f"{doc.service}:? (schemathesis)", "description": "an operation Schemathesis could not read", "provider_states": [], "status": "error",
+                items.append({"id": f"{doc.service}:? (schemathesis)", "description": "an operation Schemathesis could not read", "provider_states": [], "status": ContractStatus.ERROR,
                               "duration_ms": 0.0, "mismatches": [{"type": "error", "path": None, "message": str(result.err()).splitlines()[0][:300]}]})
                 continue
             operation = result.ok()
             interface_id = f"{doc.service}:{operation.method.upper()} {operation.path}"
             if down:
                 items.append({"id": f"{interface_id} (schemathesis)", "description": f"{operation.method.upper()} {operation.path}: not attempted", "provider_states": [],
-                              "status": "error", "duration_ms": 0.0, "mismatches": [{"type": "error", "path": None, "message": f"not attempted: {down}"}]})
+                              "status": ContractStatus.ERROR, "duration_ms": 0.0, "mismatches": [{"type": "error", "path": None, "message": f"not attempted: {down}"}]})
                 continue
             item, down = _operation(operation, interface_id, base_url, timeout)
             items.append(item)
     statuses = {i["status"] for i in items}
-    status = "not_executed" if not items else "pass" if statuses == {"pass"} else "error" if statuses == {"error"} else "fail"
+    status = ContractStatus.NOT_EXECUTED if not items else ContractStatus.PASS if statuses == {ContractStatus.PASS} else ContractStatus.ERROR if statuses == {ContractStatus.ERROR} else ContractStatus.FAIL
     reason = down or (None if items else f"{doc.source} documents no operation: nothing was verified")
     return _record(doc, status, reason, items, (time.perf_counter() - start) * 1000)

@@ -8,13 +8,14 @@ from typing import Any
 
 from interlock.documents import PactFile
 from interlock.probes import redact_url
+from interlock.statuses import ContractStatus
 
 
 def source_record(source: str, reason: str) -> dict[str, Any]:
     """The record of a source that could not be read or fetched: not executed, never a pass."""
     return {
         "id": f"pact:{source}", "kind": "pact", "consumer": "-", "provider": "-", "source": source, "specification": None,
-        "status": "not_executed", "duration_ms": 0.0, "reason": reason, "interactions": [],
+        "status": ContractStatus.NOT_EXECUTED, "duration_ms": 0.0, "reason": reason, "interactions": [],
     }
 
 
@@ -42,31 +43,31 @@ def _duration_ms(text: Any) -> float:
 def _verdict(entry: dict[str, Any] | None, failed_states: list[str], error: str | None) -> tuple[str, list[dict[str, Any]]]:
     """One interaction's status and mismatches from its entry in `interactionResults` (None: never reported)."""
     if entry is None:
-        return "not_executed", [{"type": "error", "path": None, "message": error or "the verifier did not report this interaction"}]
+        return ContractStatus.NOT_EXECUTED, [{"type": "error", "path": None, "message": error or "the verifier did not report this interaction"}]
     found = _mismatches(entry)
     if entry.get("pending"):
         # Pending pacts (the Broker's meaning) are their own outcome: never a pass, never a failure.
-        status = "pending"
+        status = ContractStatus.PENDING
         if entry.get("result") == "OK" and not failed_states:
             found = [{"type": "pending", "path": None, "message": "pending pact: verified, but pending pacts are not counted as passes"}]
     elif entry.get("result") == "OK" and not failed_states:
-        status = "pass"
+        status = ContractStatus.PASS
     else:
-        status = "error" if found and found[0]["type"] == "error" and not failed_states else "fail"
+        status = ContractStatus.ERROR if found and found[0]["type"] == "error" and not failed_states else ContractStatus.FAIL
     return status, [{"type": "provider-state", "path": None, "message": m} for m in failed_states] + found
 
 
 def _captured(status: str, found: list[dict[str, Any]], failure: dict[str, str] | None) -> tuple[str, list[dict[str, Any]]]:
     """A message interaction whose message could not be captured: the capture's reason replaces the verifier's mismatch."""
-    if failure is None or status == "pass":
+    if failure is None or status == ContractStatus.PASS:
         return status, found
     states = [m for m in found if m["type"] == "provider-state"]
-    return ("fail" if states else failure["status"]), [*states, {"type": failure["type"], "path": None, "message": failure["message"]}]
+    return (ContractStatus.FAIL if states else failure["status"]), [*states, {"type": failure["type"], "path": None, "message": failure["message"]}]
 
 
 def _overall(interactions: list[dict[str, Any]]) -> str:
     statuses = {i["status"] for i in interactions}
-    return "not_executed" if not interactions or statuses == {"not_executed"} else "pass" if statuses <= {"pass"} else "fail"
+    return ContractStatus.NOT_EXECUTED if not interactions or statuses == {ContractStatus.NOT_EXECUTED} else ContractStatus.PASS if statuses <= {ContractStatus.PASS} else ContractStatus.FAIL
 
 
 def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any]], root: Path, origins: Mapping[Path, str] | None = None,

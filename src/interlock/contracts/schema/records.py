@@ -10,6 +10,7 @@ from interlock.config import SchemaContract
 from interlock.contracts.schema.compare import compare_table, disagreements, mismatch
 from interlock.contracts.schema.document import SPEC_VERSION, SchemaSpec
 from interlock.contracts.schema.live import StoreView
+from interlock.statuses import ContractStatus
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,10 @@ def records(found: Sequence[Entry], views: Mapping[str, StoreView]) -> list[dict
             live, duration = view.tables.get(table, (None, view.connect_ms)) if view.error is None else (None, view.connect_ms)
             if view.error is not None or isinstance(live, str):
                 why = view.error if view.error is not None else str(live)
-                item.update(status="error", duration_ms=duration, mismatches=[mismatch("error", None, None, None, f"not checked: {why}")])
+                item.update(status=ContractStatus.ERROR, duration_ms=duration, mismatches=[mismatch("error", None, None, None, f"not checked: {why}")])
             else:
                 found_ = compare_table(table, spec, live, f"{store} ({view.where})")
-                item.update(status="fail" if found_ else "pass", duration_ms=duration, mismatches=found_)
+                item.update(status=ContractStatus.FAIL if found_ else ContractStatus.PASS, duration_ms=duration, mismatches=found_)
             items.append(item)
         for table, spec in entry.spec.tables.items():
             others = [e for e in by_table[(store, table.lower())] if e is not entry]
@@ -52,10 +53,10 @@ def records(found: Sequence[Entry], views: Mapping[str, StoreView]) -> list[dict
             items.append({
                 "id": f"{store}:table {table} (agreement)",
                 "description": f"the declarations of {table} by {entry.label} and {', '.join(label for label, _ in theirs)} agree",
-                "provider_states": [], "status": "fail" if found_ else "pass", "duration_ms": 0.0, "mismatches": found_,
+                "provider_states": [], "status": ContractStatus.FAIL if found_ else ContractStatus.PASS, "duration_ms": 0.0, "mismatches": found_,
             })
         statuses = {i["status"] for i in items}
-        status = "not_executed" if not items else "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"
+        status = ContractStatus.NOT_EXECUTED if not items else ContractStatus.FAIL if ContractStatus.FAIL in statuses else ContractStatus.ERROR if ContractStatus.ERROR in statuses else ContractStatus.PASS
         reason = None if items else "the spec declares no tables: nothing was checked"
         if view.error is not None and items:
             reason = view.error
