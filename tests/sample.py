@@ -114,7 +114,7 @@ def _scope(tests: list[str], started: datetime) -> dict[str, Any]:
         "prerequisites": [], "services": SERVICES, "interfaces": rows,
         "dependencies": [{"consumer": c, "provider": p, "via": v, "interfaces": i} for c, p, v, i in DEPENDENCIES],
         "features": [{"id": f"F-{n}", "title": t, "interfaces": []} for n, t in enumerate(("Browse catalog", "Place order", "Ship order", "Track order"), 1)],
-        "uncovered": [], "undeclared_pacts": [],
+        "uncovered": [], "undeclared_pacts": [], "unmatched_pact_interfaces": [],
     }
 
 

@@ -405,11 +405,21 @@ def keygen(
 
 
 @app.command()
-def init(ctx: typer.Context, force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False) -> None:
-    """Write interlock.toml and the protocol's script shims into this folder."""
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Ask nothing: take every default, each stated in the output.")] = False,
+) -> None:
+    """Read this repository (pacts, API documents, compose file, tests) and write interlock.toml, what it points at, the shims and .gitignore."""
     from interlock.scaffold import scaffold
 
-    scaffold(Path.cwd(), _stream(ctx), force=force)
+    asking = not yes and sys.stdin.isatty() and not _options(ctx).json
+    scaffold(Path.cwd(), _stream(ctx), force=force, ask=_ask if asking else None)
+
+
+def _ask(question: str, default: str) -> str:
+    """One question of `interlock init` on the terminal."""
+    return str(typer.prompt(question, default=default, show_default=bool(default)))
 
 
 def _defect_log(ctx: typer.Context) -> tuple[DefectLog, EventStream]:

@@ -311,6 +311,27 @@ class Signoff(Model):
     scope: str = "integration validation for quality audit and staging deployment"
 
 
+#: `METHOD /path/template`, optionally after `service:`, as a feature list writes an HTTP interface.
+HTTP_INTERFACE = r"^(?:[A-Za-z0-9_.-]+:)?(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*$"
+
+
+class Scope(Model):
+    """What the integration scope leaves out on purpose: pact interfaces no feature of the feature list covers."""
+
+    out_of_scope: list[str] = Field(default=[], description=(
+        "HTTP interfaces that pacts exercise but no feature covers, as `METHOD /path/template` (optionally `service:` first); "
+        "a pact request matching one is verified but does not fail Gate 1 (scope.unmatched_pact_interfaces)"),
+        examples=[["GET /admin/stats", "users:DELETE /users/{uid}"]])
+
+    @field_validator("out_of_scope")
+    @classmethod
+    def _interfaces(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not re.match(HTTP_INTERFACE, entry):
+                raise ValueError(f"{entry!r} is not `METHOD /path/template`; write e.g. \"GET /users/{{uid}}\" or \"users:GET /users/{{uid}}\"")
+        return value
+
+
 class HistoryStore(Model):
     """Where run history lives: SQLite under .interlock/ by default, or a shared database by URL."""
 
@@ -326,6 +347,7 @@ class Config(Model):
     datasets: dict[str, Dataset] = {}
     suite: Suite = Suite()
     owners: dict[str, str] = {}
+    scope: Scope = Scope()
     gates: Gates = Gates()
     waivers: list[Waiver] = []
     signoff: Signoff = Signoff()

@@ -57,6 +57,8 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.prerequisites_unmet", 1, "prerequisites_unmet", "==", 0, _SCOPE, description="every prerequisite exists at its declared version/hash"),
     Condition("scope.interfaces", 1, "interfaces", ">", 0, _SCOPE, description="the scope matrix is not empty"),
     Condition("scope.undeclared_pacts", 1, "undeclared_pacts", "==", 0, _SCOPE, description="every pact file in the architecture contracts is declared by a [contracts.pact] source or excluded"),
+    Condition("scope.unmatched_pact_interfaces", 1, "unmatched_pact_interfaces", "==", 0, _SCOPE,
+              description="every HTTP interface a pact exercises matches a feature of the feature list or a [scope] out_of_scope entry"),
     Condition("environment.checks", 1, "environment_checks", ">", 0, _ENV, description="the environment was really checked"),
     Condition("environment.failed", 1, "environment_failed", "==", 0, _ENV, description="every environment check passed"),
     Condition("environment.unprobed", 1, "environment_unprobed", "==", 0, _ENV, description="every declared service, store and broker has a probe result"),

@@ -87,11 +87,11 @@ def _reader(artifact: str, *metrics: str) -> Callable[[Callable[..., None]], Cal
     return wrap
 
 
-@_reader(SCOPE, "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts")
+@_reader(SCOPE, "prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts", "unmatched_pact_interfaces")
 def _scope(folder: RunFolder, out: dict[str, Metric]) -> None:
     scope = folder.json(SCOPE)
     if scope is None:
-        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts"):
+        for name in ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts", "unmatched_pact_interfaces"):
             out[name] = _missing(SCOPE)
         return
     unmet = [p["name"] for p in scope["prerequisites"] if p["status"] != "ok"]
@@ -102,6 +102,10 @@ def _scope(folder: RunFolder, out: dict[str, Metric]) -> None:
     out["undeclared_pacts"] = Metric(len(undeclared), f"pact files no [contracts.pact] source declares: {', '.join(undeclared)[:500]}; "
                                      "add them to sources (so they are verified) or to [contracts.pact] exclude" if undeclared else None,
                                      items=list(undeclared))
+    unmatched = scope["unmatched_pact_interfaces"]
+    out["unmatched_pact_interfaces"] = Metric(len(unmatched), f"pact interfaces no feature covers: {', '.join(unmatched)[:500]}; add their "
+                                              "`service:METHOD /template` to the feature list, or to [scope] out_of_scope" if unmatched else None,
+                                              items=list(unmatched))
 
 
 @_reader(ENVIRONMENT_REPORT.filename, "environment_checks", "environment_failed", "environment_unprobed")

@@ -334,6 +334,7 @@ class IntegrationScopeMatrix(TypedDict):
     features: list[IntegrationScopeMatrixFeaturesItem]
     uncovered: list[str]
     undeclared_pacts: list[str]
+    unmatched_pact_interfaces: list[str]
 
 @with_config(ConfigDict(extra="forbid"))
 class IntegrationSignoffSignaturesItem(TypedDict):

@@ -16,7 +16,7 @@ from interlock.gates import Metric
 
 #: Each JSON artifact a reader parses, and the metrics read from it.
 READS = {
-    "integration-scope-matrix.json": ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts"),
+    "integration-scope-matrix.json": ("prerequisites_unmet", "interfaces", "uncovered_interfaces", "undeclared_pacts", "unmatched_pact_interfaces"),
     "environment-validation-report.json": ("environment_checks", "environment_failed", "environment_unprobed"),
     "contract-validation-results.json": ("contract_interactions", "contracts_not_executed", "contracts_failed", "contracts_filtered"),
     "test-execution-report.json": ("tests_ran", "tests_filtered"),

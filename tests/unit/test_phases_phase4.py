@@ -56,7 +56,7 @@ def scope_matrix(uncovered: tuple[str, ...] = ()) -> dict[str, Any]:
             "environment": "integration", "prerequisites": prereqs,
             "services": [{"name": "catalog", "kind": "http", "owner": "team-catalog", "openapi": "catalog.yaml", "asyncapi": None}],
             "interfaces": interfaces, "dependencies": [{"consumer": "web", "provider": "catalog", "via": "pact", "interfaces": [INTERFACE]}],
-            "features": [], "uncovered": list(uncovered), "undeclared_pacts": []}
+            "features": [], "uncovered": list(uncovered), "undeclared_pacts": [], "unmatched_pact_interfaces": []}
 
 
 def check(id: str, kind: str, status: str = "pass", ms: float = 12.5, reason: str | None = None) -> dict[str, Any]:

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
-from interlock.config import Prerequisite
-from interlock.phases.scope import check_prerequisite, markdown_features, migration_tables, read_version, template_matches, tree_sha256
+import pytest
+
+from interlock import runspec
+from interlock.artifacts import ArtifactDir, validation_errors
+from interlock.config import Prerequisite, load, parse
+from interlock.context import RunContext
+from interlock.documents import load_pact
+from interlock.errors import ConfigError
+from interlock.gates import DEFAULT_CONDITIONS
+from interlock.metrics import read_metrics
+from interlock.phases.scope import (
+    build_matrix, check_prerequisite, markdown_features, match_template, migration_tables, read_version, template_matches, tree_sha256,
+)
+from interlock.phases.scope import run as scope_step
+from interlock.statuses import StepStatus
+from tests.support import config_head
 
 
 def test_prerequisite_ok_missing_and_mismatched(tmp_path: Path) -> None:
@@ -59,3 +74,72 @@ def test_path_templates() -> None:
     assert template_matches("/products/{id}", "/products/1")
     assert not template_matches("/products/{id}", "/products/1/reviews")
     assert template_matches("/health", "/health?x=1")
+
+
+def test_a_literal_template_wins_and_the_service_and_method_must_agree() -> None:
+    refs = ["users:GET /users/{uid}", "users:GET /users/me", "GET /health", "users:DELETE /users/{uid}"]
+    assert match_template(refs, "users", "GET", "/users/123") == "/users/{uid}"
+    assert match_template(refs, "users", "GET", "/users/me") == "/users/me"
+    assert match_template(refs, "users", "GET", "/users/123?full=1") == "/users/{uid}"
+    assert match_template(refs, "orders", "GET", "/health") == "/health"  # no service: any provider
+    assert match_template(refs, "orders", "GET", "/users/123") is None  # another provider's template
+    assert match_template(refs, "users", "POST", "/users/123") is None
+    assert match_template(refs, "users", "GET", "/users/123/orders") is None
+    assert match_template(["users:publish user.created", "not an interface"], "users", "GET", "/users/1") is None
+
+
+def _users_system(root: Path, features: list[str], out_of_scope: list[str]) -> RunContext:
+    """A system with no OpenAPI document: one provider, `users`, and a pact from `web` with two concrete paths."""
+    (root / "pacts").mkdir(parents=True)
+    interactions = [{"description": f"user {n}", "providerStates": [{"name": "a user exists", "params": {"id": n}}],
+                     "request": {"method": "GET", "path": f"/users/{n}"}, "response": {"status": 200}} for n in (123, 7)]
+    interactions.append({"description": "stats", "request": {"method": "GET", "path": "/admin/stats"}, "response": {"status": 200}})
+    (root / "pacts" / "web-users.json").write_text(json.dumps({"consumer": {"name": "web"}, "provider": {"name": "users"}, "interactions": interactions,
+                                                               "metadata": {"pactSpecification": {"version": "3.0.0"}}}))
+    (root / "features.json").write_text(json.dumps({"version": "1", "features": [{"id": "F-1", "title": "Profile", "interfaces": features}]}))
+    scope = f"[scope]\nout_of_scope = {json.dumps(out_of_scope)}\n" if out_of_scope else ""
+    (root / "interlock.toml").write_text(config_head() + scope + """
+[services.users]
+[environments.test.services.users]
+url = "http://127.0.0.1:9"
+[contracts.pact]
+sources = ["pacts"]
+""")
+    return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda e: None, lambda k: (False, "test"), "run1")
+
+
+def test_pact_paths_join_the_feature_lists_templates_without_openapi(tmp_path: Path) -> None:
+    ctx = _users_system(tmp_path, ["users:GET /users/{uid}"], ["GET /admin/stats"])
+    pacts = [load_pact(tmp_path / "pacts" / "web-users.json")]
+    matrix = build_matrix(ctx, [], pacts)
+    by_id = {i["id"]: i for i in matrix["interfaces"]}
+    assert sorted(by_id) == ["users:GET /admin/stats", "users:GET /users/{uid}"]
+    assert by_id["users:GET /users/{uid}"]["features"] == ["F-1"]
+    assert [c["ref"] for c in by_id["users:GET /users/{uid}"]["checks"]] == ["web->users: user 123", "web->users: user 7"]
+    assert matrix["unmatched_pact_interfaces"] == [] and matrix["uncovered"] == []
+    assert validation_errors("integration-scope-matrix.json", {**matrix, "undeclared_pacts": []}) == []
+
+
+def test_pact_paths_no_feature_covers_are_listed_and_fail_gate_1_by_name(tmp_path: Path) -> None:
+    ctx = _users_system(tmp_path, ["users:GET /users/{uid}/orders", "orders:GET /users/{uid}"], [])
+    (tmp_path / "baseline.toml").write_text('version = "1"\n')
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "VERSION").write_text("1\n")
+    outcome = scope_step(ctx)
+    matrix = json.loads((tmp_path / "art" / "integration-scope-matrix.json").read_text())
+    assert matrix["unmatched_pact_interfaces"] == ["users:GET /admin/stats", "users:GET /users/123", "users:GET /users/7"]
+    assert outcome.status == StepStatus.FAIL and "0 uncovered" not in (outcome.reason or "")
+    assert "3 pact interfaces match no feature of features.json: users:GET /admin/stats, users:GET /users/123" in (outcome.reason or "")
+    metrics = read_metrics(ArtifactDir(tmp_path / "art"), None, evidence=False)
+    assert metrics["unmatched_pact_interfaces"].value == 3
+    assert metrics["unmatched_pact_interfaces"].items == matrix["unmatched_pact_interfaces"]
+    [condition] = [c for c in DEFAULT_CONDITIONS if c.id == "scope.unmatched_pact_interfaces"]
+    assert condition.gate == 1 and condition.blocking
+
+
+def test_out_of_scope_must_be_method_and_template(tmp_path: Path) -> None:
+    text = config_head() + '[scope]\nout_of_scope = ["GET /a/{id}", "/b"]\n[services.s]\n[environments.e.services.s]\nurl = "http://x"\n'
+    with pytest.raises(ConfigError) as raised:
+        parse(text, tmp_path / "interlock.toml")
+    [problem] = raised.value.problems
+    assert problem.key == "scope.out_of_scope" and problem.line == text.splitlines().index("out_of_scope = [\"GET /a/{id}\", \"/b\"]") + 1 and "'/b' is not `METHOD /path/template`" in problem.message

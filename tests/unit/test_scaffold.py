@@ -1,16 +1,22 @@
-"""scaffold (`interlock init`): a config that parses, the protocol's three shims, and pytest markers only where none exist."""
+"""scaffold (`interlock init`): a config from the repository that parses, the documents it points at, the protocol's three shims,
+pytest markers only where none exist, a .gitignore keeping the private key out, and questions only for what it cannot find."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from interlock.config import parse
+from interlock.config import Service, load, parse
+from interlock.documents import load_pact
 from interlock.errors import UsageError
-from interlock.scaffold import SHIMS, scaffold
+from interlock.events import Event, FileWritten, Notice
+from interlock.phases.scope import check_prerequisite, match_template, read_features
+from interlock.scaffold import GITIGNORE, SHIMS, _broker_kind, scaffold
+from tests.repo_sample import COMPOSE, make_repository
 
 
 def test_init_writes_a_valid_config_executable_shims_and_the_markers(tmp_path: Path) -> None:
@@ -18,7 +24,7 @@ def test_init_writes_a_valid_config_executable_shims_and_the_markers(tmp_path: P
     root.mkdir()
     written = scaffold(root, lambda event: None)
     assert sorted(p.relative_to(root).as_posix() for p in written) == sorted(
-        ["interlock.toml", "pytest.ini", *(f"scripts/{name}" for name in SHIMS)])
+        ["interlock.toml", "pytest.ini", ".gitignore", "docs/features.json", "env/baseline.toml", "contracts/VERSION", *(f"scripts/{name}" for name in SHIMS)])
     config = parse((root / "interlock.toml").read_text("utf-8"), root / "interlock.toml")
     assert config.project.name == "shop" and list(config.services) == ["api"]
     for name, (command, _) in SHIMS.items():
@@ -39,8 +45,124 @@ def test_an_existing_pytest_config_is_left_alone(tmp_path: Path, name: str, text
 
 def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     (tmp_path / "interlock.toml").write_text("# mine\n")
+    make_repository(tmp_path)
+    (tmp_path / "users" / "app.py").write_text("")  # a question to ask, if init went that far
+
+    def never(question: str, default: str) -> str:
+        raise AssertionError(f"asked {question!r} before refusing to overwrite")
+
     with pytest.raises(UsageError, match="already exists; pass --force to overwrite"):
-        scaffold(tmp_path, lambda event: None)
-    assert (tmp_path / "interlock.toml").read_text() == "# mine\n" and not (tmp_path / "scripts").exists()
+        scaffold(tmp_path, lambda event: None, ask=never)
+    assert (tmp_path / "interlock.toml").read_text() == "# mine\n" and not (tmp_path / "scripts").exists() and not (tmp_path / "docs").exists()
     scaffold(tmp_path, lambda event: None, force=True)
     assert (tmp_path / "interlock.toml").read_text() != "# mine\n"
+
+
+def _init(root: Path, ask: object = None) -> tuple[list[Path], list[Event]]:
+    events: list[Event] = []
+    written = scaffold(root, events.append, ask=ask)  # type: ignore[arg-type]
+    return written, events
+
+
+def test_a_repository_with_pacts_and_compose_becomes_a_config_whose_prerequisites_exist(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    written, events = _init(root)
+    loaded = load(root / "interlock.toml")
+    config = loaded.config
+    assert sorted(config.services) == ["orders", "users"]  # providers, and a consumer compose runs; web and mailer run nowhere
+    assert "# Pact consumers that nothing here runs (a test, a front end): mailer, web." in (root / "interlock.toml").read_text()
+    env = config.environments["integration"]
+    users, orders = env.services["users"], env.services["orders"]
+    assert (users.command, users.cwd, users.port, users.url, users.health, users.env) == (
+        ["{python}", "app.py"], "users", "auto", "http://127.0.0.1:{port:users}", "{url:users}/health", {"PORT": "{port:users}"})
+    assert orders.env == {"PORT": "{port:orders}", "USERS_URL": "{url:users}", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert config.services["orders"].depends_on == ["users", "redis"]
+    assert {n: (b.kind, b.url) for n, b in env.brokers.items()} == {"redis": ("redis", "redis://127.0.0.1:6379")}
+    assert config.contracts.pact is not None and config.contracts.pact.sources == ["pacts"]
+    for name in ("feature_list", "architecture_contracts", "environment_baseline"):
+        record = check_prerequisite(name, getattr(config.prerequisites, name), root)
+        assert record["status"] == "ok", record
+    refs = [ref for feature in read_features(root / "docs/features.json") for ref in feature["interfaces"]]
+    for pact in (load_pact(p) for p in sorted((root / "pacts").glob("*.json"))):
+        for item in pact.interactions:
+            if pact.kind == "http":
+                assert match_template(refs, pact.provider, item.method or "", item.path or "") is not None, (pact.provider, item.path)
+    assert "users:GET /users/{id}" in refs and "orders:publish an order placed event" in refs
+    assert {e.path for e in events if isinstance(e, FileWritten)} == {str(p) for p in written}
+    notes = [e.message for e in events if isinstance(e, Notice)]
+    assert notes[0] == "read 3 pact file(s), 0 API document(s), 1 test file(s), docker-compose.yml (3 services); services: orders, users"
+    if "state_url" in Service.model_fields:  # the provider's own state-change endpoint, found in its code
+        assert getattr(config.services["users"], "state_url") == "/_pact/provider-states"
+    else:
+        assert any("state-change endpoint /_pact/provider-states (found in users/app.py:26)" in n for n in notes)
+    assert any("message 'an order placed event' (mailer <- orders)" in n for n in notes)
+
+
+def test_a_state_endpoint_nowhere_in_the_code_is_asked_on_a_terminal_and_assumed_without_one(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    for name in ("users", "orders"):
+        (root / name / "app.py").write_text("print('no state endpoint here')\n")
+    asked: list[tuple[str, str]] = []
+    _init(root, lambda question, default: asked.append((question, default)) or "_states")
+    assert asked == [("state-change URL of provider 'orders' (empty: write state handlers)", ""),
+                     ("state-change URL of provider 'users' (empty: write state handlers)", "")]
+    assert "/_states" in (root / "interlock.toml").read_text()
+    quiet = make_repository(tmp_path / "quiet")
+    for name in ("users", "orders"):
+        (quiet / name / "app.py").write_text("print('no state endpoint here')\n")
+    _, events = _init(quiet)
+    notes = [e.message for e in events if isinstance(e, Notice)]
+    assert "state-change URL of provider 'users' (empty: write state handlers): (none) assumed (none found in its code)" in notes
+    assert '#   [contracts.pact.providers.users.states."a user exists"]' in (quiet / "interlock.toml").read_text()
+
+
+def test_a_port_in_the_command_becomes_the_services_auto_port(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    (root / "docker-compose.yml").write_text(COMPOSE.replace('command: python app.py', 'command: python -m http.server 8000')
+                                             .replace('      PORT: "8000"\n', '      MODE: dev\n', 1))
+    _init(root)
+    users = load(root / "interlock.toml").config.environments["integration"].services["users"]
+    assert users.command == ["{python}", "-m", "http.server", "{port:users}"] and users.port == "auto" and users.env == {"MODE": "dev"}
+
+
+def test_a_service_compose_cannot_run_locally_is_left_to_the_team_and_said(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    (root / "docker-compose.yml").write_text(COMPOSE.replace("command: python app.py", "command: /opt/users/bin/serve"))
+    _, events = _init(root)
+    users = load(root / "interlock.toml").config.environments["integration"].services["users"]
+    assert users.command is None and users.url == "http://127.0.0.1:8001" and users.health == "{url:users}/health"
+    assert any("service 'users': compose its `command` does not run outside its image" in e.message for e in events if isinstance(e, Notice))
+
+
+def test_documents_people_own_are_never_overwritten_and_gitignore_is_appended_to(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    (root / "docs").mkdir()
+    (root / "docs" / "features.json").write_text(json.dumps({"version": "3.2", "features": []}))
+    (root / "env").mkdir()
+    (root / "env" / "baseline.toml").write_text("[versions]\npython = '>=3'\n")
+    (root / "pacts" / "VERSION").write_text("9\n")
+    (root / ".gitignore").write_text("__pycache__/\n.artifacts/")
+    written, events = _init(root)
+    assert root / "docs" / "features.json" not in written and root / "env" / "baseline.toml" not in written
+    assert ("docs/features.json (kept as it is) covers none of these pact requests: orders:POST /orders, users:GET /users/42, users:GET /users/7; "
+            "add them to a feature or to [scope] out_of_scope, or Gate 1 fails") in [e.message for e in events if isinstance(e, Notice)]
+    prerequisites = load(root / "interlock.toml").config.prerequisites
+    assert prerequisites.feature_list.version == "3.2" and prerequisites.architecture_contracts.version == "9"
+    assert prerequisites.environment_baseline.version is None and prerequisites.environment_baseline.sha256 is not None
+    assert check_prerequisite("environment_baseline", prerequisites.environment_baseline, root)["status"] == "ok"
+    lines = (root / ".gitignore").read_text().splitlines()
+    assert lines[:2] == ["__pycache__/", ".artifacts/"] and lines.count(".artifacts/") == 1
+    assert [line for line in GITIGNORE if line in lines] == GITIGNORE
+    again, _ = _init_forced(root)
+    assert root / ".gitignore" not in again and (root / ".gitignore").read_text().splitlines() == lines
+
+
+def _init_forced(root: Path) -> tuple[list[Path], list[Event]]:
+    events: list[Event] = []
+    return scaffold(root, events.append, force=True), events
+
+
+@pytest.mark.parametrize(("image", "kind"), [("redis:7-alpine", "redis"), ("docker.io/library/rabbitmq:3-management", "amqp"), ("nats@sha256:ab", "nats"),
+                                             ("postgres:16", None), ("ghcr.io/acme/redis-exporter:1", None), (None, None)])
+def test_a_compose_image_is_a_broker_when_a_kind_serves_it(image: str | None, kind: str | None) -> None:
+    assert _broker_kind(image) == kind

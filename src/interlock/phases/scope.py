@@ -119,6 +119,20 @@ def template_matches(template: str, path: str) -> bool:
     return re.match(pattern, path.split("?")[0]) is not None
 
 
+HTTP_REF = re.compile(r"^(?:(?P<service>[A-Za-z0-9_.-]+):)?(?P<method>[A-Z]+) (?P<template>/\S*)$")
+
+
+def match_template(refs: list[str], service: str, method: str, path: str) -> str | None:
+    """The path template of the first `[service:]METHOD /template` ref that a concrete request matches (a literal
+    template before one with placeholders, so `/users/me` wins over `/users/{uid}`); None when none does."""
+    found = []
+    for ref in refs:
+        match = HTTP_REF.match(ref)
+        if match and match["service"] in (None, service) and match["method"] == method and template_matches(match["template"], path):
+            found.append(match["template"])
+    return min(found, key=lambda t: t.count("{")) if found else None
+
+
 def _interface(interfaces: dict[str, dict[str, Any]], service: str, kind: str, operation: str, source: str) -> dict[str, Any]:
     key = f"{service}:{operation}"
     return interfaces.setdefault(key, {"id": key, "service": service, "kind": kind, "operation": operation, "source": source, "features": [], "checks": []})
@@ -128,6 +142,9 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
     """The scope matrix from the config, the documents, the pacts and the collected tests."""
     config, root = ctx.config, ctx.loaded.root
     interfaces: dict[str, dict[str, Any]] = {}
+    features = _read_feature_list(ctx)
+    feature_refs = [ref for feature in features for ref in feature["interfaces"]]
+    unmatched: set[str] = set()
     for name, service in config.services.items():
         if service.openapi:
             document = load_openapi(name, service.openapi, root)
@@ -160,8 +177,12 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 on_topic = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "message" and i.get("address") == topic]
                 entry = on_topic[0] if len(on_topic) == 1 else _interface(interfaces, pact.provider, "message", f"publish {topic}", source)
             else:
-                known = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "http" and i["operation"].split(" ", 1)[0] == item.method and template_matches(i["operation"].split(" ", 1)[1], item.path or "")]
-                entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{item.method} {item.path}", source)
+                method, path = item.method or "GET", item.path or "/"
+                known = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "http" and i["operation"].split(" ", 1)[0] == method and template_matches(i["operation"].split(" ", 1)[1], path)]
+                template = match_template(feature_refs, pact.provider, method, path) or match_template(config.scope.out_of_scope, pact.provider, method, path)
+                if template is None:
+                    unmatched.add(f"{pact.provider}:{method} {path}")
+                entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{method} {template or path}", source)
             entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(item.description)})
             dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
             pact_edges.add((pact.consumer, pact.provider))
@@ -174,7 +195,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
     for name, service in config.services.items():
         for target in service.depends_on:
             dependencies.setdefault((name, target), set())
-    features = _features(ctx, interfaces)
+    _link_features(features, interfaces)
     ordered = [interfaces[k] for k in sorted(interfaces)]
     return {
         "schema_version": 1, "generated_at": utc_now(),
@@ -188,6 +209,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
         ],
         "features": features,
         "uncovered": [i["id"] for i in ordered if not i["checks"]],
+        "unmatched_pact_interfaces": sorted(unmatched),
     }
 
 
@@ -229,16 +251,17 @@ def read_features(path: Path) -> list[dict[str, Any]]:
     return features
 
 
-def _features(ctx: RunContext, interfaces: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _read_feature_list(ctx: RunContext) -> list[dict[str, Any]]:
+    """The feature list's features; none when the file is missing (step 1.1 halts on the missing prerequisite)."""
     path = ctx.loaded.resolve(ctx.config.prerequisites.feature_list.path)
-    if not path.is_file():
-        return []
-    features = read_features(path)
+    return read_features(path) if path.is_file() else []
+
+
+def _link_features(features: list[dict[str, Any]], interfaces: dict[str, dict[str, Any]]) -> None:
     for feature in features:
         for ref in feature["interfaces"]:
             if ref in interfaces:
                 interfaces[ref]["features"].append(feature["id"])
-    return features
 
 
 def run(ctx: RunContext) -> Outcome:
@@ -269,5 +292,9 @@ def run(ctx: RunContext) -> Outcome:
     if matrix["undeclared_pacts"]:
         return Outcome(StepStatus.FAIL, f"pact files in the architecture contracts that no [contracts.pact] source declares: "
                        f"{', '.join(matrix['undeclared_pacts'][:20])}; add them to sources or to [contracts.pact] exclude")
+    if matrix["unmatched_pact_interfaces"]:
+        unmatched = matrix["unmatched_pact_interfaces"]
+        return Outcome(StepStatus.FAIL, f"{len(unmatched)} pact interfaces match no feature of {ctx.config.prerequisites.feature_list.path}: "
+                       f"{', '.join(unmatched[:20])}; add their `service:METHOD /template` to a feature's interfaces, or to [scope] out_of_scope")
     uncovered = len(matrix["uncovered"])
     return Outcome(StepStatus.PASS, f"{len(matrix['interfaces'])} interfaces, {len(matrix['dependencies'])} dependencies, {uncovered} uncovered")
