@@ -2,10 +2,11 @@
 
 A text/plain and an application/xml message pact pass when the producer sends
 them, and fail when it sends JSON instead, on a real broker: Redis pub/sub
-(which carries no content type, so interlock assumes it from the bytes) and
-AMQP (whose content-type property carries it). The AMQP case also sends the
-right bytes under the wrong content type: a capture that assumed the type from
-the bytes, or hard-coded one, would pass it. A capture whose timeout exceeds
+(which carries no content type, so interlock assumes it from the bytes), a
+Redis Stream (a `content-type` field of the entry) and AMQP (its content-type
+property). The stream and AMQP cases also send the right bytes under the wrong
+content type: a capture that assumed the type from the bytes, or hard-coded
+one, would pass it. A capture whose timeout exceeds
 pact's request timeout still reports its own reason, not the verifier's
 transport error.
 """
@@ -56,6 +57,9 @@ elif variant == "mislabelled":
 if kind == "redis":
     import redis
     redis.Redis.from_url(url).publish(topic, body.encode())
+elif kind == "redis-stream":
+    import redis
+    redis.Redis.from_url(url).xadd(topic, {"payload": body.encode(), "content-type": content_type, "ward": "B"})
 else:
     import aio_pika
     async def main():
@@ -77,7 +81,7 @@ def verify(tmp_path: Path, kind: str, url: str, variant: str, *, silent: bool = 
     (tmp_path / "pacts" / "ward-board-admissions.json").write_text(json.dumps(PACT), "utf-8")
     (tmp_path / "producer.py").write_text(PRODUCER, "utf-8")
     topic = f"interlock.test.{uuid.uuid4().hex[:12]}"
-    mode = '\nmode = "pubsub"' if kind == "redis" else ""
+    mode = {"redis": '\nmode = "pubsub"', "redis-stream": '\nmode = "stream"'}.get(kind, "")
     messages = ""
     for description, which in (("an admission note", "note"), ("an admission record", "record")):
         command = [sys.executable, "-c", "pass"] if silent else [sys.executable, str(tmp_path / "producer.py"), kind, url, f"{topic}.{which}", which, variant]
@@ -93,7 +97,7 @@ trigger = {{ command = {json.dumps(command)} }}
 [environments.test.services.admissions]
 url = "http://127.0.0.1:9"
 [environments.test.brokers.bus]
-kind = "{kind}"
+kind = "{kind.removesuffix('-stream')}"
 url = {json.dumps(url)}{mode}
 [contracts.pact]
 sources = ["pacts"]
@@ -104,9 +108,9 @@ request_timeout_ms = {request_timeout_ms}
     return {str(i["description"]): i for i in record["interactions"]}
 
 
-@pytest.mark.parametrize("kind", ["redis", "amqp"])
+@pytest.mark.parametrize("kind", ["redis", "redis-stream", "amqp"])
 def test_text_and_xml_message_pacts_pass_as_produced(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue(f"{kind}_url")
+    url = request.getfixturevalue(f"{kind.removesuffix('-stream')}_url")
     found = verify(tmp_path, kind, url, "as-produced")
     assert {d: (i["status"], i["mismatches"]) for d, i in found.items()} == {"an admission note": ("pass", []), "an admission record": ("pass", [])}
 
@@ -120,10 +124,11 @@ def test_text_and_xml_message_pacts_fail_when_the_producer_sends_json(kind: str,
         assert item["mismatches"] and all(m["type"] not in ("NoMessage", "CaptureFailed", "error") for m in item["mismatches"]), item  # type: ignore[attr-defined]
 
 
-def test_the_producers_content_type_is_judged_not_assumed(tmp_path: Path, amqp_url: str) -> None:
-    """The pact's own bytes labelled application/json by AMQP's content-type: a capture that guessed the type
-    from the bytes, or forced one, would pass this."""
-    found = verify(tmp_path, "amqp", amqp_url, "mislabelled")
+@pytest.mark.parametrize("kind", ["amqp", "redis-stream"])
+def test_the_producers_content_type_is_judged_not_assumed(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The pact's own bytes labelled application/json (AMQP's content-type property, a stream entry's
+    `content-type` field): a capture that guessed the type from the bytes, or forced one, would pass this."""
+    found = verify(tmp_path, kind, request.getfixturevalue(f"{kind.removesuffix('-stream')}_url"), "mislabelled")
     assert {d: i["status"] for d, i in found.items()} == {"an admission note": "fail", "an admission record": "fail"}, found
 
 
