@@ -12,7 +12,8 @@ again through `interlock contracts`, fails exactly the interaction that reads it
 Hand edits (HAND_EDITS), where init cannot know:
 1. each service's `command` and free port: the team runs them as containers
    (docker-compose.yml), which nothing here runs; from source they are
-   `python -m clinic.<name>` on `port = "auto"`;
+   `python -m clinic.<name>` on `port = "auto"` (and declared under
+   `[services]` if init did not make the consumers services);
 2. the Redis broker reads pub/sub (`mode = "pubsub"`): appointments PUBLISHes,
    which nothing in the repository declares (the code says it);
 3. how the reminder note is produced (`[contracts.pact.messages]`): confirming
@@ -106,16 +107,18 @@ def hand_edits(config: dict[str, Any]) -> list[str]:
         environments["local"] = {}
     env = next(iter(environments.values()))
     runtimes = env.setdefault("services", {})
+    services = config.setdefault("services", {})
     for name in SERVICES:
         runtime = runtimes.setdefault(name, {})
         wanted = {"command": ["{python}", "-m", f"clinic.{name}"], "port": "auto", "url": f"http://127.0.0.1:{{port:{name}}}",
                   "health": f"{{url:{name}}}/health"}
 
         def run_from_source(runtime: dict[str, Any] = runtime, name: str = name, wanted: dict[str, Any] = wanted) -> None:
+            services.setdefault(name, {})
             runtime.update(wanted)
             runtime["env"] = {**runtime.get("env", {}), "PORT": f"{{port:{name}}}", "REDIS_URL": REDIS_URL, "PATIENTS_URL": "{url:patients}"}
 
-        edit("1", runtime.get("command") != wanted["command"] or runtime.get("port") != "auto", run_from_source)
+        edit("1", name not in services or runtime.get("command") != wanted["command"] or runtime.get("port") != "auto", run_from_source)
     brokers = env.setdefault("brokers", {})
     redis = [b for b in brokers.values() if b.get("kind") == "redis"]
     broker_name = next((n for n, b in brokers.items() if b.get("kind") == "redis"), "redis")
@@ -125,7 +128,6 @@ def hand_edits(config: dict[str, Any]) -> list[str]:
     edit("3", MESSAGE not in pact.get("messages", {}), lambda: pact.setdefault("messages", {}).update({MESSAGE: {
         "broker": broker_name, "topic": "clinic.appointments.confirmed", "timeout": 5,
         "trigger": {"http": {"method": "POST", "url": "{url:appointments}/appointments/7/confirm"}}}}))
-    services = config.setdefault("services", {})
     for name in ("patients", "appointments"):
         edit("4", services.setdefault(name, {}).get("state_url") != STATE_URL, lambda name=name: services[name].update(state_url=STATE_URL))
     variables = env.setdefault("vars", {})
