@@ -47,6 +47,8 @@ STATE_URL = "/_pact/provider-states"
 MESSAGE = "an appointment confirmed note"
 REDIS_URL = os.environ.get("INTERLOCK_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 
+pytestmark = pytest.mark.e2e
+
 
 def run(root: Path, *args: str, timeout: float = 400) -> Result:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
