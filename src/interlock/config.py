@@ -112,6 +112,19 @@ class Broker(Model):
     kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}")
     url: str
     exchange: str | None = None
+    mode: Literal["stream", "pubsub"] = Field(default="stream", examples=["pubsub"], description=(
+        "for kind `redis` only: how the producer publishes, so how a message is captured: `stream` reads the new entries "
+        "of the Redis Stream named by the topic (XADD producers), `pubsub` subscribes to the channel named by the topic "
+        "(PUBLISH producers; Redis carries no content type there, so it is assumed from the payload's bytes)"))
+
+    @model_validator(mode="after")
+    def _mode_of_the_kind(self) -> Broker:
+        """A mode on a kind without modes would be silently ignored: refuse it instead."""
+        modes = BROKER_KINDS[self.kind].modes
+        if "mode" in self.model_fields_set and self.mode not in modes:
+            with_modes = ", ".join(f"`{name}`" for name, kind in BROKER_KINDS.items() if kind.modes)
+            raise ValueError(f"`mode` applies to kind {with_modes} only; a {self.kind} broker has no mode")
+        return self
 
     @field_validator("kind")
     @classmethod

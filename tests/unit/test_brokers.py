@@ -117,3 +117,52 @@ def test_loading_the_registry_loads_no_broker_client() -> None:
     code = "import sys, interlock.brokers; print(sorted(m for m in ('aio_pika', 'nats', 'paho', 'redis', 'sqlalchemy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("mode", ["stream", "pubsub"])
+def test_a_redis_broker_reads_a_stream_or_a_channel(mode: str) -> None:
+    config = parse(CONFIG % "redis" + f'mode = "{mode}"\n', Path("interlock.toml"))
+    assert config.environments["integration"].brokers["bus"].mode == mode
+    assert parse(CONFIG % "redis", Path("interlock.toml")).environments["integration"].brokers["bus"].mode == "stream"
+
+
+@pytest.mark.parametrize(("kind", "mode", "message"), [
+    ("redis", "channel", "Input should be 'stream' or 'pubsub'"),
+    ("nats", "pubsub", "`mode` applies to kind `redis` only; a nats broker has no mode"),
+])
+def test_a_wrong_mode_is_a_config_error_at_the_broker(kind: str, mode: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(CONFIG % kind + f'mode = "{mode}"\n', Path("interlock.toml"))
+    [problem] = info.value.problems
+    assert problem.key.startswith("environments.integration.brokers.bus") and message in problem.message, problem
+
+
+def test_a_redis_capture_in_an_unknown_mode_names_the_key_and_the_mode() -> None:
+    with pytest.raises(CaptureFailed, match="Redis broker mode 'list' for key 'admissions' is not one of 'stream', 'pubsub'"):
+        brokers.capture_messages({"kind": "redis", "url": "redis://127.0.0.1:1", "mode": "list"}, "admissions", lambda: None, 1.0)
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    (Captured(b"<a>1</a>", {}, "text/plain"), "text/plain"),  # the protocol's own content type wins over the bytes
+    (Captured(b"<a>1</a>", {"Content-Type": "application/vnd.x+xml"}), "application/vnd.x+xml"),  # then a header
+    (Captured(b"<a>1</a>", {"contentType": "text/xml"}), "text/xml"),
+    (Captured(b'{"a": 1}'), "application/json"),  # no content type carried: assumed from the bytes, as Pact does
+    (Captured(b' <a x="1"><b/></a>'), "application/xml"),
+    (Captured(b"<not xml"), "text/plain"),
+    (Captured(b"patient 42 admitted"), "text/plain"),
+    (Captured(b"\xff\xfe\x00binary"), "application/octet-stream"),
+])
+def test_a_message_keeps_the_content_type_it_was_produced_with(message: Captured, expected: str) -> None:
+    from interlock.brokers.base import produced_type
+
+    assert produced_type(message) == expected
+
+
+def test_the_configs_modes_are_the_registrys() -> None:
+    """One definition: the config's `mode` values are the modes the registered kinds read in."""
+    import typing
+
+    from interlock.config import Broker
+
+    assert set(typing.get_args(Broker.model_fields["mode"].annotation)) == {m for kind in brokers.KINDS.values() for m in kind.modes}
+    assert Broker.model_fields["mode"].default == next(kind.modes[0] for kind in brokers.KINDS.values() if kind.modes)

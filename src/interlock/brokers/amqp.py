@@ -129,6 +129,15 @@ async def _unless_lost(call: Any, lost: asyncio.Future[Any]) -> Any:
     raise ConnectionResetError(f"connection closed: {lost.result()}")
 
 
+AMQP_PROPERTIES = ("content_encoding", "correlation_id", "reply_to", "message_id", "type", "user_id", "app_id", "priority", "delivery_mode")
+
+
+def amqp_properties(message: Any) -> dict[str, Any]:
+    """The basic properties the producer set (besides content type and headers), by their AMQP names."""
+    values = {name: getattr(message, name, None) for name in AMQP_PROPERTIES}
+    return {name: plain(getattr(value, "value", value)) for name, value in values.items() if value is not None}
+
+
 async def _capture(url: str, exchange: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     import aio_pika
     from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity
@@ -160,7 +169,7 @@ async def _capture(url: str, exchange: str, topic: str, trigger: Callable[[], No
             while (remaining := deadline - time.monotonic()) > 0:
                 message = await _unless_lost(capture_queue.get(no_ack=True, fail=False, timeout=remaining + SILENCE_SLACK), lost)
                 if message is not None:
-                    found.append(Captured(message.body, plain(dict(message.headers or {}))))
+                    found.append(Captured(message.body, plain(dict(message.headers or {})), message.content_type, amqp_properties(message)))
                     if settle <= 0:
                         break
                     deadline = min(deadline, time.monotonic() + settle)

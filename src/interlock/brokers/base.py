@@ -13,10 +13,12 @@ validate `kind`) costs no broker client.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 from interlock.checks import Check
 
@@ -37,10 +39,56 @@ class NoMessage(CaptureFailed):
 
 @dataclass(frozen=True)
 class Captured:
-    """One message as it crossed the broker: the raw payload and its headers."""
+    """One message as it crossed the broker: the raw payload, its headers (metadata) and its content type.
+
+    `content_type` is what the protocol itself carried (AMQP's property, MQTT 5's, a `Content-Type`
+    header or stream field); None when the protocol carries none (Redis pub/sub, MQTT 3.1.1, a
+    header-less NATS message): `produced_type` then says what is assumed.
+    """
 
     body: bytes
     headers: dict[str, Any] = field(default_factory=dict)
+    content_type: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    """The protocol's own message properties that were set, besides the content type (AMQP's
+    `correlation_id`, `message_id`, `type`, ...; MQTT 5's `ResponseTopic`, ...)."""
+
+
+CONTENT_TYPE_HEADERS = ("content-type", "content_type", "contenttype")
+
+
+def header_type(headers: Mapping[str, Any]) -> str | None:
+    """The content type a producer put among its headers (`Content-Type`, `content_type`, `contentType`), any case."""
+    for name, value in headers.items():
+        if str(name).lower() in CONTENT_TYPE_HEADERS and value:
+            return str(value)
+    return None
+
+
+def sniffed_type(body: bytes) -> str:
+    """The content type of a payload that came without one, judged as Pact itself does from the bytes:
+    JSON, then XML, then UTF-8 text, else binary (`application/octet-stream`)."""
+    try:
+        json.loads(body)
+        return "application/json"
+    except ValueError:
+        pass
+    if body.lstrip().startswith(b"<"):
+        try:
+            ElementTree.fromstring(body)
+            return "application/xml"
+        except ElementTree.ParseError:
+            pass
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"
+
+
+def produced_type(message: Captured) -> str:
+    """The content type a message was produced with: the protocol's own, else assumed from its bytes."""
+    return message.content_type or header_type(message.headers) or sniffed_type(message.body)
 
 
 #: A kind's probe: (check id, the broker's config table with its URL expanded, the baseline's version range, timeout).
@@ -71,6 +119,8 @@ class BrokerKind:
     capture: Capture
     observed_version: Callable[[Check | None], str | None] = server_version
     """The server version to compare with the baseline, from this kind's probe check (None: not read)."""
+    modes: tuple[str, ...] = ()
+    """The broker's `mode` values this kind reads in, the default first (none: the kind has one way and takes no `mode`)."""
 
 
 def silent(timeout: float) -> str:

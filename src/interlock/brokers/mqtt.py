@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from interlock.brokers.base import BrokerKind, Captured, CaptureFailed, NoMessage
+from interlock.brokers.base import BrokerKind, Captured, CaptureFailed, NoMessage, plain
 from interlock.checks import Check, timed
 from interlock.probes import connect_failure, host_port, redact_url
 
@@ -135,6 +135,15 @@ def _round_trip(check: Check, url: str, topic: str, timeout: float) -> None:
         client.loop_stop()
 
 
+MQTT_PROPERTIES = ("PayloadFormatIndicator", "ResponseTopic", "CorrelationData", "MessageExpiryInterval")
+
+
+def mqtt_properties(properties: Any) -> dict[str, Any]:
+    """The MQTT 5 publish properties the producer set (besides ContentType and UserProperty); none in MQTT 3.1.1."""
+    values = {name: getattr(properties, name, None) for name in MQTT_PROPERTIES}
+    return {name: plain(value) for name, value in values.items() if value is not None}
+
+
 def _capture(url: str, topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     where = host_port(url, _default_port(url))
     connected, subscribed = threading.Event(), threading.Event()
@@ -157,7 +166,8 @@ def _capture(url: str, topic: str, trigger: Callable[[], None], timeout: float, 
             return  # a retained message was published before the trigger: not this producer's answer
         properties = getattr(message, "properties", None)
         headers = {str(k): v for k, v in (getattr(properties, "UserProperty", None) or [])}
-        inbox.put(Captured(bytes(message.payload), headers))
+        content_type = getattr(properties, "ContentType", None) or None
+        inbox.put(Captured(bytes(message.payload), headers, content_type, mqtt_properties(properties)))
 
     def on_disconnect(client: Any, userdata: Any, flags: Any, code: Any, props: Any) -> None:
         if closing.is_set():

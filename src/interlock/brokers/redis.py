@@ -1,4 +1,5 @@
-"""Redis: the probe (PING, version, pinned settings) and the capture (the new entries of a stream).
+"""Redis: the probe (PING, version, pinned settings) and the capture (the new entries of a stream, or
+the messages PUBLISHed on a pub/sub channel, as the broker's `mode` says).
 
 A Redis that answers but evicts keys (``maxmemory-policy``) or never persists
 (``appendonly``) can still lose a system's data, so `config` pins the settings
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from interlock.brokers.base import SILENCE_SLACK, BrokerKind, Captured, CaptureFailed, NoMessage, plain, silent
+from interlock.brokers.base import SILENCE_SLACK, BrokerKind, Captured, CaptureFailed, NoMessage, gather, plain, silent
 from interlock.checks import Check, describe, timed
 from interlock.probes import connect_failure, connection_lost, host_port, redact_url, scrub, version_problem
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 DEFAULT_PORT = 6379
+STREAM, PUBSUB = "stream", "pubsub"
+"""The broker's `mode`: read a Redis Stream (XREAD, the default) or a pub/sub channel (SUBSCRIBE)."""
 PAYLOAD_FIELDS = ("payload", "body", "data")
 
 
@@ -146,14 +149,61 @@ def _capture_stream(url: str, stream: str, trigger: Callable[[], None], timeout:
     return found
 
 
+def _capture_pubsub(url: str, channel: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
+    """SUBSCRIBE to `channel` (confirmed by the server before the trigger), then take what is PUBLISHed on it.
+
+    A pub/sub message is bare bytes: Redis carries no content type and no headers, so the message's
+    content type is assumed from its bytes (`interlock.brokers.base.produced_type`).
+    """
+    import redis
+
+    where = f"Redis pubsub channel {channel!r}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 5.0), socket_timeout=timeout + SILENCE_SLACK)
+    pubsub = client.pubsub()
+    try:
+        try:
+            pubsub.subscribe(channel)
+            confirmed = pubsub.get_message(timeout=min(timeout, 5.0))
+        except redis.RedisError as exc:
+            raise CaptureFailed(f"cannot subscribe to {where} on {redact_url(url)}: {connect_failure(host_port(url, DEFAULT_PORT), exc, url, 'broker')}") from None
+        if not confirmed or confirmed.get("type") != "subscribe":
+            raise CaptureFailed(f"SUBSCRIBE to {where}: Redis {host_port(url, DEFAULT_PORT)} did not confirm within {min(timeout, 5.0):g}s")
+        trigger()
+
+        def poll() -> list[Captured]:
+            found = []
+            try:
+                while (message := pubsub.get_message(timeout=0.05)) is not None:
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        found.append(Captured(data if isinstance(data, bytes) else str(data).encode()))
+            except redis.TimeoutError:
+                raise CaptureFailed(f"{where}: Redis {host_port(url, DEFAULT_PORT)}: {silent(timeout)}") from None
+            except redis.ConnectionError as exc:
+                raise CaptureFailed(f"{where}: Redis {connection_lost(host_port(url, DEFAULT_PORT), exc, url)}") from None
+            except redis.RedisError as exc:
+                raise CaptureFailed(f"{where} failed: {scrub(describe(exc), url)}") from None
+            return found
+
+        return gather(poll, channel, timeout, settle, where, interval=0.0)
+    finally:
+        pubsub.close()
+        client.close()
+
+
 async def probe(check_id: str, broker: Mapping[str, Any], version_spec: str | None, timeout: float) -> list[Check]:
     """PING and compare the server version."""
     return await probe_redis(check_id, broker["url"], version_spec=version_spec, timeout=timeout)
 
 
 def capture(broker: Mapping[str, Any], topic: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
-    """`topic` is the stream key."""
+    """`topic` is the stream key (`mode = "stream"`, the default) or the pub/sub channel (`mode = "pubsub"`)."""
+    mode = broker.get("mode") or STREAM
+    if mode == PUBSUB:
+        return _capture_pubsub(broker["url"], topic, trigger, timeout, settle)
+    if mode != STREAM:
+        raise CaptureFailed(f"Redis broker mode {mode!r} for key {topic!r} is not one of {STREAM!r}, {PUBSUB!r}")
     return _capture_stream(broker["url"], topic, trigger, timeout, settle)
 
 
-KIND = BrokerKind("redis", component="redis", default_port=DEFAULT_PORT, probe=probe, capture=capture)
+KIND = BrokerKind("redis", component="redis", default_port=DEFAULT_PORT, probe=probe, capture=capture, modes=(STREAM, PUBSUB))

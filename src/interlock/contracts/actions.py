@@ -18,6 +18,7 @@ import httpx
 import sqlalchemy
 
 from interlock.brokers import capture_messages
+from interlock.brokers.base import produced_type
 from interlock.checks import describe
 from interlock.children import die_with_interlock
 from interlock.dburl import open_engine
@@ -71,7 +72,13 @@ def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: d
 
 
 def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> Message:
-    """Trigger the provider and return the message it really published, as pact-python wants it."""
+    """Trigger the provider and return the message it really published, as pact-python wants it.
+
+    The message goes to the verifier as produced: its bytes, its headers and protocol properties as the
+    metadata, and its own content type (assumed from the bytes only where the protocol carries none),
+    so a text, XML or binary message pact is judged against what the producer really sent.
+    """
     found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores), float(source["timeout"]))
     first = found[0]
-    return {"contents": first.body, "metadata": {**first.headers, "contentType": "application/json"}, "content_type": "application/json"}
+    content_type = produced_type(first)
+    return {"contents": first.body, "metadata": {**first.properties, **first.headers, "contentType": content_type}, "content_type": content_type}

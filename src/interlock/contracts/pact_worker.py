@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,6 +99,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any setup error fails the interaction with that error
             state_failures[state] = f"provider state {state!r} {action} failed: {exc}"
 
+    capturing = InFlight()
     start = time.perf_counter()
     verifier = Verifier(job["provider"], host="127.0.0.1")
     try:
@@ -107,11 +109,12 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
             transports += 1
         if job["kind"] in ("message", "broker") and job.get("messages"):
             def message(name: str, metadata: Any) -> Message:
-                try:
-                    return _message(job, name)
-                except Exception as exc:
-                    message_failures[name] = capture_failure(exc)
-                    raise  # the verifier fails the interaction; the record shows why, not the handler's error page
+                with capturing:
+                    try:
+                        return _message(job, name)
+                    except Exception as exc:
+                        message_failures[name] = capture_failure(exc)
+                        raise  # the verifier fails the interaction; the record shows why, not the handler's error page
 
             verifier.message_handler(message)
             transports += 1
@@ -119,7 +122,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
             raise JobError(f"provider {job['provider']!r} has no URL in this environment (and no message source): nothing to verify against")
         if job.get("needs_states", True):
             verifier.state_handler(state_handler, teardown=True)
-        verifier.set_request_timeout(job["request_timeout_ms"])
+        verifier.set_request_timeout(request_timeout_ms(job))
         verifier.set_coloured_output(enabled=False)
         verifier.set_error_on_empty_pact(enabled=True)
         add_filter(verifier, job.get("filter"))
@@ -136,12 +139,52 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
     except RuntimeError as exc:
         error = str(exc)
     duration_ms = (time.perf_counter() - start) * 1000
+    capturing.wait_idle(message_wait_s(job))  # a capture the verifier stopped waiting for still says why
     try:
         results = verifier.results
     except Exception as exc:  # noqa: BLE001 - no results at all is reported as an error, not a pass
         results, error = {}, f"{error or ''} no results: {exc}".strip()
     return {"results": results, "output": verifier.output(strip_ansi=True), "error": error, "duration_ms": duration_ms, "state_failures": state_failures,
             "message_failures": message_failures}
+
+
+TRIGGER_ALLOWANCE_S = 15.0
+"""What a message's trigger and broker may take besides the capture's own timeout: an HTTP trigger's 10 s
+plus the broker's silence slack, so the verifier waits for a capture's own verdict instead of timing out first."""
+
+
+def message_wait_s(job: Mapping[str, Any]) -> float:
+    """The longest one of the job's message captures may take: its timeout plus the trigger allowance (0 without messages)."""
+    timeouts = [float(m.get("timeout") or 0) for m in (job.get("messages") or {}).values()]
+    return max(timeouts) + TRIGGER_ALLOWANCE_S if timeouts else 0.0
+
+
+def request_timeout_ms(job: Mapping[str, Any]) -> int:
+    """pact's request timeout for the job: the configured one, raised above the longest message capture, so a
+    missing message reads as the capture's "no message within N s", never as the verifier's "error sending request"."""
+    return max(int(job["request_timeout_ms"]), int(message_wait_s(job) * 1000))
+
+
+class InFlight:
+    """Message captures still running: the verifier may give up on one, its verdict is still waited for."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        """Until no capture runs, at most `timeout` seconds."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._count == 0, timeout=timeout)
 
 
 def capture_failure(exc: Exception) -> dict[str, str]:
