@@ -20,13 +20,14 @@ worker passes them to the verifier's filter.
 """
 
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule
-from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency, description_filter, rust_escape, split, tls_free
+from interlock.contracts.pact.jobs import (WORKERS_PER_CORE, broker_job, build_jobs, by_consumer, default_concurrency, description_filter, rust_escape, split,
+                                          state_handlers, tls_free, unhandled_states)
 from interlock.contracts.pact.kind import KIND, PactKind, prepare, settings, verify
-from interlock.contracts.pact.records import broker_records, contract_records, source_record
+from interlock.contracts.pact.records import broker_records, contract_records, source_record, states_log
 from interlock.contracts.pact.sources import ID_PATTERN, Plan, resolve_sources, select_pacts
 
 __all__ = [
-    "ID_PATTERN", "KIND", "WORKERS_PER_CORE", "PactKind", "Plan", "Workers", "broker_job", "broker_records", "build_jobs", "contract_records",
+    "ID_PATTERN", "KIND", "WORKERS_PER_CORE", "PactKind", "Plan", "Workers", "broker_job", "broker_records", "build_jobs", "by_consumer", "contract_records",
     "default_concurrency", "description_filter", "no_tls_roots", "prepare", "resolve_sources", "run_job", "rust_escape", "schedule",
-    "select_pacts", "settings", "source_record", "split", "tls_free", "verify",
+    "select_pacts", "settings", "source_record", "split", "state_handlers", "states_log", "tls_free", "unhandled_states", "verify",
 ]
