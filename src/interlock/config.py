@@ -11,9 +11,9 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
@@ -92,6 +92,16 @@ class Action(Model):
         return self
 
 
+def _one_or_many(value: Any) -> str:
+    return "function-actions" if isinstance(value, list) else "function-action"
+
+
+#: One action table or a list of them, run in order. The discriminator picks the shape first, so a bad
+#: action gets its own problem rather than one per shape; the tags start with "function-" because a
+#: problem's key drops such parts (`_problem`), leaving the config's own key path.
+Actions = Annotated[Union[Annotated[Action, Tag("function-action")], Annotated[list[Action], Tag("function-actions")]], Discriminator(_one_or_many)]
+
+
 class ServiceRuntime(Model):
     """How a service runs in one environment; no `command` means someone else runs it."""
 
@@ -150,11 +160,11 @@ class ProviderState(Model):
     on stdin and INTERLOCK_* variables, an HTTP call as its body (when it sets no `json`), SQL as bind parameters.
     """
 
-    setup: Action | list[Action] | None = Field(default=None, description=(
+    setup: Actions | None = Field(default=None, description=(
         "actions run before each interaction that names the state (one action table or a list, in order); "
         "the state's parameters reach a command on stdin and in INTERLOCK_STATE_PARAMS, SQL as `:name` binds"),
         examples=[{"sql": "INSERT INTO users (id, name) VALUES (:id, :name)", "store": "main"}])
-    teardown: Action | list[Action] | None = Field(default=None, description="actions run after each interaction that names the state",
+    teardown: Actions | None = Field(default=None, description="actions run after each interaction that names the state",
                                                    examples=[[{"command": ["python", "scripts/reset.py"]}]])
 
     def actions(self, phase: str) -> list[Action]:
