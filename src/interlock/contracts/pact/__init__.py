@@ -7,10 +7,13 @@ from a Pact Broker (handed to the verifier's broker source with selectors).
 Pacts are grouped by provider and kind (HTTP or message) into jobs; each job
 runs in a worker process of its own (`contracts.pact_worker`). Jobs run
 concurrently, up to `[contracts.pact] concurrency` at once (default four per
-core: a verifier mostly waits for its provider), and at most `per_provider`
-of one provider at once (default 1: the provider-state handlers of one
-provider must not interleave), so a provider with several pact files is split
-across at most `per_provider` jobs. Every interaction gets its own verdict; a
+core: a verifier mostly waits for its provider). A provider whose pacts name
+provider states gets one job per consumer, run one after another, so its
+state changes never interleave and each knows its consumer; a stateless
+provider's files are split across at most `per_provider` jobs run at once.
+Each state change goes to the provider's own handler, else its `state_url`,
+else the global one, with the state's params (`pact_worker.change_state`);
+every action's output is saved to `logs/states.log`. Every interaction gets its own verdict; a
 pact with no interactions, a worker that crashed, or an interaction the
 verifier never reported is a failure, never a pass. A pending pact (the
 Broker's meaning) is its own outcome, never a pass.
