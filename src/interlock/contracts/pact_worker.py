@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pact.types import Message
 
+
 def handler_of(job: Mapping[str, Any], state: str) -> tuple[str, Any] | None:
     """Who handles `state` in this job: ("own" | "global", handler) or ("url", the URL); None when nobody does."""
     if state in job["own_states"]:
