@@ -100,6 +100,8 @@ CATALOGUE: tuple[Artifact, ...] = (
 #: The JSON twins of Markdown artifacts: evidence (manifest, bundle, ledger) like every artifact, not protocol names.
 TWINS = {OBSERVABILITY.filename: OBSERVABILITY_DATA, REGRESSION_SUMMARY.filename: REGRESSION_DATA}
 DERIVED_VIEWS: tuple[Artifact, ...] = (HTML_REPORT, JUNIT_XML)
+#: Every provider-state action of pact verification (step 2.2) with what it printed or answered, redacted: a log, evidence like the others.
+STATES_LOG = "logs/states.log"
 #: The engine's run state (engine.RunState) inside the folder: hidden, never evidence.
 STATE_FILE = ".interlock-state.json"
 #: The run ledger (interlock.ledger): one line per step and per edit, appended, never rewritten.

@@ -11,9 +11,9 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
@@ -59,6 +59,12 @@ class Service(Model):
     depends_on: list[str] = Field(default=[], description="services, stores or brokers this service calls")
     openapi: str | None = None
     asyncapi: str | None = None
+    state_url: str | None = Field(default=None, pattern=r"^(/|https?://)", description=(
+        "the provider's own provider-state-change endpoint, called the way Pact's convention calls it: a POST of "
+        '`{"state", "params", "action": "setup" | "teardown"}` before and after each interaction with a state; '
+        "a path is joined to the service's URL in the environment, a full http(s) URL is used as is. A state the "
+        "provider has its own handler for ([contracts.pact.providers.NAME.states]) goes to that handler instead"),
+        examples=["/_pact/provider-states"])
 
 
 class HttpCall(Model):
@@ -84,6 +90,16 @@ class Action(Model):
         if self.sql is not None and self.store is None:
             raise ValueError("`sql` needs `store` naming one of the environment's stores")
         return self
+
+
+def _one_or_many(value: Any) -> str:
+    return "function-actions" if isinstance(value, list) else "function-action"
+
+
+#: One action table or a list of them, run in order. The discriminator picks the shape first, so a bad
+#: action gets its own problem rather than one per shape; the tags start with "function-" because a
+#: problem's key drops such parts (`_problem`), leaving the config's own key path.
+Actions = Annotated[Union[Annotated[Action, Tag("function-action")], Annotated[list[Action], Tag("function-actions")]], Discriminator(_one_or_many)]
 
 
 class ServiceRuntime(Model):
@@ -151,8 +167,32 @@ class Environment(Model):
 
 
 class ProviderState(Model):
-    setup: Action | None = None
-    teardown: Action | None = None
+    """What puts a provider into a named state before an interaction, and takes it out after: each one action or a list, run in order.
+
+    Every action gets the state, its parameters, the action, the provider and the consumer: a command as JSON
+    on stdin and INTERLOCK_* variables, an HTTP call as its body (when it sets no `json`), SQL as bind parameters.
+    """
+
+    setup: Actions | None = Field(default=None, description=(
+        "actions run before each interaction that names the state (one action table or a list, in order); "
+        "the state's parameters reach a command on stdin and in INTERLOCK_STATE_PARAMS, SQL as `:name` binds"),
+        examples=[{"sql": "INSERT INTO users (id, name) VALUES (:id, :name)", "store": "main"}])
+    teardown: Actions | None = Field(default=None, description="actions run after each interaction that names the state",
+                                                   examples=[[{"command": ["python", "scripts/reset.py"]}]])
+
+    def actions(self, phase: str) -> list[Action]:
+        """The phase's actions as a list, whichever way the config wrote them."""
+        value = getattr(self, phase)
+        return [] if value is None else value if isinstance(value, list) else [value]
+
+
+class PactProvider(Model):
+    """Settings of pact verification for one provider."""
+
+    states: dict[str, ProviderState] = Field(default={}, description=(
+        "this provider's own provider-state handlers, by state name; they win over the service's `state_url` "
+        "and over [contracts.pact.states], so two providers sharing a state name have two handlers"),
+        examples=[{"a user exists": {"setup": {"command": ["python", "scripts/add_user.py"]}}}])
 
 
 class MessageSource(Model):
@@ -217,11 +257,18 @@ class PactBroker(Model):
 class PactContracts(Model):
     sources: list[str | PactUrlSource] = Field(default=[], description="folders, pact files, http(s) URLs, or { url, token_env } tables")
     broker: PactBroker | None = None
-    states: dict[str, ProviderState] = {}
+    states: dict[str, ProviderState] = Field(default={}, description=(
+        "provider-state handlers by state name for every provider without its own handler of that state "
+        "(in [contracts.pact.providers.NAME.states]) and without a `state_url`"),
+        examples=[{"an order exists": {"setup": {"sql": "INSERT INTO orders (id) VALUES (1)", "store": "main"}}}])
+    providers: dict[str, PactProvider] = Field(default={}, description="per-provider settings, by service name: the provider's own state handlers",
+                                               examples=[{"users": {"states": {"a user exists": {"setup": {"command": ["python", "add_user.py"]}}}}}])
     messages: dict[str, MessageSource] = {}
     request_timeout_ms: int = Field(default=5000, gt=0)
     concurrency: int | None = Field(default=None, gt=0, description="verifier processes at once; default 4 per core, at most one per job")
-    per_provider: int = Field(default=1, gt=0, description="verifier processes at once per provider (state handlers of one provider interleave when > 1)")
+    per_provider: int = Field(default=1, gt=0, examples=[2], description=(
+        "verifier processes at once per provider whose pacts name no provider state; a provider with states is "
+        "always verified one interaction after another, so its state changes never interleave"))
 
     @model_validator(mode="after")
     def _some_source(self) -> PactContracts:
@@ -500,6 +547,9 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
     def add(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(str(path), message, _line_of(lines, loc), ".".join(map(str, loc))))
 
+    for provider in (config.contracts.pact.providers if config.contracts.pact else {}):
+        if provider not in config.services:
+            add(("contracts", "pact", "providers", provider), f"provider {provider!r} is not a service of [services]; fix the name or declare the service")
     for loc, text in _strings(config.contracts.model_dump(by_alias=True, exclude_none=True), ("contracts",)):
         for kind, name in PLACEHOLDER.findall(text):
             if name not in config.services:
@@ -524,11 +574,15 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
                 if target not in known:
                     add(("services", svc_name, "depends_on"), f"{target!r} is not a service, store or broker of environment {env_name!r}")
         pact = config.contracts.pact
-        for name, state in (pact.states.items() if pact else []):
+        handlers: list[tuple[tuple[str | int, ...], ProviderState]] = [(("contracts", "pact", "states", name), state) for name, state in (pact.states.items() if pact else [])]
+        handlers += [(("contracts", "pact", "providers", provider, "states", name), state)
+                     for provider, settings in (pact.providers.items() if pact else []) for name, state in settings.states.items()]
+        for where, state in handlers:
             for phase in ("setup", "teardown"):
-                action = getattr(state, phase)
-                if action and action.store and action.store not in env.stores:
-                    add(("contracts", "pact", "states", name, phase, "store"), f"store {action.store!r} is not defined in environment {env_name!r}")
+                for index, action in enumerate(state.actions(phase)):
+                    at = (*where, phase, index, "store") if isinstance(getattr(state, phase), list) else (*where, phase, "store")
+                    if action.store and action.store not in env.stores:
+                        add(at, f"store {action.store!r} is not defined in environment {env_name!r}")
         for name, message in (pact.messages.items() if pact else []):
             if message.broker not in env.brokers:
                 add(("contracts", "pact", "messages", name, "broker"), f"broker {message.broker!r} is not defined in environment {env_name!r}")

@@ -17,6 +17,7 @@ def document_problems(loaded: Loaded) -> list[Problem]:
     """Problems of every document the config refers to; empty when all load."""
     from interlock.contracts.asyncapi import load_asyncapi
     from interlock.contracts.openapi import load as load_openapi
+    from interlock.contracts.pact.jobs import unhandled_states
     from interlock.contracts.schema import load_spec
     from interlock.documents import load_pact, pact_files
     from interlock.phases.scope import read_features
@@ -43,8 +44,13 @@ def document_problems(loaded: Loaded) -> list[Problem]:
         except UsageError as exc:
             problems.extend(exc.problems)
             sources = []
+        pacts = []
         for path in sources:
-            attempt(load_pact, path)
+            try:
+                pacts.append(load_pact(path))
+            except UsageError as exc:
+                problems.extend(exc.problems)
+        problems.extend(unhandled_states(config, pacts))
     for entry in config.contracts.schema_:
         attempt(load_spec, Path(loaded.resolve(entry.path)))
     features = loaded.resolve(config.prerequisites.feature_list.path)

@@ -390,7 +390,7 @@ def test_worker_filter_makes_the_real_verifier_run_only_the_named_interaction(tm
     catalog = serve(provider)
     found = write_pacts(tmp_path)
     job = {"provider": "catalog", "kind": "http", "url": catalog.url + "/", "sources": [str(found[0].path)], "request_timeout_ms": 5000,
-           "needs_states": False, "states": {}, "messages": {}, "stores": {}, "filter": {"description": pact.description_filter(["get (one) [x] product 2?"])}}
+           "needs_states": False, "own_states": {}, "state_url": None, "states": {}, "messages": {}, "stores": {}, "filter": {"description": pact.description_filter(["get (one) [x] product 2?"])}}
     outcome = worker_verify(job)
     assert [(r["description"], r["result"]) for r in outcome["results"]["interactionResults"]] == [("get (one) [x] product 2?", "OK")]
 
@@ -500,14 +500,17 @@ def test_jobs_split_per_provider_and_settings_record_the_bounds(tmp_path: Path) 
 
 
 def test_tls_roots_are_narrowed_only_for_jobs_that_make_no_tls_connection() -> None:
-    base = {"kind": "http", "url": "http://127.0.0.1:1/", "states": {"s": {"setup": {"store": "db", "sql": "x"}}}, "stores": {"db": {"url": "sqlite:///x.db"}}}
+    base = {"kind": "http", "url": "http://127.0.0.1:1/", "own_states": {}, "state_url": None,
+            "states": {"s": {"setup": [{"store": "db", "sql": "x"}], "teardown": []}}, "stores": {"db": {"url": "sqlite:///x.db"}}}
     assert pact.tls_free(base, ["s"])
     assert not pact.tls_free({**base, "url": "https://127.0.0.1:1/"}, [])
     assert not pact.tls_free({**base, "kind": "message"}, [])
     assert not pact.tls_free({**base, "stores": {"db": {"url": "postgresql://h/db"}}}, ["s"])
     assert pact.tls_free({**base, "stores": {"db": {"url": "postgresql://h/db"}}}, [])
-    assert not pact.tls_free({**base, "states": {"s": {"setup": {"command": ["curl", "x"]}}}}, ["s"])
-    assert not pact.tls_free({**base, "states": {"s": {"setup": {"http": {"url": "https://x"}}}}}, ["s"])
+    assert not pact.tls_free({**base, "states": {"s": {"setup": [], "teardown": [{"command": ["curl", "x"]}]}}}, ["s"])
+    assert not pact.tls_free({**base, "states": {"s": {"setup": [{"store": "db", "sql": "x"}, {"http": {"url": "https://x"}}], "teardown": []}}}, ["s"])
+    assert not pact.tls_free({**base, "own_states": {"s": {"setup": [{"command": ["x"]}], "teardown": []}}}, ["s"])  # the provider's own wins
+    assert pact.tls_free({**base, "state_url": "http://127.0.0.1:1/_pact/provider-states"}, ["s"]) and not pact.tls_free({**base, "state_url": "https://x/s"}, ["s"])
 
 
 def test_throwaway_roots_are_one_self_signed_certificate(tmp_path: Path) -> None:

@@ -28,6 +28,51 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pact.types import Message
 
+
+def handler_of(job: Mapping[str, Any], state: str) -> tuple[str, Any] | None:
+    """Who handles `state` in this job: ("own" | "global", handler) or ("url", the URL); None when nobody does."""
+    if state in job["own_states"]:
+        return "own", job["own_states"][state]
+    if job.get("state_url"):
+        return "url", job["state_url"]
+    if state in job["states"]:
+        return "global", job["states"][state]
+    return None
+
+
+def missing_handler(provider: str, state: str) -> str:
+    """The one-line reason for a state nobody handles, with the config key that would handle it."""
+    return (f"provider state {state!r} of provider {provider!r} has no handler: add [contracts.pact.providers.{provider}.states.\"{state}\"] "
+            f"(or [contracts.pact.states.\"{state}\"] for every provider), or give [services.{provider}] a state_url")
+
+
+def change_state(job: Mapping[str, Any], state: str, action: str, params: Mapping[str, Any] | None, stores: dict[str, Any],
+                 log: list[dict[str, Any]]) -> str | None:
+    """Make one provider-state change with the job's handler for it; None when it succeeded, else why not.
+
+    Every action's outcome is appended to `log` (the run's `logs/states.log`); an action that fails stops
+    the state's remaining actions.
+    """
+    found = handler_of(job, state)
+    if found is None:
+        return missing_handler(job["provider"], state) if action == "setup" else None
+    change = {"state": state, "params": dict(params or {}), "action": action, "provider": job["provider"], "consumer": job.get("consumer")}
+    source, handler = found
+    steps = [("state_url", handler)] if source == "url" else [(source, step) for step in handler.get(action) or []]
+    from interlock.contracts.actions import ActionFailed, run_action, state_change
+
+    for index, (origin, step) in enumerate(steps, 1):
+        entry = {**change, "handler": origin, "step": index, "of": len(steps), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        try:
+            output = state_change(step, change) if origin == "state_url" else run_action(step, stores, state=change)
+        except Exception as exc:  # noqa: BLE001 - any failure fails the interactions that need the state, with this reason
+            reason = str(exc) if isinstance(exc, ActionFailed) else f"{type(exc).__name__}: {exc}"
+            log.append({**entry, "ok": False, "output": reason})
+            return f"provider state {state!r} {action} failed: {reason}"
+        log.append({**entry, "ok": True, "output": output})
+    return None
+
+
 class JobError(Exception):
     """The job cannot be verified as configured (no URL for the provider, a broker token that is not set)."""
 
@@ -74,8 +119,9 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
     os.environ["PACT_DO_NOT_TRACK"] = "true"
     from pact.verifier import Verifier
 
-    stores, states = job["stores"], job["states"]
+    stores = job["stores"]
     state_failures: dict[str, str] = {}
+    state_log: list[dict[str, Any]] = []
     message_failures: dict[str, dict[str, str]] = {}
     if job.get("needs_states", True) or job.get("messages"):
         # Imported before the verifier starts: a first state change that spends seconds importing could
@@ -87,17 +133,9 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
         # minutes. The failure is recorded instead, and fails every interaction that needs the state.
         if state == "":
             return  # pact's generic per-interaction hook, called for interactions without a state
-        if state not in states:
-            state_failures[state] = f"provider state {state!r} has no entry in [contracts.pact.states] of interlock.toml"
-            return
-        step = states[state].get(action)
-        try:
-            if step:
-                from interlock.contracts.actions import perform
-
-                perform(step, stores)
-        except Exception as exc:  # noqa: BLE001 - any setup error fails the interaction with that error
-            state_failures[state] = f"provider state {state!r} {action} failed: {exc}"
+        failure = change_state(job, state, action, parameters, stores, state_log)
+        if failure and state not in state_failures:
+            state_failures[state] = failure
 
     capturing = InFlight()
     start = time.perf_counter()
@@ -145,7 +183,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - no results at all is reported as an error, not a pass
         results, error = {}, f"{error or ''} no results: {exc}".strip()
     return {"results": results, "output": verifier.output(strip_ansi=True), "error": error, "duration_ms": duration_ms, "state_failures": state_failures,
-            "message_failures": message_failures}
+            "message_failures": message_failures, "state_log": state_log}
 
 
 TRIGGER_ALLOWANCE_S = 15.0

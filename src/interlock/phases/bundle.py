@@ -37,7 +37,7 @@ from typing import Any
 
 import interlock
 from interlock import identity, ledger
-from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER
+from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER, STATES_LOG
 from interlock.config import Environment, Project
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
@@ -57,7 +57,7 @@ CLOCK_FIELDS = frozenset({"generated_at", "started_at", "finished_at"})
 #: Logs and the step that writes them. Service and setup logs are left out on
 #: purpose: services append to them during every step that needs them.
 LOG_STEPS = (
-    ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pacts/*", "2.2"), ("logs/pytest.log", "3.1"),
+    ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pacts/*", "2.2"), (STATES_LOG, "2.2"), ("logs/pytest.log", "3.1"),
     ("logs/pytest.*.log", "3.1"), ("logs/regression-*.log", "3.3"),
 )
 #: The step that brings the environment up: its setup commands and services write their logs from then on.

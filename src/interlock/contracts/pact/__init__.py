@@ -7,10 +7,13 @@ from a Pact Broker (handed to the verifier's broker source with selectors).
 Pacts are grouped by provider and kind (HTTP or message) into jobs; each job
 runs in a worker process of its own (`contracts.pact_worker`). Jobs run
 concurrently, up to `[contracts.pact] concurrency` at once (default four per
-core: a verifier mostly waits for its provider), and at most `per_provider`
-of one provider at once (default 1: the provider-state handlers of one
-provider must not interleave), so a provider with several pact files is split
-across at most `per_provider` jobs. Every interaction gets its own verdict; a
+core: a verifier mostly waits for its provider). A provider whose pacts name
+provider states gets one job per consumer, run one after another, so its
+state changes never interleave and each knows its consumer; a stateless
+provider's files are split across at most `per_provider` jobs run at once.
+Each state change goes to the provider's own handler, else its `state_url`,
+else the global one, with the state's params (`pact_worker.change_state`);
+every action's output is saved to `logs/states.log`. Every interaction gets its own verdict; a
 pact with no interactions, a worker that crashed, or an interaction the
 verifier never reported is a failure, never a pass. A pending pact (the
 Broker's meaning) is its own outcome, never a pass.
@@ -20,13 +23,14 @@ worker passes them to the verifier's filter.
 """
 
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule
-from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency, description_filter, rust_escape, split, tls_free
+from interlock.contracts.pact.jobs import (WORKERS_PER_CORE, broker_job, build_jobs, by_consumer, default_concurrency, description_filter, rust_escape, split,
+                                          state_handlers, tls_free, unhandled_states)
 from interlock.contracts.pact.kind import KIND, PactKind, prepare, settings, verify
-from interlock.contracts.pact.records import broker_records, contract_records, source_record
+from interlock.contracts.pact.records import broker_records, contract_records, source_record, states_log
 from interlock.contracts.pact.sources import ID_PATTERN, Plan, resolve_sources, select_pacts
 
 __all__ = [
-    "ID_PATTERN", "KIND", "WORKERS_PER_CORE", "PactKind", "Plan", "Workers", "broker_job", "broker_records", "build_jobs", "contract_records",
+    "ID_PATTERN", "KIND", "WORKERS_PER_CORE", "PactKind", "Plan", "Workers", "broker_job", "broker_records", "build_jobs", "by_consumer", "contract_records",
     "default_concurrency", "description_filter", "no_tls_roots", "prepare", "resolve_sources", "run_job", "rust_escape", "schedule",
-    "select_pacts", "settings", "source_record", "split", "tls_free", "verify",
+    "select_pacts", "settings", "source_record", "split", "state_handlers", "states_log", "tls_free", "unhandled_states", "verify",
 ]

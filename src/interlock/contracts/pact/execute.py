@@ -52,11 +52,14 @@ def schedule(jobs: Sequence[dict[str, Any]], run: Callable[[dict[str, Any]], dic
              done: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Run every job, at most `concurrency` at once and at most `per_provider` of one provider at once; outcomes by job id.
 
+    A job that changes provider states (`needs_states`) has its provider to itself: one provider's state
+    changes never interleave, whatever `per_provider` says; other providers' jobs still run beside it.
     The largest jobs start first, and a job waits for its provider rather than for a free slot, so
     no worker slot sits blocked on a busy provider.
     """
     queue = sorted(jobs, key=lambda j: (-int(j.get("interactions") or 0), j["id"]))
     busy: Counter[str] = Counter()
+    exclusive: set[str] = set()
     running: dict[Future[dict[str, Any]], dict[str, Any]] = {}
     outcomes: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -64,14 +67,19 @@ def schedule(jobs: Sequence[dict[str, Any]], run: Callable[[dict[str, Any]], dic
             for job in list(queue):
                 if len(running) >= concurrency:
                     break
-                if busy[job["provider"]] < per_provider:
+                provider, stateful = job["provider"], bool(job.get("needs_states"))
+                if provider not in exclusive and busy[provider] < (1 if stateful else per_provider):
                     queue.remove(job)
-                    busy[job["provider"]] += 1
+                    busy[provider] += 1
+                    if stateful:
+                        exclusive.add(provider)
                     running[pool.submit(run, job)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 job = running.pop(future)
                 busy[job["provider"]] -= 1
+                if job.get("needs_states"):
+                    exclusive.discard(job["provider"])
                 try:
                     outcomes[job["id"]] = future.result()
                 except Exception as exc:  # noqa: BLE001 - one job's failure is its interactions' verdict, not the run's end

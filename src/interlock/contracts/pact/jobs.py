@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from interlock.contracts.pact.sources import ID_PATTERN
+from interlock.contracts.pact_worker import handler_of, missing_handler
 from interlock.documents import PactFile
+from interlock.errors import Problem
 from interlock.context import RunContext
 
 WORKERS_PER_CORE = 4  # a verifier spends ~7 ms of CPU per interaction and the rest waiting for its provider
@@ -46,7 +48,6 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
     pact = ctx.config.contracts.pact
     assert pact is not None
     stores = ctx.stores()
-    states = {n: s.model_dump(by_alias=True, exclude_none=True) for n, s in pact.states.items()}
     messages = {
         n: {**m.model_dump(by_alias=True, exclude_none=True, exclude={"broker"}), "broker": ctx.env.brokers[m.broker].model_dump()}
         for n, m in pact.messages.items() if m.broker in ctx.env.brokers
@@ -60,16 +61,23 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         runtime = ctx.env.services.get(provider)
         return (runtime.url.rstrip("/") + "/") if runtime else None
 
+    def handlers(provider: str) -> dict[str, Any]:
+        service = ctx.config.services.get(provider)
+        return state_handlers(pact, provider, url_of(provider), service.state_url if service else None)
+
     jobs = []
     for (provider, kind), files in sorted(groups.items()):
-        chunks = split(files, pact.per_provider)
+        stateful = any(i.states for f in files for i in f.interactions)
+        chunks = by_consumer(files) if stateful else split(files, pact.per_provider)
         for index, chunk in enumerate(chunks, 1):
             kept = [i for f in chunk for i in f.interactions if selection is None or i.description in selection.get(f.path, ())]
             everything = [i for f in chunk for i in f.interactions]
+            consumers = sorted({f.consumer for f in chunk})
             job = ctx.spec.expand_all({
                 "id": f"{provider}-{kind}" + (f"-{index}" if len(chunks) > 1 else ""), "provider": provider, "kind": kind, "url": url_of(provider),
+                "consumer": consumers[0] if len(consumers) == 1 else None,
                 "sources": [str(f.path) for f in chunk], "interactions": len(kept), "request_timeout_ms": pact.request_timeout_ms,
-                "needs_states": any(i.states for i in kept), "states": states, "messages": messages if kind == "message" else {}, "stores": stores,
+                "needs_states": any(i.states for i in kept), **handlers(provider), "messages": messages if kind == "message" else {}, "stores": stores,
                 "filter": {"description": description_filter([i.description for i in kept])} if len(kept) < len(everything) else None,
             })
             job["tls_free"] = tls_free(job, sorted({s for i in kept for s in i.states}))
@@ -84,7 +92,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         consumers = sorted({m["consumer"] for m in named})
         job = {
             "id": f"{provider}-broker", "provider": provider, "kind": "broker", "url": url_of(provider), "sources": [], "interactions": 0,
-            "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, "states": states, "messages": messages, "stores": stores,
+            "consumer": None, "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, **handlers(provider), "messages": messages, "stores": stores,
             "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
             "broker": broker_job(broker), "tls_free": False,
         }
@@ -103,6 +111,51 @@ def broker_job(broker: Any) -> dict[str, Any]:
     }
 
 
+def by_consumer(files: Sequence[PactFile]) -> list[list[PactFile]]:
+    """One chunk per consumer: a state change then knows the consumer whose interaction it prepares."""
+    chunks: dict[str, list[PactFile]] = {}
+    for item in sorted(files, key=lambda f: (f.consumer, str(f.path))):
+        chunks.setdefault(item.consumer, []).append(item)
+    return list(chunks.values())
+
+
+def state_handlers(pact: Any, provider: str, url: str | None, state_url: str | None) -> dict[str, Any]:
+    """A job's provider-state handlers (pure): the provider's own, its state-change URL, then the global ones.
+
+    Each handler is `{"setup": [actions], "teardown": [actions]}`; a `state_url` path is joined to the
+    provider's URL in this environment.
+    """
+    def lists(states: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        return {name: {phase: [a.model_dump(by_alias=True, exclude_none=True) for a in state.actions(phase)] for phase in ("setup", "teardown")}
+                for name, state in states.items()}
+
+    own = pact.providers.get(provider)
+    if state_url and not state_url.lower().startswith(("http://", "https://")):
+        state_url = (url or "").rstrip("/") + state_url if url else None
+    return {"own_states": lists(own.states) if own else {}, "state_url": state_url, "states": lists(pact.states)}
+
+
+def unhandled_states(config: Any, pacts: Sequence[PactFile]) -> list[Problem]:
+    """Problems for every state a pact names that nothing would handle for its provider (what `config check` refuses; pure).
+
+    One per pact file, provider and state, naming the config key that would handle it.
+    """
+    pact = config.contracts.pact
+    if pact is None:
+        return []
+    problems = []
+    for item in pacts:
+        service = config.services.get(item.provider)
+        if service is not None and service.state_url:
+            continue
+        job = {"own_states": pact.providers[item.provider].states if item.provider in pact.providers else {}, "state_url": None, "states": pact.states}
+        for state in sorted({s for i in item.interactions for s in i.states if s}):
+            if handler_of(job, state) is None:
+                problems.append(Problem(str(item.path), f"{missing_handler(item.provider, state)} (the pact names it)",
+                                        key=f'contracts.pact.providers.{item.provider}.states."{state}"'))
+    return problems
+
+
 def tls_free(job: Mapping[str, Any], used_states: Sequence[str]) -> bool:
     """True when the job's worker makes no TLS connection at all (pure): an http:// provider, local pact files, and
     provider-state steps that only run SQL on SQLite or call http:// URLs. Anything else (a command, a network
@@ -110,7 +163,14 @@ def tls_free(job: Mapping[str, Any], used_states: Sequence[str]) -> bool:
     if job["kind"] != "http" or job.get("broker") or not str(job.get("url") or "").startswith("http://"):
         return False
     for name in used_states:
-        for step in (job["states"].get(name) or {}).values():
+        found = handler_of(job, name)
+        if found is None:
+            continue
+        if found[0] == "url":
+            if not str(found[1]).startswith("http://"):
+                return False
+            continue
+        for step in (s for phase in found[1].values() for s in phase):
             if not isinstance(step, Mapping) or step.get("command"):
                 return False
             if step.get("http") and not str(step["http"].get("url", "")).startswith("http://"):

@@ -11,7 +11,8 @@ from typing import Any
 from interlock.config import Config
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule
 from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency
-from interlock.contracts.pact.records import broker_records, contract_records
+from interlock.artifacts import STATES_LOG
+from interlock.contracts.pact.records import broker_records, contract_records, states_log
 from interlock.contracts.pact.sources import Plan, resolve_sources, select_pacts
 from interlock.documents import source_url
 from interlock.errors import UsageError
@@ -64,6 +65,8 @@ def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None
         "broker": {**broker_job(broker), "url": redact_url(broker.url), "providers": list(broker.providers),
                    "source": "pact.verifier.Verifier.broker_source(selector=True)"} if broker else None,
         "request_timeout_ms": pact.request_timeout_ms, "provider_states": sorted(pact.states),
+        "provider_state_handlers": {p: sorted(s.states) for p, s in sorted(pact.providers.items())},
+        "state_urls": {p: redact_url(s.state_url) for p, s in sorted(ctx.config.services.items()) if s.state_url},
         "messages": {n: {"broker": m.broker, "topic": m.topic, "timeout": m.timeout} for n, m in pact.messages.items()},
         "providers": {j["id"]: redact_url(j["url"]) if j["url"] else "message relay" for j in plan.jobs},
         "tls_roots": {j["id"]: "one throwaway certificate (the job makes no TLS connection)" if j["tls_free"] else "system" for j in plan.jobs},
@@ -95,6 +98,9 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
         outcomes = schedule(plan.jobs, lambda job: run_job(ctx, job, quiet_tls if job["tls_free"] else None, workers),
                             plan.concurrency, plan.per_provider, done) if plan.jobs else {}
     ctx.redactor.redact_files([logs / "pact-workers.log", *(logs / f"pact-{job['id']}.log" for job in plan.jobs)])  # the verifier prints what providers answered
+    text = states_log(plan.jobs, outcomes)
+    if text or any(job.get("needs_states") for job in plan.jobs):
+        ctx.artifacts.write_text(STATES_LOG, text or "no provider-state action ran\n")  # redacted: params and outputs may hold secrets
     by_path = {Path(source): outcomes[job["id"]] for job in plan.jobs for source in job["sources"]}
     records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection)
     for job in plan.jobs:

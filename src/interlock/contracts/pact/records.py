@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,23 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
             "reason": None, "interactions": interactions,
         })
     return records
+
+
+def states_log(jobs: list[dict[str, Any]], outcomes: Mapping[str, dict[str, Any]]) -> str:
+    """The text of `logs/states.log`: every provider-state action of every job, in the order each job made them (pure).
+
+    One header line per action (time, provider, consumer, state, setup/teardown, which handler, step n of m,
+    the state's params, ok or FAILED), then what it printed or answered, indented.
+    """
+    lines: list[str] = []
+    for job in sorted(jobs, key=lambda j: str(j["id"])):
+        entries = outcomes.get(job["id"], {}).get("state_log") or []
+        if not entries:
+            continue
+        lines.append(f"== job {job['id']} (provider {job['provider']})")
+        for entry in entries:
+            lines.append(f"{entry['time']} provider={entry['provider']} consumer={entry.get('consumer') or '-'} state={entry['state']!r} "
+                         f"action={entry['action']} handler={entry['handler']} step={entry['step']}/{entry['of']} "
+                         f"params={json.dumps(entry.get('params') or {}, sort_keys=True)} {'ok' if entry['ok'] else 'FAILED'}")
+            lines.extend("    " + line for line in str(entry.get("output") or "").splitlines())
+    return "\n".join(lines) + "\n" if lines else ""
