@@ -11,8 +11,10 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
+from pydantic.json_schema import SkipJsonSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from interlock.brokers import KINDS as BROKER_KINDS
@@ -262,7 +264,7 @@ class Contracts(Model):
     openapi: OpenApiContracts | None = None
     asyncapi: AsyncApiContracts | None = None
     schema_: list[SchemaContract] = Field(default=[], alias="schema")
-    pact_exclude: list[str] = Field(default=[], description="`[contracts.pact] exclude`: globs of pact files, relative to the "
+    pact_exclude: SkipJsonSchema[list[str]] = Field(default=[], json_schema_extra={"internal": True}, description="`[contracts.pact] exclude`: globs of pact files, relative to the "
                                     "config's folder, that the architecture contracts may hold without any source declaring them")
 
     @model_validator(mode="before")
@@ -270,6 +272,8 @@ class Contracts(Model):
     def _lift_pact_exclude(cls, data: Any) -> Any:
         """`[contracts.pact] exclude` is read here, so it works in a project that verifies no pacts at all
         (a [contracts.pact] table with only `exclude` verifies nothing)."""
+        if isinstance(data, dict) and "pact_exclude" in data:
+            raise ValueError("`pact_exclude` is not a key of [contracts]; write `exclude = [...]` under [contracts.pact]")
         if not (isinstance(data, dict) and isinstance(data.get("pact"), dict) and "exclude" in data["pact"]):
             return data
         pact = dict(data["pact"])
@@ -414,14 +418,71 @@ def _unwrap(annotation: Any) -> Any:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
+ACTION_SHAPE = "one action table ({command=[...]}, {http={...}} or {sql=..., store=...})"
+
+
+def _mentions_action(annotation: Any) -> bool:
+    """Whether a field takes actions, so its shape errors name the three action tables."""
+    if annotation is Action:
+        return True
+    return any(_mentions_action(arg) for arg in getattr(annotation, "__args__", ()) or ())
+
+
+def _field_at(loc: tuple[str | int, ...]) -> Any:
+    """The pydantic field that `loc` ends in (skipping list indexes and free-form dict keys), or None."""
+    while loc and isinstance(loc[-1], int):
+        loc = loc[:-1]
+    owner = _model_at(loc) if loc else None
+    if owner is None or not loc:
+        return None
+    name = str(loc[-1])
+    return next((f for n, f in owner.model_fields.items() if name in (n, f.alias)), None)
+
+
+_SHAPES = {
+    "string_type": "must be a string in quotes", "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_type": "must be a number", "float_parsing": "must be a number",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false", "list_type": "must be a list [...]",
+    "dict_type": "must be a table", "model_type": "must be a table", "model_attributes_type": "must be a table",
+    "datetime_type": "must be a TOML date-time, e.g. 2027-01-31T00:00:00Z", "datetime_parsing": "must be a TOML date-time, e.g. 2027-01-31T00:00:00Z",
+}
+
+
+def _shape_message(error: Any, loc: tuple[str | int, ...]) -> str | None:
+    """Interlock's sentence for a wrong type or value, or None to keep the validator's own (interlock's) message."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    field = _field_at(loc)
+    if kind in _SHAPES or kind in ("union_tag_invalid", "union_tag_not_found"):
+        name = str(next((p for p in reversed(loc) if isinstance(p, str)), "value"))
+        if field is not None and _mentions_action(field.annotation):
+            takes_list = "list" in str(field.annotation)
+            return f"`{name}` must be {ACTION_SHAPE}" + (" or a list of them" if takes_list else "")
+        return f"`{name}` {_SHAPES.get(kind, 'has the wrong shape')}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', 'the listed values')}"
+    if kind == "string_pattern_mismatch":
+        example = (field.examples or [None])[0] if field is not None else None
+        return f"does not have the expected form ({ctx.get('pattern')})" + (f", e.g. {example!r}" if example is not None else "")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than", "less_than_equal": "at most"}[kind]
+        bound = next(iter(ctx.values()), "")
+        return f"must be {words} {bound}"
+    if kind in ("too_short", "too_long"):
+        return f"needs at least {ctx.get('min_length')} item(s)" if kind == "too_short" else f"allows at most {ctx.get('max_length')} item(s)"
+    return None
+
+
 def _problem(path: Path, lines: dict[tuple[str | int, ...], int], error: Any) -> Problem:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # A union of shapes (one action or a list of them) reports one error per branch, each with the branch in its loc.
+    loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("list[", "Action"))))
     key = ".".join(str(p) for p in loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         owner = _model_at(loc)
-        known = list(owner.model_fields) if owner else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        known = [f.alias or n for n, f in owner.model_fields.items() if _documented(f)] if owner else []
+        typed = str(loc[-1])
+        close = difflib.get_close_matches(typed, [k for k in known if k != typed], n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}" if known else "remove it"
         message = f"unknown key; {hint}"
     elif error["type"] == "missing":
@@ -429,7 +490,37 @@ def _problem(path: Path, lines: dict[tuple[str | int, ...], int], error: Any) ->
     elif message.startswith("`target`"):
         loc = (*loc, "target")  # point at the old key itself, not at its table
         key = ".".join(str(p) for p in loc)
+    elif (shaped := _shape_message(error, loc)) is not None:
+        message = shaped
     return Problem(str(path), message, _line_of(lines, loc), key)
+
+
+def _documented(field: Any) -> bool:
+    """A key a user writes (not an internal field such as the lifted `pact_exclude`)."""
+    return not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("internal"))
+
+
+def _other_branch(data: Any, loc: tuple[str | int, ...]) -> bool:
+    """Whether an error comes from the branch of "one action or a list of them" that the value written is not
+    (a table is not a list, a list is not a table): that branch's complaint would only confuse."""
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith(("list[", "function-after[")):
+            value: Any = data
+            for step in loc[:index]:
+                try:
+                    value = value[step]
+                except (KeyError, IndexError, TypeError):
+                    return False
+            return isinstance(value, dict) if part.startswith("list[") else isinstance(value, list)
+    return False
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """One problem per key and message: a union reports the same wrong shape once per branch."""
+    unique: dict[tuple[str | None, str], Problem] = {}
+    for problem in problems:
+        unique.setdefault((problem.key, problem.message), problem)
+    return list(unique.values())
 
 
 def parse(text: str, path: Path) -> Config:
@@ -451,7 +542,7 @@ def parse(text: str, path: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_problem(path, lines, e) for e in exc.errors()]) from None
+        raise ConfigError(_dedupe([_problem(path, lines, e) for e in exc.errors() if not _other_branch(data, e['loc'])])) from None
     problems = _cross_check(config, path, lines)
     if problems:
         raise ConfigError(problems)
@@ -488,23 +579,74 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
             for target in service.depends_on:
                 if target not in known:
                     add(("services", svc_name, "depends_on"), f"{target!r} is not a service, store or broker of environment {env_name!r}")
-        pact = config.contracts.pact
-        for name, state in (pact.states.items() if pact else []):
-            for phase in ("setup", "teardown"):
-                action = getattr(state, phase)
-                if action and action.store and action.store not in env.stores:
-                    add(("contracts", "pact", "states", name, phase, "store"), f"store {action.store!r} is not defined in environment {env_name!r}")
-        for name, message in (pact.messages.items() if pact else []):
-            if message.broker not in env.brokers:
-                add(("contracts", "pact", "messages", name, "broker"), f"broker {message.broker!r} is not defined in environment {env_name!r}")
+        for loc, action in _actions(config):
+            if action.store is not None and action.store not in env.stores:
+                add((*loc, "store"), f"store {action.store!r} is not defined in environment {env_name!r}; "
+                                     f"declare [environments.{env_name}.stores.{action.store}] or fix the name")
+        for loc, broker in _broker_uses(config):
+            if broker not in env.brokers:
+                add(loc, f"broker {broker!r} is not defined in environment {env_name!r}; "
+                         f"declare [environments.{env_name}.brokers.{broker}] or fix the name")
+        for index, entry in enumerate(config.contracts.schema_):
+            if entry.store not in env.stores:
+                add(("contracts", "schema", index, "store"), f"store {entry.store!r} is not defined in environment {env_name!r}; "
+                                                              f"declare [environments.{env_name}.stores.{entry.store}] or fix the name")
         for name, dataset in config.datasets.items():
             if dataset.store not in env.stores:
-                add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}")
+                add(("datasets", name, "store"), f"store {dataset.store!r} is not defined in environment {env_name!r}; "
+                                                 f"declare [environments.{env_name}.stores.{dataset.store}] or fix the name")
+    for index, entry in enumerate(config.contracts.schema_):
+        if entry.service not in config.services:
+            add(("contracts", "schema", index, "service"), f"service {entry.service!r} is not declared under [services]; declare it or fix the name")
+    openapi, pact = config.contracts.openapi, config.contracts.pact
+    for name in (openapi.services or []) if openapi else []:
+        if name not in config.services:
+            add(("contracts", "openapi", "services"), f"service {name!r} is not declared under [services]; declare it or fix the name")
+    for name in pact.broker.providers if pact and pact.broker else []:
+        if name not in config.services:
+            add(("contracts", "pact", "broker", "providers"), f"provider {name!r} is not declared under [services]; declare it or fix the name")
     from interlock.gates import policy_problems  # gates owns the conditions; it imports this module
 
     for loc, problem in policy_problems(config.gates, config.waivers):
         add(loc, problem)
     return problems
+
+
+def _as_list(value: Any) -> list[Any]:
+    """One action or a list of them, as a list (None as none)."""
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _actions(config: Config) -> list[tuple[tuple[str | int, ...], Action]]:
+    """Every action of the config with its key path, so each store it names is checked against every environment."""
+    found: list[tuple[tuple[str | int, ...], Action]] = []
+
+    def collect(loc: tuple[str | int, ...], value: Any) -> None:
+        actions = _as_list(value)
+        for index, action in enumerate(actions):
+            found.append(((*loc, index) if isinstance(value, (list, tuple)) else loc, action))
+
+    pact, openapi, asyncapi = config.contracts.pact, config.contracts.openapi, config.contracts.asyncapi
+    for name, state in (pact.states.items() if pact else []):
+        for phase in ("setup", "teardown"):
+            collect(("contracts", "pact", "states", name, phase), getattr(state, phase))
+    for name, message in (pact.messages.items() if pact else []):
+        collect(("contracts", "pact", "messages", name, "trigger"), message.trigger)
+    for name, channel in (asyncapi.channels.items() if asyncapi else []):
+        collect(("contracts", "asyncapi", "channels", name, "trigger"), channel.trigger)
+    for operation, fixtures in (openapi.fixtures.items() if openapi else []):
+        for index, fixture in enumerate(fixtures):
+            collect(("contracts", "openapi", "fixtures", operation, index, "setup"), fixture.setup)
+    return found
+
+
+def _broker_uses(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every broker the config names outside the environments, with its key path."""
+    pact, asyncapi = config.contracts.pact, config.contracts.asyncapi
+    uses: list[tuple[tuple[str | int, ...], str]] = [
+        (("contracts", "pact", "messages", name, "broker"), m.broker) for name, m in (pact.messages.items() if pact else [])]
+    uses += [(("contracts", "asyncapi", "channels", name, "broker"), c.broker) for name, c in (asyncapi.channels.items() if asyncapi else [])]
+    return uses
 
 
 def _strings(value: Any, loc: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -542,6 +684,44 @@ def load(path: Path) -> Loaded:
         raise ConfigError([Problem(str(path), "not UTF-8 text; save the file as UTF-8", line)]) from None
     config = parse(text, path)
     return Loaded(config=config, path=path.resolve(), root=path.resolve().parent)
+
+
+def locator(loaded: Loaded) -> Callable[[tuple[str | int, ...], str], Problem]:
+    """A maker of problems at a key of the loaded config, with the key's line (an array item on its own line)."""
+    try:
+        text = loaded.path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    lines, rows = key_lines(text), text.splitlines()
+
+    def at(loc: tuple[str | int, ...], message: str) -> Problem:
+        line = _line_of(lines, loc)
+        if line is not None and loc and isinstance(loc[-1], int):
+            line = _item_line(rows, line, _item_value(loaded.config, loc)) or line
+        return Problem(str(loaded.path), message, line, ".".join(map(str, loc)))
+
+    return at
+
+
+def _item_value(config: Config, loc: tuple[str | int, ...]) -> str | None:
+    value: Any = config.model_dump(by_alias=True)
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value if isinstance(value, str) else None
+
+
+def _item_line(rows: list[str], start: int, value: str | None) -> int | None:
+    """The line, from an array's key on, where the quoted item `value` is written."""
+    if value is None:
+        return None
+    quoted = (f'"{value}"', f"'{value}'")
+    for number in range(start, min(len(rows), start + 200) + 1):
+        if any(q in rows[number - 1] for q in quoted):
+            return number
+    return None
 
 
 def python() -> str:
