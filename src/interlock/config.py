@@ -27,17 +27,17 @@ PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 
 
 class Project(Model):
-    name: str
-    version: str | None = None
+    name: str = Field(description="the system's name, shown in every report and in the sign-off", examples=['shop'])
+    version: str | None = Field(default=None, description="the system's version under validation, recorded in the evidence", examples=['1.4.0'])
 
 
 class Prerequisite(Model):
     """An input from another protocol, pinned by version and/or SHA-256."""
 
-    path: str
-    version: str | None = None
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    version_key: str = "version"
+    path: str = Field(description="the input's file or folder, relative to the config's folder", examples=['docs/features.json'])
+    version: str | None = Field(default=None, description='the version the input must declare (a `version` key, a `Version:` line in Markdown, or a VERSION file in a folder)', examples=['1.0.0'])
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 (64 lowercase hex) the file, or the folder's tree digest, must have", examples=['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'])
+    version_key: str = Field(default="version", description="the key (or `Key:` line, or KEY= variable) that holds the input's version", examples=['version'])
 
     @model_validator(mode="after")
     def _pinned(self) -> Prerequisite:
@@ -47,36 +47,36 @@ class Prerequisite(Model):
 
 
 class Prerequisites(Model):
-    feature_list: Prerequisite
-    architecture_contracts: Prerequisite
-    environment_baseline: Prerequisite
+    feature_list: Prerequisite = Field(description="protocol 3's feature list: JSON or YAML `features: [{id, title, interfaces}]`, or a Markdown checklist (docs/inputs.md)", examples=[{'path': 'docs/features.json', 'version': '1.0.0'}])
+    architecture_contracts: Prerequisite = Field(description="protocol 6's contracts folder (pacts, OpenAPI, AsyncAPI, table specs) with a VERSION file", examples=[{'path': 'contracts', 'version': '1.0.0'}])
+    environment_baseline: Prerequisite = Field(description="protocol 7's environment baseline: TOML, YAML or .env (docs/inputs.md)", examples=[{'path': 'env/baseline.toml', 'version': '1.0.0'}])
 
 
 class Service(Model):
     """What a service is, whatever the environment."""
 
-    description: str = ""
-    owner: str | None = None
-    kind: Literal["http", "worker"] = "http"
-    depends_on: list[str] = Field(default=[], description="services, stores or brokers this service calls")
-    openapi: str | None = None
-    asyncapi: str | None = None
+    description: str = Field(default="", description='what the service does, for the reports', examples=['Order intake and status'])
+    owner: str | None = Field(default=None, description='the team that owns the service; defects found in it are assigned there', examples=['team-orders'])
+    kind: Literal["http", "worker"] = Field(default="http", description='"http" for a service that answers requests, "worker" for one that only consumes or produces messages', examples=['http'])
+    depends_on: list[str] = Field(default=[], description='services, stores or brokers this service calls (the dependency graph of the scope matrix)', examples=[['catalog', 'shopdb']])
+    openapi: str | None = Field(default=None, description="the service's OpenAPI document, relative to the config's folder", examples=['contracts/openapi/orders.yaml'])
+    asyncapi: str | None = Field(default=None, description="the service's AsyncAPI document, relative to the config's folder", examples=['contracts/asyncapi/orders.yaml'])
 
 
 class HttpCall(Model):
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    url: str
-    json_body: Any = Field(default=None, alias="json")
-    expect_status: list[int] = [200, 201, 202, 204]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="GET", description='the HTTP method', examples=['POST'])
+    url: str = Field(description="the URL called; `{url:NAME}` stands for a service's URL in the environment", examples=['{url:orders}/_test/reset'])
+    json_body: Any = Field(default=None, alias="json", description='a JSON body to send (written `json`)', examples=[{'id': 1}])
+    expect_status: list[int] = Field(default=[200, 201, 202, 204], description='the statuses that count as success', examples=[[200, 204]])
 
 
 class Action(Model):
     """A setup or teardown step: SQL on a store, an HTTP call, or a command."""
 
-    sql: str | None = None
-    store: str | None = None
-    http: HttpCall | None = None
-    command: list[str] | None = None
+    sql: str | None = Field(default=None, description='SQL run on `store`', examples=["INSERT INTO products (id, name) VALUES (1, 'pen')"])
+    store: str | None = Field(default=None, description='the store (of the environment) that `sql` runs on', examples=['shopdb'])
+    http: HttpCall | None = Field(default=None, description='an HTTP call: { method, url, json, expect_status }', examples=[{'method': 'POST', 'url': '{url:orders}/orders', 'json': {'product_id': 1}}])
+    command: list[str] | None = Field(default=None, description="a command and its arguments, run from the config's folder; `{python}` is interlock's interpreter", examples=[['{python}', 'scripts/seed.py']])
 
     @model_validator(mode="after")
     def _one_kind(self) -> Action:
@@ -91,29 +91,29 @@ class Action(Model):
 class ServiceRuntime(Model):
     """How a service runs in one environment; no `command` means someone else runs it."""
 
-    command: list[str] | None = None
-    cwd: str = "."
-    env: dict[str, str] = {}
+    command: list[str] | None = Field(default=None, description='how interlock starts the service; none means it is already running', examples=[['{python}', '-m', 'shop.orders']])
+    cwd: str = Field(default=".", description="the folder the command runs in, relative to the config's folder", examples=['services/orders'])
+    env: dict[str, str] = Field(default={}, description="environment variables for the service's process (placeholders allowed)", examples=[{'PORT': '{port:orders}'}])
     port: int | Literal["auto"] | None = Field(default=None, description=(
         'the TCP port the service listens on: a number, or "auto" for a free one interlock picks for each run; '
-        "`{port:NAME}` stands for it in the config (the service's url, health, env and command)"))
-    url: str
-    health: str | None = None
-    start_timeout: float = Field(default=30.0, gt=0)
-    stop_timeout: float = Field(default=10.0, gt=0)
+        "`{port:NAME}` stands for it in the config (the service's url, health, env and command)"), examples=['auto'])
+    url: str = Field(description="the service's base URL in this environment", examples=['http://127.0.0.1:{port:orders}'])
+    health: str | None = Field(default=None, description='a URL that answers 2xx once the service is ready', examples=['{url:orders}/health'])
+    start_timeout: float = Field(default=30.0, gt=0, description='seconds to wait for the service to become healthy', examples=[30.0])
+    stop_timeout: float = Field(default=10.0, gt=0, description='seconds to wait for the service to stop before it is killed', examples=[10.0])
 
 
 class Store(Model):
-    kind: Literal["sqlite", "postgresql", "mysql"]
-    url: str
-    migrations: str | None = None
-    migrations_table: str = "schema_migrations"
+    kind: Literal["sqlite", "postgresql", "mysql"] = Field(description='the database engine', examples=['postgresql'])
+    url: str = Field(description='SQLAlchemy-style URL of the database (placeholders and variables allowed)', examples=['postgresql://shop:{SHOP_DB_PASSWORD}@127.0.0.1:5432/shop'])
+    migrations: str | None = Field(default=None, description='folder of SQL migrations whose files must all be applied', examples=['migrations'])
+    migrations_table: str = Field(default="schema_migrations", description='the table that records applied migrations', examples=['schema_migrations'])
 
 
 class Broker(Model):
-    kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}")
-    url: str
-    exchange: str | None = None
+    kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}", examples=['redis'])
+    url: str = Field(description="the broker's URL", examples=['redis://127.0.0.1:6379/0'])
+    exchange: str | None = Field(default=None, description='the exchange to bind to (RabbitMQ)', examples=['events'])
 
     @field_validator("kind")
     @classmethod
@@ -127,69 +127,69 @@ class Broker(Model):
 
 
 class Environment(Model):
-    description: str = ""
-    vars: dict[str, str] = {}
-    setup: list[list[str]] = []
-    services: dict[str, ServiceRuntime]
-    stores: dict[str, Store] = {}
-    brokers: dict[str, Broker] = {}
-    probe_timeout: float = Field(default=5.0, gt=0)
+    description: str = Field(default="", description='what this environment is', examples=['local processes and the shared test databases'])
+    vars: dict[str, str] = Field(default={}, description='variables for placeholders `{NAME}` in this environment', examples=[{'SHOP_DB_PASSWORD': 'secret'}])
+    setup: list[list[str]] = Field(default=[], description='commands run before the services start, in order', examples=[[['{python}', 'scripts/migrate.py']]])
+    services: dict[str, ServiceRuntime] = Field(description='how each service of [services] runs here, by name', examples=[{'orders': {'url': 'http://127.0.0.1:8001'}}])
+    stores: dict[str, Store] = Field(default={}, description='the databases of this environment, by name', examples=[{'shopdb': {'kind': 'sqlite', 'url': 'sqlite:///shop.db'}}])
+    brokers: dict[str, Broker] = Field(default={}, description='the message brokers of this environment, by name', examples=[{'bus': {'kind': 'redis', 'url': 'redis://127.0.0.1:6379/0'}}])
+    probe_timeout: float = Field(default=5.0, gt=0, description='seconds each environment probe may take', examples=[5.0])
     secrets: list[str] = Field(default=[], description=(
         "names of variables (in `vars`, a service's `env` or the process environment) whose values are secret: "
-        "masked as *** in every artifact, log and console line, and sealing is refused if one is still in the bundle"))
+        "masked as *** in every artifact, log and console line, and sealing is refused if one is still in the bundle"), examples=[['SHOP_DB_PASSWORD']])
 
 
 class ProviderState(Model):
-    setup: Action | None = None
-    teardown: Action | None = None
+    setup: Action | None = Field(default=None, description='the action that puts the provider in this state before an interaction', examples=[{'sql': "INSERT INTO products VALUES (1, 'pen')", 'store': 'shopdb'}])
+    teardown: Action | None = Field(default=None, description='the action that undoes the state after the interaction', examples=[{'sql': 'DELETE FROM products', 'store': 'shopdb'}])
 
 
 class MessageSource(Model):
     """How the provider really produces a message: trigger it, capture it from the broker."""
 
-    trigger: Action
-    broker: str
-    topic: str
-    timeout: float = Field(default=10.0, gt=0)
+    trigger: Action = Field(description='the action that makes the provider publish the message', examples=[{'http': {'method': 'POST', 'url': '{url:orders}/orders', 'json': {'product_id': 1}}}])
+    broker: str = Field(description="the environment's broker to capture the message from", examples=['bus'])
+    topic: str = Field(description='the topic, stream, routing key or subject the message is published on', examples=['order.created'])
+    timeout: float = Field(default=10.0, gt=0, description='seconds to wait for the message', examples=[10.0])
 
 
 class PactUrlSource(Model):
     """A pact file fetched over HTTP(S), with an optional bearer token read from an environment variable."""
 
-    url: str = Field(pattern=r"^https?://", description="http(s) URL of one pact file")
-    token_env: str | None = Field(default=None, description="environment variable holding a bearer token for the URL")
+    url: str = Field(pattern=r"^https?://", description='http(s) URL of one pact file', examples=['https://pacts.example.com/pacts/web-orders.json'])
+    token_env: str | None = Field(default=None, description='environment variable holding a bearer token for the URL', examples=['PACT_TOKEN'])
 
 
 class ConsumerVersionSelector(Model):
     """One Pact Broker consumer version selector (keyword arguments of pact-python's `consumer_version`)."""
 
-    consumer: str | None = None
-    tag: str | None = None
-    fallback_tag: str | None = None
-    latest: bool | None = None
-    deployed_or_released: Literal[True] | None = None
-    deployed: Literal[True] | None = None
-    released: Literal[True] | None = None
-    environment: str | None = None
-    main_branch: Literal[True] | None = None
-    branch: str | None = None
-    matching_branch: Literal[True] | None = None
-    fallback_branch: str | None = None
+    consumer: str | None = Field(default=None, description="only this consumer's pacts", examples=['web'])
+    tag: str | None = Field(default=None, description='consumer versions with this tag', examples=['prod'])
+    fallback_tag: str | None = Field(default=None, description='the tag to use when no version has `tag`', examples=['main'])
+    latest: bool | None = Field(default=None, description='only the latest version (of the tag or branch)', examples=[True])
+    deployed_or_released: Literal[True] | None = Field(default=None, description='versions deployed or released in any environment', examples=[True])
+    deployed: Literal[True] | None = Field(default=None, description='versions currently deployed', examples=[True])
+    released: Literal[True] | None = Field(default=None, description='versions released', examples=[True])
+    environment: str | None = Field(default=None, description='versions deployed or released in this environment', examples=['production'])
+    main_branch: Literal[True] | None = Field(default=None, description="versions on each consumer's main branch", examples=[True])
+    branch: str | None = Field(default=None, description='versions on this branch', examples=['main'])
+    matching_branch: Literal[True] | None = Field(default=None, description="versions on the branch named like the provider's", examples=[True])
+    fallback_branch: str | None = Field(default=None, description='the branch to use when no version is on `branch`', examples=['main'])
 
 
 class PactBroker(Model):
     """Pacts for verification from a Pact Broker, with selectors, pending and work-in-progress pacts."""
 
-    url: str = Field(pattern=r"^https?://")
-    token_env: str | None = Field(default=None, description="environment variable holding the broker's bearer token")
-    providers: list[str] = Field(min_length=1, description="services whose pacts the broker is asked for")
-    consumer_version_selectors: list[ConsumerVersionSelector] = []
-    include_pending: bool = False
-    include_wip_since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="a date, YYYY-MM-DD")
-    provider_version: str | None = None
-    provider_branch: str | None = None
-    provider_tags: list[str] = []
-    publish_results: bool = Field(default=False, description="publish verification results to the broker (needs provider_version)")
+    url: str = Field(pattern=r"^https?://", description="the Pact Broker's http(s) URL", examples=['https://broker.example.com'])
+    token_env: str | None = Field(default=None, description="environment variable holding the broker's bearer token", examples=['PACT_BROKER_TOKEN'])
+    providers: list[str] = Field(min_length=1, description='services whose pacts the broker is asked for', examples=[['orders']])
+    consumer_version_selectors: list[ConsumerVersionSelector] = Field(default=[], description='which consumer versions to verify', examples=[[{'main_branch': True}, {'deployed_or_released': True}]])
+    include_pending: bool = Field(default=False, description='also verify pending pacts (their failures do not fail the run)', examples=[True])
+    include_wip_since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description='also verify work-in-progress pacts published since this date, YYYY-MM-DD', examples=['2026-01-01'])
+    provider_version: str | None = Field(default=None, description='the provider version results are recorded under', examples=['1.4.0'])
+    provider_branch: str | None = Field(default=None, description="the provider's branch, for branch selectors and results", examples=['main'])
+    provider_tags: list[str] = Field(default=[], description='tags of the provider version', examples=[['staging']])
+    publish_results: bool = Field(default=False, description='publish verification results to the broker (needs provider_version)', examples=[False])
 
     @field_validator("include_wip_since", mode="before")
     @classmethod
@@ -203,14 +203,24 @@ class PactBroker(Model):
         return self
 
 
+def _exclude_key(schema: dict[str, Any]) -> None:
+    """`exclude` is read by `Contracts` (so it works without any pact source); the schema shows it where it is written."""
+    schema["properties"]["exclude"] = {
+        "type": "array", "items": {"type": "string"}, "default": [], "examples": [["contracts/legacy/*.json"]],
+        "description": "globs of pact files, relative to the config's folder, that the architecture contracts may hold "
+                       "without any source declaring them (a table with only `exclude` verifies no pacts)"}
+
+
 class PactContracts(Model):
-    sources: list[str | PactUrlSource] = Field(default=[], description="folders, pact files, http(s) URLs, or { url, token_env } tables")
-    broker: PactBroker | None = None
-    states: dict[str, ProviderState] = {}
-    messages: dict[str, MessageSource] = {}
-    request_timeout_ms: int = Field(default=5000, gt=0)
-    concurrency: int | None = Field(default=None, gt=0, description="verifier processes at once; default 4 per core, at most one per job")
-    per_provider: int = Field(default=1, gt=0, description="verifier processes at once per provider (state handlers of one provider interleave when > 1)")
+    model_config = ConfigDict(json_schema_extra=_exclude_key)
+
+    sources: list[str | PactUrlSource] = Field(default=[], description='folders, pact files, http(s) URLs, or { url, token_env } tables', examples=[['contracts/pacts']])
+    broker: PactBroker | None = Field(default=None, description='pacts from a Pact Broker', examples=[{'url': 'https://broker.example.com', 'providers': ['orders']}])
+    states: dict[str, ProviderState] = Field(default={}, description='provider-state handlers by state name, for every provider', examples=[{'product 1 exists': {'setup': {'sql': "INSERT INTO products VALUES (1, 'pen')", 'store': 'shopdb'}}}])
+    messages: dict[str, MessageSource] = Field(default={}, description="how each message pact's message is really produced, by the message's description", examples=[{'an order created event': {'broker': 'bus', 'topic': 'order.created', 'trigger': {'command': ['{python}', 'scripts/order.py']}}}])
+    request_timeout_ms: int = Field(default=5000, gt=0, description="the verifier's timeout per request, in milliseconds", examples=[5000])
+    concurrency: int | None = Field(default=None, gt=0, description='verifier processes at once; default 4 per core, at most one per job', examples=[4])
+    per_provider: int = Field(default=1, gt=0, description='verifier processes at once per provider (state handlers of one provider interleave when > 1)', examples=[1])
 
     @model_validator(mode="after")
     def _some_source(self) -> PactContracts:
@@ -222,48 +232,48 @@ class PactContracts(Model):
 class OperationFixture(Model):
     """One request to an OpenAPI operation, when the document's examples are not enough."""
 
-    path: dict[str, str | int] = {}
-    query: dict[str, str | int] = {}
-    headers: dict[str, str] = {}
-    body: Any = None
-    status: int | None = None
-    setup: Action | None = None
+    path: dict[str, str | int] = Field(default={}, description="values of the operation's path parameters", examples=[{'id': 1}])
+    query: dict[str, str | int] = Field(default={}, description='query parameters', examples=[{'limit': 10}])
+    headers: dict[str, str] = Field(default={}, description='request headers', examples=[{'X-Request-Id': 'test'}])
+    body: Any = Field(default=None, description='the JSON request body', examples=[{'product_id': 1, 'quantity': 2}])
+    status: int | None = Field(default=None, description='the status this request must get (default: any documented one)', examples=[201])
+    setup: Action | None = Field(default=None, description='an action run before the request', examples=[{'sql': 'INSERT INTO orders (id) VALUES (1)', 'store': 'shopdb'}])
 
 
 class OpenApiContracts(Model):
     """Every operation of every service's OpenAPI document, exercised and validated with openapi-core."""
 
-    services: list[str] | None = None
-    fixtures: dict[str, list[OperationFixture]] = {}
-    schemathesis: list[str] = []
-    request_timeout: float = Field(default=10.0, gt=0)
+    services: list[str] | None = Field(default=None, description='services whose OpenAPI documents are verified (default: every service with one)', examples=[['orders', 'catalog']])
+    fixtures: dict[str, list[OperationFixture]] = Field(default={}, description="requests per operation id `service:METHOD /path`, when the document's examples are not enough", examples=[{'orders:GET /orders/{id}': [{'path': {'id': 1}}]}])
+    schemathesis: list[str] = Field(default=[], description='services also fuzzed with schemathesis', examples=[['catalog']])
+    request_timeout: float = Field(default=10.0, gt=0, description='seconds per request', examples=[10.0])
 
 
 class ChannelSource(Model):
     """How the producer of an AsyncAPI channel is made to publish, and where to listen."""
 
-    trigger: Action
-    broker: str
-    timeout: float = Field(default=10.0, gt=0)
+    trigger: Action = Field(description='the action that makes the producer publish on the channel', examples=[{'command': ['{python}', 'scripts/order.py']}])
+    broker: str = Field(description="the environment's broker to listen on", examples=['bus'])
+    timeout: float = Field(default=10.0, gt=0, description='seconds to wait for a message', examples=[10.0])
 
 
 class AsyncApiContracts(Model):
-    channels: dict[str, ChannelSource] = {}
+    channels: dict[str, ChannelSource] = Field(default={}, description="how each AsyncAPI channel's producer is made to publish, by channel name", examples=[{'order.created': {'broker': 'bus', 'trigger': {'command': ['{python}', 'scripts/order.py']}}}])
 
 
 class SchemaContract(Model):
     """The tables a service expects in a shared store (a YAML/TOML/JSON table spec)."""
 
-    service: str
-    store: str
-    path: str
+    service: str = Field(description='the service that expects the tables', examples=['orders'])
+    store: str = Field(description='the store that must hold them', examples=['shopdb'])
+    path: str = Field(description="the table spec (YAML, TOML or JSON), relative to the config's folder", examples=['contracts/schema/orders.yaml'])
 
 
 class Contracts(Model):
-    pact: PactContracts | None = None
-    openapi: OpenApiContracts | None = None
-    asyncapi: AsyncApiContracts | None = None
-    schema_: list[SchemaContract] = Field(default=[], alias="schema")
+    pact: PactContracts | None = Field(default=None, description='Pact verification of consumer-driven contracts', examples=[{'sources': ['contracts/pacts']}])
+    openapi: OpenApiContracts | None = Field(default=None, description='every operation of every OpenAPI document, exercised and validated', examples=[{'request_timeout': 10.0}])
+    asyncapi: AsyncApiContracts | None = Field(default=None, description='AsyncAPI channels, captured from the brokers and validated', examples=[{'channels': {}}])
+    schema_: list[SchemaContract] = Field(default=[], alias="schema", description='tables a service expects in a shared store (written `[[contracts.schema]]`)', examples=[[{'service': 'orders', 'store': 'shopdb', 'path': 'contracts/schema/orders.yaml'}]])
     pact_exclude: SkipJsonSchema[list[str]] = Field(default=[], json_schema_extra={"internal": True}, description="`[contracts.pact] exclude`: globs of pact files, relative to the "
                                     "config's folder, that the architecture contracts may hold without any source declaring them")
 
@@ -284,13 +294,13 @@ class Contracts(Model):
 
 
 class Dataset(Model):
-    path: str
-    store: str
-    table: str
-    source: str
-    refresh: str = Field(pattern=r"^\d+[hdw]$", description="cadence: 12h, 7d, 2w")
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    checksum: bool = Field(default=False, description="compare a SHA-256 of the table's content in the store with the CSV file")
+    path: str = Field(description="the dataset's file, relative to the config's folder", examples=['data/products.csv'])
+    store: str = Field(description='the store holding the loaded table', examples=['shopdb'])
+    table: str = Field(description='the table the dataset is loaded into', examples=['products'])
+    source: str = Field(description='where the data comes from, for the evidence', examples=['catalogue export from the ERP'])
+    refresh: str = Field(pattern=r"^\d+[hdw]$", description='how often the data must be refreshed: a number and h, d or w', examples=['7d'])
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description='SHA-256 the file must have', examples=['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'])
+    checksum: bool = Field(default=False, description="compare a SHA-256 of the table's content in the store with the CSV file", examples=[True])
 
     @model_validator(mode="after")
     def _checksum_needs_csv(self) -> Dataset:
@@ -300,40 +310,40 @@ class Dataset(Model):
 
 
 class Suite(Model):
-    path: str = "tests"
-    marker: str = "integration"
-    args: list[str] = []
-    timeout: int = Field(default=300, gt=0)
-    maxfail: int | None = None
+    path: str = Field(default="tests", description="where the integration tests are, relative to the config's folder", examples=['tests'])
+    marker: str = Field(default="integration", description='the pytest marker that selects integration tests', examples=['integration'])
+    args: list[str] = Field(default=[], description='extra pytest arguments', examples=[['-p', 'no:randomly']])
+    timeout: int = Field(default=300, gt=0, description='seconds the whole suite may take', examples=[300])
+    maxfail: int | None = Field(default=None, description='stop the suite after this many failures', examples=[10])
 
 
 class Signoff(Model):
-    approver: str | None = None
-    role: str = "Quality Orchestrator"
-    key: str | None = None
-    pubkey: str | None = None
-    scope: str = "integration validation for quality audit and staging deployment"
+    approver: str | None = Field(default=None, description='who signs off', examples=['Dana Reyes'])
+    role: str = Field(default="Quality Orchestrator", description="the approver's role, written in the sign-off", examples=['Quality Orchestrator'])
+    key: str | None = Field(default=None, description="the approver's Ed25519 private key (`interlock keygen`); keep it out of git", examples=['.interlock/keys/signoff.key'])
+    pubkey: str | None = Field(default=None, description='the matching public key, used by `interlock verify`', examples=['.interlock/keys/signoff.pub'])
+    scope: str = Field(default="integration validation for quality audit and staging deployment", description='what the sign-off approves', examples=['integration validation for quality audit and staging deployment'])
 
 
 class HistoryStore(Model):
     """Where run history lives: SQLite under .interlock/ by default, or a shared database by URL."""
 
-    url: str | None = None
+    url: str | None = Field(default=None, description='a database URL for shared run history; default SQLite under .interlock/', examples=['postgresql://interlock@db.example.com/interlock'])
 
 
 class Config(Model):
-    project: Project
-    prerequisites: Prerequisites
-    services: dict[str, Service]
-    environments: dict[str, Environment]
-    contracts: Contracts = Contracts()
-    datasets: dict[str, Dataset] = {}
-    suite: Suite = Suite()
-    owners: dict[str, str] = {}
-    gates: Gates = Gates()
-    waivers: list[Waiver] = []
-    signoff: Signoff = Signoff()
-    store: HistoryStore = HistoryStore()
+    project: Project = Field(description='what the system is', examples=[{'name': 'shop', 'version': '1.4.0'}])
+    prerequisites: Prerequisites = Field(description='the inputs of protocols 3, 6 and 7, pinned by version or SHA-256', examples=[{'feature_list': {'path': 'docs/features.json', 'version': '1.0.0'}}])
+    services: dict[str, Service] = Field(description="the system's services, by name", examples=[{'orders': {'owner': 'team-orders', 'openapi': 'contracts/openapi/orders.yaml'}}])
+    environments: dict[str, Environment] = Field(description='where the services run, by environment name', examples=[{'integration': {'services': {'orders': {'url': 'http://127.0.0.1:8001'}}}}])
+    contracts: Contracts = Field(default=Contracts(), description='the contracts verified in phase 2', examples=[{'pact': {'sources': ['contracts/pacts']}}])
+    datasets: dict[str, Dataset] = Field(default={}, description='test data loaded into stores, checked for freshness', examples=[{'products': {'path': 'data/products.csv', 'store': 'shopdb', 'table': 'products', 'source': 'ERP export', 'refresh': '7d'}}])
+    suite: Suite = Field(default=Suite(), description='the integration test suite run in phase 3', examples=[{'path': 'tests', 'marker': 'integration'}])
+    owners: dict[str, str] = Field(default={}, description='the owning team of each area that is not a service (e.g. a store), by name', examples=[{'shopdb': 'team-data'}])
+    gates: Gates = Field(default=Gates(), description='the gate policy: how uncovered interfaces count, and condition overrides', examples=[{'uncovered_interfaces': 'fail'}])
+    waivers: list[Waiver] = Field(default=[], description='approved exceptions to gate conditions', examples=[[{'condition': 'contracts.failed', 'item': 'web->orders: get order', 'justification': 'known bug', 'approver': 'Dana Reyes', 'ticket': 'SHOP-12', 'expires': '2027-01-31T00:00:00Z'}]])
+    signoff: Signoff = Field(default=Signoff(), description='who signs the evidence bundle, and with which key', examples=[{'approver': 'Dana Reyes', 'key': '.interlock/keys/signoff.key'}])
+    store: HistoryStore = Field(default=HistoryStore(), description='where run history lives', examples=[{'url': 'sqlite:///.interlock/history.db'}])
 
 
 class Loaded(BaseModel):
