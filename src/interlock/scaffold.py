@@ -13,6 +13,7 @@ from pathlib import Path
 from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten
 from interlock.files import atomic_write
+from interlock.reference import SCHEMA_FILE, schema_text
 
 SHIM = '''#!/usr/bin/env python3
 """PROTOCOL-9 automation hook: `python scripts/{name} {usage}`.
@@ -34,7 +35,8 @@ SHIMS = {
     "generate_artifact_manifest.py": ("bundle", "--env integration"),
 }
 
-CONFIG = '''# interlock: how to validate this system's integration (PROTOCOL-9).
+CONFIG = '''#:schema ./{schema}
+# interlock: how to validate this system's integration (PROTOCOL-9).
 # `interlock config check` reports every problem with its line.
 
 [project]
@@ -103,7 +105,10 @@ def _has_pytest_config(root: Path) -> bool:
 
 def scaffold(root: Path, emit: Emit, *, force: bool = False) -> list[Path]:
     """Write the config, the three shims and (when no pytest config exists) the markers, saying each through `emit`; return what was written."""
-    targets: dict[Path, str] = {root / "interlock.toml": CONFIG.format(name=root.resolve().name)}
+    # The schema beside the config, named by a relative `#:schema` line: every clone and editor (taplo, Even Better
+    # TOML) finds it offline, it matches the installed interlock, and no machine path enters the config.
+    targets: dict[Path, str] = {root / "interlock.toml": CONFIG.format(name=root.resolve().name, schema=SCHEMA_FILE),
+                                root / SCHEMA_FILE: schema_text()}
     for script, (command, usage) in SHIMS.items():
         targets[root / "scripts" / script] = SHIM.format(name=script, command=command, usage=usage)
     if not _has_pytest_config(root):
