@@ -20,7 +20,7 @@ def _shown(path: Path, root: Path) -> str:
 
 def static_problems(loaded: Loaded) -> list[Problem]:
     """What `run` would refuse about the files the config names, found without running anything: every
-    prerequisite that is missing (or at another version), every local pact source that does not exist, each at its line."""
+    prerequisite that is missing, every local pact source that does not exist, each at its line."""
     from interlock.phases.scope import check_prerequisite
 
     config, at = loaded.config, locator(loaded)
@@ -30,8 +30,6 @@ def static_problems(loaded: Loaded) -> list[Problem]:
         if record["status"] == "missing":
             problems.append(at(("prerequisites", name, "path"), f"{record['path']} does not exist; create it (`interlock init` "
                                "writes a starting one) or fix the path"))
-        elif record["status"] != "ok":
-            problems.append(at(("prerequisites", name), f"{record['reason']}; update the pin or the file"))
     pact = config.contracts.pact
     for index, source in enumerate(pact.sources if pact else []):
         if source_url(source) is None and not loaded.resolve(str(source)).exists():
