@@ -22,6 +22,8 @@ from interlock.errors import ConfigError, Problem
 from interlock.policy import Gates, Model, Waiver
 
 CONFIG_NAME = "interlock.toml"
+#: The registry's first broker kind (the embedded log, a SQLite file): the examples never spell a kind themselves.
+_FIRST_KIND = next(iter(BROKER_KINDS))
 #: `{url:NAME}` and `{port:NAME}`: a service's URL and port in this environment (interlock.runspec fills them).
 PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 
@@ -111,7 +113,7 @@ class Store(Model):
 
 
 class Broker(Model):
-    kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}", examples=['redis'])
+    kind: str = Field(description=f"the broker's kind, one of `interlock.brokers.KINDS`: {', '.join(BROKER_KINDS)}", examples=list(BROKER_KINDS))
     url: str = Field(description="the broker's URL", examples=['redis://127.0.0.1:6379/0'])
     exchange: str | None = Field(default=None, description='the exchange to bind to (RabbitMQ)', examples=['events'])
 
@@ -132,7 +134,7 @@ class Environment(Model):
     setup: list[list[str]] = Field(default=[], description='commands run before the services start, in order', examples=[[['{python}', 'scripts/migrate.py']]])
     services: dict[str, ServiceRuntime] = Field(description='how each service of [services] runs here, by name', examples=[{'orders': {'url': 'http://127.0.0.1:8001'}}])
     stores: dict[str, Store] = Field(default={}, description='the databases of this environment, by name', examples=[{'shopdb': {'kind': 'sqlite', 'url': 'sqlite:///shop.db'}}])
-    brokers: dict[str, Broker] = Field(default={}, description='the message brokers of this environment, by name', examples=[{'bus': {'kind': 'redis', 'url': 'redis://127.0.0.1:6379/0'}}])
+    brokers: dict[str, Broker] = Field(default={}, description='the message brokers of this environment, by name', examples=[{"bus": {"kind": _FIRST_KIND, "url": "sqlite:///{workdir}/bus.db"}}])
     probe_timeout: float = Field(default=5.0, gt=0, description='seconds each environment probe may take', examples=[5.0])
     secrets: list[str] = Field(default=[], description=(
         "names of variables (in `vars`, a service's `env` or the process environment) whose values are secret: "
