@@ -49,6 +49,9 @@ def document_schema(name: str) -> dict[str, Any] | None:
 def config_schema(model: type[BaseModel] = Config) -> dict[str, Any]:
     """The JSON Schema of interlock.toml (or of another root `model`): every key with its type, default, description and an example."""
     schema = model.model_json_schema(by_alias=True)
+    contracts_default = schema.get("properties", {}).get("contracts", {}).get("default")
+    if isinstance(contracts_default, dict):
+        contracts_default.pop("pact_exclude", None)  # internal: written `[contracts.pact] exclude`, shown there
     return {"$schema": SCHEMA_DIALECT, "title": "interlock.toml",
             "description": "interlock's configuration: what the system is, where it runs, how its integration is validated",
             **{k: v for k, v in schema.items() if k != "title"}}
@@ -160,7 +163,9 @@ class _Writer:
         required = set(definition.get("required", []))
         self.out += ["| key | type | default | description | example |", "| --- | --- | --- | --- | --- |"]
         for name, node in definition.get("properties", {}).items():
-            default = "**required**" if name in required else f"`{_toml(node.get('default'))}`"
+            default = ("**required**" if name in required
+                       else "each key's own default" if any(_ref(b) for b in _branches(node)) and isinstance(node.get("default"), dict)
+                       else f"`{_toml(node.get('default'))}`")
             example = "; ".join(f"`{_toml(e)}`" for e in node.get("examples", []))
             description = " ".join(str(node.get("description", "")).split())
             cells = [f"`{_key(name)}`", self.type_of(node), default, description, example]
