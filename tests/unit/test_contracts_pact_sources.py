@@ -29,7 +29,7 @@ from interlock.contracts import pact
 from interlock.contracts.pact_worker import add_broker, add_filter
 from interlock.contracts.pact_worker import verify as worker_verify
 from interlock.documents import load_pact
-from interlock.errors import ConfigError, UsageError
+from interlock.errors import ConfigError
 from interlock.gates import evaluate
 from interlock.metrics import read_metrics
 from interlock.phases import contracts as phase
