@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
 defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
-config_app = typer.Typer(no_args_is_help=True, help="Check interlock.toml.")
+config_app = typer.Typer(no_args_is_help=True, help="Check interlock.toml, or print its schema.")
 app.add_typer(defects_app, name="defects")
 app.add_typer(config_app, name="config")
 
@@ -363,12 +363,35 @@ def report(ctx: typer.Context) -> None:
 
 
 @app.command("schema")
-def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact name, e.g. gate-results")] = None) -> None:
-    """Print the JSON Schema of a JSON artifact (list them without NAME)."""
+def schema_command(name: Annotated[Optional[str], typer.Argument(help="Artifact or input name, e.g. gate-results, feature-list, interlock.toml")] = None) -> None:
+    """Print the JSON Schema of a JSON artifact, of interlock.toml or of an input document (list them without NAME)."""
+    from interlock.reference import document_names, document_schema
+
     if name is None:
-        typer.echo("\n".join(schema_names()))
+        typer.echo("\n".join([*schema_names(), *document_names()]))
         return
-    typer.echo(json.dumps(schema(name), indent=2))
+    found = document_schema(name)
+    if found is None and name.removesuffix(".json") not in schema_names():
+        known = ", ".join([*schema_names(), *document_names()])
+        raise UsageError(Problem("interlock schema", f"no schema named {name!r}; known: {known}"))
+    typer.echo(json.dumps(schema(name) if found is None else found, indent=2))
+
+
+@config_app.command("schema")
+def config_schema(
+    ctx: typer.Context,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the schema to this file (e.g. interlock.schema.json) instead of printing it.")] = None,
+) -> None:
+    """Print the JSON Schema of interlock.toml: every key with its type, default, description and an example."""
+    from interlock.events import FileWritten
+    from interlock.files import atomic_write
+    from interlock.reference import schema_text
+
+    if output is None:
+        typer.echo(schema_text(), nl=False)
+        return
+    atomic_write(output, schema_text().encode("utf-8"))
+    _stream(ctx)(FileWritten("config schema", str(output)))
 
 
 @config_app.command("check")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Model(BaseModel):
@@ -51,22 +51,22 @@ class _Approved(Model):
 class Approval(_Approved):
     """Who approved an exception to the default policy, why, under which ticket, and until when (UTC)."""
 
-    justification: str
-    approver: str
-    ticket: str
-    expires: datetime
+    justification: str = Field(description='why the exception is acceptable', examples=['the provider fix ships in 1.5'])
+    approver: str = Field(description='who approved it', examples=['Dana Reyes'])
+    ticket: str = Field(description='the ticket that tracks it', examples=['SHOP-12'])
+    expires: datetime = Field(description='when the approval ends, in UTC', examples=['2027-01-31T00:00:00Z'])
 
 
 class ConditionOverride(_Approved):
     """A change to one gate condition's default; a relaxation carries an approval like a waiver's."""
 
-    threshold: float | None = None
-    operator: Literal["==", "!=", ">", ">=", "<", "<="] | None = None
-    blocking: bool | None = None
-    justification: str | None = None
-    approver: str | None = None
-    ticket: str | None = None
-    expires: datetime | None = None
+    threshold: float | None = Field(default=None, description="the condition's new threshold", examples=[0.9])
+    operator: Literal["==", "!=", ">", ">=", "<", "<="] | None = Field(default=None, description='the comparison of the metric with the threshold', examples=['>='])
+    blocking: bool | None = Field(default=None, description='whether failing the condition fails the gate', examples=[False])
+    justification: str | None = Field(default=None, description='why the relaxation is acceptable (required for a relaxation)', examples=['coverage of the legacy API is tracked in SHOP-7'])
+    approver: str | None = Field(default=None, description='who approved the relaxation', examples=['Dana Reyes'])
+    ticket: str | None = Field(default=None, description='the ticket that tracks it', examples=['SHOP-7'])
+    expires: datetime | None = Field(default=None, description='when the relaxation ends, in UTC', examples=['2027-01-31T00:00:00Z'])
 
     def approval(self) -> Approval | None:
         """The approval given with this override, or None if any part of it is missing."""
@@ -77,15 +77,15 @@ class ConditionOverride(_Approved):
 
 
 class Gates(Model):
-    uncovered_interfaces: Literal["fail", "warn"] = "fail"
-    conditions: dict[str, ConditionOverride] = {}
+    uncovered_interfaces: Literal["fail", "warn"] = Field(default="fail", description='"fail": an interface no test or contract covers fails Gate 1; "warn": it is only reported', examples=['fail'])
+    conditions: dict[str, ConditionOverride] = Field(default={}, description='overrides of gate conditions, by condition id', examples=[{'tests.pass_rate': {'threshold': 0.98, 'justification': 'flaky legacy suite', 'approver': 'Dana Reyes', 'ticket': 'SHOP-7', 'expires': '2027-01-31T00:00:00Z'}}])
 
 
 class Waiver(Approval):
     """An approved exception to one gate condition, or to one item it counts (a defect id, an interaction id, a check id)."""
 
-    condition: str
-    item: str | None = None
+    condition: str = Field(description='the gate condition waived', examples=['contracts.failed'])
+    item: str | None = Field(default=None, description='what the waiver covers within the condition: a defect id, an interaction id or a check id (none: the whole condition)', examples=['web->orders: get order'])
 
     @model_validator(mode="before")
     @classmethod

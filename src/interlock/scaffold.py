@@ -34,6 +34,7 @@ from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten, Notice
 from interlock.files import atomic_write, sha256_file
 from interlock.phases.scope import match_template, read_features, read_version, template_matches, tree_sha256
+from interlock.reference import SCHEMA_FILE, schema_text
 
 SHIM = '''#!/usr/bin/env python3
 """PROTOCOL-9 automation hook: `python scripts/{name} {usage}`.
@@ -60,7 +61,7 @@ VERSION = "0.1.0"
 ENVIRONMENT = "integration"
 FEATURES, BASELINE = "docs/features.json", "env/baseline.toml"
 #: The `#:schema` comment line TOML editors read (taplo, Even Better TOML): the one place it is written, first line of the config.
-SCHEMA_LINE = ""
+SCHEMA_LINE = f"#:schema ./{SCHEMA_FILE}"
 #: `.gitignore` lines: the run's artifacts and interlock's scratch folder, where the private signing key lives; the public key stays.
 GITIGNORE_HEADER = "# interlock: run artifacts, scratch files and the private signing key (the .pub key may be committed)\n"
 GITIGNORE = [".artifacts/", ".interlock/*", "!.interlock/keys/", ".interlock/keys/*", "!.interlock/keys/*.pub"]
@@ -135,7 +136,9 @@ def scaffold(root: Path, emit: Emit, *, force: bool = False, ask: Ask | None = N
     feature list, the baseline, VERSION) is never overwritten; `.gitignore` is only
     appended to. Returns what was written.
     """
-    targets: dict[Path, str] = {root / CONFIG_NAME: ""}
+    # The schema beside the config, named by a relative `#:schema` line: every clone and editor (taplo, Even Better
+    # TOML) finds it offline, it matches the installed interlock, and no machine path enters the config.
+    targets: dict[Path, str] = {root / CONFIG_NAME: "", root / SCHEMA_FILE: schema_text()}
     for script, (command, usage) in SHIMS.items():
         targets[root / "scripts" / script] = SHIM.format(name=script, command=command, usage=usage)
     if not _has_pytest_config(root):

@@ -127,7 +127,7 @@ def test_a_redis_broker_reads_a_stream_or_a_channel(mode: str) -> None:
 
 
 @pytest.mark.parametrize(("kind", "mode", "message"), [
-    ("redis", "channel", "Input should be 'stream' or 'pubsub'"),
+    ("redis", "channel", "must be one of 'stream' or 'pubsub'"),
     ("nats", "pubsub", "`mode` applies to kind `redis` only; a nats broker has no mode"),
 ])
 def test_a_wrong_mode_is_a_config_error_at_the_broker(kind: str, mode: str, message: str) -> None:

@@ -324,12 +324,15 @@ def test_malformed_document_is_a_usage_error_naming_file_and_path(tmp_path: Path
 
 
 def test_configured_channel_no_document_declares_and_unknown_broker_are_config_errors(tmp_path: Path) -> None:
-    ctx = make(tmp_path, channels={"order.creatd": {"broker": "kafka", "command": ["true"]}})
+    ctx = make(tmp_path / "a", channels={"order.creatd": {"command": ["true"]}})
     with pytest.raises(ConfigError) as raised:
         asyncapi.settings(ctx)
     messages = [str(p) for p in raised.value.problems]
     assert any("no AsyncAPI document of [services] declares channel 'order.creatd'" in m and "interlock.toml:" in m for m in messages), messages
-    assert any("broker 'kafka' is not defined in environment 'test'" in m and "[contracts.asyncapi.channels.order.creatd.broker]" in m for m in messages), messages
+    with pytest.raises(ConfigError) as refused:  # an undeclared broker is refused when the config loads (`config check`)
+        make(tmp_path / "b", channels={"order.created": {"broker": "kafka", "command": ["true"]}})
+    messages = [str(p) for p in refused.value.problems]
+    assert any("broker 'kafka' is not defined in environment 'test'" in m and "[contracts.asyncapi.channels.order.created.broker]" in m for m in messages), messages
 
 
 def test_document_without_channels_is_not_executed_never_a_pass(tmp_path: Path) -> None:

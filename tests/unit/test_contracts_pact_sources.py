@@ -29,7 +29,7 @@ from interlock.contracts import pact
 from interlock.contracts.pact_worker import add_broker, add_filter
 from interlock.contracts.pact_worker import verify as worker_verify
 from interlock.documents import load_pact
-from interlock.errors import ConfigError, UsageError
+from interlock.errors import ConfigError
 from interlock.gates import evaluate
 from interlock.metrics import read_metrics
 from interlock.phases import contracts as phase
@@ -299,9 +299,8 @@ def test_broker_job_per_provider_and_settings_hide_the_token(tmp_path: Path, mon
 
 
 def test_broker_provider_must_be_a_service(tmp_path: Path) -> None:
-    ctx = context(tmp_path, "[contracts.pact]\n" + BROKER.replace('providers = ["catalog"]', 'providers = ["nope"]'))
-    with pytest.raises(UsageError, match="nope"):
-        pact.prepare(ctx)
+    with pytest.raises(ConfigError, match="provider 'nope' is not declared under \\[services\\]"):  # refused by `config check`
+        context(tmp_path, "[contracts.pact]\n" + BROKER.replace('providers = ["catalog"]', 'providers = ["nope"]'))
 
 
 def test_broker_results_become_records_per_consumer_with_pending_kept_apart() -> None:

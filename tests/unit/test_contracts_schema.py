@@ -335,12 +335,12 @@ def test_empty_spec_is_not_executed(root: Path) -> None:
 
 def test_unknown_store_or_service_is_a_usage_error(root: Path) -> None:
     path = write_spec(root, "catalog.yaml", {"tables": {"products": PRODUCTS}})
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(UsageError) as info:  # refused when the config loads (`config check`), before anything runs
         schema.verify(make_ctx(root, [("catalog", path)], store="nodb"))
-    assert info.value.problems[0].key == "contracts.schema[0].store"
+    assert info.value.problems[0].key == "contracts.schema.0.store"
     with pytest.raises(UsageError) as info:
         schema.verify(make_ctx(root, [("billing", path)]))
-    assert info.value.problems[0].key == "contracts.schema[0].service"
+    assert info.value.problems[0].key == "contracts.schema.0.service"
 
 
 BAD_SPECS = [

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 import stat
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from interlock.config import Service, load, parse
@@ -17,6 +19,7 @@ from interlock.events import Event, FileWritten, Notice
 from interlock.phases.scope import check_prerequisite, match_template, read_features
 from interlock.scaffold import GITIGNORE, SHIMS, _broker_kind, scaffold
 from tests.repo_sample import COMPOSE, make_repository
+from interlock.reference import SCHEMA_FILE, schema_text
 
 
 def test_init_writes_a_valid_config_executable_shims_and_the_markers(tmp_path: Path) -> None:
@@ -24,7 +27,7 @@ def test_init_writes_a_valid_config_executable_shims_and_the_markers(tmp_path: P
     root.mkdir()
     written = scaffold(root, lambda event: None)
     assert sorted(p.relative_to(root).as_posix() for p in written) == sorted(
-        ["interlock.toml", "pytest.ini", ".gitignore", "docs/features.json", "env/baseline.toml", "contracts/VERSION", *(f"scripts/{name}" for name in SHIMS)])
+        ["interlock.toml", "interlock.schema.json", "pytest.ini", ".gitignore", "docs/features.json", "env/baseline.toml", "contracts/VERSION", *(f"scripts/{name}" for name in SHIMS)])
     config = parse((root / "interlock.toml").read_text("utf-8"), root / "interlock.toml")
     assert config.project.name == "shop" and list(config.services) == ["api"]
     for name, (command, _) in SHIMS.items():
@@ -166,3 +169,18 @@ def _init_forced(root: Path) -> tuple[list[Path], list[Event]]:
                                              ("postgres:16", None), ("ghcr.io/acme/redis-exporter:1", None), (None, None)])
 def test_a_compose_image_is_a_broker_when_a_kind_serves_it(image: str | None, kind: str | None) -> None:
     assert _broker_kind(image) == kind
+
+
+def test_init_names_the_schema_beside_the_config_for_toml_editors(tmp_path: Path) -> None:
+    """taplo / Even Better TOML read a first-line `#:schema` path relative to the TOML file; it must name the written schema."""
+    scaffold(tmp_path, lambda event: None)
+    text = (tmp_path / "interlock.toml").read_text("utf-8")
+    first = text.splitlines()[0]
+    assert first == f"#:schema ./{SCHEMA_FILE}"
+    schema = json.loads((tmp_path / SCHEMA_FILE).read_text("utf-8"))
+    assert (tmp_path / SCHEMA_FILE).read_text("utf-8") == schema_text()
+    validator = jsonschema.Draft202012Validator(schema)
+    data = tomllib.loads(text)
+    assert list(validator.iter_errors(data)) == []
+    data["suite"]["markr"] = "typo"
+    assert [e.message for e in validator.iter_errors(data)] == ["Additional properties are not allowed ('markr' was unexpected)"]
