@@ -244,6 +244,27 @@ class DefectUpdated(Event):
 
 
 @dataclass
+class HistoryListed(Event):
+    """One run of `interlock history list`: what the history store keeps of it (newest first)."""
+
+    run_id: str
+    environment: str
+    started_at: str | None
+    identity: str | None
+    status: str
+    tests: str
+    gates: dict[str, str]
+
+
+@dataclass
+class HistoryForgotten(Event):
+    """Runs `interlock history forget` or `prune` removed from the history store (or would remove, with `dry_run`)."""
+
+    run_ids: list[str]
+    dry_run: bool = False
+
+
+@dataclass
 class KeyGenerated(Event):
     """An Ed25519 sign-off key pair written by `interlock keygen`."""
 
