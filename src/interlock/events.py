@@ -284,10 +284,13 @@ class ConfigChecked(Event):
 
 @dataclass
 class RunFinished(Event):
+    """The last event of a run; `bundle_run_id` names the earlier run whose sealed bundle was kept when this one sealed none."""
+
     status: str
     exit_code: int
     gates: dict[str, str]
     bundle: str | None
+    bundle_run_id: str | None = None
 
     @property
     def line(self) -> str | None:

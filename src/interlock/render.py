@@ -101,9 +101,11 @@ class ConsoleRenderer:
         self.say(f"      to continue: {event.resume}")
 
     def _on_RunFinished(self, event: ev.RunFinished) -> None:
-        verdicts = "  ".join(f"Gate {g}: {s.upper()}" for g, s in sorted(event.gates.items()))
+        verdicts = "  ".join(f"Gate {g}: {s.upper().replace('_', ' ')}" for g, s in sorted(event.gates.items()))
         self.say(f"Result: {event.status.upper()} (exit {event.exit_code})  {verdicts}", "bold")
-        if event.bundle:
+        if event.bundle and event.bundle_run_id:
+            self.say(f"Last sealed evidence bundle (of run {event.bundle_run_id}; this run sealed none): {event.bundle}")
+        elif event.bundle:
             self.say(f"Evidence bundle: {event.bundle}")
 
     def _on_FileWritten(self, event: ev.FileWritten) -> None:
