@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interlock.paths import shown
 from interlock.documents import PactFile
+from interlock.paths import shown
 from interlock.probes import redact_url
 
 
