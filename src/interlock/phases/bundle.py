@@ -183,10 +183,14 @@ def _drop_stale_signoff(ctx: RunContext) -> None:
 
 
 def relative_paths(root: Path, files: Sequence[str], project_root: Path) -> None:
-    """Rewrite every textual file so no absolute path of this machine is sealed (interlock.paths: relative or labelled)."""
+    """Rewrite every textual file so no absolute path of this machine is sealed (interlock.paths: relative or labelled).
+
+    The run ledger is left as it is: it is append-only and each line is chained
+    to the one before, so a rewrite would break the very record Gate 4 reads.
+    """
     replacements = machine_paths(project_root)
     for rel in files:
-        if not textual(rel):
+        if not textual(rel) or rel == LEDGER:
             continue
         path = root / rel
         try:
