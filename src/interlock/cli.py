@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Integration validation that proves itself (PROTOCOL-9).")
 defects_app = typer.Typer(no_args_is_help=True, help="Manage the defect log (protocol step 3.2).")
 config_app = typer.Typer(no_args_is_help=True, help="Check interlock.toml, or print its schema.")
+history_app = typer.Typer(no_args_is_help=True, help="List the runs the history store keeps; forget or prune them.")
 app.add_typer(defects_app, name="defects")
 app.add_typer(config_app, name="config")
+app.add_typer(history_app, name="history")
 
 
 @dataclass
@@ -540,6 +542,79 @@ def defects_waive(
         if not value.strip():
             raise UsageError(Problem(option, "must not be empty: a waiver names who approved it and why"))
     _update(ctx, defect_id, by or approver, reason, status="waived", waiver_approver=approver, waiver_reason=reason, waiver_expires=expires, **({"ticket": ticket} if ticket else {}))
+
+
+def _history_store(ctx: typer.Context) -> tuple[Any, EventStream]:
+    """The history store of this config (its URL may hold a password: the stream is redacted) and the command's stream."""
+    from interlock.store import open_store
+
+    opts = _options(ctx)
+    loaded = opts.loaded()
+    emit = _redacting(ctx, loaded)
+    return open_store(loaded.config.store.url, loaded.root), emit
+
+
+@history_app.command("list")
+def history_list(ctx: typer.Context, limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20) -> None:
+    """List recorded runs, newest first: id, start, environment, status, tests passed, gates and the code's identity."""
+    from interlock.events import HistoryListed
+
+    store, emit = _history_store(ctx)
+    with store:
+        for run in store.runs(limit, environment=_options(ctx).env):
+            emit(HistoryListed(run.run_id, run.environment, run.started_at, run.git_commit, run.status,
+                               f"{run.tests_passed}/{run.tests_total}", {str(g): s for g, s in run.gates}))
+
+
+@history_app.command("forget")
+def history_forget(ctx: typer.Context, run_ids: Annotated[list[str], typer.Argument(help="Run ids as `interlock history list` shows them.")]) -> None:
+    """Remove runs from the history (a run recorded by mistake, or on a broken machine): flakiness and trends no longer count them."""
+    from interlock.events import HistoryForgotten
+
+    store, emit = _history_store(ctx)
+    with store:
+        unknown = [rid for rid in run_ids if store.run(rid) is None]
+        if unknown:
+            raise UsageError(Problem(", ".join(unknown), f"no such run{'s' if len(unknown) > 1 else ''} in the history; nothing forgotten; see `interlock history list`"))
+        emit(HistoryForgotten(store.forget(run_ids)))
+
+
+def _older_than(value: str) -> Any:
+    """`30d`, `12h`, `2w` before now, or an ISO-8601 date or time (UTC when it names no zone)."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    found = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+    if found:
+        hours = int(found[1]) * {"h": 1, "d": 24, "w": 168}[found[2]]
+        return datetime.now(UTC) - timedelta(hours=hours)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(Problem("--older-than", f"{value!r} is neither an age (30d, 12h, 2w) nor an ISO-8601 date; use e.g. 30d or 2026-11-01")) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@history_app.command("prune")
+def history_prune(
+    ctx: typer.Context,
+    older_than: Annotated[str | None, typer.Option("--older-than", help="Forget runs started before this: an age (30d, 12h, 2w) or an ISO-8601 date.")] = None,
+    keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, help="Forget all but the newest N runs.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be forgotten.")] = False,
+) -> None:
+    """Forget old runs (with `--env`, of that environment only): older than an age or date, and/or beyond the newest N."""
+    from interlock.events import HistoryForgotten
+
+    if older_than is None and keep_last is None:
+        raise UsageError(Problem("interlock history prune", "say what to forget: --older-than 30d and/or --keep-last N"))
+    cutoff = _older_than(older_than) if older_than is not None else None
+    store, emit = _history_store(ctx)
+    with store:
+        env = _options(ctx).env
+        if dry_run:
+            emit(HistoryForgotten(store.prunable(older_than=cutoff, keep_last=keep_last, environment=env), dry_run=True))
+        else:
+            emit(HistoryForgotten(store.prune(older_than=cutoff, keep_last=keep_last, environment=env)))
 
 
 GLOBAL_FLAGS, GLOBAL_VALUED = {"--json"}, {"--config", "--artifacts"}

@@ -29,6 +29,7 @@ from interlock.errors import ExitCode, Problem, UsageError
 from interlock.events import (
     Emit,
     GateEvaluated,
+    Notice,
     PhaseFinished,
     PhaseStarted,
     RunFinished,
@@ -41,7 +42,7 @@ from interlock.events import (
 from interlock.gates import failures, relaxed_lines
 from interlock.protocol import HaltRun, Outcome, Step, not_implemented
 from interlock.context import RunContext, utc_now
-from interlock.state import RunState, staging_folder, staging_folders
+from interlock.state import RunState, gates_not_run, staging_folder, staging_folders
 from interlock.supervisor import SERVICE_LOGS
 from interlock.verdict import gate_results
 
@@ -241,9 +242,11 @@ class Engine:
                 halted = self._phases(ctx, state, staging)
             finally:
                 self._stop_services(ctx)
+            kept = self._keep_sealed(ctx, staging)
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
             document = gate_results(ArtifactDir(self.published), self.loaded)
-        gates = {str(g["id"]): g["status"] for g in document["gates"]}
+        not_run = gates_not_run(state.halted_at)
+        gates = {str(g["id"]): GateStatus.NOT_RUN if g["id"] in not_run else g["status"] for g in document["gates"]}
         bundle = self.published / BUNDLE.filename
         if halted:
             code, status = ExitCode.HALTED, "halted"
@@ -252,8 +255,28 @@ class Engine:
         else:
             code, status = ExitCode.FAILED, "failed"
         self.emit(RunPublished(str(self.published)))  # the outputs derived from the artifacts are written now, before the last event
-        self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None))
+        self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None, kept))
         return code
+
+    def _keep_sealed(self, ctx: RunContext, staging: Path) -> str | None:
+        """Carry the last sealed bundle into a run that sealed none (halted, failed before 4.1, sealing refused).
+
+        The bundle is self-contained and signed: it stays verifiable where it
+        was until a run seals a new one. Like every seal it is outside the run
+        ledger's accounting (ledger.SEALS): its bag-info names the run it
+        sealed. Returns that run id (None: nothing kept).
+        """
+        previous, fresh = self.published / BUNDLE.filename, staging / BUNDLE.filename
+        if fresh.exists() or not previous.is_file():
+            return None
+        from interlock.evidence.bundle import sealed_run_id
+
+        sealed = sealed_run_id(previous) or "unknown"
+        copy = staging / f".{BUNDLE.filename}.{uuid.uuid4().hex[:8]}.tmp"
+        shutil.copy2(previous, copy)
+        os.replace(copy, fresh)
+        ctx.emit(Notice("4.1", f"kept the last sealed {BUNDLE.filename} (of run {sealed}): this run sealed none; it stays verifiable until a run seals a new one"))
+        return sealed
 
     def _discard_staging(self, keep: Path | None) -> None:
         """Remove other runs' staging folders: the lock says no live run owns them.

@@ -256,6 +256,27 @@ class DefectUpdated(Event):
 
 
 @dataclass
+class HistoryListed(Event):
+    """One run of `interlock history list`: what the history store keeps of it (newest first)."""
+
+    run_id: str
+    environment: str
+    started_at: str | None
+    identity: str | None
+    status: str
+    tests: str
+    gates: dict[str, str]
+
+
+@dataclass
+class HistoryForgotten(Event):
+    """Runs `interlock history forget` or `prune` removed from the history store (or would remove, with `dry_run`)."""
+
+    run_ids: list[str]
+    dry_run: bool = False
+
+
+@dataclass
 class KeyGenerated(Event):
     """An Ed25519 sign-off key pair written by `interlock keygen`."""
 
@@ -275,10 +296,13 @@ class ConfigChecked(Event):
 
 @dataclass
 class RunFinished(Event):
+    """The last event of a run; `bundle_run_id` names the earlier run whose sealed bundle was kept when this one sealed none."""
+
     status: str
     exit_code: int
     gates: dict[str, str]
     bundle: str | None
+    bundle_run_id: str | None = None
 
     @property
     def line(self) -> str | None:

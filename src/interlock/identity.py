@@ -4,11 +4,13 @@ One definition for every reader (the ledger and so Gate 4, the test report,
 the manifest, the history store and its flakiness check), so they can never
 disagree on what "the current commit" is: `current` decides it, `commit_key`
 is the same identity as the history store keeps it. A commit alone is not the code under test when the work tree has changes:
-the identity adds a digest of every changed, deleted and untracked file
-(path and content), leaving out what interlock itself writes (the artifact
-folder, its staging and lock siblings, `.interlock/`) and the caches Python
-tools drop everywhere (`__pycache__`, `.pytest_cache`). Two identities are
-equal only when both the commit and that digest are.
+the identity adds a digest of every changed, deleted and untracked, not
+ignored file (path and content) of the WHOLE repository (git's top level, not
+only the folder of `interlock.toml`: a system's code, its tests and its
+libraries may sit anywhere in the repository), leaving out what interlock itself
+writes (the artifact folder, its staging and lock siblings, `.interlock/`) and
+the caches Python tools drop everywhere (`__pycache__`, `.pytest_cache`). Two
+identities are equal only when both the commit and that digest are.
 """
 
 from __future__ import annotations
@@ -77,25 +79,33 @@ def run_git(root: Path, *args: str, text: bool = True) -> Any:
     return done.stdout if done.returncode == 0 else None
 
 
-def own_paths(root: Path, artifacts: Path | None) -> list[str]:
-    """Paths (relative to `root`, git pathspec globs) that interlock writes: never changes of the code under test.
+def own_paths(root: Path, artifacts: Path | None, top: Path | None = None) -> list[str]:
+    """Paths (relative to `top`, git pathspec globs) that interlock writes: never changes of the code under test.
 
-    The artifact folder and every sibling named after it (`.<name>.run-*`
-    staging folders, `.<name>.lock`, `.<name>.old`...) are the run's own output.
+    `top` is the repository's top level (default `root`); `.interlock/` sits
+    under the system's `root`. The artifact folder and every sibling named
+    after it (`.<name>.run-*` staging folders, `.<name>.lock`, `.<name>.old`...)
+    are the run's own output.
     """
-    paths = [OWN_FOLDER]
+    base = (top or root).resolve()
+    paths = [_relative(root.resolve() / OWN_FOLDER, base)]
     if artifacts is not None:
-        resolved, base = artifacts.resolve(), root.resolve()
+        resolved = artifacts.resolve()
         if resolved.is_relative_to(base) and resolved != base:
             rel = resolved.relative_to(base)
             parent = rel.parent.as_posix()
             paths += [rel.as_posix(), f"{parent}/.{rel.name}.*" if parent != "." else f".{rel.name}.*"]
-    return paths
+    return [p for p in paths if p]
+
+
+def _relative(path: Path, base: Path) -> str:
+    """`path` relative to `base` as a pathspec, or "" when it lies outside (nothing to leave out then)."""
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) and path != base else ""
 
 
 def _pathspecs(excluded: Sequence[str]) -> list[str]:
-    """Git pathspecs of the tree minus `excluded` (a path is left out with everything under it) and the caches."""
-    return [".", *(f":(exclude,glob){p}{tail}" for p in excluded for tail in ("", "/**")), *(f":(exclude,glob)**/{c}/**" for c in CACHES)]
+    """Git pathspecs of the whole tree minus `excluded` (a path is left out with everything under it) and the caches."""
+    return [":/", *(f":(top,exclude,glob){p}{tail}" for p in excluded for tail in ("", "/**")), *(f":(top,exclude,glob)**/{c}/**" for c in CACHES)]
 
 
 def head(root: Path) -> str | None:
@@ -104,21 +114,32 @@ def head(root: Path) -> str | None:
     return found.strip() if found and found.strip() else None
 
 
+def top_level(root: Path) -> Path | None:
+    """The work tree's top level that `root` lies in (None outside a git work tree)."""
+    found = run_git(root, "rev-parse", "--show-toplevel")
+    return Path(found.strip()) if found and found.strip() else None
+
+
 def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str] = ()) -> Identity:
-    """The identity of the work tree at `root` now; `artifacts` is the published artifact folder (left out with its siblings)."""
-    excluded = [*own_paths(root, artifacts), *exclude]
-    status = run_git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *_pathspecs(excluded), text=False)
+    """The identity of the whole work tree `root` lies in, now.
+
+    `artifacts` is the published artifact folder (left out with its siblings);
+    `exclude` are more paths relative to the top level to leave out.
+    """
+    top = top_level(root)
+    if top is None:
+        return Identity(None, None, None)
+    excluded = [*own_paths(root, artifacts, top), *exclude]
+    status = run_git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *_pathspecs(excluded), text=False)
     if status is None:
         return Identity(None, None, None)
-    commit = head(root)
+    commit = head(top)
     changed = sorted({entry[3:].decode("utf-8", "surrogateescape") for entry in status.split(b"\0") if len(entry) > 3})
     if not changed:
         return Identity(commit, False, None)
-    top = (run_git(root, "rev-parse", "--show-toplevel") or "").strip()
-    base = Path(top) if top else root
     digest = hashlib.sha256()
     for rel in changed:
-        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + _content_digest(base / rel).encode() + b"\n")
+        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + _content_digest(top / rel).encode() + b"\n")
     return Identity(commit, True, digest.hexdigest())
 
 

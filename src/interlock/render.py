@@ -102,9 +102,11 @@ class ConsoleRenderer:
         self.say(f"      to continue: {event.resume}")
 
     def _on_RunFinished(self, event: ev.RunFinished) -> None:
-        verdicts = "  ".join(f"Gate {g}: {s.upper()}" for g, s in sorted(event.gates.items()))
+        verdicts = "  ".join(f"Gate {g}: {s.upper().replace('_', ' ')}" for g, s in sorted(event.gates.items()))
         self.say(f"Result: {event.status.upper()} (exit {event.exit_code})  {verdicts}", "bold")
-        if event.bundle:
+        if event.bundle and event.bundle_run_id:
+            self.say(f"Last sealed evidence bundle (of run {event.bundle_run_id}; this run sealed none): {event.bundle}")
+        elif event.bundle:
             self.say(f"Evidence bundle: {event.bundle}")
 
     def _on_FileWritten(self, event: ev.FileWritten) -> None:
@@ -127,6 +129,14 @@ class ConsoleRenderer:
 
     def _on_DefectUpdated(self, event: ev.DefectUpdated) -> None:
         self.say(f"{event.id}: " + ", ".join(f"{k}={v}" for k, v in event.changes.items()))
+
+    def _on_HistoryListed(self, event: ev.HistoryListed) -> None:
+        gates = " ".join(f"G{g}:{s.upper()}" for g, s in sorted(event.gates.items()))
+        self.say(f"{event.run_id}  {event.started_at or '-':<20} {event.environment:<12} {event.status:<8} tests {event.tests:<9} {gates}  {event.identity or 'no commit'}")
+
+    def _on_HistoryForgotten(self, event: ev.HistoryForgotten) -> None:
+        verb = "would forget" if event.dry_run else "forgot"
+        self.say(f"{verb} {len(event.run_ids)} run(s)" + (": " + ", ".join(event.run_ids) if event.run_ids else ""))
 
     def _on_KeyGenerated(self, event: ev.KeyGenerated) -> None:
         self.say(f"wrote {event.private} (private, 0600) and {event.public}; keyid {event.keyid}")

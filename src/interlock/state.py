@@ -42,6 +42,27 @@ class RunState:
         atomic_write(folder / STATE_FILE, json.dumps(self.__dict__, indent=2).encode())
 
 
+#: The protocol's gates, one per phase (gate N is evaluated when phase N ends).
+GATE_IDS = (1, 2, 3, 4)
+
+
+def gates_not_run(halted_at: str | None) -> frozenset[int]:
+    """The gates a run that halted at `halted_at` (a step `3.2`, or `gate-1`) never evaluated: its phase's and every later one.
+
+    A run halted by Gate 1 evaluated Gate 1. None (not halted) or a halt this
+    does not recognise: every gate ran.
+    """
+    if not halted_at:
+        return frozenset()
+    if halted_at.startswith("gate-") and halted_at[5:].isdigit():
+        first = int(halted_at[5:]) + 1
+    elif halted_at[:1].isdigit() and halted_at.partition(".")[0].isdigit():
+        first = int(halted_at.partition(".")[0])
+    else:
+        return frozenset()
+    return frozenset(g for g in GATE_IDS if g >= first)
+
+
 def staging_folder(published: Path, run_id: str) -> Path:
     """Where run `run_id` works until it publishes: hidden, beside the artifact folder, on the same file system."""
     return published.parent / f".{published.name}.run-{run_id}"

@@ -47,11 +47,17 @@ class StepStatus(StrEnum):
 
 
 class GateStatus(StrEnum):
-    """A gate's or a gate condition's status in gate-results.json; `warn` is a failing non-blocking condition."""
+    """A gate's or a gate condition's status in gate-results.json; `warn` is a failing non-blocking condition.
+
+    `not_run` is a gate a halted run never reached: only the result line, the
+    console and the report say it (gate-results.json keeps its schema's pass or
+    fail, and a gate without its evidence fails there).
+    """
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
+    NOT_RUN = "not_run"
 
 
 class CheckStatus(StrEnum):

@@ -337,3 +337,41 @@ def test_no_signoff_without_an_answer(sealed: Sealed, tmp_path: Path) -> None:
     assert not (shop.artifacts / SIGNOFF).exists()
     with zipfile.ZipFile(shop.artifacts / ZIP) as zf:
         assert SIGNOFF not in zf.namelist()
+
+
+# -- issue 15 item 8: evidence that survives a bad day ----------------------------------
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # this interlock checkout (its venv and its code)
+
+
+def test_no_artifact_nor_bundle_entry_holds_an_absolute_machine_path(sealed: Sealed) -> None:
+    """grep the run's artifacts (every file, the derived report and JUnit too) and every bundle entry for the machine's paths."""
+    machine = {str(sealed.shop.root), str(sealed.shop.root.resolve()), str(CHECKOUT), sys.prefix, sys.base_prefix}
+    hits = []
+    for path in sorted(sealed.shop.artifacts.rglob("*")):
+        if path.is_file() and not path.name.startswith(".") and path.suffix != ".zip":
+            data = path.read_bytes()
+            hits += [f"{path.relative_to(sealed.shop.artifacts)}: {m}" for m in machine if m.encode() in data]
+    with zipfile.ZipFile(sealed.zip) as bundle:
+        for name in bundle.namelist():
+            data = bundle.read(name)
+            hits += [f"{ZIP}!{name}: {m}" for m in machine if m.encode() in data]
+    assert hits == []
+
+
+def test_a_halted_run_keeps_the_last_sealed_bundle_verifiable_and_says_which_gates_never_ran(sealed: Sealed, tmp_path: Path) -> None:
+    shop = _copy(sealed.shop, tmp_path / "shop")
+    before = shop.artifacts.joinpath(ZIP).read_bytes()
+    (shop.root / "docs" / "features.json").unlink()  # a missing prerequisite: step 1.1 halts the run
+    halted = shop.interlock("run", "--env", "integration", "--yes")
+    assert halted.code == 3, halted.output
+    result = next(line for line in halted.stdout.splitlines() if line.startswith("Result: "))
+    assert result.endswith("Gate 1: NOT RUN  Gate 2: NOT RUN  Gate 3: NOT RUN  Gate 4: NOT RUN"), result  # halted in 1.1: no gate was reached
+    run_id = json.loads((sealed.shop.artifacts / MANIFEST).read_text())["run_id"]
+    assert f"Last sealed evidence bundle (of run {run_id}; this run sealed none): " in halted.stdout
+    kept = shop.artifacts / ZIP
+    assert kept.read_bytes() == before  # the same bytes, still where the last sealed run left them
+    verified = shop.interlock("verify", str(kept), "--pubkey", str(shop.root / ".interlock/keys/signoff.pub"))
+    assert verified.code == 0, verified.output
+    gates = json.loads((shop.artifacts / "gate-results.json").read_text())
+    assert [g["status"] for g in gates["gates"]] == ["fail"] * 4  # the artifact keeps its schema: a gate without evidence fails there

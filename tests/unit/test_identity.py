@@ -77,16 +77,32 @@ def test_what_interlock_writes_and_python_caches_are_not_changes(tmp_path: Path)
     assert current(tmp_path, artifacts).dirty is True
 
 
-def test_the_identity_of_a_subfolder_system_counts_only_its_own_tree(tmp_path: Path) -> None:
+def test_a_subfolder_systems_identity_counts_every_change_of_the_whole_repository(tmp_path: Path) -> None:
+    """issue 15: an edit of a tracked file outside the config's folder is other code, so another identity (and history key)."""
     _git(tmp_path, "init", "-q")
-    (tmp_path / "shop").mkdir()
-    (tmp_path / "shop" / "app.py").write_text("A = 1\n")
+    for rel in ("shop/app.py", "lib/shared.py", ".gitignore"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("A = 1\n" if rel.endswith(".py") else "ignored.log\n")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-q", "-m", "one")
-    (tmp_path / "elsewhere.txt").write_text("not the shop's code")
-    assert current(tmp_path / "shop").dirty is False
-    (tmp_path / "shop" / "app.py").write_text("A = 2\n")
-    assert current(tmp_path / "shop").dirty is True
+    shop = tmp_path / "shop"
+    artifacts = shop / "artifacts"
+    (artifacts / "report.json").parent.mkdir(parents=True)
+    (artifacts / "report.json").write_text("{}")
+    (shop / ".interlock").mkdir()
+    (shop / ".interlock" / "history.db").write_text("x")
+    (tmp_path / "ignored.log").write_text("not code")  # ignored by .gitignore: never part of the identity
+    clean = current(shop, artifacts)
+    assert clean.dirty is False and commit_key(shop, artifacts) == clean.commit
+    (tmp_path / "lib" / "shared.py").write_text("A = 2\n")  # a tracked file outside the config's folder
+    edited = current(shop, artifacts)
+    assert edited.dirty is True and edited != clean and commit_key(shop, artifacts) == edited.key() != clean.commit
+    (tmp_path / "lib" / "shared.py").write_text("A = 1\n")
+    (tmp_path / "notes.txt").write_text("untracked, not ignored")  # an untracked file at the top level counts too
+    untracked = current(shop, artifacts)
+    assert untracked.dirty is True and untracked not in (clean, edited)
+    (tmp_path / "notes.txt").unlink()
+    assert current(shop, artifacts) == clean  # and the fix gives the clean identity back
 
 
 def test_round_trip_through_a_ledger_line_and_refusal_of_bad_shapes() -> None:

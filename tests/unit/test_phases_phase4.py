@@ -565,3 +565,21 @@ def test_the_step_writes_the_file_from_the_folder(system: System) -> None:
     text = system.folder.path("forward-recommendations.md").read_text()
     assert text == recommendations.recommendations(recommendations.gather(system.ctx()))
     assert "Project shop 1.4.0, environment `integration`, run `run-1`" in text
+
+
+def test_sealing_makes_machine_paths_relative_but_never_rewrites_the_run_ledger(tmp_path: Path) -> None:
+    """issue 15 item 8: the last pass before sealing; the chained, append-only ledger keeps its bytes."""
+    from interlock.artifacts import LEDGER
+    from interlock.phases.bundle import relative_paths
+
+    root = tmp_path / "shop"
+    folder = tmp_path / "art"
+    folder.mkdir()
+    (folder / "report.json").write_text(f'{{"root": "{root}", "db": "sqlite:///{root}/.interlock/x.db"}}')
+    ledger_line = f'{{"command": "interlock --config {root}/interlock.toml run"}}\n'
+    (folder / LEDGER).write_text(ledger_line)
+    (folder / "blob.bin").write_bytes(str(root).encode())  # not textual by its type: left as written
+    relative_paths(folder, ["report.json", LEDGER, "blob.bin"], root)
+    assert (folder / "report.json").read_text() == '{"root": ".", "db": "sqlite:///.interlock/x.db"}'
+    assert (folder / LEDGER).read_text() == ledger_line
+    assert (folder / "blob.bin").read_bytes() == str(root).encode()

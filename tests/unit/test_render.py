@@ -151,3 +151,12 @@ def test_json_lines_are_one_object_per_event_with_its_name_and_line() -> None:
 def test_the_snapshot_normalises_only_what_varies(raw: str, expected: str) -> None:
     assert normalise(raw) == expected
     assert normalise(expected) == expected  # the recorded stream is normalised already: a second pass changes nothing
+
+
+def test_the_result_line_says_not_run_and_names_the_kept_bundles_run() -> None:
+    """issue 15 item 8: a gate a halted run never reached is NOT RUN, not FAIL; a kept bundle says whose it is."""
+    lines = plain([ev.RunFinished("halted", 3, {"1": "fail", "2": "not_run"}, "/a/INTEGRATION-EVIDENCE.zip", "abc123")]).splitlines()
+    assert lines == [
+        "Result: HALTED (exit 3)  Gate 1: FAIL  Gate 2: NOT RUN",
+        "Last sealed evidence bundle (of run abc123; this run sealed none): /a/INTEGRATION-EVIDENCE.zip",
+    ]

@@ -349,3 +349,49 @@ def test_triage_without_a_commit_says_flakiness_was_not_checked(tmp_path: Path, 
     folder = ArtifactDir(_run(tmp_path, "b", 0, tests=2))
     triage.run(RunContext(runspec.build(system.loaded, "integration"), folder, system.events.append, lambda kind: (True, "test"), "b"))
     assert any(isinstance(e, Notice) and "flakiness across runs not checked" in e.message for e in system.events)
+
+
+def test_a_resolved_flaky_defect_stays_resolved_until_a_new_flaky_observation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue 15: the history keeps c1's flip for 200 runs; resolving its defect must hold until a run flips again."""
+    from interlock.artifacts import ArtifactDir
+    from interlock.context import RunContext
+    from interlock.defects import DefectLog, read_log
+    from interlock.phases import triage
+    from tests.unit.test_phases_phase4 import System
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    system = System(tmp_path / "sys")
+    victim = sample_test_ids(3)[2]
+
+    def triage_run(name: str, minutes: int, commit: str, failing: list[str], previous: list[dict[str, str]]) -> list[dict[str, str]]:
+        monkeypatch.setenv("INTERLOCK_GIT_COMMIT", commit)
+        folder = ArtifactDir(_run(tmp_path, name, minutes, tests=3, failing_tests=failing, previous_defects=previous))
+        DefectLog(folder).write(previous)  # the log as the previous run left it (and as a person edited it)
+        triage.run(RunContext(runspec.build(system.loaded, "integration"), folder, system.events.append, lambda kind: (True, "test"), name))
+        with open_store(None, system.root) as store:
+            store.record_run(folder.root, git_commit=commit)
+        return read_log(folder.path("defect-log.csv"))
+
+    rows = triage_run("a", 0, "c1", [], [])
+    rows = triage_run("b", 10, "c1", [victim], rows)  # passed, then failed on c1: flaky
+    flaky = [r for r in rows if r["source"] == "flaky"]
+    assert [r["status"] for r in flaky] == ["open"]
+    for row in rows:
+        if row["source"] == "flaky":
+            row["status"] = "resolved"  # as `interlock defects resolve` leaves it
+    rows = triage_run("c", 20, "c2", [], rows)  # c1's flip is still in the history window: no new observation
+    assert [(r["status"], r["occurrences"]) for r in rows if r["source"] == "flaky"] == [("resolved", "1")]
+    rows = triage_run("d", 30, "c2", [], rows)
+    assert [r["status"] for r in rows if r["source"] == "flaky"] == ["resolved"]
+    rows = triage_run("e", 40, "c2", [victim], rows)  # passed on c2 in c and d, fails now: a new flaky observation
+    assert [(r["status"], r["occurrences"]) for r in rows if r["source"] == "flaky"] == [("open", "2")]
+
+
+def test_settled_flaky_keeps_only_what_is_unresolved_or_seen_anew() -> None:
+    from interlock.defects import Failure
+    from interlock.phases.triage import settled_flaky
+
+    one, two, three = (Failure("flaky", f"test:t{i}", f"flaky test t{i}", "medium", "", "", "") for i in range(3))
+    log = [{"fingerprint": one.fingerprint, "status": "resolved", "source": "flaky"}, {"fingerprint": two.fingerprint, "status": "open", "source": "flaky"}]
+    assert settled_flaky(log, [one, two, three], set()) == [two, three]
+    assert settled_flaky(log, [one, two, three], {one.fingerprint}) == [one, two, three]

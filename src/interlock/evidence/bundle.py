@@ -311,3 +311,14 @@ def bundle_subjects(zip_path: Path, *, max_entry_bytes: int = 1 << 30) -> dict[s
             with zf.open(info) as fp:
                 subjects[name] = sha256_stream(fp)[0]
     return subjects
+
+
+def sealed_run_id(zip_path: Path) -> str | None:
+    """The run a bundle sealed (its bag-info External-Identifier); None when the zip cannot say (unverified: for display)."""
+    try:
+        with zipfile.ZipFile(zip_path) as bundle:
+            text = bundle.read(BAG_INFO_TXT)[:65536].decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return None
+    found = next((line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("External-Identifier:")), "")
+    return found or None

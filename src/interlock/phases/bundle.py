@@ -43,8 +43,9 @@ from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
 from interlock.evidence import BUNDLE_NAME, EVIDENCE_MANIFEST_NAME, SIGNOFF_NAME, build_manifest, write_bundle
 from interlock.evidence.bundle import textual
-from interlock.files import sha256_file
+from interlock.files import atomic_write, sha256_file
 from interlock.metrics import SEALING_REFUSED, UNBUNDLED
+from interlock.paths import machine_paths, relativize
 from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, tool_versions, utc_now
@@ -181,6 +182,26 @@ def _drop_stale_signoff(ctx: RunContext) -> None:
     ctx.emit(Notice("4.1", f"removed {SIGNOFF_NAME}: it approved an earlier manifest; run `interlock signoff` again"))
 
 
+def relative_paths(root: Path, files: Sequence[str], project_root: Path) -> None:
+    """Rewrite every textual file so no absolute path of this machine is sealed (interlock.paths: relative or labelled).
+
+    The run ledger is left as it is: it is append-only and each line is chained
+    to the one before, so a rewrite would break the very record Gate 4 reads.
+    """
+    replacements = machine_paths(project_root)
+    for rel in files:
+        if not textual(rel) or rel == LEDGER:
+            continue
+        path = root / rel
+        try:
+            text = path.read_text("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # not UTF-8 text after all: left as written (the secret scan still reads it)
+        fixed = relativize(text, replacements)
+        if fixed != text:
+            atomic_write(path, fixed.encode("utf-8"))
+
+
 def leaked_secrets(root: Path, files: Sequence[str], redactor: Redactor) -> dict[str, list[str]]:
     """The final pass: every textual file redacted in place; then the files still holding a known value, with its variables."""
     leaks: dict[str, list[str]] = {}
@@ -234,10 +255,12 @@ def run(ctx: RunContext) -> Outcome:
         previous = None  # a corrupt manifest is simply replaced
     try:
         before = ledger.tracked(root)
+        relative_paths(root, evidence_files(root), ctx.loaded.root)
         leaks = leaked_secrets(root, evidence_files(root), ctx.redactor)
         redacted, _ = ledger.changes(before, ledger.tracked(root))
         if redacted:  # the ledger accounts for every byte: masking is interlock's edit, keeping the files' identity
-            ledger.line_for_step(ctx, "4.1", "edit", "known secret values masked in place before sealing: " + ", ".join(sorted(redacted))[:500], before, redacted, [])
+            ledger.line_for_step(ctx, "4.1", "edit", "absolute paths made relative and known secret values masked in place before sealing: "
+                                 + ", ".join(sorted(redacted))[:500], before, redacted, [])
         if leaks:
             return _refuse(ctx, leaks)
         manifest = _settle_clock(artifact_index(root, _meta(ctx), environment_logs(ctx.spec.raw)), previous)

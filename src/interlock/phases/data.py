@@ -9,6 +9,7 @@ last commit (what reviewers can trace), its mtime only outside git.
 
 from __future__ import annotations
 
+from interlock.paths import shown
 from interlock.statuses import CheckStatus
 
 import csv
@@ -181,7 +182,7 @@ def documents(ctx: RunContext) -> list[tuple[str, str, str, str]]:
                 used_by = f"{parsed.consumer} → {parsed.provider}"
             except UsageError as exc:
                 used_by = f"unreadable: {exc.problems[0].message}"
-            rows.append(("Pact", path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path), used_by, sha256_file(path)))
+            rows.append(("Pact", shown(path, root), used_by, sha256_file(path)))
     for name, service in ctx.config.services.items():
         for kind, rel in (("OpenAPI", service.openapi), ("AsyncAPI", service.asyncapi)):
             if rel:

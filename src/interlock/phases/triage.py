@@ -57,8 +57,12 @@ def failures_from(env_report: Mapping[str, Any] | None, contracts: Mapping[str, 
     return found
 
 
-def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None) -> list[Failure]:
-    """Flaky checks by the run history plus this run's outcomes; none (with a notice) without a commit or a store."""
+def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, contracts: Mapping[str, Any] | None, tests: Mapping[str, Any] | None,
+                       existing: list[dict[str, str]]) -> list[Failure]:
+    """Flaky checks by the run history plus this run's outcomes, but resolved ones not seen anew (`existing`: the defect log).
+
+    None (with a notice) without a commit or a store.
+    """
     from interlock.identity import commit_key
 
     commit = commit_key(ctx.loaded.root, ctx.published or ctx.artifacts.root)
@@ -76,7 +80,21 @@ def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, co
     except UsageError as exc:
         ctx.emit(Notice("3.2", f"flakiness across runs not checked: {exc}"))
         return []
-    return flaky_failures(flaky)
+    failures = flaky_failures(flaky)
+    fresh = {failure.fingerprint for failure, check in zip(failures, flaky) if check.last_run_id == ctx.run_id}
+    return settled_flaky(existing, failures, fresh)
+
+
+def settled_flaky(existing: list[dict[str, str]], flaky: list[Failure], fresh: set[str]) -> list[Failure]:
+    """The flaky failures to file: a resolved flaky defect stays resolved unless this run observed the flip anew.
+
+    The history keeps a check flaky for as long as its runs stay in the window
+    (200 runs): filing it again would reopen a defect someone resolved on
+    evidence already seen. Only a new observation (`fresh`: fingerprints of the
+    checks this very run both passed and failed with, on one identity) reopens it.
+    """
+    resolved = {row["fingerprint"] for row in existing if row["status"] == "resolved" and row["source"] == "flaky"}
+    return [f for f in flaky if f.fingerprint not in resolved or f.fingerprint in fresh]
 
 
 def triaged(config: Config, existing: list[dict[str, str]], found: list[Failure], run_id: str) -> list[dict[str, str]]:
@@ -116,7 +134,7 @@ def run(ctx: RunContext) -> Outcome:
     args = list(ctx.spec.pytest_args)
     env_report, contracts, tests = folder.env_report, folder.contracts, folder.json(report_name(args))
     found = failures_from(env_report, contracts, tests, ctx.env_name)
-    flaky = flaky_from_history(ctx, env_report, contracts, tests)
+    flaky = flaky_from_history(ctx, env_report, contracts, tests, folder.defects)
     log = DefectLog(ctx.artifacts, shard_of(args))
     rows = triaged(ctx.config, folder.defects, [*found, *flaky], ctx.run_id)
     log.write(rows)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock.runfolder import RunFolder
+from interlock.state import gates_not_run
 from interlock.statuses import CheckStatus, ContractStatus, GateStatus
 from interlock.store.records import (
     ERROR, FAIL, NOT_RUN, PASS, PENDING, SKIP, contract_key, contract_outcome, execution_outcome, duration_of_test, message_of_test,
@@ -64,11 +65,12 @@ def _family(kind: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def gate_section(gates: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def gate_section(gates: Mapping[str, Any] | None, not_run: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """The gates as the report shows them; `not_run` are gates a halted run never reached (shown NOT RUN, not FAIL)."""
     if not gates:
         return []
     return [
-        {"id": g["id"], "name": g["name"], "status": g["status"], "failed": sum(1 for c in g["conditions"] if c["status"] == GateStatus.FAIL),
+        {"id": g["id"], "name": g["name"], "status": GateStatus.NOT_RUN.value if g["id"] in not_run else g["status"], "failed": sum(1 for c in g["conditions"] if c["status"] == GateStatus.FAIL),
          "conditions": [{**{k: c[k] for k in ("id", "metric", "operator", "threshold", "actual", "blocking", "raw_status", "status", "artifact", "reason")},
                          "waivers": [f"{w.get('item') or 'whole condition'} · {w.get('approver', '')} · {w.get('ticket', '')} · until {w.get('expires', '')}"
                                      for w in c["waivers"]]}
@@ -284,7 +286,7 @@ def build_model(store: Store | None, artifacts_dir: Path | RunFolder, *, history
         "environment": environment or "", "run_id": state.get("run_id") or "",
         "started_at": state.get("started_at") or "", "halted_at": state.get("halted_at"),
         "status": (gates or {}).get("status", "unknown"), "gates_at": (gates or {}).get("generated_at", ""),
-        "gates": gate_section(gates),
+        "gates": gate_section(gates, gates_not_run(state.get("halted_at"))),
         "policy_relaxed": [f"{r['condition']}: {r['change']} (approved by {r['approver']}, ticket {r['ticket']}, expires {r['expires']}): {r['justification']}"
                            for r in (gates or {}).get("policy_relaxed", [])],
         "graph": graph_section(scope, index),

@@ -181,6 +181,38 @@ class Store:
             found.update((d, pk) for d, pk in conn.execute(sa.select(t.checks.c.digest, t.checks.c.pk).where(t.checks.c.digest.in_(chunk))))
         return found
 
+    # ------------------------------------------------------------------ forgetting
+
+    def forget(self, run_ids: Iterable[str]) -> list[str]:
+        """Remove runs (their results, gates, conditions and defects) in one transaction; returns the ids that were there.
+
+        Checks stay: they are shared by every run and cost one row each.
+        """
+        wanted = list(dict.fromkeys(run_ids))
+        with self.engine.begin() as conn:
+            found = {rid: pk for rid, pk in conn.execute(sa.select(t.runs.c.run_id, t.runs.c.pk).where(t.runs.c.run_id.in_(wanted)))} if wanted else {}
+            for chunk in _chunks(sorted(found.values())):
+                for child in t.CHILD_TABLES:
+                    conn.execute(child.delete().where(child.c.run_pk.in_(chunk)))
+                conn.execute(t.runs.delete().where(t.runs.c.pk.in_(chunk)))
+        return [rid for rid in wanted if rid in found]
+
+    def prunable(self, *, older_than: datetime | None = None, keep_last: int | None = None, environment: str | None = None) -> list[str]:
+        """The runs `prune` would remove, newest first: started (or recorded) before `older_than`, or beyond the newest `keep_last`."""
+        cutoff = utc_text(older_than) if older_than is not None else None
+        with self.engine.connect() as conn:
+            rows = self._run_rows(conn, environment=environment)
+        doomed = []
+        for i, r in enumerate(rows):
+            when = r.started_at or r.recorded_at
+            if (keep_last is not None and i >= keep_last) or (cutoff is not None and when is not None and when < cutoff):
+                doomed.append(r.run_id)
+        return doomed
+
+    def prune(self, *, older_than: datetime | None = None, keep_last: int | None = None, environment: str | None = None) -> list[str]:
+        """Remove the runs `prunable` names; returns their ids."""
+        return self.forget(self.prunable(older_than=older_than, keep_last=keep_last, environment=environment))
+
     # ------------------------------------------------------------------ reading
 
     def _run_rows(self, conn: sa.Connection, *, environment: str | None = None, limit: int | None = None) -> list[sa.Row[Any]]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from interlock.paths import shown as shown_path
 from interlock.config import Config
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule
 from interlock.contracts.pact.jobs import WORKERS_PER_CORE, broker_job, build_jobs, default_concurrency
@@ -50,7 +51,7 @@ def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None
     root = ctx.loaded.root
 
     def shown(path: Path) -> str:
-        return plan.origins.get(path) or (path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
+        return plan.origins.get(path) or shown_path(path, root)
 
     def artifact_path(path: Path) -> str:
         return path.relative_to(ctx.artifacts.root).as_posix() if path.is_relative_to(ctx.artifacts.root) else str(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.documents import PactFile
+from interlock.paths import shown
 from interlock.probes import redact_url
 from interlock.statuses import ContractStatus
 
@@ -98,7 +99,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
         if (origins or {}).get(item.path):
             source = origins[item.path]  # type: ignore[index]
         else:
-            source = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else str(item.path)
+            source = shown(item.path, root)
         records.append({
             "id": f"pact:{item.consumer}->{item.provider}", "kind": f"pact-{item.kind}", "consumer": item.consumer, "provider": item.provider,
             "source": source, "specification": item.specification, "status": _overall(interactions),

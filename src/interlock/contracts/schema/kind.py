@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy
 
+from interlock.paths import shown
 from interlock.config import Config, SchemaContract
 from interlock.contracts.schema.document import FAMILIES, SPEC_VERSION, load_spec
 from interlock.contracts.schema.live import StoreView, inspect_store
@@ -44,7 +45,7 @@ def entries(ctx: RunContext) -> list[Entry]:
 
 
 def _source(ctx: RunContext, path: Path) -> str:
-    return path.relative_to(ctx.loaded.root).as_posix() if path.is_relative_to(ctx.loaded.root) else str(path)
+    return shown(path, ctx.loaded.root)
 
 
 def settings(ctx: RunContext) -> dict[str, Any] | None:
