@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
-from interlock.probes import redact_url
+from interlock.urls import redact_url  # not through interlock.probes: that brings asyncio and packaging to every command
 
 if TYPE_CHECKING:
     from interlock.config import Environment, Loaded
