@@ -436,8 +436,10 @@ def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path
     if errors:
         raise SchemaViolation(f"{name} breaks its schema: " + "; ".join(errors[:5]))
     target = folder.path(name)
-    report = folder.redactor.data(report) if folder.redactor is not None else report  # captured output may hold a secret
-    atomic_write(target, dumps_report(report).encode("utf-8"))
+    text = dumps_report(report)
+    if folder.redactor is not None and folder.redactor.masks(text):  # captured output may hold a secret
+        text = dumps_report(folder.redactor.data(report))
+    atomic_write(target, text.encode("utf-8"))
     return target
 
 
