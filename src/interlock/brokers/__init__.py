@@ -40,6 +40,9 @@ class _Registry(MutableMapping[str, BrokerKind]):
     def __delitem__(self, name: str) -> None:
         del self._entries[name]
 
+    def __contains__(self, name: object) -> bool:  # Mapping's own would load the kind's module
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
