@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,8 +28,6 @@ __all__ = ["RunContext", "tool_versions", "utc_now"]
 
 def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
     """Installed versions of the named distributions (absent ones left out): evidence says what produced it."""
-    from importlib import metadata  # lazy: ~10 ms of import that only a step writing evidence needs
-
     versions = {}
     for name in names:
         try:
