@@ -7,6 +7,7 @@ input, 1 for a failed gate or verification, 3 for a halt).
 
 from __future__ import annotations
 
+import gc
 import json
 import shlex
 import sys
@@ -640,6 +641,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main() -> None:
     """Entry point: every error becomes one line and an exit code, never a traceback."""
+    gc.freeze()  # the imports' objects live as long as the command: collections (a large report makes many) need not walk them
     code: int = ExitCode.OK
     opts = Options()
     try:

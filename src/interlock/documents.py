@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from interlock.errors import Problem, UsageError
 
 
@@ -45,11 +43,16 @@ def load_document(path: Path) -> Any:
     kind = {".json": "JSON", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML"}.get(suffix)
     if kind is None:
         raise UsageError(Problem(str(path), f"unsupported document type {suffix or '(none)'}; use .json, .yaml or .toml"))
+    yaml_errors: tuple[type[Exception], ...] = ()
+    if kind == "YAML":
+        import yaml  # lazy: ~10 ms of import (its reader compiles a large regex) that JSON and TOML documents never need
+
+        yaml_errors = (yaml.YAMLError,)
     try:
         data = json.loads(text) if kind == "JSON" else yaml.safe_load(text) if kind == "YAML" else tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(Problem(str(path), f"not valid JSON: {exc.msg}", exc.lineno)) from None
-    except yaml.YAMLError as exc:
+    except yaml_errors as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UsageError(Problem(str(path), f"not valid YAML: {getattr(exc, 'problem', None) or exc}", mark.line + 1 if mark else None)) from None
     except tomllib.TOMLDecodeError as exc:

@@ -53,6 +53,7 @@ REPORT = EXECUTION_REPORT.filename
 SHARD_OPTION = "--interlock-shard"
 WALL_CLOCK = 3600.0  # seconds for a whole pytest run; the per-test limit is suite.timeout
 GRACE = 10.0  # after SIGINT, time for pytest to write its report before SIGKILL
+READ_PAUSE, READ_MANY = 0.02, 4096  # after a small read of pytest's output, wait this long (s) before the next; a read this big (bytes) comes at once
 PROGRESS_EVERY = 0.1  # seconds between progress events: a 2,000-test suite need not send one per line of dots
 # How each outcome counts: an expected failure proves nothing, so it counts as skipped.
 COUNTS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped", "xfailed": "skipped"}
@@ -167,6 +168,8 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
             chunk = os.read(process.stdout.fileno(), 65536)
             if not chunk:
                 break
+            if len(chunk) < READ_MANY:
+                time.sleep(READ_PAUSE)  # let output gather: pytest writes each test's letter on its own, one read per test cost ~20 µs here and a wake-up there
             out.write(redacted.feed(chunk))
             progress.feed(decoder.decode(chunk))
             if on_progress and (progress.seen, progress.total) != last and (progress.seen == progress.total or now - shown >= PROGRESS_EVERY):
@@ -433,8 +436,10 @@ def write_report(folder: ArtifactDir, name: str, report: dict[str, Any]) -> Path
     if errors:
         raise SchemaViolation(f"{name} breaks its schema: " + "; ".join(errors[:5]))
     target = folder.path(name)
-    report = folder.redactor.data(report) if folder.redactor is not None else report  # captured output may hold a secret
-    atomic_write(target, dumps_report(report).encode("utf-8"))
+    text = dumps_report(report)
+    if folder.redactor is not None and folder.redactor.masks(text):  # captured output may hold a secret
+        text = dumps_report(folder.redactor.data(report))
+    atomic_write(target, text.encode("utf-8"))
     return target
 
 

@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-import psutil
-
 #: Where auto ports are drawn from: under tests' blocks (20000+) and under the ephemeral range.
 AUTO_LOW, AUTO_HIGH = 10000, 20000
 _RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -101,6 +99,8 @@ def is_local(url: str) -> bool:
 
 
 def _process(pid: int) -> tuple[str | None, tuple[str, ...]]:
+    import psutil  # lazy, as everywhere here: only a run that starts or checks a service asks who holds a port
+
     try:
         process = psutil.Process(pid)
         return process.name(), tuple(process.cmdline())
@@ -109,6 +109,8 @@ def _process(pid: int) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _psutil_listeners(port: int) -> list[Listener]:
+    import psutil
+
     found = []
     for conn in psutil.net_connections(kind="tcp"):
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
@@ -173,6 +175,8 @@ def _proc_listeners(port: int) -> list[Listener]:
 
 def listeners(port: int) -> list[Listener]:
     """Every socket listening on TCP `port` (any address), with its process where it can be known."""
+    import psutil
+
     try:
         return _psutil_listeners(port)
     except (psutil.Error, OSError, NotImplementedError):
@@ -181,6 +185,8 @@ def listeners(port: int) -> list[Listener]:
 
 def process_tree(root: int) -> set[int]:
     """`root` and all its descendants now alive: what a service started as `root` may serve from."""
+    import psutil
+
     try:
         return {root, *(child.pid for child in psutil.Process(root).children(recursive=True))}
     except psutil.NoSuchProcess:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn
 
 from interlock import events as ev
 from interlock.statuses import CheckStatus, GateStatus, StepStatus
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress, TaskID
 
 _MARK = {"pass": "✓", "fail": "✗", "not_implemented": "✗", "done": "↺", "warn": "!"}
 
@@ -153,6 +155,8 @@ class ConsoleRenderer:
                 self.say(f"      {event.step} {event.done}/{event.total if event.total is not None else '?'} {event.label}".rstrip())
             return
         if self.progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn  # lazy: bars only on a terminal
+
             self.progress = RichProgress(TextColumn("      {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=self.console, transient=True)
             self.progress.start()
         if event.step not in self.tasks:

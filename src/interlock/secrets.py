@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
-from interlock.probes import redact_url
+from interlock.urls import redact_url  # not through interlock.probes: that brings asyncio and packaging to every command
 
 if TYPE_CHECKING:
     from interlock.config import Environment, Loaded
@@ -187,11 +187,14 @@ class Redactor:
 
         A large report is first dumped once (C speed) and returned as it is when nothing in it needs masking.
         """
-        if isinstance(value, (dict, list)):
-            dump = json.dumps(value, default=str)
-            if not any(form in dump for form in self.labels) and not _USERINFO.search(dump):
-                return value
+        if isinstance(value, (dict, list)) and not self.masks(json.dumps(value, default=str)):
+            return value
         return self._walk(value)
+
+    def masks(self, dump: str) -> bool:
+        """Whether JSON text (any indentation) holds a known value or a URL password: a writer that already
+        dumped a large document asks this before paying for `data`, which dumps it again."""
+        return any(form in dump for form in self.labels) or _USERINFO.search(dump) is not None
 
     def _walk(self, value: T) -> T:
         if isinstance(value, str):

@@ -14,10 +14,11 @@ from interlock import config
 from interlock.artifacts import ArtifactDir, validation_errors
 from interlock.defects import COLUMNS, read_log
 from interlock.events import AutomationExecuted, Event, Progress
-from interlock.execution import ReportFormatError, _Progress, collect_tests, dumps_report, read_report, run_suite, suite_command
+from interlock.execution import ReportFormatError, _Progress, collect_tests, dumps_report, read_report, run_suite, suite_command, write_report
 from interlock.regression import NOTHING
 from interlock.regression import run as regress
 from interlock.context import RunContext
+from interlock.secrets import MASK, Redactor
 from tests.support import config_head
 
 TOML = config_head("throwaway") + """
@@ -350,3 +351,19 @@ def test_report_text_is_json_with_a_line_per_test() -> None:
     assert sum(line.strip().startswith('{"nodeid": "tests/t.py::test_') for line in text.splitlines()) == 2
     assert sum(line.strip().startswith('{"nodeid"') for line in text.splitlines()) == 3  # and the collector
     assert json.loads(dumps_report({**report, "tests": []}))["tests"] == []
+
+
+@pytest.mark.parametrize("leak", ["token tok-5e1f09 in the output", "fetched https://bot:hunter2@ci.example/x"])
+def test_written_report_masks_what_a_test_printed_and_is_dumped_once_when_clean(tmp_path: Path, leak: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import interlock.execution as execution
+
+    monkeypatch.setattr(execution, "validation_errors", lambda *_: [])  # a minimal report: this is about what is written
+    test = {"nodeid": "tests/t.py::test_a", "outcome": "failed", "call": {"outcome": "failed", "longrepr": "E assert 1 == 2"}}
+    clean = {"exitcode": 1, "root": "/sut", "tests": [test], "interlock": {"failures": []}}
+    folder = ArtifactDir(tmp_path, Redactor({"tok-5e1f09": "API_TOKEN"}))
+    assert write_report(folder, "r.json", clean).read_text("utf-8") == dumps_report(clean)
+
+    leaky = {**clean, "tests": [{**test, "call": {"outcome": "failed", "longrepr": f"E {leak}"}}]}
+    written = write_report(folder, "r.json", leaky).read_text("utf-8")
+    assert "tok-5e1f09" not in written and "hunter2" not in written and MASK in written
+    assert json.loads(written)["tests"][0]["nodeid"] == "tests/t.py::test_a"

@@ -234,3 +234,11 @@ def test_step_1_2_says_when_a_marked_secret_cannot_be_masked(tmp_path: Path, mon
     ctx = RunContext(runspec.build(load(tmp_path / "interlock.toml"), "integration"), ArtifactDir(tmp_path / "art"), lambda e: None, lambda k: (True, "test"), "run1")
     notes = unmasked_secrets(ctx)
     assert [n.split()[0] for n in notes] == ["SHOP_PIN", "UNSET_ONE"] and "shorter than 6" in notes[0] and "1234" not in " ".join(notes)
+
+
+def test_masks_tells_whether_json_text_holds_a_secret_however_it_is_indented() -> None:
+    redactor = Redactor({TOKEN: "API_TOKEN"})
+    for indent in (None, 2):
+        assert redactor.masks(json.dumps({"out": [f"uses {TOKEN}"]}, indent=indent))
+        assert redactor.masks(json.dumps({"url": "amqp://guest:pw@host/"}, indent=indent))
+        assert not redactor.masks(json.dumps({"out": ["nothing here"], "url": "amqp://host/"}, indent=indent))
