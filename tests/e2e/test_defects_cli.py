@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
-from .conftest import Shop
+from .conftest import Finished, Shop
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +24,9 @@ def gate(shop: Shop, number: int) -> dict:
     return json.loads((shop.artifacts / "gate-results.json").read_text())["gates"][number - 1]
 
 
-def test_critical_failure_halts_resumes_after_mitigation_and_passes_gate_3_once_fixed_and_regressed(shop: Shop) -> None:
-    # A critical test fails: the run stops at the protocol's defect review.
-    shop.edit("tests/test_checkout.py", "assert response.status_code == 201", "assert response.status_code == 299")
-    halted = shop.interlock("run", "--env", "integration")
+def test_critical_failure_halts_resumes_after_mitigation_and_passes_gate_3_once_fixed_and_regressed(halted_run: Finished, tmp_path: Path) -> None:
+    # A critical test fails: the run stops at the protocol's defect review (the session's halted_run, on a copy).
+    shop, halted = halted_run.copy(tmp_path / "shop"), halted_run.run
     assert halted.code == 3, halted.output
     lines = halted.stdout.splitlines()
     assert "[ERROR] Integration suite reported critical failures." in lines

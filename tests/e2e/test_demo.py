@@ -5,19 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 
 from interlock.artifacts import PROTOCOL_ARTIFACTS, schema
 
-from .conftest import Shop
+from .conftest import Finished, Shop
 
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_run_passes_all_gates_and_verifies(shop: Shop) -> None:
-    result = shop.interlock("run", "--env", "integration", "--yes")
+def test_demo_run_passes_all_gates_and_verifies(passed_run: Finished, tmp_path: Path) -> None:
+    shop, result = passed_run.copy(tmp_path / "shop"), passed_run.run  # `interlock run --env integration --yes`, once a session
     assert result.code == 0, result.output
     for line in (
         "[PHASE 1 START] - Aligning integration scope with architecture and delivery artifacts...",
@@ -92,10 +93,9 @@ def test_missing_prerequisite_halts_before_phase_2(shop: Shop) -> None:
     assert len(finished) == 1 and finished[0]["exit_code"] == 3
 
 
-def test_failing_pact_with_recorded_mitigation_passes_gate_2_naming_it(shop: Shop) -> None:
-    # The consumer now expects a field the provider does not serve: only this interaction can fail.
-    shop.edit("contracts/pacts/orders-catalog.json", '"currency": "EUR", "stock": 120}', '"currency": "EUR", "stock": 120, "rating": 5}')
-    unmitigated = shop.interlock("run", "--env", "integration", "--yes")
+def test_failing_pact_with_recorded_mitigation_passes_gate_2_naming_it(rating_run: Finished, tmp_path: Path) -> None:
+    # The consumer now expects a field the provider does not serve: only this interaction can fail (the session's rating_run).
+    shop, unmitigated = rating_run.copy(tmp_path / "shop"), rating_run.run
     assert unmitigated.code == 1, unmitigated.output
     assert "orders->catalog: a request for product 1: $ Actual map is missing the following keys: rating" in unmitigated.stdout
     [defect] = [r for r in csv.DictReader(io.StringIO((shop.artifacts / "defect-log.csv").read_text())) if r["source"] == "contract"]

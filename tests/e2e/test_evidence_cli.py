@@ -1,8 +1,9 @@
 """Issue 7's must-shows through the CLI: a deterministic bundle, tamper-evident verification, a valid BagIt bag.
 
 One full `interlock run` of a private copy of the demo shop (in a git repository,
-so the manifest records a commit) is shared by the module; each test that
-changes anything works on its own copy of that shop, or on zips written beside it.
+so the manifest records a commit), the session's `passed_run`, is shared by the
+module through a copy; each test that changes anything works on its own copy of
+that shop, or on zips written beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,19 +24,13 @@ import pytest
 
 from interlock.metrics import UNBUNDLED
 
-from .conftest import Result, Shop, as_if_a_step_wrote, new_shop
+from .conftest import Finished, Result, Shop, as_if_a_step_wrote
 
 pytestmark = pytest.mark.e2e
 
 ZIP, SIGNOFF, MANIFEST = "INTEGRATION-EVIDENCE.zip", "integration-signoff.json", "integration-evidence-manifest.json"
 COMPLETE = "[PROTOCOL COMPLETE] - Integration validation approved. Ready for Protocol 4 (Quality Audit)."
 BAGIT = Path(sys.executable).parent / "bagit.py"
-
-
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @dataclass
@@ -56,18 +50,16 @@ class Sealed:
     def verify(self, zip_path: Path, *extra: str) -> Result:
         return self.shop.interlock("verify", str(zip_path), "--pubkey", str(self.pubkey), *extra)
 
+    def verify_many(self, zip_paths: Iterable[Path]) -> list[Result]:
+        """`verify` of each zip, all in one process (see Shop.interlock_many)."""
+        return self.shop.interlock_many(*(("verify", str(path), "--pubkey", str(self.pubkey)) for path in zip_paths))
+
 
 @pytest.fixture(scope="module")
-def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
+def sealed(passed_run: Finished, tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     """One full run, all four gates passing, of a shop committed to git (its evidence folders ignored)."""
-    shop = new_shop(tmp_path_factory.mktemp("sealed"))
-    (shop.root / ".gitignore").write_text(".artifacts/\n.interlock/\n.run/\n__pycache__/\n", "utf-8")
-    _git(shop.root, "init", "-q")
-    _git(shop.root, "add", "-A")
-    _git(shop.root, "commit", "-qm", "system under test")
-    result = shop.interlock("run", "--env", "integration", "--yes")
-    assert result.code == 0, result.output
-    return Sealed(shop, result, _git(shop.root, "rev-parse", "HEAD"))
+    assert passed_run.commit is not None
+    return Sealed(passed_run.copy(tmp_path_factory.mktemp("sealed") / "shop"), passed_run.run, passed_run.commit)
 
 
 def _copy(shop: Shop, target: Path) -> Shop:
@@ -217,9 +209,8 @@ def test_bundling_twice_gives_byte_identical_zips(sealed: Sealed, tmp_path: Path
 
 
 def _verify_each(sealed: Sealed, tampered: dict[str, Path]) -> None:
-    """`interlock verify` on each tampered zip (side by side: each is its own process) must name its entry."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = dict(zip(tampered, pool.map(sealed.verify, tampered.values())))
+    """`interlock verify` on each tampered zip (one after another in one process) must name its entry."""
+    results = dict(zip(tampered, sealed.verify_many(tampered.values()), strict=True))
     for name, result in results.items():
         _assert_rejected(result, name)
 

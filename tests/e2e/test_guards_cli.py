@@ -1,7 +1,7 @@
 """The two false-green guards on a real run of the demo shop, committed to git.
 
-One full run (all gates pass, every declared component probed), then the
-code changes: the sign-off is refused, and evidence re-bundled at the new
+One full run (all gates pass, every declared component probed; the session's
+`passed_run`, on a copy), then the code changes: the sign-off is refused, and evidence re-bundled at the new
 commit fails Gate 4 naming both commits.
 """
 
@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 
-from .conftest import new_shop
+from .conftest import Finished, git
 
 ARTIFACTS = ("environment-validation-report.json", "integration-signoff.json", "integration-evidence-manifest.json")
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "-c", "commit.gpgsign=false", *args],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def commit(root: Path, message: str) -> str:
@@ -29,12 +22,8 @@ def commit(root: Path, message: str) -> str:
     return git(root, "rev-parse", "HEAD")
 
 
-def test_a_run_probes_every_declared_component_and_never_signs_another_commit(tmp_path: Path) -> None:
-    shop = new_shop(tmp_path)
-    (shop.root / ".gitignore").write_text(".artifacts/\n.interlock/\n.run/\n__pycache__/\n", "utf-8")
-    git(shop.root, "init", "-q")
-    first = commit(shop.root, "system under test")
-    run = shop.interlock("run", "--env", "integration", "--yes")
+def test_a_run_probes_every_declared_component_and_never_signs_another_commit(passed_run: Finished, tmp_path: Path) -> None:
+    shop, first, run = passed_run.copy(tmp_path / "shop"), passed_run.commit, passed_run.run  # `run --env integration --yes` at a commit
     assert run.code == 0, run.output
     report, envelope, manifest = (json.loads((shop.artifacts / name).read_text("utf-8")) for name in ARTIFACTS)
     checked = {c["id"] for c in report["checks"]}

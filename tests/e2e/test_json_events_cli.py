@@ -11,7 +11,7 @@ import pytest
 
 from interlock.defects import COLUMNS
 
-from .conftest import Shop, new_shop
+from .conftest import Finished, Shop, finished_run
 
 SECRET_URL = "postgresql://shop:hunter2-not-shown@db.example:5432/shop"
 
@@ -25,18 +25,21 @@ def events_of(stdout: str) -> list[dict]:
     return parsed
 
 
+@pytest.fixture(scope="session")
+def json_run(tmp_path_factory: pytest.TempPathFactory) -> Finished:
+    """One demo run with --json, made once a session (the tests of this module may run on both workers)."""
+    return finished_run(tmp_path_factory, "json-events", ("run", "--env", "integration", "--yes", "--json"), 0, in_git=False)
+
+
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Shop, list[dict]]:
-    """One demo run with --json: the shop and its events."""
-    shop = new_shop(tmp_path_factory.mktemp("json-events"))
-    result = shop.interlock("run", "--env", "integration", "--yes", "--json")
-    assert result.code == 0, result.output
-    return shop, events_of(result.stdout)
+def ran(json_run: Finished, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shop, list[dict]]:
+    """A copy of that run's shop, for the commands the tests run in it, and the run's events."""
+    return json_run.copy(tmp_path_factory.mktemp("json-events") / "shop"), events_of(json_run.run.stdout)
 
 
 @pytest.mark.first
-def test_run_finished_is_the_last_event_and_the_outputs_come_before_it(ran: tuple[Shop, list[dict]]) -> None:
-    shop, events = ran
+def test_run_finished_is_the_last_event_and_the_outputs_come_before_it(json_run: Finished) -> None:
+    shop, events = json_run.shop, events_of(json_run.run.stdout)  # the run's own folder: its events name its paths
     assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == 0
     assert [e["event"] for e in events].count("run_finished") == 1
     published = [i for i, e in enumerate(events) if e["event"] == "run_published"]

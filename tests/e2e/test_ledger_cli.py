@@ -1,7 +1,7 @@
 """Issue 13's run ledger through the CLI: every hand-edit of the evidence, and every mix of code identities, is refused by name.
 
 Two full runs of private copies of the demo shop, each committed to git, are
-shared by the module: one where every gate passes, one halted at the defect
+shared by the session (each module takes a copy): one where every gate passes, one halted at the defect
 review by a failing critical test. Each test edits its own copy of one of them
 as an adversary would, then asks `interlock bundle` and `interlock signoff` to
 seal and sign it: both must exit 1 with a line naming the edited file. An edit
@@ -15,13 +15,12 @@ import csv
 import io
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from .conftest import Result, Shop, new_shop
+from .conftest import Finished, Result, Shop, git
 
 pytestmark = pytest.mark.e2e
 
@@ -29,40 +28,16 @@ REPORT, SCOPE, ENV = "test-execution-report.json", "integration-scope-matrix.jso
 DEFECTS, RECS, LEDGER = "defect-log.csv", "forward-recommendations.md", "run-ledger.jsonl"
 
 
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", *args],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def committed(shop: Shop) -> str:
-    """Put the shop copy under git (its evidence and interlock's folder ignored) and return the commit."""
-    (shop.root / ".gitignore").write_text(".artifacts/\n.interlock/\n.run/\n__pycache__/\n.pytest_cache/\n", "utf-8")
-    git(shop.root, "init", "-q")
-    git(shop.root, "add", "-A")
-    git(shop.root, "commit", "-qm", "A")
-    return git(shop.root, "rev-parse", "HEAD")
-
-
 @pytest.fixture(scope="module")
-def passed(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+def passed(passed_run: Finished, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     """A full run at commit A where all four gates pass."""
-    shop = new_shop(tmp_path_factory.mktemp("passed"))
-    committed(shop)
-    result = shop.interlock("run", "--yes")
-    assert result.code == 0, result.output
-    return shop
+    return passed_run.copy(tmp_path_factory.mktemp("passed") / "shop")
 
 
 @pytest.fixture(scope="module")
-def halted(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+def halted(halted_run: Finished, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     """A run halted at the defect review (exit 3): a critical test fails, so the log holds an open critical defect."""
-    shop = new_shop(tmp_path_factory.mktemp("halted"))
-    shop.edit("tests/test_checkout.py", "assert response.status_code == 201", "assert response.status_code == 299")
-    committed(shop)
-    result = shop.interlock("run")
-    assert result.code == 3, result.output
-    return shop
+    return halted_run.copy(tmp_path_factory.mktemp("halted") / "shop")
 
 
 def copy(shop: Shop, tmp_path: Path) -> Shop:

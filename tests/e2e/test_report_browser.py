@@ -27,7 +27,7 @@ from tests.sample import BROKEN_ITEM, sample_test_ids, write_sample
 from interlock.store import open_store
 from tests.unit.test_junit import validate as validate_junit
 
-from .conftest import Shop
+from .conftest import Finished
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -138,15 +138,14 @@ def test_report_renders_in_chromium_from_a_file_url_without_network(browser: Any
         context.close()
 
 
-def test_two_demo_runs_one_with_a_broken_contract(browser: Any, shop: Shop, tmp_path: Path) -> None:
+def test_two_demo_runs_one_with_a_broken_contract(browser: Any, passed_run: Finished, rating_run: Finished, tmp_path: Path) -> None:
     store_root = tmp_path / "history"
-    first = shop.interlock("run", "--env", "integration", "--yes")
+    first = passed_run.run  # `run --env integration --yes`, once a session
     assert first.code == 0, first.output
     with open_store(None, store_root) as store:
-        store.record_run(shop.artifacts, git_commit="demo-1")
-    # the consumer now expects a field the provider does not serve: exactly one contract item fails
-    shop.edit("contracts/pacts/orders-catalog.json", '"currency": "EUR", "stock": 120}', '"currency": "EUR", "stock": 120, "rating": 5}')
-    second = shop.interlock("run", "--env", "integration", "--yes")
+        store.record_run(passed_run.copy(tmp_path / "first").artifacts, git_commit="demo-1")
+    # the consumer now expects a field the provider does not serve: exactly one contract item fails (the session's rating_run)
+    shop, second = rating_run.copy(tmp_path / "shop"), rating_run.run
     assert second.code == 1, second.output
     with open_store(None, store_root) as store:
         store.record_run(shop.artifacts, git_commit="demo-2")
