@@ -140,8 +140,7 @@ class Broker(Model):
     @model_validator(mode="after")
     def _mode_of_the_kind(self) -> Broker:
         """A mode on a kind without modes would be silently ignored: refuse it instead."""
-        modes = BROKER_KINDS[self.kind].modes
-        if "mode" in self.model_fields_set and self.mode not in modes:
+        if "mode" in self.model_fields_set and self.mode not in BROKER_KINDS[self.kind].modes:  # a kind's module loads only when asked
             with_modes = ", ".join(f"`{name}`" for name, kind in BROKER_KINDS.items() if kind.modes)
             raise ValueError(f"`mode` applies to kind {with_modes} only; a {self.kind} broker has no mode")
         return self
