@@ -242,6 +242,8 @@ class Engine:
                 halted = self._phases(ctx, state, staging)
             finally:
                 self._stop_services(ctx)
+            if halted:
+                self._relative_paths(ctx)
             kept = self._keep_sealed(ctx, staging)
             self._publish(staging)  # only a run that finished or halted replaces the previous evidence
             document = gate_results(ArtifactDir(self.published), self.loaded)
@@ -257,6 +259,19 @@ class Engine:
         self.emit(RunPublished(str(self.published)))  # the outputs derived from the artifacts are written now, before the last event
         self.emit(RunFinished(status, int(code), gates, str(bundle) if bundle.exists() else None, kept))
         return code
+
+    def _relative_paths(self, ctx: RunContext) -> None:
+        """A halted run never reaches 4.1's pass, yet publishes its artifacts: make their machine paths relative here,
+        ledgered as interlock's edit (as 4.1 does), so a resumed run's Gate 4 finds every byte accounted for."""
+        from interlock.phases.bundle import evidence_files, relative_paths
+
+        root = ctx.artifacts.root
+        before = ledger.tracked(root)
+        relative_paths(root, evidence_files(root), ctx.loaded.root)
+        changed, _ = ledger.changes(before, ledger.tracked(root))
+        if changed:
+            ledger.line_for_step(ctx, "halt", "edit", "absolute paths made relative in the halted run's artifacts: " + ", ".join(sorted(changed))[:500],
+                                 before, changed, [])
 
     def _keep_sealed(self, ctx: RunContext, staging: Path) -> str | None:
         """Carry the last sealed bundle into a run that sealed none (halted, failed before 4.1, sealing refused).

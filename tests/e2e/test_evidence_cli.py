@@ -366,3 +366,7 @@ def test_a_halted_run_keeps_the_last_sealed_bundle_verifiable_and_says_which_gat
     assert verified.code == 0, verified.output
     gates = json.loads((shop.artifacts / "gate-results.json").read_text())
     assert [g["status"] for g in gates["gates"]] == ["fail"] * 4  # the artifact keeps its schema: a gate without evidence fails there
+    machine = {str(shop.root), str(shop.root.resolve()), str(CHECKOUT), sys.prefix, sys.base_prefix}
+    leaked = [f"{p.relative_to(shop.artifacts)}: {m}" for p in shop.artifacts.rglob("*") if p.is_file() and p.name != ZIP
+              for m in machine if m.encode() in p.read_bytes()]
+    assert leaked == []  # the halted run's own artifacts and logs (the interpreter in pytest-collect.log) hold no machine path either
