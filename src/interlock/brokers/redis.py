@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from interlock.brokers.base import SILENCE_SLACK, BrokerKind, Captured, CaptureFailed, NoMessage, gather, plain, silent
@@ -110,6 +111,21 @@ def stream_entry(fields: dict[Any, Any]) -> Captured:
     return Captured(body if isinstance(body, bytes) else str(body).encode(), headers)
 
 
+@contextmanager
+def _failures(where: str, url: str, timeout: float) -> Iterator[None]:
+    """A Redis error while waiting for a message, as the CaptureFailed that names what was read (key and mode) and why."""
+    import redis
+
+    try:
+        yield
+    except redis.TimeoutError:
+        raise CaptureFailed(f"{where}: Redis {host_port(url, DEFAULT_PORT)}: {silent(timeout)}") from None
+    except redis.ConnectionError as exc:
+        raise CaptureFailed(f"{where}: Redis {connection_lost(host_port(url, DEFAULT_PORT), exc, url)}") from None
+    except redis.RedisError as exc:
+        raise CaptureFailed(f"{where} failed: {scrub(describe(exc), url)}") from None
+
+
 def _capture_stream(url: str, stream: str, trigger: Callable[[], None], timeout: float, settle: float) -> list[Captured]:
     import redis
 
@@ -125,15 +141,9 @@ def _capture_stream(url: str, stream: str, trigger: Callable[[], None], timeout:
         found: list[Captured] = []
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
-            try:
+            with _failures(f"XREAD on stream {stream!r}", url, timeout):
                 # RESP2, the client's protocol: a list of [stream, [(id, fields), ...]]
                 answer = cast("list[list[Any]] | None", client.xread({stream: last}, count=100, block=max(1, int(remaining * 1000))))
-            except redis.TimeoutError:
-                raise CaptureFailed(f"XREAD on stream {stream!r}: Redis {host_port(url, DEFAULT_PORT)}: {silent(timeout)}") from None
-            except redis.ConnectionError as exc:
-                raise CaptureFailed(f"XREAD on stream {stream!r}: Redis {connection_lost(host_port(url, DEFAULT_PORT), exc, url)}") from None
-            except redis.RedisError as exc:
-                raise CaptureFailed(f"XREAD on stream {stream!r} failed: {scrub(describe(exc), url)}") from None
             for _, entries in answer or []:
                 for entry_id, fields in entries:
                     last = entry_id
@@ -172,17 +182,11 @@ def _capture_pubsub(url: str, channel: str, trigger: Callable[[], None], timeout
 
         def poll() -> list[Captured]:
             found = []
-            try:
+            with _failures(where, url, timeout):
                 while (message := pubsub.get_message(timeout=0.05)) is not None:
                     if message.get("type") == "message":
                         data = message["data"]
                         found.append(Captured(data if isinstance(data, bytes) else str(data).encode()))
-            except redis.TimeoutError:
-                raise CaptureFailed(f"{where}: Redis {host_port(url, DEFAULT_PORT)}: {silent(timeout)}") from None
-            except redis.ConnectionError as exc:
-                raise CaptureFailed(f"{where}: Redis {connection_lost(host_port(url, DEFAULT_PORT), exc, url)}") from None
-            except redis.RedisError as exc:
-                raise CaptureFailed(f"{where} failed: {scrub(describe(exc), url)}") from None
             return found
 
         return gather(poll, channel, timeout, settle, where, interval=0.0)
