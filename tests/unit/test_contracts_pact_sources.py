@@ -541,3 +541,16 @@ def test_pact_logs_hold_no_secret_once_the_step_is_done(tmp_path: Path, serve, m
     logs = {p.name: p.read_text("utf-8") for p in (tmp_path / "art" / "logs").iterdir()}
     assert any("***" in text for text in logs.values()), logs  # the mismatch was printed, masked
     assert not [name for name, text in logs.items() if secret in text], logs
+
+
+def test_sources_are_recorded_relative_to_the_project_or_labelled_outside_it(tmp_path: Path) -> None:
+    project, outside = tmp_path / "project", tmp_path / "elsewhere" / "pacts"
+    project.mkdir()
+    write_pacts(project)
+    outside.mkdir(parents=True)
+    (outside / "other-catalog.json").write_text(json.dumps(pact_doc("other", "catalog")))
+    ctx = context(project, f'[contracts.pact]\nsources = ["pacts", "{outside}"]\n')
+    settings = pact.settings(ctx, pact.prepare(ctx))
+    assert settings["sources"] == ["pacts", "external:elsewhere/pacts"]  # an absolute machine path is no evidence
+    assert sorted(p["path"] for p in settings["pact_files"]) == ["external:pacts/other-catalog.json", "pacts/app-catalog.json", "pacts/web-catalog.json"]
+    assert str(tmp_path) not in json.dumps(settings)

@@ -59,7 +59,7 @@ def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None
     broker = pact.broker
     return {
         "verifier": "pact.verifier.Verifier (Rust reference verifier, offline)",
-        "sources": [redact_url(getattr(s, "url", s)) if source_url(s) else s for s in pact.sources],
+        "sources": [redact_url(getattr(s, "url", s)) if source_url(s) else shown_path(ctx.loaded.resolve(str(s)), root) for s in pact.sources],
         "pact_files": [{"path": shown(p.path), "sha256": sha256_file(p.path), "consumer": p.consumer, "provider": p.provider, "kind": p.kind,
                         "specification": p.specification, "interactions": len(p.interactions)} for p in plan.pacts],
         "fetched": [{"url": f.url, "saved_as": artifact_path(f.path) if f.path else None, "sha256": f.sha256, "error": f.error} for f in plan.fetched],
