@@ -294,3 +294,48 @@ def test_a_real_sdk_exporter_sends_spans_that_become_the_expected_lines(run: Run
     assert parent["service"] == child["service"] == "catalog" and child["attributes"] == {"db.system": "sqlite"}
     assert parent["end_ns"] >= child["end_ns"] >= child["start_ns"] >= parent["start_ns"] > 0
     assert run.counters()["by_service"]["catalog"]["spans"] == 2
+
+
+def test_a_flood_of_connections_is_served_by_a_fixed_pool_and_idle_ones_lose_their_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from interlock.otlp import receiver as module
+
+    monkeypatch.setattr(module._Handler, "timeout", 0.5)
+    run = Run(tmp_path)
+    host, port = run.endpoint.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(module.WORKERS + 2)]  # hold every worker, send nothing
+    slow = socket.create_connection((host, int(port)))
+    slow.sendall(b"POST /v1/traces HTTP/1.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n")
+    try:
+        started = time.monotonic()
+        body = request("orders").SerializeToString()
+        with ThreadPoolExecutor(32) as pool:
+            statuses = list(pool.map(lambda n: run.post("traces", body, PROTOBUF).status_code, range(64)))
+        assert statuses == [200] * 64 and time.monotonic() - started < 15
+        workers = [t for t in threading.enumerate() if t.name.startswith("interlock-otlp")]
+        assert len(workers) == module.WORKERS + 2  # the pool, the acceptor, the counters writer: no thread per connection
+        assert b" 408 " in slow.recv(200)  # the slow body lost its worker and was told why
+        counters = run.counters()
+        assert counters["by_service"]["orders"]["spans"] == 64 and counters["rejected"]["malformed"] == 1
+    finally:
+        for sock in (*idle, slow):
+            sock.close()
+        run.receiver.stop()
+
+
+def test_a_half_line_left_by_a_killed_run_is_cut_and_counted_before_appending(tmp_path: Path) -> None:
+    first = Run(tmp_path)
+    first.post("traces", request("orders", 1).SerializeToString(), PROTOBUF)
+    first.receiver.stop()
+    with first.spans_file.open("a", encoding="utf-8") as out:
+        out.write('{"trace_id": "5b8e')  # the kill came mid-write
+    second = Run(tmp_path)
+    try:
+        second.post("traces", request("orders", 1, first=7).SerializeToString(), PROTOBUF)
+        assert [line["span_id"] for line in second.lines()] == ["0000000000000001", "0000000000000007"]
+        assert second.counters()["dropped_spans"] == 1
+    finally:
+        second.receiver.stop()
