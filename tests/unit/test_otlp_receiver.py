@@ -25,7 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan, Status
 
 from interlock.otlp import SENDER_HEADER
 from interlock.otlp.receiver import Receiver
-from interlock.otlp.spans import read_spans
+from interlock.otlp.spans import read_counters, read_spans
 from interlock.secrets import Redactor
 from tests.support import free_ports
 
@@ -47,7 +47,9 @@ class Run:
 
     def counters(self) -> dict[str, Any]:
         self.receiver.write_counters()
-        return json.loads(self.counters_file.read_text("utf-8"))
+        counters = read_counters(self.counters_file)  # every counters file the receiver writes is the shape its reader checks
+        assert counters is not None
+        return dict(counters)
 
     def lines(self) -> list[dict[str, Any]]:
         return [dict(span) for span in read_spans(self.spans_file)]

@@ -42,3 +42,29 @@ def test_a_bad_line_raises_naming_the_file_the_line_and_the_problem(tmp_path: Pa
     assert next(spans) == GOOD
     with pytest.raises(SpanFileError, match=f"s.jsonl:2: .*{problem}"):
         next(spans)
+
+
+COUNTERS = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 2, "metrics": 0, "logs": 0},
+            "rejected": {"malformed": 1, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
+            "by_service": {"orders": {"spans": 3, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 1}}}
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"requests": {"traces": 2}}, "requests does not count traces, metrics, logs"),
+    ({"dropped_spans": -1}, "dropped_spans or forward_failures is not a count"),
+    ({"by_service": {"orders": {"spans": True}}}, "by_service.orders does not count spans"),
+    ({"endpoint": None, "by_service": None}, "by_service is not an object"),
+])
+def test_the_counters_file_is_read_back_and_a_foreign_shape_is_refused(tmp_path: Path, change: dict, problem: str) -> None:
+    from interlock.otlp.spans import read_counters
+
+    path = tmp_path / "otlp-receiver.json"
+    assert read_counters(path) is None  # no receiver ran
+    path.write_text(json.dumps(COUNTERS), "utf-8")
+    assert read_counters(path) == COUNTERS
+    path.write_text(json.dumps({**COUNTERS, **change}), "utf-8")
+    with pytest.raises(SpanFileError, match=f"otlp-receiver.json: not the OTLP receiver's counters: {problem}"):
+        read_counters(path)
+    path.write_text("{", "utf-8")
+    with pytest.raises(SpanFileError, match="not JSON"):
+        read_counters(path)

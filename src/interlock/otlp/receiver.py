@@ -47,7 +47,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from interlock.files import atomic_write
 from interlock.otlp import SENDER_HEADER, TESTS_SERVICE
-from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, Span
+from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, ReceiverCounters, ServiceCounts, Span
 from interlock.secrets import Redactor
 from interlock.statuses import SpanKind, SpanStatus
 
@@ -135,11 +135,11 @@ class Counters:
         reserved = sum(max(0, share - kept.get(slot, 0)) for slot in slots if slot != mine)
         return max(0, min(count, free - reserved))
 
-    def document(self) -> dict[str, Any]:
-        """The counters file's JSON."""
-        return {"endpoint": self.endpoint, "forward": self.forward, "requests": dict(self.requests), "rejected": dict(self.rejected),
-                "dropped_spans": self.dropped_spans, "forward_failures": self.forward_failures,
-                "by_service": {name: dict(numbers) for name, numbers in sorted(self.by_service.items())}}
+    def document(self) -> ReceiverCounters:
+        """The counters file's JSON (`spans.read_counters` reads it back)."""
+        return ReceiverCounters(endpoint=self.endpoint, forward=self.forward, requests=dict(self.requests), rejected=dict(self.rejected),
+                                dropped_spans=self.dropped_spans, forward_failures=self.forward_failures,
+                                by_service={name: ServiceCounts(**numbers) for name, numbers in sorted(self.by_service.items())})  # type: ignore[typeddict-item]
 
     def resume(self, previous: Any) -> None:
         """Continue the counts of an earlier receiver of the same run (a resumed run appends); anything unreadable starts at zero."""
