@@ -341,3 +341,17 @@ def test_a_half_line_left_by_a_killed_run_is_cut_and_counted_before_appending(tm
         assert second.counters()["dropped_spans"] == 1
     finally:
         second.receiver.stop()
+
+
+def test_a_span_file_that_cannot_be_written_is_a_clear_error_and_frees_the_port(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("a file where the folder should be", "utf-8")
+    [port] = free_ports(1)
+    receiver = Receiver(spans_file=tmp_path / "logs" / "otlp-spans.jsonl", counters_file=tmp_path / "c.json", redactor=Redactor(), services=[], port=port)
+    from interlock.otlp.receiver import ReceiverError
+
+    with pytest.raises(ReceiverError, match="cannot append to .*otlp-spans.jsonl"):
+        receiver.start()
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # released

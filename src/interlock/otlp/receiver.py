@@ -540,9 +540,14 @@ class Receiver:
             self.counters.resume(json.loads(self.counters_file.read_text("utf-8")))
         except (OSError, ValueError):
             pass  # no earlier receiver in this run, or its counters unreadable: counting starts at zero
-        self.spans_file.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self._end_with_a_whole_line(self._fd)
+        try:
+            self.spans_file.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._end_with_a_whole_line(self._fd)
+        except OSError as exc:
+            server.server_close()
+            self._server = None
+            raise ReceiverError(f"cannot append to {self.spans_file}: {exc.strerror or exc}") from None
         if self.forward:
             self._forwarder = Forwarder(self.forward, self.counters)
         self._threads = [threading.Thread(target=server.work, name=f"interlock-otlp-{n}", daemon=True) for n in range(WORKERS)]
