@@ -544,10 +544,14 @@ class Receiver:
             self.spans_file.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._end_with_a_whole_line(self._fd)
+            self.write_counters()
         except OSError as exc:
             server.server_close()
             self._server = None
-            raise ReceiverError(f"cannot append to {self.spans_file}: {exc.strerror or exc}") from None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            raise ReceiverError(f"cannot write {exc.filename or self.spans_file}: {exc.strerror or exc}") from None
         if self.forward:
             self._forwarder = Forwarder(self.forward, self.counters)
         self._threads = [threading.Thread(target=server.work, name=f"interlock-otlp-{n}", daemon=True) for n in range(WORKERS)]
@@ -555,7 +559,6 @@ class Receiver:
         self._threads.append(threading.Thread(target=self._write_counters_while_running, name="interlock-otlp-counters", daemon=True))
         for thread in self._threads:
             thread.start()
-        self.write_counters()
         return self.endpoint
 
     def _end_with_a_whole_line(self, fd: int) -> None:
