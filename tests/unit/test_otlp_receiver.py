@@ -355,3 +355,17 @@ def test_a_span_file_that_cannot_be_written_is_a_clear_error_and_frees_the_port(
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # released
+
+
+def test_spans_that_cannot_be_written_get_503_and_are_counted_dropped_not_kept(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run.receiver, "_append", full)
+    response = run.post("traces", request("orders", 3).SerializeToString(), PROTOBUF)
+    assert response.status_code == 503 and "No space left on device" in response.text
+    monkeypatch.undo()
+    assert run.post("traces", request("orders", 1, first=9).SerializeToString(), PROTOBUF).status_code == 200
+    counters = run.counters()
+    assert counters["by_service"]["orders"] == {"spans": 1, "metrics": 0, "logs": 0, "dropped": 3, "rejected": 0}
+    assert counters["dropped_spans"] == 3 and counters["rejected"] == {"malformed": 0, "too_large": 0} and len(run.lines()) == 1

@@ -365,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(rejected.status, "text/plain", rejected.reason.encode())
             return
         except Exception as exc:  # noqa: BLE001 - whatever a payload makes fail is that payload's refusal, never the run's
-            receiver.count_rejection(signal, 500, sender)
+            receiver.count_rejection(signal, 400, sender)  # a payload the decoder chokes on is counted as malformed
             self._answer(500, "text/plain", f"the receiver could not take this payload: {type(exc).__name__}: {exc}".encode())
             return
         self._answer(status, media, answer)
@@ -613,13 +613,14 @@ class Receiver:
                     continue  # a full disk: the next second tries again, and stop() writes the last counts
 
     def count_rejection(self, signal: str, status: int, sender: str | None) -> None:
-        """A refused request: 413 counts as too large, every other refusal (a 500 too: the payload was not taken) as malformed,
-        per sender as well when it named itself."""
+        """A refused request: 413 counts as too large, every other 4xx as malformed, per sender as well when it named itself;
+        a 5xx is the receiver's own trouble (stopping, a full disk), its spans already counted as dropped."""
         with self.counters.lock:
             self.counters.requests[signal] += 1
-            self.counters.rejected["too_large" if status == 413 else "malformed"] += 1
-            if sender:
-                self.counters.service(sender)["rejected"] += 1
+            if status < 500:
+                self.counters.rejected["too_large" if status == 413 else "malformed"] += 1
+                if sender:
+                    self.counters.service(sender)["rejected"] += 1
             self.counters.changed = True
 
     def take(self, signal: str, content_type: str, body: bytes, sender: str | None, encoding: str | None) -> tuple[int, bytes]:
@@ -663,7 +664,18 @@ class Receiver:
                 kept += theirs[:room]
         if kept:
             lines = "".join(json.dumps(span, separators=(",", ":")) + "\n" for span in self.redactor.data(kept))
-            self._append(lines.encode())
+            try:
+                self._append(lines.encode())
+            except (Rejected, OSError) as exc:
+                with self.counters.lock:  # not written: counted as dropped, not as kept
+                    for span in kept:
+                        numbers = self.counters.service(span["service"])
+                        numbers["spans"] -= 1
+                        numbers["dropped"] += 1
+                    self.counters.dropped_spans += len(kept)
+                if isinstance(exc, Rejected):
+                    raise
+                raise Rejected(503, f"the spans could not be written: {exc.strerror or exc}") from None
         return dropped
 
     def _append(self, data: bytes) -> None:
