@@ -369,3 +369,22 @@ def test_spans_that_cannot_be_written_get_503_and_are_counted_dropped_not_kept(r
     counters = run.counters()
     assert counters["by_service"]["orders"] == {"spans": 1, "metrics": 0, "logs": 0, "dropped": 3, "rejected": 0}
     assert counters["dropped_spans"] == 3 and counters["rejected"] == {"malformed": 0, "too_large": 0} and len(run.lines()) == 1
+
+
+def test_forwarding_to_the_receiver_itself_is_refused_in_the_config_and_at_start(tmp_path: Path) -> None:
+    from interlock.config import parse
+    from interlock.errors import ConfigError
+    from interlock.otlp.receiver import ReceiverError
+    from tests.support import config_head
+
+    [port] = free_ports(1)
+    text = config_head() + f'[observability]\nport = {port}\nforward = "http://localhost:{port}"\n[services.web]\n[environments.test.services.web]\nurl = "http://127.0.0.1:9"\n'
+    with pytest.raises(ConfigError) as info:
+        parse(text, tmp_path / "interlock.toml")
+    [problem] = info.value.problems
+    assert problem.key == "observability" and "is the receiver itself" in problem.message and problem.line == 1 + config_head().count("\n")  # the [observability] line
+    parse(text.replace(f"localhost:{port}", f"localhost:{port + 1}"), tmp_path / "interlock.toml")  # another port: a collector
+    loop = Receiver(spans_file=tmp_path / "s.jsonl", counters_file=tmp_path / "c.json", redactor=Redactor(), services=[], port=port,
+                    forward=f"http://127.0.0.1:{port}")
+    with pytest.raises(ReceiverError, match="forward to itself"):
+        loop.start()

@@ -47,6 +47,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from interlock.files import atomic_write
 from interlock.otlp import SENDER_HEADER, TESTS_SERVICE
+from interlock.ports import is_local, port_of
 from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, ReceiverCounters, ServiceCounts, Span
 from interlock.secrets import Redactor
 from interlock.statuses import SpanKind, SpanStatus
@@ -534,6 +535,9 @@ class Receiver:
         except OSError as exc:
             raise ReceiverError(f"cannot listen on 127.0.0.1:{self.port or 'auto'}: {exc.strerror or exc}; "
                                 "free the port or set [observability] port") from None
+        if self.forward and is_local(self.forward) and port_of(self.forward) == server.server_address[1]:
+            server.server_close()
+            raise ReceiverError(f"[observability] forward {self.forward} is the receiver itself: it would forward to itself forever")
         self._server = server
         self.counters.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         try:
