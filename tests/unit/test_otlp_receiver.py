@@ -271,6 +271,14 @@ def test_a_taken_port_is_a_clear_error_and_other_paths_and_methods_are_refused(r
         clash.start()
     assert httpx.post(f"{run.endpoint}/v1/nothing", content=b"x").status_code == 404
     assert httpx.get(f"{run.endpoint}/v1/traces").status_code == 405
+    assert run.counters()["rejected"] == {"malformed": 0, "too_large": 0}  # not OTLP's paths: refused, not counted
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")  # a TLS hello, say
+        assert b"Error code: 400" in b"".join(iter(lambda: raw.recv(4096), b""))  # http.server's answer to no HTTP (no status line)
+    counters = run.counters()
+    assert counters["rejected"] == {"malformed": 1, "too_large": 0} and counters["requests"] == {"traces": 0, "metrics": 0, "logs": 0}
 
 
 def test_a_real_sdk_exporter_sends_spans_that_become_the_expected_lines(run: Run) -> None:

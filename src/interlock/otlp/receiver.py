@@ -348,6 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the counters file says what came in, and the run's console is not the receiver's."""
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (no HTTP at all, an oversized header) are garbage too: counted as malformed."""
+        if code in (400, 414, 431):
+            self.server.receiver.count_rejection(None, code, None)
+        super().send_error(code, message, explain)
+
     def do_POST(self) -> None:
         self.close_connection = True
         signal = self.path.split("?")[0].rstrip("/").removeprefix("/v1/")
@@ -616,11 +622,12 @@ class Receiver:
                 except OSError:
                     continue  # a full disk: the next second tries again, and stop() writes the last counts
 
-    def count_rejection(self, signal: str, status: int, sender: str | None) -> None:
+    def count_rejection(self, signal: str | None, status: int, sender: str | None) -> None:
         """A refused request: 413 counts as too large, every other 4xx as malformed, per sender as well when it named itself;
         a 5xx is the receiver's own trouble (stopping, a full disk), its spans already counted as dropped."""
         with self.counters.lock:
-            self.counters.requests[signal] += 1
+            if signal is not None:  # None: not even an HTTP request line, so no signal to count it under
+                self.counters.requests[signal] += 1
             if status < 500:
                 self.counters.rejected["too_large" if status == 413 else "malformed"] += 1
                 if sender:
