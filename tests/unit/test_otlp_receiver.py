@@ -396,3 +396,16 @@ def test_forwarding_to_the_receiver_itself_is_refused_in_the_config_and_at_start
                     forward=f"http://127.0.0.1:{port}")
     with pytest.raises(ReceiverError, match="forward to itself"):
         loop.start()
+
+
+def test_a_sender_inventing_service_names_is_counted_under_a_bounded_number_of_names(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.otlp import receiver as module
+
+    monkeypatch.setattr(module, "MAX_SENDERS", 3)
+    for n in range(6):
+        assert run.post("traces", request(f"invented-{n}", 1, first=n + 1).SerializeToString(), PROTOBUF).status_code == 200
+    assert run.post("traces", request("catalog", 1, first=99).SerializeToString(), PROTOBUF).status_code == 200  # declared: its own name
+    by_service = run.counters()["by_service"]
+    assert {name: numbers["spans"] for name, numbers in by_service.items()} == {
+        "invented-0": 1, "invented-1": 1, "invented-2": 1, "(more senders)": 3, "catalog": 1}
+    assert [line["service"] for line in run.lines()][-4:] == ["invented-3", "invented-4", "invented-5", "catalog"]  # the lines keep theirs

@@ -66,6 +66,9 @@ FORWARD_QUEUE = 256
 FORWARD_TIMEOUT = 5.0
 #: How often the counters file is rewritten while data arrives.
 COUNTERS_EVERY = 1.0
+#: Distinct undeclared senders counted by name; the rest are counted together under MORE_SENDERS.
+MAX_SENDERS = 256
+MORE_SENDERS = "(more senders)"
 #: The pool of spans from services no config declares (they share one share of `max_spans`).
 _OTHERS = "\0others"
 
@@ -112,7 +115,10 @@ class Counters:
     changed: bool = True
 
     def service(self, name: str) -> dict[str, int]:
-        """The counters of one sender, created at zero (call under `lock`)."""
+        """The counters of one sender, created at zero (call under `lock`); past MAX_SENDERS names, an undeclared
+        sender is counted under MORE_SENDERS, so a sender inventing names cannot grow the counters without bound."""
+        if name not in self.by_service and name not in self.reserved and len(self.by_service) >= MAX_SENDERS:
+            name = MORE_SENDERS
         return self.by_service.setdefault(name, {"spans": 0, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0})
 
     def _slot(self, name: str) -> str:
