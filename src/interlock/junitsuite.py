@@ -37,8 +37,8 @@ from interlock.children import die_with_interlock
 from interlock.config import RERUN_FIELDS, Suite
 from interlock.context import RunContext
 from interlock.errors import Problem, UsageError
-from interlock.events import AutomationExecuted, Notice
-from interlock.execution import COUNTS, REPORT, previous_junit_report, _Progress, message_of, run_streamed, verdict, write_report
+from interlock.events import AutomationExecuted, Notice, Progress
+from interlock.execution import COUNTS, REPORT, PytestRun, previous_junit_report, _Progress, message_of, run_streamed, verdict, write_report
 from interlock.protocol import Outcome
 from interlock.selection import Expected, junit_decide
 from interlock.statuses import StepStatus, TestOutcome
@@ -46,6 +46,7 @@ from interlock.statuses import StepStatus, TestOutcome
 RUNNER = "junit"
 JUNIT_LOG = "logs/junit-suite.log"
 LIST_LOG = "logs/junit-list.log"
+XML_LOGS = "logs/junit-xml"  # the XML files each run wrote, moved out of the work tree
 _FIELD = re.compile(r"\{(" + "|".join(RERUN_FIELDS) + r")\}")
 
 
@@ -187,6 +188,13 @@ def rerun_text(ctx: RunContext, test: dict[str, Any]) -> str:
     return command if folder in ("", ".") else f"cd {shlex.quote(folder)} && {command}"
 
 
+def keep(ctx: RunContext, path: Path, name: str) -> None:
+    """Move a JUnit XML file the runner wrote into the artifact folder (redacted): the work tree is left as the run found it,
+    so the run identity does not change under the steps that follow."""
+    ctx.artifacts.write_text(name, path.read_bytes().decode("utf-8", "replace"))
+    path.unlink(missing_ok=True)
+
+
 def cwd_of(ctx: RunContext) -> Path:
     """The folder the suite's commands run in (`[suite] cwd`, relative to the config's folder)."""
     return Path(ctx.loaded.root / ctx.config.suite.cwd).resolve()
@@ -311,11 +319,12 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     files = xml_files(cwd, suite.junit_xml)
     cases: list[Case] = []
     problem = None
-    for path in files:
+    for number, path in enumerate(files, 1):
         try:
             cases += read_cases(path)
         except UnreadableXml as exc:
             problem = f"the suite did not run: {exc} (exit {exit_code}; see {JUNIT_LOG})"
+        keep(ctx, path, f"{XML_LOGS}/{number}-{path.name}")
     if stopped is not None:
         problem = f"the suite did not finish within {stopped:g}s and was stopped ([suite] timeout)"
     elif not files:
@@ -354,3 +363,44 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
                         f"this run's {len(tests)} test(s) become the expectation"))
     return outcome
 
+
+
+def spot_check(ctx: RunContext, targets: list[str], runs: int, passes: dict[str, int]) -> list[PytestRun]:
+    """Step 3.3 for a JUnit XML runner: rerun each target test `runs` times with the runner's own rerun command.
+
+    A test's fields come from the published report (else from its id); targets whose filled command is the same
+    (a template without fields: the whole suite) share each run. `passes` counts, per target, the runs its case passed in.
+    """
+    suite = ctx.config.suite
+    assert suite.junit_xml is not None
+    cwd, template = cwd_of(ctx), rerun_template(ctx)
+    known = {t["nodeid"]: t for t in (previous_junit_report(ctx) or {}).get("tests", [])}
+    commands: dict[tuple[str, ...], list[str]] = {}
+    for target in targets:
+        test = known.get(target) or {"nodeid": target}
+        commands.setdefault(tuple(fill(template, fields_of(test))), []).append(target)
+    done: list[PytestRun] = []
+    for index in range(1, runs + 1):
+        ctx.emit(Progress("3.3", index - 1, runs, f"rerun {index}/{runs}"))
+        for command, wanted in commands.items():
+            for stale in xml_files(cwd, suite.junit_xml):
+                stale.unlink()
+            tail = NoProgress()
+            exit_code, duration, stopped = run_streamed(ctx, list(command), f"logs/regression-{len(done) + 1}.log", cwd, tail, None,
+                                                        float(suite.timeout), who="(suite)")
+            outcomes: dict[str, str] = {}
+            for number, path in enumerate(xml_files(cwd, suite.junit_xml), 1):
+                try:
+                    cases = read_cases(path)
+                except UnreadableXml:
+                    continue  # this run proves nothing for its targets
+                finally:
+                    keep(ctx, path, f"{XML_LOGS}/regression-{len(done) + 1}-{number}-{path.name}")
+                outcomes.update(zip(ids_of(cases), (c.outcome for c in cases)))
+                for case in cases:  # a narrowed rerun may drop the classname a full run needed to tell two cases apart
+                    outcomes.setdefault(f"{case.file}::{case.classname}::{case.name}" if case.file else case.base_id, case.outcome)
+            for target in wanted:
+                passes[target] += outcomes.get(target) == TestOutcome.PASSED
+            done.append(PytestRun(list(command), exit_code, duration, None, stopped, tail.last_error()))
+    ctx.emit(Progress("3.3", runs, runs, "reruns done"))
+    return done

@@ -140,6 +140,8 @@ def test_a_passing_junit_suite_passes_with_its_records_mapped(project: Project) 
     assert first["call"]["duration"] == 0.25
     assert by_id["orders.test.js::creates an order"]["metadata"]["interfaces"] == [] and "critical" not in by_id["orders.test.js::creates an order"]["keywords"]
     assert report_filter(section) is None
+    assert not list((project.root / "runner" / "reports").iterdir())  # moved out of the work tree: the run identity stays put
+    assert "lists products" in (project.root / ".artifacts/integration/logs/junit-xml/1-junit.xml").read_text()
 
 
 def test_a_failing_test_is_a_critical_failure_with_the_runners_own_rerun_command(project: Project) -> None:
@@ -292,3 +294,29 @@ def test_config_refuses_an_incomplete_junit_suite(tmp_path: Path, suite: str, wo
     (tmp_path / "interlock.toml").write_text(config_head("t") + "\n[services.a]\n[environments.e.services.a]\nurl = \"http://127.0.0.1:9\"\n[suite]\n" + suite + "\n")
     with pytest.raises(ConfigError, match=re.escape(words)):
         config.load(tmp_path / "interlock.toml")
+
+
+def test_regression_reruns_each_defect_with_the_runners_filter_and_reopens_one_still_failing(project: Project) -> None:
+    from interlock.defects import DefectLog
+    from interlock.phases.triage import triaged
+    from interlock.regression import run as regress
+
+    failing = [{**CASES[0], "outcome": "failed"}, {**CASES[1], "outcome": "failed"}, CASES[2]]
+    project.cases(failing)
+    report = project.run()[1]
+    rows = triaged(project.ctx.config, [], failures_from(None, None, report, "integration"), "run-1")
+    assert [r["rerun"].split(" -t ")[-1] for r in rows] == ["'^lists products$'", "'^gets one product \\(by id\\)$'"]
+    for row in rows:
+        row["status"] = "resolved"
+    DefectLog(project.ctx.artifacts).write(rows)
+    project.cases([CASES[0], {**CASES[1], "outcome": "failed"}, CASES[2]])  # one fixed, one not
+    calls = project.root / "runner" / "calls.txt"
+    (project.root / "runner" / "run.py").write_text(RUNNER.replace("args = sys.argv[1:]", f"args = sys.argv[1:]\nopen({str(calls)!r}, 'a').write(' '.join(args) + '\\n')"))
+    outcome = regress(project.ctx)
+    assert outcome.status == StepStatus.FAIL and outcome.reason is not None and "(fail)" in outcome.reason
+    after = {r["title"]: (r["status"], r["regression"]) for r in DefectLog(project.ctx.artifacts).read()}
+    assert after == {"test products.test.js::lists products failed": ("resolved", "pass"),
+                     "test products.test.js::gets one product (by id) failed": ("open", "fail")}
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 6 and all(line.startswith("-t ^") for line in lines)
+    assert "each defect's test reruns alone" in project.ctx.artifacts.path("regression-summary.md").read_text()
