@@ -34,7 +34,7 @@ from junitparser import Error, Failure, JUnitXml, JUnitXmlError, Skipped, TestCa
 
 from interlock import identity
 from interlock.children import die_with_interlock
-from interlock.config import RERUN_FIELDS, Suite
+from interlock.config import RERUN_FIELDS, Suite, SuiteTest
 from interlock.context import RunContext
 from interlock.errors import Problem, UsageError
 from interlock.events import AutomationExecuted, Notice, Progress
@@ -156,6 +156,11 @@ def records(suite: Suite, cases: list[Case]) -> list[dict[str, Any]]:
                       "call": call, "metadata": {"interfaces": interfaces},
                       "junit": {"name": case.name, "classname": case.classname, **({"file": case.file} if case.file else {})}})
     return found
+
+
+def unmatched(suite: Suite, tests: list[dict[str, Any]]) -> list[SuiteTest]:
+    """The `[[suite.tests]]` entries whose glob matches no test of this run."""
+    return [entry for entry in suite.tests if not any(fnmatch.fnmatchcase(t["nodeid"], entry.match) for t in tests)]
 
 
 def fill(template: list[str], fields: dict[str, str]) -> list[str]:
@@ -343,6 +348,15 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     reasons = junit_decide(given, list(suite.filter_args), expected, len(tests), files_ran)
     if unsized:
         reasons.append(f"{unsized}: nothing shows the whole suite ran")
+    idle = unmatched(suite, tests) if tests and not reasons else []
+    for entry in idle:
+        if entry.critical:  # a critical test gone, or a glob that protects nothing: never a silent pass
+            message = f"[[suite.tests]] match {entry.match!r} (critical) matches no test of the whole suite: the test is gone or the glob is wrong"
+            failures.append({"nodeid": f"[[suite.tests]] {entry.match}", "outcome": TestOutcome.ERROR, "message": message, "critical": True,
+                             "interfaces": list(entry.interfaces), "rerun": "interlock test"})
+            outcome = Outcome.of(False, message) if outcome.status == StepStatus.PASS else outcome
+        else:
+            ctx.emit(Notice("3.1", f"[[suite.tests]] match {entry.match!r} matches no test: its interfaces {', '.join(entry.interfaces) or '(none)'} are not covered by it"))
     shown_xml = [p.relative_to(cwd).as_posix() if p.is_relative_to(cwd) else p.name for p in files]
     selection = {"command": base, "cwd": suite.cwd, "given": given, "xml": shown_xml,
                  "expected": {"count": expected.count, "unit": expected.unit, "source": expected.source} if expected else None,

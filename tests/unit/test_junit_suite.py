@@ -320,3 +320,23 @@ def test_regression_reruns_each_defect_with_the_runners_filter_and_reopens_one_s
     lines = calls.read_text().splitlines()
     assert len(lines) == 6 and all(line.startswith("-t ^") for line in lines)
     assert "each defect's test reruns alone" in project.ctx.artifacts.path("regression-summary.md").read_text()
+
+
+def test_a_critical_mapping_that_matches_no_test_fails_and_a_plain_one_is_noted(tmp_path: Path) -> None:
+    extra = '''
+[[suite.tests]]
+match = "checkout.test.js::*"
+critical = true
+
+[[suite.tests]]
+match = "search.test.js::*"
+interfaces = ["products:GET /search"]
+'''
+    project = Project(tmp_path, toml(extra))
+    status, report = project.run()
+    assert status == StepStatus.FAIL
+    [failure] = report["interlock"]["failures"]
+    assert failure["nodeid"] == "[[suite.tests]] checkout.test.js::*" and failure["critical"] is True and "matches no test" in failure["message"]
+    assert any(isinstance(e, Notice) and "'search.test.js::*' matches no test" in e.message for e in project.events)
+    filtered = project.run("-t", "lists")[1]  # a narrowed run leaves tests out on purpose: no such failure
+    assert not any(f["nodeid"].startswith("[[suite.tests]]") for f in filtered["interlock"]["failures"])
