@@ -369,7 +369,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     report = {"created": time.time(), "duration": duration, "exitcode": exit_code, "root": str(ctx.loaded.root),
               "summary": {"total": len(tests), "collected": len(tests)}, "tests": tests, "interlock": section}
     write_report(ctx.artifacts, REPORT, report)
-    ctx.emit(AutomationExecuted(shlex.join(base), "PASS" if outcome.status == StepStatus.PASS else "FAIL"))
+    ctx.emit(AutomationExecuted(shlex.join(suite.command), "PASS" if outcome.status == StepStatus.PASS else "FAIL"))  # as configured: no machine path
     if why:
         ctx.emit(Notice("3.1", f"filtered run ({why}): {REPORT} is not complete evidence; Gate 3 needs the whole suite"))
     elif expected is None:
