@@ -152,7 +152,7 @@ JUNIT_NEEDS = {"jest": "the jest-junit reporter (npm install --save-dev jest-jun
                "go": "gotestsum on the PATH (go install gotest.tools/gotestsum@latest)",
                "dotnet": "the JunitXml.TestLogger package in the test project (dotnet add package JunitXml.TestLogger)"}
 #: Folder names that say a project holds the integration tests, when several projects have tests.
-SUITE_FOLDERS = re.compile(r"(^|[-_/])(integration|e2e|tests?|specs?|consumer)([-_/]|$)", re.IGNORECASE)
+SUITE_FOLDERS = re.compile(r"(^|[-_/.])(integration|e2e|tests?|specs?|consumer)([-_/.]|$)", re.IGNORECASE)
 
 SUITE_GUIDANCE = '''# The integration suite: {what}.
 # To change it, edit `command` (how the suite runs), `junit_xml` (the report it writes, relative to `cwd`) and `rerun`
