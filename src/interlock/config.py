@@ -820,7 +820,8 @@ def _check_repository(loaded: Loaded, text: str) -> None:
     elif top_level(folder) is None:
         reason = "is not in a git work tree (or git is not installed)"
     if reason:
-        line = key_lines(text).get(("project", "repository"))
+        lines = key_lines(text)
+        line = lines.get(("project", "repository")) or lines.get(("tool", "interlock", "project", "repository"))
         raise ConfigError([Problem(str(loaded.path), f"repository {named!r} ({folder}) {reason}; name the folder of the system's git "
                                    "checkout, relative to the config's folder", line, "project.repository")])
 

@@ -57,3 +57,13 @@ def test_a_repository_that_is_no_git_checkout_is_refused_in_one_line(tmp_path: P
     [line] = [row for row in checked.output.splitlines() if row.strip()]
     assert "project.repository" in line and "'../plain'" in line and "is not in a git work tree" in line, line
     assert qa.interlock("run", "--env", "integration", "--yes").code == 2
+
+
+def test_outside_any_repository_the_signoff_needs_the_explicit_choice(tmp_path: Path) -> None:
+    qa = new_shop(tmp_path / "qa")
+    qa.edit("interlock.toml", "allow_no_commit = true\n", "")
+    ran = qa.interlock("run", "--env", "integration", "--yes")
+    assert ran.code == 1, ran.output
+    assert "4.2 Record integration sign-off: fail — sign-off refused: the evidence names no git commit" in ran.stdout, ran.output
+    assert "[project] repository" in ran.stdout and "allow_no_commit = true" in ran.stdout
+    assert not (qa.artifacts / "integration-signoff.json").exists()

@@ -634,3 +634,15 @@ def test_a_named_repository_that_is_no_git_checkout_is_a_config_error(tmp_path: 
     [problem] = raised.value.problems
     assert problem.key == "project.repository" and problem.line == 4 and repr(where) in problem.message
     assert ("does not exist" if where == "missing" else "is not in a git work tree") in problem.message
+
+
+def test_a_named_repository_in_pyproject_is_checked_at_its_line(tmp_path: Path) -> None:
+    body = TOML.replace("[project]", "[tool.interlock.project]").replace("[prerequisites", "[tool.interlock.prerequisites")
+    body = body.replace("[services", "[tool.interlock.services").replace("[environments", "[tool.interlock.environments")
+    body = body.replace('name = "shop"\n', 'name = "shop"\nrepository = "nowhere"\n', 1)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "pkg"\n' + body)
+    with pytest.raises(ConfigError) as raised:
+        config.load(tmp_path / "pyproject.toml")
+    [problem] = raised.value.problems
+    line = (tmp_path / "pyproject.toml").read_text().splitlines().index('repository = "nowhere"') + 1
+    assert problem.line == line and "'nowhere'" in problem.message and "does not exist" in problem.message
