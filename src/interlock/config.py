@@ -34,7 +34,8 @@ class Project(Model):
     version: str | None = Field(default=None, description="the system's version under validation, recorded in the evidence", examples=['1.4.0'])
     repository: str | None = Field(default=None, min_length=1, description=(
         "the git repository under test, relative to the config's folder (default: the repository the config's folder is in); "
-        "the run identity, the commit the sign-off certifies and the flaky history come from it"), examples=['../system'])
+        "the run identity, the commit the sign-off certifies and the flaky history come from it; `{repository}` names it in commands"),
+        examples=['../system'])
 
 
 class Prerequisite(Model):

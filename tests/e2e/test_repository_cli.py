@@ -26,7 +26,7 @@ def test_a_run_whose_config_names_a_repository_elsewhere_signs_that_repositorys_
     commit = git(system, "rev-parse", "HEAD")
     qa.edit("interlock.toml", "[project]\n", '[project]\nrepository = "../../system"\n')
     qa.edit("interlock.toml", "allow_no_commit = true\n", "")  # a commit exists: no choice to sign without one
-    qa.edit("interlock.toml", 'PYTHONPATH = "{root}"', 'PYTHONPATH = "{root}/../../system"')  # the services run the system's code
+    qa.edit("interlock.toml", 'PYTHONPATH = "{root}"', 'PYTHONPATH = "{repository}"')  # the services run the system's code
 
     ran = qa.interlock("run", "--env", "integration", "--yes")
     assert ran.code == 0, ran.output
