@@ -29,6 +29,8 @@ MAX_BYTES = 2_000_000
 COMPOSE_NAMES = ("docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml")
 #: A path literal that names a provider-state-change endpoint: `/_pact/provider-states`, `/provider_states`, `/_pactSetup`.
 STATE_ROUTE = re.compile(r"""["'](/[\w./-]*?(?:provider[-_]?states?(?:[-_]change)?|pact[-_]?setup)[\w./-]*)["']""", re.IGNORECASE)
+#: A path literal that names a health endpoint: `/health`, `/healthz`, `/ready`, `/actuator/health`.
+HEALTH_ROUTE = re.compile(r"""["'](/(?:health|healthz|healthcheck|ready|readyz|livez|actuator/health))["']""")
 _HTTP_URL = re.compile(r"https?://[^\s\"'/]+(/[^\s\"']*)?")
 _MARKER = re.compile(r"(?:pytest\.)?mark\.integration\b|^\s*markers\s*=.*\bintegration\b|^\s*integration\s*:", re.MULTILINE)
 _ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24,})$")
@@ -88,7 +90,7 @@ class ComposeService:
 
 @dataclass(frozen=True)
 class StateRoute:
-    """A provider-state-change endpoint found in source code."""
+    """An endpoint found in source code: a provider-state-change route, or a health route."""
 
     path: str
     file: str
@@ -127,6 +129,7 @@ class Repository:
     tests: list[str] = field(default_factory=list)
     integration_marker: bool = False
     state_routes: list[StateRoute] = field(default_factory=list)
+    health_routes: list[StateRoute] = field(default_factory=list)
     python: str | None = None
     projects: list[Project] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -166,7 +169,9 @@ def read(root: Path) -> Repository:
             elif path.name != "conftest.py":
                 repo.state_routes.extend(state_routes(text, rel))
         elif suffix in SOURCE_SUFFIXES and not re.search(r"[._-](test|spec)\.[a-z]+$|_test\.go$|Tests?\.(java|cs|kt)$", path.name):
-            repo.state_routes.extend(state_routes(path.read_text("utf-8", errors="replace"), rel))
+            text = path.read_text("utf-8", errors="replace")
+            repo.state_routes.extend(state_routes(text, rel))
+            repo.health_routes.extend(StateRoute(m.group(1), rel, text.count("\n", 0, m.start()) + 1) for m in HEALTH_ROUTE.finditer(text))
         elif path.name in ("pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml") and path.parent == root:
             repo.integration_marker = repo.integration_marker or bool(_MARKER.search(path.read_text("utf-8", errors="replace")))
         if path.name in BUILD_FILES or suffix == ".csproj":

@@ -423,9 +423,14 @@ class _Init:
         """A service its own build file starts, on a port interlock picks and passes as PORT (what node, go and the others read)."""
         typed = self.answer(f"command that starts {name!r}", shlex.join(project.start or ()), f"from {project.manifest}")
         command = shlex.split(typed) if typed else None
-        origin = (f"{project.manifest} ({project.runtime}): started by `{shlex.join(command)}` in {project.folder}, listening on $PORT.\n"
-                  "# Change `command`, `cwd`, `env` or `port` if it starts or listens otherwise" if command else f"{project.manifest}: started by your team")
-        return _Runtime(f"http://127.0.0.1:{{port:{name}}}", origin, command, project.folder, "auto", None, {"PORT": f"{{port:{name}}}"})
+        inside = project.folder == "." or None
+        route = next((r for r in self.repo.health_routes if inside or r.file.startswith(f"{project.folder}/")), None)
+        origin = (f"{project.manifest} ({project.runtime}): started by `{shlex.join(command)}` in {project.folder}, listening on $PORT"
+                  + (f"; health route found in {route.file}:{route.line}" if route else "") + ".\n"
+                  "# Change `command`, `cwd`, `env`, `port` or `health` if it starts, listens or answers otherwise"
+                  if command else f"{project.manifest}: started by your team")
+        health = f"{{url:{name}}}{route.path}" if route else None
+        return _Runtime(f"http://127.0.0.1:{{port:{name}}}", origin, command, project.folder, "auto", health, {"PORT": f"{{port:{name}}}"})
 
     def _local(self, value: str) -> str:
         """A compose environment value as a local run needs it: a service's URL by placeholder, a broker on loopback."""

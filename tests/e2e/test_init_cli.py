@@ -72,7 +72,9 @@ def test_init_on_a_node_system_starts_its_provider_by_npm_and_verifies_its_pact(
     ran = repo.interlock("run", "--yes", "--json", timeout=300)
     events = [json.loads(line) for line in ran.stdout.splitlines()]
     gates = {e["gate"]: e for e in events if e["event"] == "gate_evaluated"}
-    assert gates[1]["status"] == GateStatus.PASS, (gates[1].get("failures"), ran.stdout[-3000:], ran.stderr)
+    environment = json.loads((repo.artifacts / "environment-validation-report.json").read_text("utf-8"))
+    failed = [(c["id"], c["reason"]) for c in environment["checks"] if c["status"] != "pass"]
+    assert gates[1]["status"] == GateStatus.PASS, (gates[1].get("failures"), failed)
     assert gates[2]["status"] == GateStatus.PASS, gates[2].get("failures")
     results = json.loads((repo.artifacts / "contract-validation-results.json").read_text("utf-8"))
     assert results["summary"]["interactions"] == 2 and results["summary"]["passed"] == 2, results["summary"]

@@ -102,6 +102,7 @@ def test_every_runtimes_build_file_is_a_project_with_its_start_and_test_framewor
     [consumer] = [p for p in repo.projects if p.runtime == "node" and p.tests]
     assert consumer.report == "reports/jest.xml" and not consumer.reporter_configured
     assert [(r.path, r.file, r.line) for r in repo.state_routes] == [("/_pact/provider-states", "provider/server.js", 8)]
+    assert [(r.path, r.file, r.line) for r in repo.health_routes] == [("/health", "provider/server.js", 15)]
 
 
 def test_a_node_project_starts_by_its_main_or_an_entry_file_and_a_go_one_by_its_cmd(tmp_path: Path) -> None:

@@ -207,8 +207,10 @@ def test_a_node_system_is_started_by_npm_and_tested_by_its_jest_suite(tmp_path: 
     assert list(loaded.config.services) == ["ProductService"] and loaded.config.services["ProductService"].state_url == "/_pact/provider-states"
     runtime = loaded.config.environments["integration"].services["ProductService"]
     assert (runtime.command, runtime.cwd, runtime.port, runtime.env) == (["npm", "start"], "provider", "auto", {"PORT": "{port:ProductService}"})
+    assert runtime.health == "{url:ProductService}/health"  # the route its server.js answers
     text = (root / "interlock.toml").read_text("utf-8")
-    assert "# provider/package.json (node): started by `npm start` in provider, listening on $PORT.\n# Change `command`" in text
+    assert ("# provider/package.json (node): started by `npm start` in provider, listening on $PORT; health route found in "
+            "provider/server.js:15.\n# Change `command`, `cwd`, `env`, `port` or `health`") in text
     assert "# The integration suite: jest in consumer (consumer/package.json), read through the JUnit XML it writes." in text
     assert "# To change it, edit `command`" in text and "[[suite.tests]]" in text
     command = ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit"]
@@ -261,7 +263,7 @@ def test_each_runtime_writes_its_start_command_and_its_junit_suite(tmp_path: Pat
     loaded = load(root / "interlock.toml")
     assert list(loaded.config.services) == [service]
     runtime = loaded.config.environments["integration"].services[service]
-    assert (runtime.command, runtime.cwd, runtime.port) == (start, cwd, "auto")
+    assert (runtime.command, runtime.cwd, runtime.port, runtime.health) == (start, cwd, "auto", None)  # no health route in its code
     assert _suite_keys((root / "interlock.toml").read_text("utf-8")) == suite
     assert not (root / "pytest.ini").exists()
     assert any(n.startswith(f"no pact, compose service or API document found: wrote service {service!r}") for n in _notes(events))
