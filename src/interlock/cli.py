@@ -19,7 +19,7 @@ import typer
 
 from interlock import __version__
 from interlock import config as config_mod
-from interlock import identity, ledger, runspec, secrets
+from interlock import ledger, runspec, secrets
 from interlock.artifacts import BUNDLE, CONTRACT_RESULTS, DEFAULT_DIR, ENVIRONMENT_REPORT, ArtifactDir, schema, schema_names
 from interlock.defects import DefectLog
 from interlock.engine import Engine, steps
@@ -496,7 +496,7 @@ def _update(ctx: typer.Context, defect_id: str, by: str | None, reason: str, **c
         copy.write(rows)
         state = RunState.load(copy.folder.root)
         ledger.record(copy.folder.root, before, step="3.2", kind="edit", command=invocation(), by=who, reason=why, run_id=state.run_id if state else "",
-                      identity=identity.current(loaded.root, log.folder.root), config=ledger.config_digest(loaded.path), redact=opts.redactor.data)
+                      identity=loaded.identity(log.folder.root), config=ledger.config_digest(loaded.path), redact=opts.redactor.data)
 
     log.edit(defect_id, changes, edit)
     emit(DefectUpdated(defect_id, dict(changes)))

@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
+from interlock.identity import Identity, commit_key, current, top_level
 from interlock.ports import is_local, port_of
 from interlock.policy import Gates, Model, Waiver
 
@@ -32,6 +33,10 @@ PLACEHOLDER = re.compile(r"\{(url|port):([^{}]+)\}")
 class Project(Model):
     name: str = Field(description="the system's name, shown in every report and in the sign-off", examples=['shop'])
     version: str | None = Field(default=None, description="the system's version under validation, recorded in the evidence", examples=['1.4.0'])
+    repository: str | None = Field(default=None, min_length=1, description=(
+        "the git repository under test, relative to the config's folder (default: the repository the config's folder is in); "
+        "the run identity, the commit the sign-off certifies and the flaky history come from it; `{repository}` names it in commands"),
+        examples=['../system'])
 
 
 class Prerequisite(Model):
@@ -450,6 +455,9 @@ class Signoff(Model):
     key: str | None = Field(default=None, description="the approver's Ed25519 private key (`interlock keygen`); keep it out of git", examples=['.interlock/keys/signoff.key'])
     pubkey: str | None = Field(default=None, description='the matching public key, used by `interlock verify`', examples=['.interlock/keys/signoff.pub'])
     scope: str = Field(default="integration validation for quality audit and staging deployment", description='what the sign-off approves', examples=['integration validation for quality audit and staging deployment'])
+    allow_no_commit: bool = Field(default=False, description=(
+        "sign evidence that names no git commit (the code under test is in no git work tree); without it such a sign-off "
+        "is refused, with it `interlock verify` shows the approval as of \"no commit\""), examples=[True])
 
 
 #: `METHOD /path/template`, optionally after `service:`, as a feature list writes an HTTP interface.
@@ -538,6 +546,20 @@ class Loaded(BaseModel):
     def resolve(self, relative: str) -> Path:
         """A path from the config, relative to the system's root."""
         return (self.root / relative).resolve()
+
+    @property
+    def repository(self) -> Path:
+        """Where the code under test is checked out: `[project] repository`, else the config's folder."""
+        named = self.config.project.repository
+        return self.resolve(named) if named else self.root
+
+    def identity(self, artifacts: Path | None = None) -> Identity:
+        """The code under test now (see `interlock.identity`): the repository's, this config's own files left out."""
+        return current(self.repository, artifacts, system=self.root)
+
+    def commit_key(self, artifacts: Path | None = None) -> str | None:
+        """The commit the history store keeps a run under (see `identity.commit_key`)."""
+        return commit_key(self.repository, artifacts, system=self.root)
 
     def environment(self, name: str) -> Environment:
         try:
@@ -880,7 +902,26 @@ def load(path: Path) -> Loaded:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError([Problem(str(path), "not UTF-8 text; save the file as UTF-8", line)]) from None
     config = parse(text, path)
-    return Loaded(config=config, path=path.resolve(), root=path.resolve().parent)
+    loaded = Loaded(config=config, path=path.resolve(), root=path.resolve().parent)
+    _check_repository(loaded, text)
+    return loaded
+
+
+def _check_repository(loaded: Loaded, text: str) -> None:
+    """A named repository under test must be a git work tree: evidence never claims code it cannot identify."""
+    named = loaded.config.project.repository
+    if named is None:
+        return
+    folder, reason = loaded.repository, ""
+    if not folder.is_dir():
+        reason = "does not exist" if not folder.exists() else "is not a folder"
+    elif top_level(folder) is None:
+        reason = "is not in a git work tree (or git is not installed)"
+    if reason:
+        lines = key_lines(text)
+        line = lines.get(("project", "repository")) or lines.get(("tool", "interlock", "project", "repository"))
+        raise ConfigError([Problem(str(loaded.path), f"repository {named!r} ({folder}) {reason}; name the folder of the system's git "
+                                   "checkout, relative to the config's folder", line, "project.repository")])
 
 
 def locator(loaded: Loaded) -> Callable[[tuple[str | int, ...], str], Problem]:

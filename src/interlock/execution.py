@@ -434,7 +434,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     base = run.report or {"created": time.time(), "duration": run.duration, "exitcode": run.exit_code,
                           "root": str(ctx.loaded.root), "summary": {"total": 0, "collected": 0}, "tests": []}
     section: dict[str, Any] = {"command": command, "exit_code": run.exit_code, "log": log, "environment": ctx.env_name, "summary": summary,
-                               "failures": failures, "system_root": str(ctx.loaded.root), "commit": identity.head(ctx.loaded.root)}
+                               "failures": failures, "system_root": str(ctx.loaded.root), "commit": identity.head(ctx.loaded.repository)}
     suite = ctx.config.suite
     decision = decide(record, Suite(suite.marker, suite.path, ctx.loaded.root, list(suite.args), list(given), ctx.spec.last_failed))
     why = decision.filter

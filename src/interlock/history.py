@@ -22,7 +22,6 @@ from interlock.errors import InterlockError
 from interlock.events import Emit, Event, Notice, RunPublished
 from interlock.runfolder import RunFolder
 from interlock.store import Store, open_store
-from interlock.identity import commit_key
 
 __all__ = ["HistoryRecorder", "Outputs"]
 
@@ -109,4 +108,4 @@ class HistoryRecorder(OutputWriter):
     failure = "run history not recorded"
 
     def write(self, run: RunFolder, emit: Emit) -> None:
-        self.outputs.store().record_run(run, git_commit=commit_key(self.outputs.loaded.root, run.root))
+        self.outputs.store().record_run(run, git_commit=self.outputs.loaded.commit_key(run.root))

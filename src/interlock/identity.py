@@ -7,7 +7,8 @@ is the same identity as the history store keeps it. A commit alone is not the co
 the identity adds a digest of every changed, deleted and untracked, not
 ignored file (path and content) of the WHOLE repository (git's top level, not
 only the folder of `interlock.toml`: a system's code, its tests and its
-libraries may sit anywhere in the repository), leaving out what interlock itself
+libraries may sit anywhere in the repository; `[project] repository` names
+another checkout when the config lives outside the system's), leaving out what interlock itself
 writes (the artifact folder, its staging and lock siblings, `.interlock/`) and
 the caches Python tools drop everywhere (`__pycache__`, `.pytest_cache`). Two
 identities are equal only when both the commit and that digest are.
@@ -120,16 +121,18 @@ def top_level(root: Path) -> Path | None:
     return Path(found.strip()) if found and found.strip() else None
 
 
-def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str] = ()) -> Identity:
+def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str] = (), system: Path | None = None) -> Identity:
     """The identity of the whole work tree `root` lies in, now.
 
     `artifacts` is the published artifact folder (left out with its siblings);
-    `exclude` are more paths relative to the top level to leave out.
+    `exclude` are more paths relative to the top level to leave out; `system`
+    is the config's folder, whose `.interlock/` is interlock's own (default
+    `root`: it differs when `[project] repository` names the repository under test).
     """
     top = top_level(root)
     if top is None:
         return Identity(None, None, None)
-    excluded = [*own_paths(root, artifacts, top), *exclude]
+    excluded = [*own_paths(system or root, artifacts, top), *exclude]
     status = run_git(top, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *_pathspecs(excluded), text=False)
     if status is None:
         return Identity(None, None, None)
@@ -143,7 +146,7 @@ def current(root: Path, artifacts: Path | None = None, *, exclude: Sequence[str]
     return Identity(commit, True, digest.hexdigest())
 
 
-def commit_key(root: Path, artifacts: Path | None = None) -> str | None:
+def commit_key(root: Path, artifacts: Path | None = None, *, system: Path | None = None) -> str | None:
     """The commit a run is kept under in the history store: CI's commit variable when set, else `current(...).key()`.
 
     A work tree with uncommitted changes is not HEAD's code: it becomes
@@ -151,11 +154,15 @@ def commit_key(root: Path, artifacts: Path | None = None) -> str | None:
     artifact folder left out just as there), so two runs around a local edit
     are never mistaken for one commit that both passed and failed (flaky).
     None outside a git work tree (and before the first commit) with no CI variable.
+    When `system` (the config's folder) is not in `root`'s work tree, the
+    repository under test is another checkout than the one CI's variables name:
+    only INTERLOCK_GIT_COMMIT, set by hand, speaks for it.
     """
-    for var in CI_COMMIT_VARIABLES:
+    elsewhere = system is not None and system != root and top_level(system) != top_level(root)
+    for var in CI_COMMIT_VARIABLES[:1] if elsewhere else CI_COMMIT_VARIABLES:
         if os.environ.get(var):
             return os.environ[var].strip()
-    found = current(root, artifacts)
+    found = current(root, artifacts, system=system)
     return found.key() if found.commit else None
 
 

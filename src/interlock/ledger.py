@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.artifacts import CATALOGUE, DERIVED, LEDGER, artifact, validation_errors
 from interlock.files import atomic_write, sha256_file, sha256_stream
-from interlock.identity import Identity, current
+from interlock.identity import Identity
 
 if TYPE_CHECKING:
     from interlock.context import RunContext
@@ -203,7 +203,7 @@ def append(root: Path, *, step: str, kind: str, command: str, by: str, reason: s
 def line_for_step(ctx: RunContext, step: str, kind: str, reason: str, before: Mapping[str, str], products: Mapping[str, str], removed: Iterable[str]) -> None:
     """Append the line for what a step (or a part of one) did in the folder `ctx` writes, on the tree's identity now."""
     append(ctx.artifacts.root, step=step, kind=kind, command=ctx.command, by=ctx.by, reason=reason, run_id=ctx.run_id,
-           identity=current(ctx.loaded.root, ctx.published or ctx.artifacts.root), config=config_digest(ctx.loaded.path),
+           identity=ctx.loaded.identity(ctx.published or ctx.artifacts.root), config=config_digest(ctx.loaded.path),
            materials=before, products=products, removed=removed, redact=ctx.redactor.data)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interlock import identity, ledger
+from interlock import ledger
 from interlock.artifacts import EXECUTION_REPORT, ArtifactDir, writer_lock
 from interlock.config import Loaded
 from interlock.artifacts import DEFECT_LOG
@@ -229,7 +229,7 @@ def merge_shards(loaded: Loaded, dirs: list[Path], destination: Path, emit: Emit
         state = RunState.load(destination)
         ledger.append(destination, step="3.1", kind="merge", command=command, by=by or ledger.whoami(),
                       reason=f"merged {len(shards)} shards: " + ", ".join(str(s.shard) for s in shards), run_id=state.run_id if state else "",
-                      identity=identity.current(loaded.root, destination), config=ledger.config_digest(loaded.path),
+                      identity=loaded.identity(destination), config=ledger.config_digest(loaded.path),
                       materials=materials, products=products, removed=removed)
     for row in rows:
         if row["fingerprint"] in current:

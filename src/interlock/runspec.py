@@ -4,7 +4,8 @@ The CLI builds a `RunSpec` once from what was typed and hands it to the engine;
 the engine binds it to the folder the run writes and the ports it reserved
 (`bind`), and every step reads its decisions from `ctx.spec`: no module global
 carries a decision, and no step expands a placeholder itself. This module is
-the one place that fills `{root}`, `{python}`, `{workdir}`, `{artifacts}`,
+the one place that fills `{root}`, `{repository}` (the checkout under test,
+`[project] repository`), `{python}`, `{workdir}`, `{artifacts}`,
 `{port:SERVICE}` and `{url:SERVICE}`.
 """
 
@@ -24,7 +25,7 @@ from interlock import secrets
 from interlock.config import Environment, Loaded
 from interlock.shards import Shard
 
-_PLACEHOLDERS = re.compile(r"\{(root|python|workdir|artifacts)\}|\{(url|port):([^{}]+)\}")
+_PLACEHOLDERS = re.compile(r"\{(root|repository|python|workdir|artifacts)\}|\{(url|port):([^{}]+)\}")
 _T = TypeVar("_T")
 
 
@@ -82,7 +83,7 @@ class RunSpec:
         return self.ports.get(name)
 
     def _fill(self, text: str, urls: bool) -> str:
-        fixed = {"root": str(self.loaded.root), "python": sys.executable, "workdir": str(self.workdir),
+        fixed = {"root": str(self.loaded.root), "repository": str(self.loaded.repository), "python": sys.executable, "workdir": str(self.workdir),
                  "artifacts": str(self.artifacts) if self.artifacts is not None else None}
 
         def one(match: re.Match[str]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from interlock import discovery
 from interlock.brokers import KINDS as BROKER_KINDS
-from interlock.config import CONFIG_NAME, Service
+from interlock.config import CONFIG_NAME, Service, Suite
 from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten, Notice
 from interlock.files import atomic_write, sha256_file
@@ -118,6 +118,57 @@ markers =
 """
 
 
+#: How each test framework runs as a JUnit-XML suite (`[suite] runner = "junit"`), run in its project's folder:
+#: the command, the report it writes (relative to that folder), the command that lists its tests, how one test is rerun
+#: (`{name}`, `{classname}` from the report) and the arguments that narrow a run to some tests.
+JUNIT_SUITES: dict[str, dict[str, Any]] = {
+    "jest": {"command": ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit"],
+             "junit_xml": "reports/junit.xml", "list_command": ["npx", "jest", "--listTests"],
+             "rerun": ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit", "-t", "{name}"],
+             "filter_args": ["-t", "--testNamePattern"]},
+    "vitest": {"command": ["npx", "vitest", "run", "--reporter=junit", "--outputFile=reports/junit.xml"], "junit_xml": "reports/junit.xml",
+               "list_command": ["npx", "vitest", "list"],
+               "rerun": ["npx", "vitest", "run", "--reporter=junit", "--outputFile=reports/junit.xml", "-t", "{name}"],
+               "filter_args": ["-t", "--testNamePattern"]},
+    "mocha": {"command": ["npx", "mocha", "--reporter", "mocha-junit-reporter", "--reporter-options", "mochaFile=reports/junit.xml"],
+              "junit_xml": "reports/junit.xml",
+              "rerun": ["npx", "mocha", "--reporter", "mocha-junit-reporter", "--reporter-options", "mochaFile=reports/junit.xml", "--grep", "{name}"],
+              "filter_args": ["--grep", "-g"]},
+    "go": {"command": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "./..."], "junit_xml": "reports/junit.xml",
+           "list_command": ["go", "test", "-list", ".", "./..."],
+           "rerun": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "-run", "^{name}$", "./..."],
+           "filter_args": ["-run"]},
+    "maven": {"command": ["{build}", "test"], "junit_xml": "target/surefire-reports/TEST-*.xml",
+              "rerun": ["{build}", "test", "-Dtest={classname}#{name}"], "filter_args": ["-Dtest"]},
+    "gradle": {"command": ["{build}", "test"], "junit_xml": "build/test-results/test/TEST-*.xml",
+               "rerun": ["{build}", "test", "--tests", "{classname}.{name}"], "filter_args": ["--tests"]},
+    "dotnet": {"command": ["dotnet", "test", "--logger", "junit;LogFileName=junit.xml"], "junit_xml": "TestResults/junit.xml",
+               "rerun": ["dotnet", "test", "--logger", "junit;LogFileName=junit.xml", "--filter", "FullyQualifiedName={classname}.{name}"],
+               "filter_args": ["--filter"]},
+}
+#: What a framework needs installed for its JUnit XML report, said when the project does not declare it.
+JUNIT_NEEDS = {"jest": "the jest-junit reporter (npm install --save-dev jest-junit)",
+               "mocha": "the mocha-junit-reporter reporter (npm install --save-dev mocha-junit-reporter)",
+               "go": "gotestsum on the PATH (go install gotest.tools/gotestsum@latest)",
+               "dotnet": "the JunitXml.TestLogger package in the test project (dotnet add package JunitXml.TestLogger)"}
+#: Folder names that say a project holds the integration tests, when several projects have tests.
+SUITE_FOLDERS = re.compile(r"(^|[-_/.])(integration|e2e|tests?|specs?|consumer)([-_/.]|$)", re.IGNORECASE)
+
+SUITE_GUIDANCE = '''# The integration suite: {what}.
+# To change it, edit `command` (how the suite runs), `junit_xml` (the report it writes, relative to `cwd`) and `rerun`
+# (one test again: {{name}}, {{classname}}, {{file}}, {{id}} from the report); `filter_args` are the arguments that narrow a run.
+# A test's interfaces and criticality come from [[suite.tests]] entries (match = a glob on `<classname>::<name>`), e.g.
+#   [[suite.tests]]
+#   match = "*checkout*"
+#   interfaces = ["orders:POST /orders"]
+#   critical = true
+# For a pytest suite instead: runner = "pytest" with path and marker.'''
+
+PYTEST_GUIDANCE = '''# The integration suite: pytest over `path`, the tests carrying `marker` (empty: every test), with `args` added.
+# Change `path`, `marker` or `args` to select other tests; a suite of another runner that writes JUnit XML (jest, go test,
+# Maven, Gradle, dotnet test) is `runner = "junit"` with its `command` and `junit_xml` (docs/config.md, [suite]).'''
+
+
 def _has_pytest_config(root: Path) -> bool:
     if (root / "pytest.ini").is_file():
         return True
@@ -141,13 +192,13 @@ def scaffold(root: Path, emit: Emit, *, force: bool = False, ask: Ask | None = N
     targets: dict[Path, str] = {root / CONFIG_NAME: "", root / SCHEMA_FILE: schema_text()}
     for script, (command, usage) in SHIMS.items():
         targets[root / "scripts" / script] = SHIM.format(name=script, command=command, usage=usage)
-    if not _has_pytest_config(root):
+    repo = discovery.read(root)
+    init = _Init(root, repo, emit, ask)
+    if not _has_pytest_config(root) and init.suite_project is None:
         targets[root / "pytest.ini"] = PYTEST_INI
     existing = [p for p in targets if p.exists()]
     if existing and not force:
         raise UsageError(Problem(str(existing[0]), "already exists; pass --force to overwrite"))  # before any question is asked
-    repo = discovery.read(root)
-    init = _Init(root, repo, emit, ask)
     targets[root / CONFIG_NAME] = init.config()
     targets.update({root / rel: text for rel, text in init.documents.items() if not (root / rel).exists()})
     ignore = _gitignore(root / ".gitignore")
@@ -159,6 +210,7 @@ def scaffold(root: Path, emit: Emit, *, force: bool = False, ask: Ask | None = N
             path.chmod(0o755)
         emit(FileWritten("init", str(path)))
     found = (f"read {len(repo.pacts)} pact file(s), {len(repo.documents)} API document(s), {len(repo.tests)} test file(s)"
+             + (f", build files {', '.join(p.manifest for p in repo.projects)}" if repo.projects else "")
              + (f", {repo.compose_file} ({len(repo.compose)} services)" if repo.compose_file else ", no compose file")
              + f"; services: {', '.join(init.services) or '(none)'}")
     for note in [found, *(f"not read: {s}" for s in repo.skipped), *init.notes]:
@@ -188,6 +240,11 @@ def _toml(value: Any) -> str:
 
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def _same(one: str, other: str) -> bool:
+    """Two names of one thing: `ProductService`, `product-service` and `product_service` are the same."""
+    return re.sub(r"[^a-z0-9]", "", one.lower()) == re.sub(r"[^a-z0-9]", "", other.lower()) != ""
 
 
 def _is_python(program: str) -> bool:
@@ -221,6 +278,35 @@ class _Init:
         consumers = {p.consumer for p in repo.pacts}
         self.services = sorted(providers | set(self.apps) | (consumers & set(compose)))
         self.outside = sorted(consumers - set(self.services))  # consumers nothing runs: a test or a front end
+        self.started = self._projects_of_services()
+        self.suite_project = self._suite_project()
+
+    def _projects_of_services(self) -> dict[str, discovery.Project]:
+        """The build file that starts each service compose does not run: by name, else the one left for the one left."""
+        startable = [p for p in self.repo.projects if p.start]
+        found: dict[str, discovery.Project] = {}
+        for name in self.services:
+            if name in self.apps:
+                continue
+            match = next((p for p in startable if _same(name, p.name) or _same(name, Path(p.folder).name)), None)
+            if match is not None and match not in found.values():
+                found[name] = match
+        waiting = [n for n in self.services if n not in self.apps and n not in found]
+        unused = [p for p in startable if p not in found.values()]
+        if len(waiting) == 1 and len(unused) == 1:
+            found[waiting[0]] = unused[0]
+            self.notes.append(f"service {waiting[0]!r}: started by {unused[0].manifest} (the one build file left that starts something); "
+                              f"change its command in {CONFIG_NAME} if that is wrong")
+        return found
+
+    def _suite_project(self) -> discovery.Project | None:
+        """The project whose tests are the integration suite when it is not pytest (None: pytest, as for a Python repository)."""
+        tested = [p for p in self.repo.projects if p.tests]
+        root = next((p for p in tested if p.folder == "."), None)
+        chosen = root or next((p for p in tested if SUITE_FOLDERS.search(p.folder)), None) or (tested[0] if tested else None)
+        if chosen is None or chosen.tests not in JUNIT_SUITES or (self.repo.tests and root is None):
+            return None  # a Python repository, or Python test files beside other runtimes' projects: pytest, as before
+        return chosen
 
     def answer(self, question: str, default: str, why: str) -> str:
         """Ask on a terminal; otherwise take the default and say so."""
@@ -305,6 +391,8 @@ class _Init:
     # -- services ------------------------------------------------------------------------------------------------------
     def runtime(self, name: str, index: int) -> _Runtime:
         service = self.apps.get(name) or next((c for c in self.repo.compose if c.name == name), None)
+        if service is None and name in self.started:
+            return self._project_runtime(name, self.started[name])
         if service is None:
             default = f"http://127.0.0.1:{8080 + index}"
             url = self.answer(f"URL of service {name!r}", default, "no compose service of that name") or default
@@ -330,6 +418,19 @@ class _Init:
             port = "auto"
         cwd = Path(service.build).as_posix() if service.build and (self.root / service.build).is_dir() else "."
         return _Runtime(f"http://127.0.0.1:{{port:{name}}}", f"{self.repo.compose_file} service {name}", command, cwd, port, health, env)
+
+    def _project_runtime(self, name: str, project: discovery.Project) -> _Runtime:
+        """A service its own build file starts, on a port interlock picks and passes as PORT (what node, go and the others read)."""
+        typed = self.answer(f"command that starts {name!r}", shlex.join(project.start or ()), f"from {project.manifest}")
+        command = shlex.split(typed) if typed else None
+        inside = project.folder == "." or None
+        route = next((r for r in self.repo.health_routes if inside or r.file.startswith(f"{project.folder}/")), None)
+        origin = (f"{project.manifest} ({project.runtime}): started by `{shlex.join(command)}` in {project.folder}, listening on $PORT"
+                  + (f"; health route found in {route.file}:{route.line}" if route else "") + ".\n"
+                  "# Change `command`, `cwd`, `env`, `port` or `health` if it starts, listens or answers otherwise"
+                  if command else f"{project.manifest}: started by your team")
+        health = f"{{url:{name}}}{route.path}" if route else None
+        return _Runtime(f"http://127.0.0.1:{{port:{name}}}", origin, command, project.folder, "auto", health, {"PORT": f"{{port:{name}}}"})
 
     def _local(self, value: str) -> str:
         """A compose environment value as a local run needs it: a service's URL by placeholder, a broker on loopback."""
@@ -384,6 +485,16 @@ class _Init:
                f"[prerequisites.architecture_contracts]\npath = {json.dumps(contracts)}\n{contracts_key[0]} = {json.dumps(contracts_key[1])}\n",
                f"[prerequisites.environment_baseline]\npath = {json.dumps(BASELINE)}\n{baseline_key[0]} = {json.dumps(baseline_key[1])}\n"]
         if not self.services:
+            startable = [p for p in self.repo.projects if p.start]
+            if startable:
+                project = next((p for p in startable if p.folder == "."), startable[0])
+                name = re.sub(r"[^A-Za-z0-9_-]+", "-", project.name).strip("-") or "api"
+                self.notes.append(f"no pact, compose service or API document found: wrote service {name!r} from {project.manifest}; "
+                                  "describe your other services")
+                out.append(f'[services.{_key(name)}]\ndescription = "The service under test"\n')
+                out.append(f"[environments.{ENVIRONMENT}]\nsetup = []\n")
+                out.append(self._runtime_text(name, self._project_runtime(name, project)))
+                return "\n".join(out) + self._suite() + SIGNOFF
             self.notes.append("no pact, compose service or API document found: wrote an example service `api`; describe your services")
             return "\n".join(out) + EXAMPLE_SERVICE + self._suite() + SIGNOFF
         runtimes = {name: self.runtime(name, n) for n, name in enumerate(self.services)}
@@ -468,6 +579,36 @@ class _Init:
         return text
 
     def _suite(self) -> str:
+        if self.suite_project is not None:
+            return self._junit_suite(self.suite_project)
+        return self._pytest_suite()
+
+    def _junit_suite(self, project: discovery.Project) -> str:
+        """The project's own test framework as the suite, read through the JUnit XML report it writes."""
+        framework = str(project.tests)
+        wrapper = {"maven": "mvnw", "gradle": "gradlew"}.get(framework)
+        tool = f"./{wrapper}" if wrapper and (self.root / project.folder / wrapper).is_file() else {"maven": "mvn", "gradle": "gradle"}.get(framework, "")
+        keys: dict[str, Any] = {"runner": "junit"}
+        if project.folder != ".":
+            keys["cwd"] = project.folder
+        for key, value in JUNIT_SUITES[framework].items():
+            keys[key] = [tool if part == "{build}" else part for part in value] if isinstance(value, list) else value
+        if project.report:  # jest-junit's own config in package.json says where it writes: run jest as the team does
+            command = ["npx", "jest", "--ci", *([] if project.reporter_configured else ["--reporters=default", "--reporters=jest-junit"])]
+            keys.update(command=command, junit_xml=project.report, rerun=[*command, "-t", "{name}"])
+        if not project.junit_reporter and framework in JUNIT_NEEDS:
+            self.notes.append(f"suite: {framework} in {project.folder} writes JUnit XML only with {JUNIT_NEEDS[framework]}")
+        lines = [SUITE_GUIDANCE.format(what=f"{framework} in {project.folder} ({project.manifest}), read through the JUnit XML it writes")]
+        body = [f"{key} = {_toml(value)}" for key, value in keys.items()] + ["timeout = 300"]
+        if "runner" in Suite.model_fields:
+            lines += ["[suite]", *body]
+        else:
+            self.notes.append(f"suite: this interlock runs only pytest suites; the {framework} suite is written as comments under [suite]")
+            lines += ["# This interlock runs only pytest suites: uncomment these once it reads JUnit XML ([suite] runner).", "[suite]",
+                      *(f"# {line}" for line in body)]
+        return "\n" + "\n".join(lines) + "\n"
+
+    def _pytest_suite(self) -> str:
         tops = sorted({Path(t).parts[0] if len(Path(t).parts) > 1 else "." for t in self.repo.tests})
         path = "tests" if "tests" in tops or not tops else tops[0] if len(tops) == 1 else "."
         if self.repo.integration_marker or not self.repo.tests:
@@ -475,7 +616,7 @@ class _Init:
         else:
             marker = ""
             self.notes.append(f"no test carries the `integration` marker: the suite is every test under {path} (set [suite] marker to select some)")
-        return f'\n[suite]\npath = {json.dumps(path)}\nmarker = {json.dumps(marker)}\ntimeout = 300\n'
+        return f'\n{PYTEST_GUIDANCE}\n[suite]\npath = {json.dumps(path)}\nmarker = {json.dumps(marker)}\ntimeout = 300\n'
 
 
 def _broker_kind(image: str | None) -> str | None:

@@ -116,6 +116,9 @@ def _keygen_shop(base: Path) -> Shop:
     root = base / "shop"
     shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".interlock", ".artifacts", ".run", "__pycache__"))
     made = Shop(root)
+    # A copy under the test's temporary folder is in no git work tree unless the test commits it (`committed`):
+    # its evidence is signed as of no commit by this explicit choice (the in-place example is in interlock's repository).
+    made.edit("interlock.toml", "[signoff]\n", "[signoff]\nallow_no_commit = true\n")
     result = made.interlock("keygen", "--out", ".interlock/keys/signoff.key")
     assert result.code == 0, result.output
     return made

@@ -52,7 +52,7 @@ def test_a_failing_non_critical_test_fails_gate_3_until_its_defect_is_waived(sho
     assert (f"waiver: tests.unresolved_failures {defect['id']}: copy change agreed with support "
             "(approved by qa-lead, expires 2099-01-01T00:00:00Z, ticket SHOP-77)") in verified.stdout, verified.output
     ok = verified.stdout.splitlines()[0]
-    assert "validly signed by key " in ok and "signoff.pub" in ok and "approved by " in ok and "no git commit (not a git work tree)" in ok, ok
+    assert "validly signed by key " in ok and "signoff.pub" in ok and "approved by " in ok and "; no commit (signed with [signoff] allow_no_commit)" in ok, ok
 
 
 def test_config_check_refuses_waivers_and_overrides_on_integrity_conditions(shop: Shop) -> None:

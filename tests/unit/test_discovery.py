@@ -74,3 +74,60 @@ def test_python_requirement_and_path_templates(tmp_path: Path) -> None:
 def test_state_routes_name_their_line() -> None:
     text = 'app = App()\n\n@app.post("/_pact/provider_states")\ndef states(): ...\nroute("/pactSetup")\nurl = "/users/states"\n'
     assert [(r.path, r.line) for r in discovery.state_routes(text, "a.py")] == [("/_pact/provider_states", 3), ("/pactSetup", 5)]
+
+
+def test_every_runtimes_build_file_is_a_project_with_its_start_and_test_framework(tmp_path: Path) -> None:
+    from tests.runtimes_sample import make_dotnet_service, make_go_service, make_gradle_service, make_maven_service, make_node_system
+
+    root = make_node_system(tmp_path / "repo", junit_config={"outputDirectory": "reports", "outputName": "jest.xml"})
+    make_go_service(root / "inventory")
+    make_maven_service(root / "billing")
+    make_gradle_service(root / "shipping")
+    make_dotnet_service(root / "orders")
+    (root / "pyproject.toml").write_text('[project]\nname = "qa-tools"\n')
+    (root / "consumer" / "node_modules" / "jest").mkdir(parents=True)
+    (root / "consumer" / "node_modules" / "jest" / "package.json").write_text('{"name": "jest", "main": "index.js"}')  # never read
+    repo = discovery.read(root)
+    found = {p.manifest: (p.runtime, p.name, p.start, p.tests, p.junit_reporter) for p in repo.projects}
+    assert found == {
+        "billing/pom.xml": ("java", "billing", ("./mvnw", "-q", "spring-boot:run"), "maven", False),
+        "consumer/package.json": ("node", "web", None, "jest", True),
+        "inventory/go.mod": ("go", "inventory", ("go", "run", "."), "go", False),
+        "orders/Orders.Api.Tests/Orders.Api.Tests.csproj": ("dotnet", "Orders.Api.Tests", None, "dotnet", True),
+        "orders/Orders.Api/Orders.Api.csproj": ("dotnet", "Orders.Api", ("dotnet", "run", "--project", "Orders.Api.csproj"), None, False),
+        "provider/package.json": ("node", "product-service", ("npm", "start"), None, False),
+        "pyproject.toml": ("python", "qa-tools", None, "pytest", False),
+        "shipping/build.gradle.kts": ("java", "shipping", ("gradle", "run"), "gradle", False),
+    }
+    [consumer] = [p for p in repo.projects if p.runtime == "node" and p.tests]
+    assert consumer.report == "reports/jest.xml" and not consumer.reporter_configured
+    assert [(r.path, r.file, r.line) for r in repo.state_routes] == [("/_pact/provider-states", "provider/server.js", 8)]
+    assert [(r.path, r.file, r.line) for r in repo.health_routes] == [("/health", "provider/server.js", 15)]
+
+
+def test_a_node_project_starts_by_its_main_or_an_entry_file_and_a_go_one_by_its_cmd(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "package.json").write_text('{"name": "a", "main": "lib/app.js"}')
+    (tmp_path / "a" / "lib").mkdir()
+    (tmp_path / "a" / "lib" / "app.js").write_text("")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "package.json").write_text('{"name": "b"}')
+    (tmp_path / "b" / "index.js").write_text("")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "package.json").write_text('{"name": "c", "main": "missing.js"}')  # a main that is not there starts nothing
+    (tmp_path / "g" / "cmd" / "api").mkdir(parents=True)
+    (tmp_path / "g" / "go.mod").write_text("module example.com/g\n")
+    (tmp_path / "g" / "cmd" / "api" / "main.go").write_text("package main\n")
+    starts = {p.name: p.start for p in discovery.read(tmp_path).projects}
+    assert starts == {"a": ("node", "lib/app.js"), "b": ("node", "index.js"), "c": None, "g": ("go", "run", "./cmd/api")}
+
+
+def test_a_broken_build_file_is_said_and_never_guessed(tmp_path: Path) -> None:
+    for folder, name, text in (("n", "package.json", "{not json"), ("g", "go.mod", "go 1.22\n"), ("m", "pom.xml", "<project><artifactId>x"),
+                               ("d", "Api.csproj", "<Project"), ("p", "pyproject.toml", "[project\n"), ("a", "package.json", "[1, 2]")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text(text)
+    repo = discovery.read(tmp_path)
+    assert repo.projects == []
+    assert sorted(s.split(":")[0] for s in repo.skipped) == ["a/package.json", "d/Api.csproj", "g/go.mod", "m/pom.xml", "n/package.json", "p/pyproject.toml"]
+    assert any(s.startswith("g/go.mod: not a readable go.mod (no `module` line)") for s in repo.skipped), repo.skipped

@@ -129,3 +129,28 @@ def test_the_history_key_is_the_ledgers_identity_with_the_artifact_folder_left_o
     assert dirty.dirty and commit_key(tmp_path, artifacts) == dirty.key() == f"{commit}+{str(dirty.changes_digest)[:12]}"
     monkeypatch.setenv("GITHUB_SHA", "feed")
     assert commit_key(tmp_path, artifacts) == "feed"
+
+
+def test_a_config_beside_the_code_leaves_its_own_folder_out_of_the_repositorys_identity(tmp_path: Path) -> None:
+    commit = _repo(tmp_path)
+    qa = tmp_path / "qa"  # the config's folder, inside the repository it names as `repository = ".."`
+    (qa / ".interlock").mkdir(parents=True)
+    (qa / ".interlock" / "history.db").write_text("runs")
+    assert current(tmp_path, system=qa) == Identity(commit, False, None)
+    assert current(tmp_path).dirty is True  # without `system`, qa/.interlock/ is just an untracked folder
+    assert current(qa, system=qa) == Identity(commit, False, None)
+
+
+def test_ci_variables_name_the_config_checkout_not_a_repository_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = tmp_path / "system"
+    system.mkdir()
+    commit = _repo(system)
+    config = tmp_path / "qa"  # in no work tree of its own
+    config.mkdir()
+    for var in CI_COMMIT_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GITHUB_SHA", "f" * 40)  # the workflow's own checkout
+    assert commit_key(system, system=config) == commit
+    assert commit_key(system) == "f" * 40
+    monkeypatch.setenv("INTERLOCK_GIT_COMMIT", "e" * 40)  # set by hand: speaks for the repository under test
+    assert commit_key(system, system=config) == "e" * 40

@@ -34,7 +34,8 @@ TOML = config_head("shop", "1.4.0") + """
 [environments.integration.services.catalog]
 url = "http://127.0.0.1:9/"
 """
-SIGNOFF = '[signoff]\napprover = "Q. Orchestrator"\nkey = "keys/signoff.key"\npubkey = "keys/signoff.pub"\n'
+#: The hand-made system is in no git work tree: its evidence is signed as of no commit, by the config's choice.
+SIGNOFF = '[signoff]\napprover = "Q. Orchestrator"\nkey = "keys/signoff.key"\npubkey = "keys/signoff.pub"\nallow_no_commit = true\n'
 INTERFACE = "catalog:GET /products/{id}"
 PACT_ID = "web->catalog: a product"
 MANIFEST, ZIP, SIGNED = "integration-evidence-manifest.json", "INTEGRATION-EVIDENCE.zip", "integration-signoff.json"
@@ -158,7 +159,7 @@ class System:
 
     def record(self) -> None:
         """Ledger the hand-made evidence as the steps before 4.3 would have: every file, on the tree's identity now."""
-        record_evidence(self.folder.root, self.loaded, identity.current(self.loaded.root, self.published or self.folder.root))
+        record_evidence(self.folder.root, self.loaded, self.loaded.identity(self.published or self.folder.root))
 
     def step(self, module: Any, started_at: str = "2025-06-01T12:00:00Z") -> Outcome:
         """Run one of 4.3, 4.1, 4.2 as the engine does: with its run-ledger line (the hand-made evidence recorded first)."""
@@ -432,7 +433,7 @@ def test_a_signoff_with_another_key_fails_gate_4(system: System) -> None:
 
 
 def test_a_missing_key_says_how_to_make_one(tmp_path: Path) -> None:
-    system = System(tmp_path, signoff_toml='[signoff]\napprover = "Q. Orchestrator"\n')
+    system = System(tmp_path, signoff_toml='[signoff]\napprover = "Q. Orchestrator"\nallow_no_commit = true\n')
     outcome = system.seal()[2]
     assert outcome.status == "fail" and "interlock keygen" in outcome.reason
     assert not system.folder.exists(SIGNED)
@@ -583,3 +584,65 @@ def test_sealing_makes_machine_paths_relative_but_never_rewrites_the_run_ledger(
     assert (folder / "report.json").read_text() == '{"root": ".", "db": "sqlite:///.interlock/x.db"}'
     assert (folder / LEDGER).read_text() == ledger_line
     assert (folder / "blob.bin").read_bytes() == str(root).encode()
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_evidence_of_no_commit_is_signed_only_by_the_configs_choice(tmp_path: Path) -> None:
+    refused = System(tmp_path / "refused", signoff_toml=SIGNOFF.replace("allow_no_commit = true\n", ""))
+    outcome = refused.seal()[2]
+    assert outcome.status == "fail" and "names no git commit" in outcome.reason and "allow_no_commit = true" in outcome.reason
+    assert "[project] repository" in outcome.reason and not refused.folder.exists(SIGNED)
+    chosen = System(tmp_path / "chosen")
+    assert chosen.seal()[2].status == "pass"
+    predicate = chosen.statement()["predicate"]
+    assert predicate["git_commit"] is None and predicate["no_commit_allowed"] is True
+
+
+def test_a_named_repository_is_the_code_the_signoff_certifies(tmp_path: Path) -> None:
+    repository = tmp_path / "system"
+    repository.mkdir()
+    (repository / "app.js").write_text("console.log('products')\n")
+    _git(repository, "init", "-q")
+    _git(repository, "add", "-A")
+    _git(repository, "commit", "-qm", "the system")
+    commit = _git(repository, "rev-parse", "HEAD")
+    toml = TOML.replace('[project]\nname = "shop"\n', '[project]\nname = "shop"\nrepository = "../system"\n')
+    system = System(tmp_path / "qa", signoff_toml=SIGNOFF.replace("allow_no_commit = true\n", ""), toml=toml)
+    assert system.loaded.repository == repository.resolve()
+    assert [o.status for o in system.seal()] == ["pass", "pass", "pass"]
+    assert system.folder.read_json(MANIFEST)["source"] == {"git_commit": commit, "git_dirty": False, "changes_digest": None}
+    predicate = system.statement()["predicate"]
+    assert predicate["git_commit"] == commit and "no_commit_allowed" not in predicate
+    assert system.loaded.commit_key() == commit
+    (repository / "app.js").write_text("console.log('changed')\n")  # the system's code changed after the run: not the sealed evidence
+    outcome = system.step(bundle)
+    assert outcome.status == "fail" and "uncommitted changes" in outcome.reason
+
+
+@pytest.mark.parametrize("where", ["missing", "plain"])
+def test_a_named_repository_that_is_no_git_checkout_is_a_config_error(tmp_path: Path, where: str) -> None:
+    (tmp_path / "plain").mkdir()
+    toml = TOML.replace('[project]\nname = "shop"\n', f'[project]\nname = "shop"\nrepository = "{where}"\n')
+    (tmp_path / "interlock.toml").write_text(toml + SIGNOFF)
+    with pytest.raises(ConfigError) as raised:
+        config.load(tmp_path / "interlock.toml")
+    [problem] = raised.value.problems
+    assert problem.key == "project.repository" and problem.line == 4 and repr(where) in problem.message
+    assert ("does not exist" if where == "missing" else "is not in a git work tree") in problem.message
+
+
+def test_a_named_repository_in_pyproject_is_checked_at_its_line(tmp_path: Path) -> None:
+    body = TOML.replace("[project]", "[tool.interlock.project]").replace("[prerequisites", "[tool.interlock.prerequisites")
+    body = body.replace("[services", "[tool.interlock.services").replace("[environments", "[tool.interlock.environments")
+    body = body.replace('name = "shop"\n', 'name = "shop"\nrepository = "nowhere"\n', 1)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "pkg"\n' + body)
+    with pytest.raises(ConfigError) as raised:
+        config.load(tmp_path / "pyproject.toml")
+    [problem] = raised.value.problems
+    line = (tmp_path / "pyproject.toml").read_text().splitlines().index('repository = "nowhere"') + 1
+    assert problem.line == line and "'nowhere'" in problem.message and "does not exist" in problem.message

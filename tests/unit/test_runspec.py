@@ -74,3 +74,18 @@ def test_strings_outside_the_environment_are_expanded_by_the_spec(loaded, tmp_pa
     spec = runspec.build(loaded, "test").bind(tmp_path, {"web": 6000})
     assert spec.expand_all({"url": "{url:web}/x", "cmd": ["{python}", "{port:api}"], "n": 3}) == {
         "url": "http://127.0.0.1:6000/x", "cmd": [sys.executable, "4321"], "n": 3}
+
+
+def test_repository_is_the_named_checkout_else_the_configs_folder(tmp_path: Path) -> None:
+    import subprocess
+
+    system = tmp_path / "system"
+    system.mkdir()
+    subprocess.run(["git", "-C", str(system), "init", "-q"], check=True)
+    qa = tmp_path / "qa"
+    qa.mkdir()
+    text = TOML.replace('HOME_OF_RUN = "{workdir}/home"', 'CODE = "{repository}/src"')
+    (qa / "interlock.toml").write_text(text, "utf-8")
+    assert runspec.build(load(qa / "interlock.toml"), "test").environment.vars["CODE"] == f"{qa}/src"
+    (qa / "interlock.toml").write_text(text.replace("[project]\n", '[project]\nrepository = "../system"\n', 1), "utf-8")
+    assert runspec.build(load(qa / "interlock.toml"), "test").environment.vars["CODE"] == f"{system}/src"

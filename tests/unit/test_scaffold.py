@@ -184,3 +184,107 @@ def test_init_names_the_schema_beside_the_config_for_toml_editors(tmp_path: Path
     assert list(validator.iter_errors(data)) == []
     data["suite"]["markr"] = "typo"
     assert [e.message for e in validator.iter_errors(data)] == ["Additional properties are not allowed ('markr' was unexpected)"]
+
+
+def _suite_keys(text: str) -> dict[str, object]:
+    """The [suite] table init wrote, read the same whether this interlock runs JUnit suites (keys) or not yet (commented keys)."""
+    lines = text.split("\n[suite]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return tomllib.loads("\n".join(line.removeprefix("# ") for line in lines))
+
+
+def _notes(events: list[Event]) -> list[str]:
+    return [e.message for e in events if isinstance(e, Notice)]
+
+
+def test_a_node_system_is_started_by_npm_and_tested_by_its_jest_suite(tmp_path: Path) -> None:
+    from interlock.config import Suite
+    from tests.runtimes_sample import make_node_system
+
+    root = make_node_system(tmp_path / "repo")
+    written, events = _init(root)
+    assert root / "pytest.ini" not in written and not (root / "pytest.ini").exists()  # no pytest suite: no pytest markers
+    loaded = load(root / "interlock.toml")
+    assert list(loaded.config.services) == ["ProductService"] and loaded.config.services["ProductService"].state_url == "/_pact/provider-states"
+    runtime = loaded.config.environments["integration"].services["ProductService"]
+    assert (runtime.command, runtime.cwd, runtime.port, runtime.env) == (["npm", "start"], "provider", "auto", {"PORT": "{port:ProductService}"})
+    assert runtime.health == "{url:ProductService}/health"  # the route its server.js answers
+    text = (root / "interlock.toml").read_text("utf-8")
+    assert ("# provider/package.json (node): started by `npm start` in provider, listening on $PORT; health route found in "
+            "provider/server.js:15.\n# Change `command`, `cwd`, `env`, `port` or `health`") in text
+    assert "# The integration suite: jest in consumer (consumer/package.json), read through the JUnit XML it writes." in text
+    assert "# To change it, edit `command`" in text and "[[suite.tests]]" in text
+    command = ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit"]
+    assert _suite_keys(text) == {"runner": "junit", "cwd": "consumer", "command": command, "junit_xml": "reports/junit.xml",
+                                 "list_command": ["npx", "jest", "--listTests"], "rerun": [*command, "-t", "{name}"],
+                                 "filter_args": ["-t", "--testNamePattern"], "timeout": 300}
+    if "runner" in Suite.model_fields:
+        assert loaded.config.suite.runner == "junit"  # type: ignore[attr-defined]
+    else:
+        assert "[suite]\n# runner = \"junit\"" in text and any("written as comments under [suite]" in n for n in _notes(events))
+    assert "command that starts 'ProductService': npm start assumed (from provider/package.json)" in _notes(events)
+    assert not any("jest-junit" in n for n in _notes(events))  # the consumer declares it
+
+
+def test_jest_without_its_junit_reporter_is_said_and_a_configured_output_is_used(tmp_path: Path) -> None:
+    from tests.runtimes_sample import make_node_system
+
+    bare = make_node_system(tmp_path / "bare", jest_junit=False)
+    _, events = _init(bare)
+    assert "suite: jest in consumer writes JUnit XML only with the jest-junit reporter (npm install --save-dev jest-junit)" in _notes(events)
+    configured = make_node_system(tmp_path / "configured", junit_config={"outputDirectory": "out"})
+    _init(configured)
+    keys = _suite_keys((configured / "interlock.toml").read_text("utf-8"))
+    assert keys["junit_xml"] == "out/*.xml" and keys["command"] == ["npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit"]
+
+
+@pytest.mark.parametrize(("make", "service", "start", "cwd", "suite"), [
+    ("make_go_service", "inventory", ["go", "run", "."], ".",
+     {"runner": "junit", "command": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "./..."], "junit_xml": "reports/junit.xml",
+      "list_command": ["go", "test", "-list", ".", "./..."], "rerun": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "-run", "^{name}$", "./..."],
+      "filter_args": ["-run"], "timeout": 300}),
+    ("make_maven_service", "billing", ["./mvnw", "-q", "spring-boot:run"], ".",
+     {"runner": "junit", "command": ["./mvnw", "test"], "junit_xml": "target/surefire-reports/TEST-*.xml",
+      "rerun": ["./mvnw", "test", "-Dtest={classname}#{name}"], "filter_args": ["-Dtest"], "timeout": 300}),
+    ("make_gradle_service", "repo", ["gradle", "run"], ".",
+     {"runner": "junit", "command": ["gradle", "test"], "junit_xml": "build/test-results/test/TEST-*.xml",
+      "rerun": ["gradle", "test", "--tests", "{classname}.{name}"], "filter_args": ["--tests"], "timeout": 300}),
+    ("make_dotnet_service", "Orders-Api", ["dotnet", "run", "--project", "Orders.Api.csproj"], "Orders.Api",
+     {"runner": "junit", "cwd": "Orders.Api.Tests", "command": ["dotnet", "test", "--logger", "junit;LogFileName=junit.xml"],
+      "junit_xml": "TestResults/junit.xml",
+      "rerun": ["dotnet", "test", "--logger", "junit;LogFileName=junit.xml", "--filter", "FullyQualifiedName={classname}.{name}"],
+      "filter_args": ["--filter"], "timeout": 300}),
+])
+def test_each_runtime_writes_its_start_command_and_its_junit_suite(tmp_path: Path, make: str, service: str, start: list[str], cwd: str,
+                                                                   suite: dict[str, object]) -> None:
+    from tests import runtimes_sample
+
+    root = getattr(runtimes_sample, make)(tmp_path / "repo")
+    _, events = _init(root)
+    loaded = load(root / "interlock.toml")
+    assert list(loaded.config.services) == [service]
+    runtime = loaded.config.environments["integration"].services[service]
+    assert (runtime.command, runtime.cwd, runtime.port, runtime.health) == (start, cwd, "auto", None)  # no health route in its code
+    assert _suite_keys((root / "interlock.toml").read_text("utf-8")) == suite
+    assert not (root / "pytest.ini").exists()
+    assert any(n.startswith(f"no pact, compose service or API document found: wrote service {service!r}") for n in _notes(events))
+
+
+def test_a_python_repository_keeps_its_pytest_suite_and_says_how_to_change_it(tmp_path: Path) -> None:
+    root = make_repository(tmp_path / "repo")
+    (root / "pyproject.toml").write_text('[project]\nname = "team"\n')
+    _init(root)
+    text = (root / "interlock.toml").read_text("utf-8")
+    assert "# The integration suite: pytest over `path`" in text and "`runner = \"junit\"`" in text
+    assert _suite_keys(text) == {"path": "tests", "marker": "integration", "timeout": 300}
+    assert (root / "pytest.ini").is_file()
+
+
+def test_a_command_typed_on_a_terminal_replaces_the_build_files(tmp_path: Path) -> None:
+    from tests.runtimes_sample import make_node_system
+
+    root = make_node_system(tmp_path / "repo")
+    asked: list[tuple[str, str]] = []
+    _init(root, lambda question, default: asked.append((question, default)) or ("node server.js --verbose" if "command" in question else default))
+    assert ("command that starts 'ProductService'", "npm start") in asked
+    runtime = load(root / "interlock.toml").config.environments["integration"].services["ProductService"]
+    assert runtime.command == ["node", "server.js", "--verbose"] and runtime.cwd == "provider"

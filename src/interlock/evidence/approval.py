@@ -42,6 +42,7 @@ class Approval:
     commit: str | None
     commit_recorded: bool
     dirty: bool | None  # None: the predicate does not record it
+    no_commit_allowed: bool = False  # signed as of no commit, by the config's explicit choice ([signoff] allow_no_commit)
     policy_relaxed: list[Exemption] = field(default_factory=list)
     waivers: list[Exemption] = field(default_factory=list)
 
@@ -64,6 +65,7 @@ def approval(report: VerifyReport, now: datetime) -> Approval | None:
         commit=_text(predicate.get("git_commit")),
         commit_recorded="git_commit" in predicate,
         dirty=dirty if isinstance(dirty, bool) else None,
+        no_commit_allowed=predicate.get("no_commit_allowed") is True,
         policy_relaxed=[_exemption(r, "change", now) for r in _objects(predicate.get("policy_relaxed"))],
         waivers=[_exemption(w, "justification", now) for w in _objects(predicate.get("waivers"))],
     )
@@ -75,7 +77,7 @@ def describe(bundle: str, found: Approval) -> list[str]:
         commit = "commit not recorded"
     else:
         commit = f"commit {found.commit}" + {True: " (dirty)", False: " (clean)", None: " (dirty flag not recorded)"}[found.dirty] \
-            if found.commit else "no git commit (not a git work tree)"
+            if found.commit else "no commit" + (" (signed with [signoff] allow_no_commit)" if found.no_commit_allowed else "")
     lines = [f"OK: {bundle} is intact and validly signed by key {found.key_id} ({found.key_file}); "
              f"approved by {found.approver} at {found.signed_at}; {commit}"]
     for relaxed in found.policy_relaxed:

@@ -350,11 +350,16 @@ class _Verifier:
         """A sign-off that names a git commit must name the one the evidence manifest records.
 
         The manifest is a signed subject, so its commit is bound either way; a predicate naming
-        another commit would have the approver certify code the evidence never tested.
+        another commit would have the approver certify code the evidence never tested. A sign-off
+        of no commit at all holds only with the approver's recorded choice (`no_commit_allowed`,
+        from `[signoff] allow_no_commit`): evidence of unidentified code is never approved by default.
         """
         predicate, source = statement.get("predicate"), self.source
         if not isinstance(predicate, dict) or "git_commit" not in predicate or source is None:
             return
+        if predicate["git_commit"] is None and predicate.get("no_commit_allowed") is not True:
+            self.add(SIGNOFF_NAME, "certifies no git commit without recording the choice to ([signoff] allow_no_commit): "
+                     "the approved code cannot be identified")
         if predicate["git_commit"] != source.get("git_commit"):
             self.add(SIGNOFF_NAME, f"certifies git commit {predicate['git_commit']}, but {EVIDENCE_MANIFEST_NAME} "
                      f"records {source.get('git_commit')}: the evidence is of another commit")

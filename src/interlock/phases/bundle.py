@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import interlock
-from interlock import identity, ledger
+from interlock import ledger
 from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER, STATES_LOG
 from interlock.config import Environment, Project
 from interlock.errors import UsageError
@@ -139,7 +139,7 @@ def bag_info(manifest: Mapping[str, Any], project: Project) -> dict[str, str]:
 
 
 def _meta(ctx: RunContext) -> dict[str, Any]:
-    source = identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root)
+    source = ctx.loaded.identity(ctx.published or ctx.artifacts.root)
     now = utc_now()
     tools = {**tool_versions(TOOLS), "python": platform.python_version()}
     return {
@@ -246,7 +246,7 @@ def _manifest_leaks(manifest: Mapping[str, Any], info: Mapping[str, str], redact
 def run(ctx: RunContext) -> Outcome:
     """Redact and scan the evidence, then write integration-evidence-manifest.json and INTEGRATION-EVIDENCE.zip over it."""
     root = ctx.artifacts.root
-    refusal = ledger.refusal(root, identity.current(ctx.loaded.root, ctx.published or root))
+    refusal = ledger.refusal(root, ctx.loaded.identity(ctx.published or root))
     if refusal:
         return Outcome(StepStatus.FAIL, f"bundle {refusal}")
     try:

@@ -5,6 +5,9 @@ blocking condition), while the prompt is declined, while the bundle no
 longer matches the artifact folder, or while the checked-out commit is not the
 one the evidence was produced from: a signature must only ever approve
 evidence that passed, of the code it names (the predicate's `git_commit`).
+Evidence of no commit at all (the code under test in no git work tree) is
+signed only when `[signoff] allow_no_commit` says so, and the predicate then
+records that choice (`no_commit_allowed`).
 The signature is an in-toto Statement in a DSSE envelope over the bundle's own
 `manifest-sha256.txt`, `tagmanifest-sha256.txt` and evidence manifest; its
 predicate gives each gate as a verification summary, lists every waiver
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import interlock
-from interlock import identity, ledger
+from interlock import ledger
 from interlock.artifacts import DEFECT_LOG
 from interlock.defects import DefectLog
 from interlock.errors import UsageError
@@ -117,6 +120,7 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "run_id": manifest["run_id"], "environment": manifest["environment"],
         "git_commit": manifest["source"]["git_commit"], "git_dirty": manifest["source"]["git_dirty"],
         "changes_digest": manifest["source"].get("changes_digest") or "",
+        **({"no_commit_allowed": True} if manifest["source"]["git_commit"] is None else {}),
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
         # Every gate's relaxations, Gate 4's too: the approver signs the policy the whole certification rests on.
@@ -142,7 +146,11 @@ def commit_refusal(ctx: RunContext) -> str | None:
     if disagree:
         return f"sign-off refused: the run's records disagree on the commit ({'; '.join(disagree)}); rerun `interlock run` on one commit"
     sealed = recorded[EVIDENCE_MANIFEST_NAME]
-    head = identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root).commit
+    if sealed is None and not ctx.config.signoff.allow_no_commit:
+        return (f"sign-off refused: the evidence names no git commit ({ctx.loaded.repository} is in no git work tree with a commit); "
+                "name the system's checkout with [project] repository = \"<folder>\", or set [signoff] allow_no_commit = true "
+                "to sign it as of no commit")
+    head = ctx.loaded.identity(ctx.published or ctx.artifacts.root).commit
     if head != sealed:
         return (f"sign-off refused: the evidence is of commit {short(sealed)} but HEAD is {short(head)}: the code changed after the run; "
                 f"rerun `interlock run` at {short(head)} (or check out {short(sealed)}) before signing")
@@ -186,7 +194,7 @@ def _sealed(ctx: RunContext) -> tuple[dict[str, Any], dict[str, str]] | str:
 
 def run(ctx: RunContext) -> Outcome:
     """Sign the bundle if Gates 1–3 pass and the approver agrees; fail with the reason otherwise."""
-    refusal = ledger.refusal(ctx.artifacts.root, identity.current(ctx.loaded.root, ctx.published or ctx.artifacts.root))
+    refusal = ledger.refusal(ctx.artifacts.root, ctx.loaded.identity(ctx.published or ctx.artifacts.root))
     if refusal:  # evidence first: gates read from an edited or mixed folder say nothing
         return Outcome(StepStatus.FAIL, f"sign-off {refusal}")
     document = gate_results(ctx.artifacts, ctx.loaded, GATES)

@@ -63,9 +63,7 @@ def flaky_from_history(ctx: RunContext, env_report: Mapping[str, Any] | None, co
 
     None (with a notice) without a commit or a store.
     """
-    from interlock.identity import commit_key
-
-    commit = commit_key(ctx.loaded.root, ctx.published or ctx.artifacts.root)
+    commit = ctx.loaded.commit_key(ctx.published or ctx.artifacts.root)
     if commit is None:
         ctx.emit(Notice("3.2", "no git commit for the system under test: flakiness across runs not checked"))
         return []

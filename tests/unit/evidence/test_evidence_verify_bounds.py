@@ -16,7 +16,7 @@ from interlock.evidence._zipscan import TAG_FILE_LIMIT, central_directory_refusa
 from interlock.evidence.approval import approval, describe
 from interlock.evidence.verify import MAX_PROBLEM_CHARS, MAX_PROBLEMS
 
-from ._support import KeyPair, predicate, read_entries, rebuild, seal
+from ._support import ARTIFACTS, META, KeyPair, predicate, read_entries, rebuild, seal, write_evidence_manifest
 
 EVIDENCE = "data/integration-evidence-manifest.json"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -159,9 +159,30 @@ def test_the_ok_line_names_key_approver_commit_and_dirty_flag(artifacts: Path, k
 def test_an_older_predicate_says_what_it_does_not_record(artifacts: Path, keys: KeyPair) -> None:
     assert _approval_lines(artifacts, keys)[0].endswith("; commit not recorded")
     assert _approval_lines(artifacts, keys, git_commit="0" * 40)[0].endswith(f"; commit {'0' * 40} (dirty flag not recorded)")
-    outside_git = VerifyReport(ok=True, statement={"predicate": predicate(git_commit=None, git_dirty=False)}, key_id="k", key_file="f")
+    outside_git = VerifyReport(ok=True, statement={"predicate": predicate(git_commit=None, git_dirty=False, no_commit_allowed=True)},
+                               key_id="k", key_file="f")
     found = approval(outside_git, NOW)
-    assert found is not None and describe("b.zip", found)[0].endswith("; no git commit (not a git work tree)")
+    assert found is not None and found.no_commit_allowed and found.to_json()["no_commit_allowed"] is True
+    assert describe("b.zip", found)[0].endswith("; no commit (signed with [signoff] allow_no_commit)")
+    unchosen = approval(VerifyReport(ok=True, statement={"predicate": predicate(git_commit=None)}, key_id="k", key_file="f"), NOW)
+    assert unchosen is not None and describe("b.zip", unchosen)[0].endswith("; no commit")
+
+
+def test_a_signoff_of_no_commit_verifies_only_with_the_recorded_choice(tmp_path: Path, keys: KeyPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(META, "git_commit", None)  # evidence of code in no git work tree
+
+    def evidence(name: str) -> Path:
+        folder = tmp_path / name
+        for rel, content in ARTIFACTS.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(content)
+        write_evidence_manifest(folder)
+        return folder
+
+    report = verify_bundle(seal(evidence("unchosen"), keys, pred=predicate(git_commit=None)), keys.public)
+    assert not report.ok and any("certifies no git commit without recording the choice" in p.message for p in report.problems), report.problems
+    report = verify_bundle(seal(evidence("chosen"), keys, pred=predicate(git_commit=None, no_commit_allowed=True)), keys.public)
+    assert report.ok, report.problems
 
 
 def test_relaxed_policies_and_waivers_are_listed_and_expired_ones_marked(artifacts: Path, keys: KeyPair) -> None:
