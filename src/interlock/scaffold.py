@@ -29,7 +29,7 @@ from typing import Any
 
 from interlock import discovery
 from interlock.brokers import KINDS as BROKER_KINDS
-from interlock.config import CONFIG_NAME, Service, Suite
+from interlock.config import CONFIG_NAME
 from interlock.errors import Problem, UsageError
 from interlock.events import Emit, FileWritten, Notice
 from interlock.files import atomic_write, sha256_file
@@ -120,23 +120,23 @@ markers =
 
 #: How each test framework runs as a JUnit-XML suite (`[suite] runner = "junit"`), run in its project's folder:
 #: the command, the report it writes (relative to that folder), the command that lists its tests, how one test is rerun
-#: (`{name}`, `{classname}` from the report) and the arguments that narrow a run to some tests.
+#: (`{name_regex}`: the case's name as a literal regular expression, as -t, --grep and -run read it) and the arguments that narrow a run to some tests.
 JUNIT_SUITES: dict[str, dict[str, Any]] = {
     "jest": {"command": ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit"],
              "junit_xml": "reports/junit.xml", "list_command": ["npx", "jest", "--listTests"],
-             "rerun": ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit", "-t", "{name}"],
+             "rerun": ["env", "JEST_JUNIT_OUTPUT_DIR=reports", "npx", "jest", "--ci", "--reporters=default", "--reporters=jest-junit", "-t", "{name_regex}"],
              "filter_args": ["-t", "--testNamePattern"]},
     "vitest": {"command": ["npx", "vitest", "run", "--reporter=junit", "--outputFile=reports/junit.xml"], "junit_xml": "reports/junit.xml",
                "list_command": ["npx", "vitest", "list"],
-               "rerun": ["npx", "vitest", "run", "--reporter=junit", "--outputFile=reports/junit.xml", "-t", "{name}"],
+               "rerun": ["npx", "vitest", "run", "--reporter=junit", "--outputFile=reports/junit.xml", "-t", "{name_regex}"],
                "filter_args": ["-t", "--testNamePattern"]},
     "mocha": {"command": ["npx", "mocha", "--reporter", "mocha-junit-reporter", "--reporter-options", "mochaFile=reports/junit.xml"],
               "junit_xml": "reports/junit.xml",
-              "rerun": ["npx", "mocha", "--reporter", "mocha-junit-reporter", "--reporter-options", "mochaFile=reports/junit.xml", "--grep", "{name}"],
+              "rerun": ["npx", "mocha", "--reporter", "mocha-junit-reporter", "--reporter-options", "mochaFile=reports/junit.xml", "--grep", "{name_regex}"],
               "filter_args": ["--grep", "-g"]},
     "go": {"command": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "./..."], "junit_xml": "reports/junit.xml",
            "list_command": ["go", "test", "-list", ".", "./..."],
-           "rerun": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "-run", "^{name}$", "./..."],
+           "rerun": ["gotestsum", "--junitfile", "reports/junit.xml", "--", "-run", "^{name_regex}$", "./..."],
            "filter_args": ["-run"]},
     "maven": {"command": ["{build}", "test"], "junit_xml": "target/surefire-reports/TEST-*.xml",
               "rerun": ["{build}", "test", "-Dtest={classname}#{name}"], "filter_args": ["-Dtest"]},
@@ -537,7 +537,7 @@ class _Init:
             url, origin = self.state_url(name)
             listing = "; ".join(f"{s!r}" + (f" (params: {', '.join(sorted(p))})" if p else "") for s, p in sorted(states.items()))
             lines.append(f"# Provider states its pacts name: {listing}.")
-            if url and "state_url" in Service.model_fields:
+            if url:
                 lines.append(f"state_url = {json.dumps(url)}  # its own state-change endpoint, {origin}")
             else:
                 if url:
@@ -595,17 +595,12 @@ class _Init:
             keys[key] = [tool if part == "{build}" else part for part in value] if isinstance(value, list) else value
         if project.report:  # jest-junit's own config in package.json says where it writes: run jest as the team does
             command = ["npx", "jest", "--ci", *([] if project.reporter_configured else ["--reporters=default", "--reporters=jest-junit"])]
-            keys.update(command=command, junit_xml=project.report, rerun=[*command, "-t", "{name}"])
+            keys.update(command=command, junit_xml=project.report, rerun=[*command, "-t", "{name_regex}"])
         if not project.junit_reporter and framework in JUNIT_NEEDS:
             self.notes.append(f"suite: {framework} in {project.folder} writes JUnit XML only with {JUNIT_NEEDS[framework]}")
         lines = [SUITE_GUIDANCE.format(what=f"{framework} in {project.folder} ({project.manifest}), read through the JUnit XML it writes")]
         body = [f"{key} = {_toml(value)}" for key, value in keys.items()] + ["timeout = 300"]
-        if "runner" in Suite.model_fields:
-            lines += ["[suite]", *body]
-        else:
-            self.notes.append(f"suite: this interlock runs only pytest suites; the {framework} suite is written as comments under [suite]")
-            lines += ["# This interlock runs only pytest suites: uncomment these once it reads JUnit XML ([suite] runner).", "[suite]",
-                      *(f"# {line}" for line in body)]
+        lines += ["[suite]", *body]
         return "\n" + "\n".join(lines) + "\n"
 
     def _pytest_suite(self) -> str:
