@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log", OTLP_SPANS, OTLP_RECEIVER)
 
 
+#: Seconds a listener's unknown process is looked up again before the port is judged (psutil lists a new socket before its pid).
+UNKNOWN_OWNER_WAIT = 2.0
+
+
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp, the only time format in artifacts."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -340,6 +344,10 @@ class Services:
                 holders = ports_.listeners(port)
                 while not holders and process.poll() is None and time.monotonic() < deadline:
                     time.sleep(0.2)
+                    holders = ports_.listeners(port)
+                settle = time.monotonic() + UNKNOWN_OWNER_WAIT  # a socket just opened may be listed before its process can be
+                while any(h.pid is None for h in holders) and time.monotonic() < settle:
+                    time.sleep(0.1)
                     holders = ports_.listeners(port)
                 if not holders:
                     unhealthy = "" if healthy else f" ({name} never became healthy)"

@@ -175,6 +175,36 @@ def test_a_started_service_passes_only_when_its_own_process_tree_serves_its_port
         ctx.services.stop()
 
 
+def test_a_listener_whose_process_is_not_known_yet_is_looked_up_again_before_the_owner_is_judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = ports.listeners, []
+
+    def racing(port: int) -> list[ports.Listener]:  # psutil lists a socket just opened before it can name its process
+        calls.append(port)
+        found = real(port)
+        return [ports.Listener(h.port, h.address, None) for h in found] if len(calls) <= 2 else found
+
+    monkeypatch.setattr(ports, "listeners", racing)
+    ctx = context(tmp_path, SERVICES % 9)
+    try:
+        checks = _by_id(ctx.services.start())
+        assert checks["web.owner"].status == "pass", checks["web.owner"].reason
+        assert len(calls) >= 3
+    finally:
+        ctx.services.stop()
+
+
+def test_a_listener_whose_process_stays_unknown_is_never_taken_for_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ports.listeners
+    monkeypatch.setattr(ports, "listeners", lambda port: [ports.Listener(h.port, h.address, None) for h in real(port)])
+    monkeypatch.setattr("interlock.supervisor.UNKNOWN_OWNER_WAIT", 0.3)
+    ctx = context(tmp_path, SERVICES % 9)
+    try:
+        owner = _by_id(ctx.services.start())["web.owner"]
+        assert owner.status == "fail" and "cannot identify" in owner.reason, owner.reason
+    finally:
+        ctx.services.stop()
+
+
 def test_a_url_served_by_another_started_service_fails_the_owner_check_naming_it(tmp_path: Path) -> None:
     """web's url and health point at api's port (a copy-paste slip): both ports are free before the starts, api answers web's health."""
     text = (SERVICES % 9).replace('url = "http://127.0.0.1:{port:web}"', 'url = "http://127.0.0.1:{port:api}"').replace(
