@@ -95,6 +95,25 @@ class HistoryOutcome(StrEnum):
     NOT_RUN = "not_run"
 
 
+class SpanKind(StrEnum):
+    """An OTLP span's kind as logs/otlp-spans.jsonl records it (the proto's SPAN_KIND_* without the prefix, lower case)."""
+
+    INTERNAL = "internal"
+    SERVER = "server"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+    UNSPECIFIED = "unspecified"
+
+
+class SpanStatus(StrEnum):
+    """An OTLP span's status code as logs/otlp-spans.jsonl records it (STATUS_CODE_* without the prefix, lower case)."""
+
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
 #: The only contract status that is a pass.
 CONTRACT_PASSED = frozenset({ContractStatus.PASS})
 #: Executed but not a pass: a failure, a transport/setup error, or a pending pact (pending is never a pass).
