@@ -104,6 +104,10 @@ TWINS = {OBSERVABILITY.filename: OBSERVABILITY_DATA, REGRESSION_SUMMARY.filename
 DERIVED_VIEWS: tuple[Artifact, ...] = (HTML_REPORT, JUNIT_XML)
 #: Every provider-state action of pact verification (step 2.2) with what it printed or answered, redacted: a log, evidence like the others.
 STATES_LOG = "logs/states.log"
+#: Every span the built-in OTLP receiver took in (interlock.otlp), one JSON line each (`otlp.spans.Span`), redacted, appended.
+OTLP_SPANS = "logs/otlp-spans.jsonl"
+#: The OTLP receiver's counters (endpoint, requests, rejections, drops, per service), rewritten atomically while it runs.
+OTLP_RECEIVER = "logs/otlp-receiver.json"
 #: The engine's run state (engine.RunState) inside the folder: hidden, never evidence.
 STATE_FILE = ".interlock-state.json"
 #: The run ledger (interlock.ledger): one line per step and per edit, appended, never rewritten.

@@ -69,6 +69,11 @@ class Service(Model):
         "a path is joined to the service's URL in the environment, a full http(s) URL is used as is. A state the "
         "provider has its own handler for ([contracts.pact.providers.NAME.states]) goes to that handler instead"),
         examples=["/_pact/provider-states"])
+    traces: Literal["required", "optional"] = Field(default="optional", description=(
+        '"required": Gate 2 fails when the built-in OTLP receiver got no span from this service; "optional": a missing span is only reported'),
+        examples=["required"])
+    metrics: list[str] = Field(default=[], description="metric family names that must appear in the service's Prometheus scrape (Gate 2 names the missing ones)",
+                               examples=[["http_requests_total"]])
 
 
 class HttpCall(Model):
@@ -407,6 +412,26 @@ class Scope(Model):
         return value
 
 
+class Observability(Model):
+    """The built-in OTLP/HTTP receiver: the services, the suite and the pact jobs send their spans to interlock itself."""
+
+    receiver: bool = Field(default=True, description=(
+        "run interlock's OTLP/HTTP receiver on 127.0.0.1 while the services run; false: no receiver, every service's traces are \"not instrumented\""),
+        examples=[True])
+    port: int | Literal["auto"] = Field(default="auto", description='the receiver\'s port on 127.0.0.1; "auto" takes a free one per start', examples=["auto", 4318])
+    forward: str | None = Field(default=None, pattern=r"^https?://", description=(
+        "an OpenTelemetry Collector's OTLP/HTTP base URL: everything accepted is POSTed there unchanged (/v1/traces, /v1/metrics, /v1/logs); "
+        "failures are counted, never stop the run"), examples=["http://127.0.0.1:4318"])
+    max_payload_bytes: int = Field(default=4194304, gt=0, description="the largest request body accepted (also after gzip); larger ones get HTTP 413", examples=[4194304])
+    max_spans: int = Field(default=200000, gt=0, description=(
+        "spans kept in all; each declared service (and the tests) keeps its share free, so a flood from one drops its own spans, counted, not the others'"),
+        examples=[200000])
+    batch_delay_ms: int = Field(default=200, gt=0, description="OTEL_BSP_SCHEDULE_DELAY given to every started service: how soon its spans arrive", examples=[200])
+    undeclared: Literal["report", "fail"] = Field(default="report", description=(
+        '"report": a dependency seen in traces that no contract or test declares is a warning of Gate 2; "fail": it blocks Gate 2'),
+        examples=["fail"])
+
+
 class HistoryStore(Model):
     """Where run history lives: SQLite under .interlock/ by default, or a shared database by URL."""
 
@@ -427,6 +452,8 @@ class Config(Model):
     waivers: list[Waiver] = Field(default=[], description='approved exceptions to gate conditions', examples=[[{'condition': 'contracts.failed', 'item': 'web->orders: get order', 'justification': 'known bug', 'approver': 'Dana Reyes', 'ticket': 'SHOP-12', 'expires': '2027-01-31T00:00:00Z'}]])
     signoff: Signoff = Field(default=Signoff(), description='who signs the evidence bundle, and with which key', examples=[{'approver': 'Dana Reyes', 'key': '.interlock/keys/signoff.key'}])
     store: HistoryStore = Field(default=HistoryStore(), description='where run history lives', examples=[{'url': 'sqlite:///.interlock/history.db'}])
+    observability: Observability = Field(default=Observability(), description="the built-in OTLP receiver: port, bounds, forwarding to a collector",
+                                         examples=[{'port': 'auto', 'forward': 'http://127.0.0.1:4318'}])
 
 
 class Loaded(BaseModel):
