@@ -360,6 +360,9 @@ class ObservabilityReadinessServicesItem(TypedDict):
     metrics: str
     traces: str
     ready: bool
+    spans: int
+    traces_required: bool
+    metrics_missing: list[str]
 
 @with_config(ConfigDict(extra="forbid"))
 class ObservabilityReadiness(TypedDict):

@@ -36,14 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from interlock.otlp import TESTS_SERVICE
 from interlock.otlp.spans import Span
 from interlock.statuses import TEST_GREEN, SpanKind, SpanStatus, TestOutcome
 
 #: The scope step's matcher (`phases.scope.match_template`): the template of the first `[service:]METHOD /template`
 #: ref a concrete request (or a framework's own route template) matches, None when none does.
 Matcher = Callable[[list[str], str, str, str], str | None]
-#: The pytest plugin's service name for the tests' own spans (design16).
-TESTS_SERVICE = "interlock-tests"
 #: The caller of a pact job's requests when the verifier's parent span never arrives (it sends only `traceparent`).
 PACT_VERIFIER = "pact-verifier"
 #: Scope-matrix check kinds that are interlock's own probes, not a contract or a test declaring the interface.
