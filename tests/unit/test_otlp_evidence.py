@@ -208,3 +208,15 @@ def test_the_schema_refuses_a_call_of_an_unknown_kind_and_a_bad_trace_id() -> No
     document["tests"][1]["trace_id"] = "not-hex"
     errors = validation_errors("trace-evidence", document)
     assert len(errors) == 2 and any("grpc" in e for e in errors) and any("not-hex" in e for e in errors)
+
+
+def test_a_rabbitmq_message_is_named_by_its_routing_key_when_the_exchange_names_no_channel() -> None:
+    spans = place_order_trace()
+    for item in spans[-2:]:
+        item["attributes"] = {"messaging.system": "rabbitmq", "messaging.destination.name": "shop.events",
+                              "messaging.rabbitmq.destination.routing_key": "order.created"}
+    place = evidence(spans)["tests"][0]
+    assert "orders:publish order.created" in place["interfaces"]
+    assert ("orders", "shipping", "messaging", "order.created") in {(c["from"], c["to"], c["kind"], c["target"]) for c in place["calls"]}
+    spans[-2]["attributes"]["messaging.rabbitmq.destination.routing_key"] = "order.cancelled"  # no such channel: the exchange it went to
+    assert "orders:publish shop.events" in evidence(spans)["tests"][0]["interfaces"]

@@ -175,13 +175,15 @@ class Analyzer:
         attributes, kind, service = span["attributes"], span["kind"], span["service"]
         if _text(attributes, "db.system", "db.system.name") and kind in (SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.UNSPECIFIED):
             return self._db(span)
-        destination = _text(attributes, "messaging.destination.name", "messaging.destination")
+        if kind == SpanKind.CONSUMER:
+            caller = trace.caller(span)
+            received = self._destination(caller or service, attributes)  # the channel as its producer names it
+            return Call(caller, service, "messaging", received, None) if received else None
+        destination = self._destination(service, attributes)
         operation = (_text(attributes, "messaging.operation.type", "messaging.operation") or "").lower()
         if destination and (kind == SpanKind.PRODUCER or (kind == SpanKind.CLIENT and operation in _PUBLISH_OPERATIONS)):
             interface = self.by_address.get((service, destination), f"{service}:publish {destination}")
             return Call(service, self._broker(attributes) or destination, "messaging", destination, interface)
-        if destination and kind == SpanKind.CONSUMER:
-            return Call(trace.caller(span), service, "messaging", destination, None)
         method = _text(attributes, "http.request.method", "http.method")
         if method is None:
             return None
@@ -200,6 +202,15 @@ class Analyzer:
             crossed = span["status"] != SpanStatus.ERROR  # a refused or failed request never reached the interface
             return Call(service, callee, "http", f"{method} {template or path}", f"{callee}:{method} {template or path}" if crossed else None)
         return None
+
+    def _destination(self, service: str, attributes: Mapping[str, Any]) -> str | None:
+        """Where a message went: the destination, or RabbitMQ's routing key when that is what names the channel
+        (an exchange such as `shop.events` carries every topic)."""
+        destination = _text(attributes, "messaging.destination.name", "messaging.destination")
+        key = _text(attributes, "messaging.rabbitmq.destination.routing_key", "messaging.rabbitmq.routing_key")
+        if key and (destination is None or ((service, destination) not in self.by_address and (service, key) in self.by_address)):
+            return key
+        return destination
 
     def _db(self, span: Span) -> Call:
         attributes = span["attributes"]
