@@ -173,11 +173,16 @@ def test_an_unanswered_client_call_is_named_by_its_peer() -> None:
 def test_a_pact_job_trace_names_its_verifier_as_the_caller_and_counts_as_evidence() -> None:
     get = span("e", "catalog", SpanKind.SERVER, **{"http.request.method": "GET", "http.route": "/products/{id}"})
     other = span("e", "catalog", SpanKind.SERVER, **{"http.request.method": "DELETE", "http.route": "/products/{id}"})
-    job = Traced("orders-catalog", "e" * 32, ("catalog:GET /products/{id}",))
-    document = evidence([get, other], [], [job])
+    jobs = [Traced("orders-catalog", "e" * 32, ("catalog:GET /products/{id}",)), Traced("web-catalog", "e" * 32), Traced("web-orders", None)]
+    document = evidence([get, other], [], jobs)
     assert document["pact_jobs"] == [{"job": "orders-catalog", "trace_id": "e" * 32, "services": ["catalog"],
-                                      "interfaces": ["catalog:DELETE /products/{id}", "catalog:GET /products/{id}"]}]
-    assert [(u["interface"], u["from"], u["seen_in"]) for u in document["undeclared"]] == [("catalog:DELETE /products/{id}", PACT_VERIFIER, ["orders-catalog"])]
+                                      "interfaces": ["catalog:DELETE /products/{id}", "catalog:GET /products/{id}"]},
+                                     {"job": "web-catalog", "trace_id": "e" * 32, "services": ["catalog"],
+                                      "interfaces": ["catalog:DELETE /products/{id}", "catalog:GET /products/{id}"]},
+                                     {"job": "web-orders", "trace_id": None, "services": [], "interfaces": []}]
+    assert [(u["interface"], u["from"], u["seen_in"]) for u in document["undeclared"]] == [
+        ("catalog:DELETE /products/{id}", PACT_VERIFIER, ["orders-catalog", "web-catalog"])]
+    assert next(i for i in document["interfaces"] if i["id"] == "catalog:GET /products/{id}")["by"] == ["orders-catalog", "web-catalog"]
 
 
 def test_a_test_without_a_reported_trace_id_takes_the_one_its_own_span_names() -> None:

@@ -188,6 +188,8 @@ def test_pact_jobs_and_tests_take_their_trace_ids_from_the_reports() -> None:
     jobs = observability.pact_jobs(results, matrix)
     assert [(j.id, j.trace_id, j.interfaces) for j in jobs] == [("pact:orders->catalog", "b" * 32, ("catalog:GET /products/{id}",)),
                                                                ("web->orders: x", "d" * 32, ())]
+    untraced = {"contracts": [{"id": "pact:orders->catalog", "kind": "pact-http", "interactions": [{"id": "orders->catalog: get product"}]}]}
+    assert [(j.id, j.trace_id) for j in observability.pact_jobs(untraced, matrix)] == [("pact:orders->catalog", None)]
     report = {"root": "/srv/x", "tests": [
         {"nodeid": "t.py::a", "outcome": "passed", "keywords": ["critical"], "trace_id": "e" * 32, "metadata": {"interfaces": ["catalog:GET /products/{id}"]}},
         {"nodeid": "t.py::b", "outcome": "failed", "keywords": [], "metadata": {"trace_id": "f" * 32}},

@@ -288,12 +288,12 @@ def build(spans: Iterable[Span], declared: Declared, tests: Sequence[Traced], jo
         kept.append(span)
     counts = service_counts(kept)
     tests = _with_span_traces(tests, by_trace)
-    owners: dict[str, Traced] = {}
+    owners: dict[str, list[Traced]] = defaultdict(list)  # a pact job verifies several pacts under one trace
     for item in (*tests, *jobs):
         if item.trace_id:
-            owners.setdefault(item.trace_id, item)
+            owners[item.trace_id].append(item)
     analyzer = Analyzer(declared, match)
-    calls = {trace_id: analyzer.calls(trace, PACT_VERIFIER if trace_id in owners and owners[trace_id].outcome is None else None)
+    calls = {trace_id: analyzer.calls(trace, PACT_VERIFIER if any(o.outcome is None for o in owners.get(trace_id, ())) else None)
              for trace_id, trace in by_trace.items()}
     crossed = {trace_id: _crossed(found) for trace_id, found in calls.items()}
 
@@ -301,8 +301,7 @@ def build(spans: Iterable[Span], declared: Declared, tests: Sequence[Traced], jo
     seen: set[str] = set()
     for trace_id, ids in crossed.items():
         seen |= ids
-        owner = owners.get(trace_id)
-        if owner is not None:
+        for owner in owners.get(trace_id, ()):
             for interface in ids:
                 observed[interface].append(owner.id)
     interface_ids = sorted({str(i["id"]) for i in declared.interfaces} | {str(r) for f in declared.features for r in f.get("interfaces", [])})
@@ -345,7 +344,7 @@ def _unique(calls: Iterable[Call]) -> list[dict[str, Any]]:
     return [found[k] for k in sorted(found)]
 
 
-def undeclared(calls: Mapping[str, list[Call]], owners: Mapping[str, Traced], declared: Declared,
+def undeclared(calls: Mapping[str, list[Call]], owners: Mapping[str, list[Traced]], declared: Declared,
                tests: Sequence[Traced], jobs: Sequence[Traced]) -> list[dict[str, Any]]:
     """Interfaces called in evidence traffic that no contract or test declares, and calls a service makes to a
     service, store or broker its `depends_on` and the pacts do not name."""
@@ -354,10 +353,10 @@ def undeclared(calls: Mapping[str, list[Call]], owners: Mapping[str, Traced], de
     reachable = {*declared.services, *declared.stores, *declared.brokers}
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
     for trace_id, trace_calls in calls.items():
-        owner = owners.get(trace_id)
+        named = [o.id for o in owners.get(trace_id, ())]
         for call in trace_calls:
             between_services = call.caller in declared.services
-            if owner is None and not between_services:
+            if not named and not between_services:
                 continue  # interlock's own probes and traffic nobody's test or service made
             reasons = []
             if call.interface is not None and call.interface not in declaring and call.kind != "db":
@@ -371,8 +370,7 @@ def undeclared(calls: Mapping[str, list[Call]], owners: Mapping[str, Traced], de
                 continue
             key = (call.interface or f"{call.callee}:{call.target}", call.caller)
             entry = found.setdefault(key, {"interface": key[0], "from": call.caller, "reason": "; ".join(reasons), "seen_in": []})
-            if owner is not None and owner.id not in entry["seen_in"] and len(entry["seen_in"]) < SHOWN:
-                entry["seen_in"].append(owner.id)
+            entry["seen_in"] += [n for n in named if n not in entry["seen_in"]][:SHOWN - len(entry["seen_in"])]
     return [found[k] for k in sorted(found, key=lambda k: (k[0], k[1] or ""))]
 
 

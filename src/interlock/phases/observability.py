@@ -197,7 +197,8 @@ def traced_tests(report: dict[str, Any] | None, root: Path) -> list[Traced]:
 
 
 def pact_jobs(results: dict[str, Any] | None, matrix: dict[str, Any] | None) -> list[Traced]:
-    """Each pact job the verifier traced (a contract record, or an interaction, with a `trace_id`) and the interfaces it declares."""
+    """Each pact the verifier checked, with the trace its job sent (`trace_id` on the record, or on its interactions
+    when each has its own) and the interfaces it declares; a pact with no trace id is listed with none."""
     if results is None:
         return []
     by_ref: dict[str, list[str]] = {}
@@ -211,11 +212,10 @@ def pact_jobs(results: dict[str, Any] | None, matrix: dict[str, Any] | None) -> 
             continue
         items = contract["interactions"]
         trace = _trace_id(contract.get("trace_id"))
-        if trace is not None:
+        own = [item for item in items if _trace_id(item.get("trace_id")) not in (None, trace)]
+        if trace is not None or not own:
             jobs.append(Traced(contract["id"], trace, tuple(dict.fromkeys(i for item in items for i in by_ref.get(item["id"], [])))))
-        for item in items:
-            if _trace_id(item.get("trace_id")) not in (None, trace):
-                jobs.append(Traced(item["id"], _trace_id(item.get("trace_id")), tuple(by_ref.get(item["id"], []))))
+        jobs += [Traced(item["id"], _trace_id(item.get("trace_id")), tuple(by_ref.get(item["id"], []))) for item in own]
     return jobs
 
 
