@@ -418,7 +418,9 @@ class Observability(Model):
     receiver: bool = Field(default=True, description=(
         "run interlock's OTLP/HTTP receiver on 127.0.0.1 while the services run; false: no receiver, every service's traces are \"not instrumented\""),
         examples=[True])
-    port: int | Literal["auto"] = Field(default="auto", description='the receiver\'s port on 127.0.0.1; "auto" takes a free one per start', examples=["auto", 4318])
+    port: int | Literal["auto"] = Field(default="auto", description=(
+        'the receiver\'s port on 127.0.0.1; "auto" takes a free one each time the services start (printed, and written in the test plan); '
+        "fix one when services interlock does not start must be pointed at it"), examples=["auto", 4318])
     forward: str | None = Field(default=None, pattern=r"^https?://", description=(
         "an OpenTelemetry Collector's OTLP/HTTP base URL: everything accepted is POSTed there unchanged (/v1/traces, /v1/metrics, /v1/logs); "
         "failures are counted, never stop the run"), examples=["http://127.0.0.1:4318"])

@@ -20,6 +20,7 @@ from interlock import secrets
 from interlock.artifacts import ArtifactDir
 from interlock.config import Environment, Loaded
 from interlock.events import Emit, PromptAnswered, PromptRequired
+from interlock.otlp import suite_environment
 from interlock.runspec import RunSpec, variables
 from interlock.supervisor import Services, reserve_ports, utc_now
 
@@ -110,6 +111,11 @@ class RunContext:
     def base_env(self) -> dict[str, str]:
         """The process environment for setup commands, services and the suite."""
         return variables(self.spec, os.environ)
+
+    def suite_env(self) -> dict[str, str]:
+        """The pytest child's environment: `base_env`, and while the OTLP receiver runs its endpoint (the plugin's switch)."""
+        endpoint = self.services.otlp_endpoint
+        return {**self.base_env(), **(suite_environment(endpoint) if endpoint else {})}
 
     def ask(self, kind: str) -> bool:
         """Ask one of the protocol's yes/no prompts; the answer and how it was given are events too."""

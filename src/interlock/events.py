@@ -125,6 +125,16 @@ class Notice(Event):
 
 
 @dataclass
+class OtlpReceiverStarted(Event):
+    """interlock's OTLP/HTTP receiver listens at `endpoint`: services interlock does not start can be pointed at it."""
+
+    step: str
+    endpoint: str
+    forward: str | None
+    spans: str
+
+
+@dataclass
 class PromptRequired(Event):
     kind: str
 

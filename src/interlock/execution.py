@@ -147,7 +147,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
     deadline, last, shown = (start := time.monotonic()) + wall_clock, (-1, None), 0.0
     redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
-        process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
+        process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.suite_env(), "PYTHONUNBUFFERED": "1"},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    preexec_fn=die_with_interlock())
         ctx.services.record("(pytest)", process.pid)  # its group: xdist workers and a test's children outlive a killed interlock

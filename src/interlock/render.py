@@ -83,6 +83,10 @@ class ConsoleRenderer:
     def _on_Notice(self, event: ev.Notice) -> None:
         self.say(f"      {event.message}", "dim")
 
+    def _on_OtlpReceiverStarted(self, event: ev.OtlpReceiverStarted) -> None:
+        forward = f"; forwarded to {event.forward}" if event.forward else ""
+        self.say(f"      OTLP receiver: {event.endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT for services interlock does not start; spans in {event.spans}{forward})", "dim")
+
     def _on_DefectFound(self, event: ev.DefectFound) -> None:
         self.say(f"      {event.id} [{event.severity}] {event.title} (owner {event.owner}); rerun: {event.rerun}", "red" if event.severity == "critical" else "yellow")
 

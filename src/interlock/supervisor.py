@@ -20,20 +20,25 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock import ports as ports_
-from interlock.artifacts import ArtifactDir, atomic_write
+from interlock.artifacts import OTLP_RECEIVER, OTLP_SPANS, ArtifactDir, atomic_write
 from interlock.checks import Check, describe, timed
 from interlock.children import die_with_interlock
 from interlock.config import Environment, ServiceRuntime
 from interlock.errors import Problem, UsageError
-from interlock.events import Emit, Notice
+from interlock.events import Emit, Notice, OtlpReceiverStarted
+from interlock.otlp import otel_environment
 from interlock.runspec import RunSpec, variables
 
-#: The logs the environment's setup commands and services write (relative to the artifact folder): they keep
-#: growing while later steps use the services, so their last lines are ledgered when the services stop.
-SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log")
+if TYPE_CHECKING:
+    from interlock.otlp.receiver import Receiver
+
+#: The logs the environment's setup commands and services write, and the OTLP receiver's span file and counters
+#: (relative to the artifact folder): they keep growing while later steps use the services, so their last lines are
+#: ledgered when the services stop.
+SERVICE_LOGS = ("logs/setup.log", "logs/service-*.log", OTLP_SPANS, OTLP_RECEIVER)
 
 
 def utc_now() -> str:
@@ -136,6 +141,12 @@ class Services:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _watcher: threading.Thread | None = None
     _polling: threading.Lock = field(default_factory=threading.Lock)
+    receiver: Receiver | None = None  # the built-in OTLP receiver, running while the services do
+
+    @property
+    def otlp_endpoint(self) -> str | None:
+        """The OTLP receiver's `http://127.0.0.1:PORT` while it runs, else None."""
+        return self.receiver.endpoint if self.receiver is not None else None
 
     @property
     def env(self) -> Environment:
@@ -206,6 +217,8 @@ class Services:
         logs.mkdir(parents=True, exist_ok=True)
         for index, command in enumerate(self.env.setup):
             self.checks.append(self._setup(index, list(command), logs / "setup.log"))
+        self._start_receiver()
+        batch_delay = self.spec.loaded.config.observability.batch_delay_ms
         for name, runtime in self.env.services.items():
             if runtime.command is None:
                 continue
@@ -214,7 +227,8 @@ class Services:
             if not busy.passed:
                 continue  # started on a taken port it would fail, or worse, seem to work through the holder
             log = (logs / f"service-{name}.log").open("ab")
-            env = {**self.process_env(), **runtime.env}
+            otel = otel_environment(self.otlp_endpoint, name, batch_delay) if self.otlp_endpoint else {}
+            env = {**self.process_env(), **otel, **runtime.env}  # the service's own env wins over interlock's OTEL_* choices
             try:
                 self.processes[name] = subprocess.Popen(
                     list(runtime.command), cwd=self.spec.loaded.resolve(runtime.cwd),
@@ -235,6 +249,44 @@ class Services:
                 self.checks.append(self._owner(name, runtime, healthy.get(name, True)))
         self._watch()
         return self.checks
+
+    def _start_receiver(self) -> None:
+        """Start the OTLP receiver before the services, so their first spans have somewhere to go; a failure is a failed check.
+
+        `[observability] receiver = false` starts none: the services get no OTEL_* variables and their traces are "not instrumented".
+        """
+        settings = self.spec.loaded.config.observability
+        if not settings.receiver or self.receiver is not None:
+            return
+        from interlock.otlp.receiver import Receiver, ReceiverError  # here: protobuf loads only for a run that starts services
+
+        receiver = Receiver(spans_file=self.artifacts.path(OTLP_SPANS), counters_file=self.artifacts.path(OTLP_RECEIVER),
+                            redactor=self.spec.redactor, services=list(self.spec.loaded.config.services),
+                            port=settings.port, forward=settings.forward, max_payload_bytes=settings.max_payload_bytes,
+                            max_spans=settings.max_spans)
+        check = Check("otlp.receiver", "process", f"127.0.0.1:{settings.port}")
+        with timed(check):
+            try:
+                endpoint = receiver.start()
+            except (ReceiverError, OSError) as exc:
+                self.checks.append(check.fail(f"the OTLP receiver did not start: {describe(exc)}"))
+                return
+        self.receiver = receiver
+        self.emit(OtlpReceiverStarted(self.step or "run", endpoint, settings.forward, OTLP_SPANS))
+
+    def _stop_receiver(self) -> None:
+        """Stop the receiver after the services (their last exports arrive first) and say what it took in."""
+        receiver, self.receiver = self.receiver, None
+        if receiver is None:
+            return
+        receiver.stop()
+        counts = receiver.counters.document()
+        spans = sum(s["spans"] for s in counts["by_service"].values())
+        senders = ", ".join(f"{name} {numbers['spans']}" for name, numbers in counts["by_service"].items() if numbers["spans"]) or "none"
+        problems = [f"{n} {what}" for what, n in (("malformed", counts["rejected"]["malformed"]), ("too large", counts["rejected"]["too_large"]),
+                                                   ("spans dropped", counts["dropped_spans"]), ("forward failures", counts["forward_failures"])) if n]
+        self.emit(Notice(self.step or "run", f"OTLP receiver stopped: {spans} span(s) kept (by sender: {senders})"
+                                             + (f"; {', '.join(problems)}" if problems else "") + f"; see {OTLP_RECEIVER}"))
 
     def probed_ports(self, runtime: ServiceRuntime) -> list[tuple[str, int | None, str]]:
         """The ports interlock reaches a service on: (which key, port or None when not on this machine, expanded URL)."""
@@ -423,6 +475,7 @@ class Services:
                 except ProcessLookupError:
                     pass
                 process.wait()
+        self._stop_receiver()
         logs = self.artifacts.root / "logs"
         self.spec.redactor.redact_files([logs / "setup.log", *(logs / f"service-{name}.log" for name in self.processes)])  # written by the services
         self.processes.clear()

@@ -47,7 +47,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from interlock.files import atomic_write
 from interlock.otlp import SENDER_HEADER, TESTS_SERVICE
-from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, Span
+from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, ReceiverCounters, ServiceCounts, Span
 from interlock.secrets import Redactor
 from interlock.statuses import SpanKind, SpanStatus
 
@@ -57,7 +57,8 @@ SIGNALS = ("traces", "metrics", "logs")
 #: Worker threads and the connections that may wait for one: a flood queues in the kernel's backlog, not in interlock.
 WORKERS = 4
 WAITING = 64
-#: Seconds a connection may take to send its request before it is closed (a slow sender holds a worker no longer).
+#: Seconds a connection may wait between two reads, and take to send its whole body, before it is refused (a slow
+#: or idle sender holds a worker no longer).
 READ_TIMEOUT = 10.0
 #: Payloads waiting to be forwarded; beyond, a payload is not forwarded and counted as a forward failure.
 FORWARD_QUEUE = 256
@@ -134,11 +135,11 @@ class Counters:
         reserved = sum(max(0, share - kept.get(slot, 0)) for slot in slots if slot != mine)
         return max(0, min(count, free - reserved))
 
-    def document(self) -> dict[str, Any]:
-        """The counters file's JSON."""
-        return {"endpoint": self.endpoint, "forward": self.forward, "requests": dict(self.requests), "rejected": dict(self.rejected),
-                "dropped_spans": self.dropped_spans, "forward_failures": self.forward_failures,
-                "by_service": {name: dict(numbers) for name, numbers in sorted(self.by_service.items())}}
+    def document(self) -> ReceiverCounters:
+        """The counters file's JSON (`spans.read_counters` reads it back)."""
+        return ReceiverCounters(endpoint=self.endpoint, forward=self.forward, requests=dict(self.requests), rejected=dict(self.rejected),
+                                dropped_spans=self.dropped_spans, forward_failures=self.forward_failures,
+                                by_service={name: ServiceCounts(**numbers) for name, numbers in sorted(self.by_service.items())})  # type: ignore[typeddict-item]
 
     def resume(self, previous: Any) -> None:
         """Continue the counts of an earlier receiver of the same run (a resumed run appends); anything unreadable starts at zero."""
@@ -412,10 +413,21 @@ class _Handler(BaseHTTPRequestHandler):
             raise Rejected(400, f"Content-Length {declared!r} is not a number") from None
         if length > limit:
             raise Rejected(413, f"the body is {length} bytes, over {limit} ([observability] max_payload_bytes)")
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise Rejected(400, f"the body ended after {len(body)} of {length} bytes")
-        return body
+        deadline = time.monotonic() + self.timeout
+        parts: list[bytes] = []
+        got = 0
+        while got < length:
+            try:
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                part = self.rfile.read1(min(length - got, 65536))
+            except TimeoutError:
+                raise Rejected(408, f"the body took over {self.timeout:g}s to arrive ({got} of {length} bytes)") from None
+            if not part:
+                raise Rejected(400, f"the body ended after {got} of {length} bytes")
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
 
 
 def _inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -529,7 +541,8 @@ class Receiver:
         except (OSError, ValueError):
             pass  # no earlier receiver in this run, or its counters unreadable: counting starts at zero
         self.spans_file.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.spans_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self._end_with_a_whole_line(self._fd)
         if self.forward:
             self._forwarder = Forwarder(self.forward, self.counters)
         self._threads = [threading.Thread(target=server.work, name=f"interlock-otlp-{n}", daemon=True) for n in range(WORKERS)]
@@ -539,6 +552,18 @@ class Receiver:
             thread.start()
         self.write_counters()
         return self.endpoint
+
+    def _end_with_a_whole_line(self, fd: int) -> None:
+        """Cut the half line a killed run's receiver left at the end of the span file (the resumed run appends after it),
+        counted as one dropped span: the file stays readable, and the loss is on record."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        tail = min(size, 1 << 20)
+        last = os.pread(fd, tail, size - tail).rfind(b"\n")
+        os.ftruncate(fd, size - tail + last + 1 if last >= 0 else (0 if tail == size else size))
+        with self.counters.lock:
+            self.counters.dropped_spans += 1
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, finish the requests in hand (within `grace` seconds), forward what is queued, write the last counters."""

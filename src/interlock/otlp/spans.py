@@ -40,6 +40,28 @@ class Span(TypedDict):
     attributes: dict[str, AttributeValue]
 
 
+class ServiceCounts(TypedDict):
+    """What one sender (a resource service.name, or the x-interlock-service header of a refused payload) sent."""
+
+    spans: int
+    metrics: int
+    logs: int
+    dropped: int
+    rejected: int
+
+
+class ReceiverCounters(TypedDict):
+    """logs/otlp-receiver.json: the receiver's endpoint and what it took in, refused, dropped and failed to forward."""
+
+    endpoint: str
+    forward: str | None
+    requests: dict[str, int]
+    rejected: dict[str, int]
+    dropped_spans: int
+    forward_failures: int
+    by_service: dict[str, ServiceCounts]
+
+
 class SpanFileError(ValueError):
     """A line of the span file that is not a span: the file, the line number and what is wrong."""
 
@@ -90,3 +112,42 @@ def read_spans(path: Path) -> Iterator[Span]:
             if problem is not None:
                 raise SpanFileError(f"{path}:{number}: not a span: {problem}")
             yield line
+
+
+def _counts_problem(data: object) -> str | None:
+    """What makes a parsed counters file no `ReceiverCounters`, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [k for k in ReceiverCounters.__annotations__ if k not in data]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    def count(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    for key, names in (("requests", ("traces", "metrics", "logs")), ("rejected", ("malformed", "too_large"))):
+        if not isinstance(data[key], dict) or not all(count(data[key].get(n)) for n in names):
+            return f"{key} does not count {', '.join(names)}"
+    if not count(data["dropped_spans"]) or not count(data["forward_failures"]):
+        return "dropped_spans or forward_failures is not a count"
+    if not isinstance(data["by_service"], dict):
+        return "by_service is not an object"
+    for name, numbers in data["by_service"].items():
+        if not isinstance(numbers, dict) or not all(count(numbers.get(k)) for k in ServiceCounts.__annotations__):
+            return f"by_service.{name} does not count {', '.join(ServiceCounts.__annotations__)}"
+    return None
+
+
+def read_counters(path: Path) -> ReceiverCounters | None:
+    """The receiver's counters file; None when no receiver ran (no file), SpanFileError when it is not the receiver's shape."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpanFileError(f"{path}: not JSON ({exc.msg})") from None
+    problem = _counts_problem(data)
+    if problem is not None:
+        raise SpanFileError(f"{path}: not the OTLP receiver's counters: {problem}")
+    counters: ReceiverCounters = data
+    return counters

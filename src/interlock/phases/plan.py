@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.artifacts import SCOPE_MATRIX, TEST_PLAN
+from interlock.artifacts import OTLP_RECEIVER, OTLP_SPANS, SCOPE_MATRIX, TEST_PLAN
 from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
 from interlock.context import RunContext, utc_now
@@ -37,6 +37,21 @@ def _shown(interface_id: str, by_id: dict[str, dict[str, Any]]) -> str:
     return f"`{interface_id}` (address {interface['address']})" if "address" in interface else f"`{interface_id}`"
 
 
+def _receiver_line(ctx: RunContext) -> str:
+    """Where spans go: the running receiver's endpoint (for services interlock does not start), or why there is none yet."""
+    settings = ctx.config.observability
+    if not settings.receiver:
+        return "no OTLP receiver (`[observability] receiver = false`): every service's traces are not instrumented"
+    forward = f"; everything received is forwarded to {settings.forward}" if settings.forward else ""
+    endpoint = ctx.services.otlp_endpoint
+    if endpoint is None:
+        port = "a free port" if settings.port == "auto" else f"port {settings.port}"
+        return (f"interlock's OTLP/HTTP receiver starts with the services on 127.0.0.1, {port}; its endpoint is printed then "
+                f"and written to `{OTLP_RECEIVER}`{forward}")
+    return (f"OTLP/HTTP receiver at {endpoint} (spans to `{OTLP_SPANS}`): the services interlock starts get "
+            f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}; point services interlock does not start at it{forward}")
+
+
 def render(ctx: RunContext, scope: dict[str, Any]) -> str:
     """The plan as Markdown (pure over the scope matrix and config)."""
     by_id = {i["id"]: i for i in scope["interfaces"]}
@@ -60,7 +75,8 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
         "## Exit conditions", "", "- every check of the scenario passed, or its failure is a logged defect with an owner", "",
         "## Rollback", "", *[f"- {r}" for r in rollback], "",
         "## Observability hooks", "",
-        *[f"- `{n}`: logs `logs/service-{n}.log`, metrics {r.url.rstrip('/')}/metrics" for n, r in env.services.items()], "",
+        *[f"- `{n}`: logs `logs/service-{n}.log`, metrics {r.url.rstrip('/')}/metrics" for n, r in env.services.items()],
+        f"- Traces: {_receiver_line(ctx)}", "",
         "## Scenarios", "",
     ]
     for feature in scope["features"]:
