@@ -588,6 +588,18 @@ class TestExecutionReport(TypedDict):
     interlock: TestExecutionReportInterlock
 
 @with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceReceiver(TypedDict):
+    """A copy of logs/otlp-receiver.json's counters when the run was recorded; null when the receiver is off ([observability] receiver = false) or wrote no counters."""
+
+    endpoint: str
+    forward: str | None
+    requests: dict[str, int]
+    rejected: dict[str, int]
+    dropped_spans: int
+    forward_failures: int
+    by_service: dict[str, dict[str, int]]
+
+@with_config(ConfigDict(extra="forbid"))
 class TraceEvidenceServicesItemByKind(TypedDict):
     """Spans by kind; a kind with none is left out."""
 
@@ -669,7 +681,7 @@ class TraceEvidence(TypedDict):
     schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     environment: str
-    receiver: dict[str, Any] | None
+    receiver: TraceEvidenceReceiver | None
     services: list[TraceEvidenceServicesItem]
     tests: list[TraceEvidenceTestsItem]
     pact_jobs: list[TraceEvidencePactJobsItem]

@@ -11,11 +11,14 @@ from typing import Any
 
 from interlock.artifacts import validation_errors
 from interlock.otlp.evidence import PACT_VERIFIER, TESTS_SERVICE, Declared, Traced, build, traces_text
-from interlock.otlp.spans import Span
+from interlock.otlp.spans import ReceiverCounters, Span
 from interlock.phases.scope import match_template
 from interlock.statuses import SpanKind, SpanStatus, TestOutcome
 
 AT = "2026-12-04T12:00:00Z"
+RECEIVER: ReceiverCounters = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 3, "metrics": 0, "logs": 0},
+                              "rejected": {"malformed": 0, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
+                              "by_service": {"orders": {"spans": 4, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0}}}
 PLACE = "tests/test_checkout.py::test_place_order"
 BROWSE = "tests/test_catalog.py::test_list_products"
 _ids = itertools.count(1)
@@ -81,7 +84,7 @@ def traced(trace: str | None = "a" * 32, outcome: TestOutcome = TestOutcome.PASS
 
 def evidence(spans: list[Span], items: list[Traced] | None = None, jobs: list[Traced] | None = None) -> dict[str, Any]:
     document = build(spans, DECLARED, traced() if items is None else items, jobs or [], match_template,
-                     environment="integration", generated_at=AT, receiver={"endpoint": "http://127.0.0.1:4318"})
+                     environment="integration", generated_at=AT, receiver=RECEIVER)
     assert validation_errors("trace-evidence", document) == []
     return document
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from interlock import runspec
-from interlock.artifacts import OBSERVABILITY_DATA, OTLP_SPANS, TRACE_EVIDENCE, ArtifactDir, validation_errors
+from interlock.artifacts import OBSERVABILITY_DATA, OTLP_RECEIVER, OTLP_SPANS, TRACE_EVIDENCE, ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.context import RunContext
 from interlock.otlp.receiver import spans_of
@@ -168,6 +168,19 @@ def test_the_end_of_3_1_writes_trace_evidence_from_the_sdk_spans(tmp_path: Path,
     # orders → catalog is service-to-service traffic, so it counts; with no scope matrix no contract or test declares it
     assert document["undeclared"] == [{"interface": "catalog:GET /products/{id}", "from": "orders", "seen_in": [],
                                        "reason": "no contract or test declares catalog:GET /products/{id}"}]
+
+
+def test_the_evidence_copies_the_receivers_counters_and_refuses_foreign_ones(tmp_path: Path, metrics_url: str) -> None:
+    ctx = make_ctx(tmp_path, metrics_url)
+    counters = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 2, "metrics": 0, "logs": 0},
+                "rejected": {"malformed": 1, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
+                "by_service": {"orders": {"spans": 1, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0}}}
+    ctx.artifacts.path(OTLP_RECEIVER).write_text(json.dumps(counters), "utf-8")
+    assert record_traces(ctx, Outcome(StepStatus.PASS)) == Outcome(StepStatus.PASS)
+    assert ctx.artifacts.read_json(TRACE_EVIDENCE)["receiver"] == counters
+    ctx.artifacts.path(OTLP_RECEIVER).write_text(json.dumps({"endpoint": 1}), "utf-8")
+    outcome = record_traces(ctx, Outcome(StepStatus.FAIL, "2 failed"))
+    assert outcome.status == StepStatus.FAIL and outcome.reason is not None and outcome.reason.startswith("2 failed; no trace evidence: ")
 
 
 def test_a_corrupt_span_file_fails_3_1_with_the_line_and_writes_no_evidence(tmp_path: Path, metrics_url: str) -> None:

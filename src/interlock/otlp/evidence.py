@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock.otlp import TESTS_SERVICE
-from interlock.otlp.spans import Span
+from interlock.otlp.spans import ReceiverCounters, Span
 from interlock.statuses import TEST_GREEN, SpanKind, SpanStatus, TestOutcome
 
 #: The scope step's matcher (`phases.scope.match_template`): the template of the first `[service:]METHOD /template`
@@ -279,7 +279,7 @@ def _services(counts: Mapping[str, tuple[Counter[str], Counter[str]]], declared:
 
 
 def build(spans: Iterable[Span], declared: Declared, tests: Sequence[Traced], jobs: Sequence[Traced], match: Matcher, *,
-          environment: str, generated_at: str, receiver: Mapping[str, Any] | None) -> dict[str, Any]:
+          environment: str, generated_at: str, receiver: ReceiverCounters | None) -> dict[str, Any]:
     """trace-evidence.json from every span received and what the project declares (design16's shape)."""
     by_trace: dict[str, list[Span]] = defaultdict(list)
     kept: list[Span] = []
@@ -314,7 +314,7 @@ def build(spans: Iterable[Span], declared: Declared, tests: Sequence[Traced], jo
 
     return {
         "schema_version": 1, "generated_at": generated_at, "environment": environment,
-        "receiver": dict(receiver) if receiver is not None else None,
+        "receiver": None if receiver is None else {k: v for k, v in receiver.items() if k in ReceiverCounters.__annotations__},
         "services": _services(counts, declared),
         "tests": [{"nodeid": t.id, **crossing(t)} for t in tests],
         "pact_jobs": [{"job": j.id, **{k: v for k, v in crossing(j).items() if k != "calls"}} for j in jobs],

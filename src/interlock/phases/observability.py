@@ -30,7 +30,7 @@ from interlock.checks import describe
 from interlock.errors import UsageError
 from interlock.events import Notice
 from interlock.otlp.evidence import Declared, Traced, build, service_counts, traces_text
-from interlock.otlp.spans import SpanFileError, read_spans
+from interlock.otlp.spans import SpanFileError, read_counters, read_spans
 from interlock.phases.scope import HTTP_REF, match_template, read_features
 from interlock.shards import relocate
 from interlock.statuses import StepStatus
@@ -224,15 +224,14 @@ def trace_evidence(ctx: RunContext) -> dict[str, Any]:
     folder = ctx.artifacts
     matrix = folder.read_json_or_none(SCOPE_MATRIX)
     report = folder.read_json_or_none(EXECUTION_REPORT)
-    receiver = None
-    if ctx.config.observability.receiver and folder.exists(OTLP_RECEIVER):
-        receiver = folder.read_json(OTLP_RECEIVER, checked=False)
+    on = bool(ctx.config.observability.receiver)
     try:
-        spans = list(read_spans(folder.path(OTLP_SPANS))) if ctx.config.observability.receiver else []
+        receiver = read_counters(folder.path(OTLP_RECEIVER)) if on else None
+        spans = list(read_spans(folder.path(OTLP_SPANS))) if on else []
     except SpanFileError as exc:
         raise UsageError(f"{exc}; the trace evidence cannot be built from it") from None
     return build(spans, declared_of(ctx, matrix), traced_tests(report, ctx.loaded.root), pact_jobs(folder.read_json_or_none(CONTRACT_RESULTS), matrix),
-                 match_template, environment=ctx.env_name, generated_at=utc_now(), receiver=receiver if isinstance(receiver, dict) else None)
+                 match_template, environment=ctx.env_name, generated_at=utc_now(), receiver=receiver)
 
 
 def record_traces(ctx: RunContext, outcome: Outcome) -> Outcome:
