@@ -81,13 +81,19 @@ def metrics_status(client: httpx.Client, url: str, required: list[str] | None = 
     return f"{len(families)} metric families at {url}", []
 
 
+def _unreadable(exc: Exception, root: Path) -> str:
+    """Why a file of the folder could not be read, naming it as the folder does (no machine path in the evidence)."""
+    text = str(exc) if isinstance(exc, (UsageError, SpanFileError)) else describe(exc)
+    return text.replace(f"{root}/", "")
+
+
 def received(ctx: RunContext) -> tuple[dict[str, Counter[str]] | None, str | None]:
     """Spans by kind per service from the receiver's span file, after three batch delays; (None, why) when unreadable."""
     time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
     try:
         return {service: kinds for service, (kinds, _) in service_counts(read_spans(ctx.artifacts.path(OTLP_SPANS))).items()}, None
     except (SpanFileError, OSError, UnicodeDecodeError) as exc:
-        return None, f"missing: {OTLP_SPANS} is unreadable ({describe(exc)})"
+        return None, f"missing: {OTLP_SPANS} is unreadable ({_unreadable(exc, ctx.artifacts.root)})"
 
 
 def readiness(ctx: RunContext) -> list[Readiness]:
@@ -220,16 +226,16 @@ def pact_jobs(results: dict[str, Any] | None, matrix: dict[str, Any] | None) -> 
 
 
 def trace_evidence(ctx: RunContext) -> dict[str, Any]:
-    """trace-evidence.json from every span received so far and the run's declarations (a bad span line is an input error)."""
+    """trace-evidence.json from every span received so far and the run's declarations.
+
+    Raises UsageError for an artifact it reads that breaks its schema, SpanFileError for a span or counters file
+    that is not the receiver's."""
     folder = ctx.artifacts
     matrix = folder.read_json_or_none(SCOPE_MATRIX)
     report = folder.read_json_or_none(EXECUTION_REPORT)
     on = bool(ctx.config.observability.receiver)
-    try:
-        receiver = read_counters(folder.path(OTLP_RECEIVER)) if on else None
-        spans = list(read_spans(folder.path(OTLP_SPANS))) if on else []
-    except SpanFileError as exc:
-        raise UsageError(f"{exc}; the trace evidence cannot be built from it") from None
+    receiver = read_counters(folder.path(OTLP_RECEIVER)) if on else None
+    spans = list(read_spans(folder.path(OTLP_SPANS))) if on else []
     return build(spans, declared_of(ctx, matrix), traced_tests(report, ctx.loaded.root), pact_jobs(folder.read_json_or_none(CONTRACT_RESULTS), matrix),
                  match_template, environment=ctx.env_name, generated_at=utc_now(), receiver=receiver)
 
@@ -240,8 +246,9 @@ def record_traces(ctx: RunContext, outcome: Outcome) -> Outcome:
         time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
     try:
         document = trace_evidence(ctx)
-    except UsageError as exc:
-        return Outcome(StepStatus.FAIL, "; ".join(filter(None, [outcome.reason, f"no trace evidence: {exc}"])))
+    except (UsageError, SpanFileError, OSError, UnicodeDecodeError) as exc:
+        why = _unreadable(exc, ctx.artifacts.root)
+        return Outcome(StepStatus.FAIL, "; ".join(filter(None, [outcome.reason, f"no trace evidence: {why}"])))
     ctx.artifacts.write_json(TRACE_EVIDENCE, document)
     if not ctx.artifacts.exists(SCOPE_MATRIX):
         ctx.emit(Notice("3.1", f"no {SCOPE_MATRIX}: {TRACE_EVIDENCE} knows only the feature list's interfaces; run `interlock scope` first"))
