@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from interlock.statuses import TestOutcome
+
 if TYPE_CHECKING:
     import httpx
 
@@ -394,7 +396,7 @@ class TestSpan:
         ids = os.urandom(24).hex()
         self.trace_id, self.span_id = ids[:32], ids[32:]
         self.start_ns = time.time_ns()
-        self.outcome, self.message = "passed", ""
+        self.outcome, self.message = TestOutcome.PASSED, ""
 
     @property
     def traceparent(self) -> str:
@@ -404,10 +406,10 @@ class TestSpan:
     def record(self, report: pytest.TestReport) -> None:
         """A phase's report: a failure anywhere makes the test failed, a skip (with nothing failed) skipped."""
         if report.failed:
-            if self.outcome != "failed":
-                self.outcome, self.message = "failed", f"{report.when} failed"
-        elif report.skipped and self.outcome == "passed":
-            self.outcome = "skipped"
+            if self.outcome != TestOutcome.FAILED:
+                self.outcome, self.message = TestOutcome.FAILED, f"{report.when} failed"
+        elif report.skipped and self.outcome == TestOutcome.PASSED:
+            self.outcome = TestOutcome.SKIPPED
 
 
 class TestTracer:
@@ -557,9 +559,9 @@ def encode(spans: list[tuple[TestSpan, int]]) -> bytes:
         for key, value in (("interlock.test.nodeid", span.nodeid), ("interlock.test.outcome", span.outcome)):
             attribute = out.attributes.add()
             attribute.key, attribute.value.string_value = key, value
-        if span.outcome == "failed":
+        if span.outcome == TestOutcome.FAILED:
             out.status.code, out.status.message = Status.STATUS_CODE_ERROR, span.message
-        elif span.outcome == "passed":
+        elif span.outcome == TestOutcome.PASSED:
             out.status.code = Status.STATUS_CODE_OK
     return request.SerializeToString()
 

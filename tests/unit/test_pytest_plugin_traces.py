@@ -14,6 +14,7 @@ from interlock.otlp.receiver import Receiver
 from interlock.otlp.spans import read_spans
 from interlock.pytest_plugin import ENDPOINT_VARIABLE, SpanExporter, TestSpan, encode, traceparent
 from interlock.secrets import Redactor
+from interlock.statuses import TestOutcome
 from tests.support import free_ports
 
 pytest_plugins = ["pytester"]
@@ -142,7 +143,7 @@ def test_encoded_spans_are_what_the_receiver_reads() -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     span = TestSpan("t.py::test_one")
-    span.outcome, span.message = "failed", "call failed"
+    span.outcome, span.message = TestOutcome.FAILED, "call failed"
     request = ExportTraceServiceRequest.FromString(encode([(span, span.start_ns + 5)]))
     (resource,) = request.resource_spans
     assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [("service.name", "interlock-tests")]
