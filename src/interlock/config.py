@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from interlock.brokers import KINDS as BROKER_KINDS
 from interlock.errors import ConfigError, Problem
+from interlock.ports import is_local, port_of
 from interlock.policy import Gates, Model, Waiver
 
 CONFIG_NAME = "interlock.toml"
@@ -432,6 +433,13 @@ class Observability(Model):
     undeclared: Literal["report", "fail"] = Field(default="report", description=(
         '"report": a dependency seen in traces that no contract or test declares is a warning of Gate 2; "fail": it blocks Gate 2'),
         examples=["fail"])
+
+    @model_validator(mode="after")
+    def _no_loop(self) -> Observability:
+        if self.forward and isinstance(self.port, int) and is_local(self.forward) and port_of(self.forward) == self.port:
+            raise ValueError(f"`forward` {self.forward} is the receiver itself (port {self.port}): everything would be forwarded to itself forever; "
+                             "name the collector's port")
+        return self
 
 
 class HistoryStore(Model):

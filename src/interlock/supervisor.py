@@ -228,7 +228,7 @@ class Services:
                 continue  # started on a taken port it would fail, or worse, seem to work through the holder
             log = (logs / f"service-{name}.log").open("ab")
             otel = otel_environment(self.otlp_endpoint, name, batch_delay) if self.otlp_endpoint else {}
-            env = {**self.process_env(), **otel, **runtime.env}  # the service's own env wins over interlock's OTEL_* choices
+            env = {**self.process_env(), **otel, **self.env.vars, **runtime.env}  # the config's own variables win over interlock's OTEL_* choices
             try:
                 self.processes[name] = subprocess.Popen(
                     list(runtime.command), cwd=self.spec.loaded.resolve(runtime.cwd),

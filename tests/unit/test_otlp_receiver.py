@@ -271,6 +271,14 @@ def test_a_taken_port_is_a_clear_error_and_other_paths_and_methods_are_refused(r
         clash.start()
     assert httpx.post(f"{run.endpoint}/v1/nothing", content=b"x").status_code == 404
     assert httpx.get(f"{run.endpoint}/v1/traces").status_code == 405
+    assert run.counters()["rejected"] == {"malformed": 0, "too_large": 0}  # not OTLP's paths: refused, not counted
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")  # a TLS hello, say
+        assert b"Error code: 400" in b"".join(iter(lambda: raw.recv(4096), b""))  # http.server's answer to no HTTP (no status line)
+    counters = run.counters()
+    assert counters["rejected"] == {"malformed": 1, "too_large": 0} and counters["requests"] == {"traces": 0, "metrics": 0, "logs": 0}
 
 
 def test_a_real_sdk_exporter_sends_spans_that_become_the_expected_lines(run: Run) -> None:
@@ -341,3 +349,63 @@ def test_a_half_line_left_by_a_killed_run_is_cut_and_counted_before_appending(tm
         assert second.counters()["dropped_spans"] == 1
     finally:
         second.receiver.stop()
+
+
+def test_a_span_file_that_cannot_be_written_is_a_clear_error_and_frees_the_port(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("a file where the folder should be", "utf-8")
+    [port] = free_ports(1)
+    receiver = Receiver(spans_file=tmp_path / "logs" / "otlp-spans.jsonl", counters_file=tmp_path / "c.json", redactor=Redactor(), services=[], port=port)
+    from interlock.otlp.receiver import ReceiverError
+
+    with pytest.raises(ReceiverError, match="cannot write .*logs"):
+        receiver.start()
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # released
+
+
+def test_spans_that_cannot_be_written_get_503_and_are_counted_dropped_not_kept(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run.receiver, "_append", full)
+    response = run.post("traces", request("orders", 3).SerializeToString(), PROTOBUF)
+    assert response.status_code == 503 and "No space left on device" in response.text
+    monkeypatch.undo()
+    assert run.post("traces", request("orders", 1, first=9).SerializeToString(), PROTOBUF).status_code == 200
+    counters = run.counters()
+    assert counters["by_service"]["orders"] == {"spans": 1, "metrics": 0, "logs": 0, "dropped": 3, "rejected": 0}
+    assert counters["dropped_spans"] == 3 and counters["rejected"] == {"malformed": 0, "too_large": 0} and len(run.lines()) == 1
+
+
+def test_forwarding_to_the_receiver_itself_is_refused_in_the_config_and_at_start(tmp_path: Path) -> None:
+    from interlock.config import parse
+    from interlock.errors import ConfigError
+    from interlock.otlp.receiver import ReceiverError
+    from tests.support import config_head
+
+    [port] = free_ports(1)
+    text = config_head() + f'[observability]\nport = {port}\nforward = "http://localhost:{port}"\n[services.web]\n[environments.test.services.web]\nurl = "http://127.0.0.1:9"\n'
+    with pytest.raises(ConfigError) as info:
+        parse(text, tmp_path / "interlock.toml")
+    [problem] = info.value.problems
+    assert problem.key == "observability" and "is the receiver itself" in problem.message and problem.line == 1 + config_head().count("\n")  # the [observability] line
+    parse(text.replace(f"localhost:{port}", f"localhost:{port + 1}"), tmp_path / "interlock.toml")  # another port: a collector
+    loop = Receiver(spans_file=tmp_path / "s.jsonl", counters_file=tmp_path / "c.json", redactor=Redactor(), services=[], port=port,
+                    forward=f"http://127.0.0.1:{port}")
+    with pytest.raises(ReceiverError, match="forward to itself"):
+        loop.start()
+
+
+def test_a_sender_inventing_service_names_is_counted_under_a_bounded_number_of_names(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.otlp import receiver as module
+
+    monkeypatch.setattr(module, "MAX_SENDERS", 3)
+    for n in range(6):
+        assert run.post("traces", request(f"invented-{n}", 1, first=n + 1).SerializeToString(), PROTOBUF).status_code == 200
+    assert run.post("traces", request("catalog", 1, first=99).SerializeToString(), PROTOBUF).status_code == 200  # declared: its own name
+    by_service = run.counters()["by_service"]
+    assert {name: numbers["spans"] for name, numbers in by_service.items()} == {
+        "invented-0": 1, "invented-1": 1, "invented-2": 1, "(more senders)": 3, "catalog": 1}
+    assert [line["service"] for line in run.lines()][-4:] == ["invented-3", "invented-4", "invented-5", "catalog"]  # the lines keep theirs

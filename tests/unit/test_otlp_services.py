@@ -46,6 +46,8 @@ url = "http://127.0.0.1:{port:legacy}"
 health = "{url:legacy}/"
 start_timeout = 15
 env = { OTEL_SERVICE_NAME = "legacy-custom", OTEL_SDK_DISABLED = "true" }
+[environments.test.vars]
+OTEL_METRIC_EXPORT_INTERVAL = "5000"
 """
 
 SPAN = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
@@ -85,7 +87,7 @@ def test_started_services_report_to_the_receiver_and_it_stops_after_them(tmp_pat
         assert dumped(tmp_path, "web") == {
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "web",
             "OTEL_EXPORTER_OTLP_HEADERS": "x-interlock-service=web", "OTEL_TRACES_EXPORTER": "otlp", "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
+            "OTEL_METRIC_EXPORT_INTERVAL": "5000"}  # the environment's own variable wins over interlock's 1000
         legacy = dumped(tmp_path, "legacy")
         assert (legacy["OTEL_SERVICE_NAME"], legacy["OTEL_SDK_DISABLED"], legacy["OTEL_EXPORTER_OTLP_ENDPOINT"]) == ("legacy-custom", "true", endpoint)
         suite = ctx.suite_env()
@@ -121,7 +123,7 @@ def test_receiver_off_gives_no_otel_variables_and_a_taken_port_fails_its_check(t
     try:
         ctx.services.start()
         assert ctx.services.otlp_endpoint is None and not any(isinstance(e, ev.OtlpReceiverStarted) for e in seen)
-        assert dumped(tmp_path, "web") == {}
+        assert dumped(tmp_path, "web") == {"OTEL_METRIC_EXPORT_INTERVAL": "5000"}  # only what the config itself sets
     finally:
         ctx.services.stop()
     [port] = free_ports(1)
@@ -134,7 +136,7 @@ def test_receiver_off_gives_no_otel_variables_and_a_taken_port_fails_its_check(t
         finally:
             ctx.services.stop()
     assert checks["otlp.receiver"].status == "fail" and f"cannot listen on 127.0.0.1:{port}" in (checks["otlp.receiver"].reason or "")
-    assert dumped(tmp_path, "web") == {}  # no receiver: no endpoint handed out that nothing serves
+    assert dumped(tmp_path, "web") == {"OTEL_METRIC_EXPORT_INTERVAL": "5000"}  # no receiver: no endpoint handed out that nothing serves
 
 
 def test_the_plan_and_the_console_name_the_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

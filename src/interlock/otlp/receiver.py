@@ -47,6 +47,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from interlock.files import atomic_write
 from interlock.otlp import SENDER_HEADER, TESTS_SERVICE
+from interlock.ports import is_local, port_of
 from interlock.otlp.spans import UNKNOWN_SERVICE, AttributeValue, ReceiverCounters, ServiceCounts, Span
 from interlock.secrets import Redactor
 from interlock.statuses import SpanKind, SpanStatus
@@ -65,6 +66,9 @@ FORWARD_QUEUE = 256
 FORWARD_TIMEOUT = 5.0
 #: How often the counters file is rewritten while data arrives.
 COUNTERS_EVERY = 1.0
+#: Distinct undeclared senders counted by name; the rest are counted together under MORE_SENDERS.
+MAX_SENDERS = 256
+MORE_SENDERS = "(more senders)"
 #: The pool of spans from services no config declares (they share one share of `max_spans`).
 _OTHERS = "\0others"
 
@@ -111,7 +115,10 @@ class Counters:
     changed: bool = True
 
     def service(self, name: str) -> dict[str, int]:
-        """The counters of one sender, created at zero (call under `lock`)."""
+        """The counters of one sender, created at zero (call under `lock`); past MAX_SENDERS names, an undeclared
+        sender is counted under MORE_SENDERS, so a sender inventing names cannot grow the counters without bound."""
+        if name not in self.by_service and name not in self.reserved and len(self.by_service) >= MAX_SENDERS:
+            name = MORE_SENDERS
         return self.by_service.setdefault(name, {"spans": 0, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0})
 
     def _slot(self, name: str) -> str:
@@ -347,6 +354,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the counters file says what came in, and the run's console is not the receiver's."""
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (no HTTP at all, an oversized header) are garbage too: counted as malformed."""
+        if code in (400, 414, 431):
+            self.server.receiver.count_rejection(None, code, None)
+        super().send_error(code, message, explain)
+
     def do_POST(self) -> None:
         self.close_connection = True
         signal = self.path.split("?")[0].rstrip("/").removeprefix("/v1/")
@@ -365,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(rejected.status, "text/plain", rejected.reason.encode())
             return
         except Exception as exc:  # noqa: BLE001 - whatever a payload makes fail is that payload's refusal, never the run's
-            receiver.count_rejection(signal, 500, sender)
+            receiver.count_rejection(signal, 400, sender)  # a payload the decoder chokes on is counted as malformed
             self._answer(500, "text/plain", f"the receiver could not take this payload: {type(exc).__name__}: {exc}".encode())
             return
         self._answer(status, media, answer)
@@ -534,15 +547,27 @@ class Receiver:
         except OSError as exc:
             raise ReceiverError(f"cannot listen on 127.0.0.1:{self.port or 'auto'}: {exc.strerror or exc}; "
                                 "free the port or set [observability] port") from None
+        if self.forward and is_local(self.forward) and port_of(self.forward) == server.server_address[1]:
+            server.server_close()
+            raise ReceiverError(f"[observability] forward {self.forward} is the receiver itself: it would forward to itself forever")
         self._server = server
         self.counters.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         try:
             self.counters.resume(json.loads(self.counters_file.read_text("utf-8")))
         except (OSError, ValueError):
             pass  # no earlier receiver in this run, or its counters unreadable: counting starts at zero
-        self.spans_file.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self._end_with_a_whole_line(self._fd)
+        try:
+            self.spans_file.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._end_with_a_whole_line(self._fd)
+            self.write_counters()
+        except OSError as exc:
+            server.server_close()
+            self._server = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            raise ReceiverError(f"cannot write {exc.filename or self.spans_file}: {exc.strerror or exc}") from None
         if self.forward:
             self._forwarder = Forwarder(self.forward, self.counters)
         self._threads = [threading.Thread(target=server.work, name=f"interlock-otlp-{n}", daemon=True) for n in range(WORKERS)]
@@ -550,7 +575,6 @@ class Receiver:
         self._threads.append(threading.Thread(target=self._write_counters_while_running, name="interlock-otlp-counters", daemon=True))
         for thread in self._threads:
             thread.start()
-        self.write_counters()
         return self.endpoint
 
     def _end_with_a_whole_line(self, fd: int) -> None:
@@ -604,14 +628,16 @@ class Receiver:
                 except OSError:
                     continue  # a full disk: the next second tries again, and stop() writes the last counts
 
-    def count_rejection(self, signal: str, status: int, sender: str | None) -> None:
-        """A refused request: 413 counts as too large, every other refusal (a 500 too: the payload was not taken) as malformed,
-        per sender as well when it named itself."""
+    def count_rejection(self, signal: str | None, status: int, sender: str | None) -> None:
+        """A refused request: 413 counts as too large, every other 4xx as malformed, per sender as well when it named itself;
+        a 5xx is the receiver's own trouble (stopping, a full disk), its spans already counted as dropped."""
         with self.counters.lock:
-            self.counters.requests[signal] += 1
-            self.counters.rejected["too_large" if status == 413 else "malformed"] += 1
-            if sender:
-                self.counters.service(sender)["rejected"] += 1
+            if signal is not None:  # None: not even an HTTP request line, so no signal to count it under
+                self.counters.requests[signal] += 1
+            if status < 500:
+                self.counters.rejected["too_large" if status == 413 else "malformed"] += 1
+                if sender:
+                    self.counters.service(sender)["rejected"] += 1
             self.counters.changed = True
 
     def take(self, signal: str, content_type: str, body: bytes, sender: str | None, encoding: str | None) -> tuple[int, bytes]:
@@ -655,7 +681,18 @@ class Receiver:
                 kept += theirs[:room]
         if kept:
             lines = "".join(json.dumps(span, separators=(",", ":")) + "\n" for span in self.redactor.data(kept))
-            self._append(lines.encode())
+            try:
+                self._append(lines.encode())
+            except (Rejected, OSError) as exc:
+                with self.counters.lock:  # not written: counted as dropped, not as kept
+                    for span in kept:
+                        numbers = self.counters.service(span["service"])
+                        numbers["spans"] -= 1
+                        numbers["dropped"] += 1
+                    self.counters.dropped_spans += len(kept)
+                if isinstance(exc, Rejected):
+                    raise
+                raise Rejected(503, f"the spans could not be written: {exc.strerror or exc}") from None
         return dropped
 
     def _append(self, data: bytes) -> None:

@@ -41,7 +41,8 @@ class Span(TypedDict):
 
 
 class ServiceCounts(TypedDict):
-    """What one sender (a resource service.name, or the x-interlock-service header of a refused payload) sent."""
+    """What one sender (a resource service.name, or the x-interlock-service header of a refused payload) sent:
+    spans kept, metric data points, log records, spans dropped over its share of max_spans, payloads refused."""
 
     spans: int
     metrics: int
@@ -51,7 +52,11 @@ class ServiceCounts(TypedDict):
 
 
 class ReceiverCounters(TypedDict):
-    """logs/otlp-receiver.json: the receiver's endpoint and what it took in, refused, dropped and failed to forward."""
+    """logs/otlp-receiver.json: the receiver's endpoint and what it took in, refused, dropped and failed to forward.
+
+    `requests` counts every POST per signal, refused ones included; `rejected` the refused ones (413: too_large,
+    any other 4xx: malformed); `dropped_spans` spans not kept (over a sender's share, or not writable).
+    """
 
     endpoint: str
     forward: str | None
