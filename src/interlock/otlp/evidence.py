@@ -53,8 +53,6 @@ SHOWN = 5
 PROVING = frozenset(TEST_GREEN - {TestOutcome.XFAILED})
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+[`\"\[]?([A-Za-z_][\w]*)[`\"\]]?(?:\.[`\"\[]?([A-Za-z_]\w*))?", re.IGNORECASE)
 _PUBLISH_OPERATIONS = frozenset({"publish", "send", "create"})
-#: OpenTelemetry's `messaging.system` where it differs from the broker kind interlock names (`brokers.KINDS`).
-_MESSAGING_KINDS = {"rabbitmq": "amqp"}
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,6 @@ class Analyzer:
     def _broker(self, attributes: Mapping[str, Any]) -> str | None:
         brokers = self.declared.brokers
         system = (_text(attributes, "messaging.system") or "").lower()
-        system = _MESSAGING_KINDS.get(system, system)
         alike = [b for b, kind in brokers.items() if system and (system in kind.lower() or kind.lower() in system)]
         if len(alike) == 1:
             return alike[0]
