@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from interlock.execution import run_suite
+from interlock.execution import run_suite, shard_of
+from interlock.phases.observability import record_traces
 from interlock.protocol import Outcome
 from interlock.context import RunContext
 
 
 def run(ctx: RunContext) -> Outcome:
-    if ctx.config.suite.runner == "junit":  # any runner that writes JUnit XML
+    """Run the suite (pytest, or any runner that writes JUnit XML); a whole run then records what its traces prove (a shard's traces are the merged run's to read)."""
+    if ctx.config.suite.runner == "junit":
         from interlock.junitsuite import run_suite as run_junit
 
-        return run_junit(ctx)
-    return run_suite(ctx)
+        outcome = run_junit(ctx)
+    else:
+        outcome = run_suite(ctx)
+    return outcome if shard_of(list(ctx.spec.pytest_args)) else record_traces(ctx, outcome)
