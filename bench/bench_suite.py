@@ -185,7 +185,7 @@ def measure_traced() -> Measurement:
     extra: dict[str, Any] = {
         "tests": MODULES * PER_MODULE, "runs": RUNS, "traced_s": [round(s, 3) for s in times[traced]], "untraced_s": [round(s, 3) for s in times[plain]],
         "traced_cpu_s": round(statistics.median(cpu[traced]), 3), "untraced_cpu_s": round(statistics.median(cpu[plain]), 3),
-        "cpu_ratio": round(statistics.median(cpu[traced]) / statistics.median(cpu[plain]), 3),
+        "cpu_ratio": round(statistics.median(cpu[traced]) / statistics.median(cpu[plain]), 3), "load_1min": round(os.getloadavg()[0], 2),
     }
     if error:
         extra["error"] = error
