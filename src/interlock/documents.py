@@ -11,8 +11,8 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,8 +140,30 @@ class PactFile:
     kind: str
     interactions: tuple[PactInteraction, ...] = field(default_factory=tuple)
 
-    def interaction_id(self, description: str) -> str:
-        return f"{self.consumer}->{self.provider}: {description}"
+    def interaction_id(self, index: int) -> str:
+        """The id of the interaction at `index` (`interaction_ids`)."""
+        return self.interaction_ids()[index]
+
+    def interaction_ids(self) -> tuple[str, ...]:
+        """Every interaction's id, in order, each unique: two interactions with one description are two results, two defects."""
+        keys = [(i.description, i.states) for i in self.interactions]
+        seen: dict[tuple[str, tuple[str, ...]], int] = {}
+        ids = []
+        for key in keys:
+            seen[key] = seen.get(key, 0) + 1
+            ids.append(interaction_id(self.consumer, self.provider, key[0], key[1], seen[key] if keys.count(key) > 1 else None))
+        return tuple(ids)
+
+    def as_services(self, service_of: Callable[[str], str | None]) -> PactFile:
+        """This pact with its consumer and provider named as the config's services (`Config.service_of`), when one is."""
+        return replace(self, consumer=service_of(self.consumer) or self.consumer, provider=service_of(self.provider) or self.provider)
+
+
+def interaction_id(consumer: str, provider: str, description: str, states: Sequence[str] = (), nth: int | None = None) -> str:
+    """`consumer->provider: description`, then ` [given S1; S2]` when it names provider states, then ` #n` when the
+    same description and states repeat in one pact (n counts from 1 in the pact's order)."""
+    given = f" [given {'; '.join(states)}]" if states else ""
+    return f"{consumer}->{provider}: {description}{given}" + (f" #{nth}" if nth is not None else "")
 
 
 def _states(item: dict[str, Any]) -> tuple[str, ...]:

@@ -103,10 +103,10 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
     if text or any(job.get("needs_states") for job in plan.jobs):
         ctx.artifacts.write_text(STATES_LOG, text or "no provider-state action ran\n")  # redacted: params and outputs may hold secrets
     by_path = {Path(source): outcomes[job["id"]] for job in plan.jobs for source in job["sources"]}
-    records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection)
+    records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection, ctx.config.service_of)
     for job in plan.jobs:
         if job["kind"] == "broker":
-            records += broker_records(job["provider"], outcomes[job["id"]], pact.broker.url)
+            records += broker_records(job["provider"], outcomes[job["id"]], pact.broker.url, ctx.config.service_of)
     return records
 
 
