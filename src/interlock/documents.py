@@ -146,13 +146,7 @@ class PactFile:
 
     def interaction_ids(self) -> tuple[str, ...]:
         """Every interaction's id, in order, each unique: two interactions with one description are two results, two defects."""
-        keys = [(i.description, i.states) for i in self.interactions]
-        seen: dict[tuple[str, tuple[str, ...]], int] = {}
-        ids = []
-        for key in keys:
-            seen[key] = seen.get(key, 0) + 1
-            ids.append(interaction_id(self.consumer, self.provider, key[0], key[1], seen[key] if keys.count(key) > 1 else None))
-        return tuple(ids)
+        return unique_ids(self.consumer, self.provider, [(i.description, i.states) for i in self.interactions])
 
     def as_services(self, service_of: Callable[[str], str | None]) -> PactFile:
         """This pact with its consumer and provider named as the config's services (`Config.service_of`), when one is."""
@@ -160,10 +154,28 @@ class PactFile:
 
 
 def interaction_id(consumer: str, provider: str, description: str, states: Sequence[str] = (), nth: int | None = None) -> str:
-    """`consumer->provider: description`, then ` [given S1; S2]` when it names provider states, then ` #n` when the
-    same description and states repeat in one pact (n counts from 1 in the pact's order)."""
+    """`consumer->provider: description`, then ` [given S1; S2]` for its provider states, then ` #n` for its place among repeats."""
     given = f" [given {'; '.join(states)}]" if states else ""
     return f"{consumer}->{provider}: {description}{given}" + (f" #{nth}" if nth is not None else "")
+
+
+def unique_ids(consumer: str, provider: str, keys: Sequence[tuple[str, Sequence[str]]]) -> tuple[str, ...]:
+    """The ids of one pact's interactions, given (description, provider states) in the pact's order (pure).
+
+    An interaction whose description no other shares keeps `consumer->provider: description`, so ids already
+    in waivers and defect logs stay; one that shares it also names its provider states (`[given ...]`), and one
+    that shares both gets its number among them (` #n`, from 1 in the pact's order).
+    """
+    ids = []
+    descriptions = [d for d, _ in keys]
+    exact = [(d, tuple(s)) for d, s in keys]
+    for index, (description, states) in enumerate(exact):
+        if descriptions.count(description) == 1:
+            ids.append(interaction_id(consumer, provider, description))
+            continue
+        nth = exact[:index + 1].count((description, states)) if exact.count((description, states)) > 1 else None
+        ids.append(interaction_id(consumer, provider, description, states, nth))
+    return tuple(ids)
 
 
 def _states(item: dict[str, Any]) -> tuple[str, ...]:

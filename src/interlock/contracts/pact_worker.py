@@ -190,6 +190,9 @@ def _verify(job: dict[str, Any], folder: Path) -> dict[str, Any]:
             verifier.state_handler(state_handler, teardown=True)
         verifier.set_request_timeout(request_timeout_ms(job))
         verifier.set_coloured_output(enabled=False)
+        if job.get("headers_missing"):
+            raise JobError(f"[contracts.pact.providers.{job['provider']}] headers take {', '.join(job['headers_missing'])}, not set in this "
+                           "environment (its `vars` or the process environment): nothing was verified")
         if job.get("headers"):
             verifier.add_custom_headers(job["headers"])  # set on every request, replacing the pact's own ([contracts.pact.providers.P] headers)
         verifier.set_error_on_empty_pact(enabled=True)

@@ -61,8 +61,12 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         runtime = ctx.env.services.get(provider)
         return (runtime.url.rstrip("/") + "/") if runtime else None
 
-    def headers(provider: str) -> dict[str, str]:
-        return dict(pact.providers[provider].headers) if provider in pact.providers else {}
+    variables = ctx.base_env()
+
+    def headers(provider: str) -> dict[str, Any]:
+        written = pact.providers[provider].headers if provider in pact.providers else {}
+        filled, missing = fill_variables(written, variables)
+        return {"headers": filled, "headers_missing": missing}
 
     def handlers(provider: str) -> dict[str, Any]:
         service = ctx.config.services.get(provider)
@@ -84,7 +88,7 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
                 "needs_states": any(i.states for i in kept), **handlers(provider), "messages": messages if kind == "message" else {}, "stores": stores,
                 "filter": {"description": description_filter([i.description for i in kept])} if len(kept) < len(everything) else None,
                 "keep": keep if len(kept) < len(everything) else None,  # exactly these interactions, by index (`pact_worker.kept_sources`)
-                "headers": headers(provider),
+                **headers(provider),
             })
             job["tls_free"] = tls_free(job, sorted({s for i in kept for s in i.states}))
             jobs.append(job)
@@ -100,11 +104,30 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
             "id": f"{provider}-broker", "provider": provider, "kind": "broker", "url": url_of(provider), "sources": [], "interactions": 0,
             "consumer": None, "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, **handlers(provider), "messages": messages, "stores": stores,
             "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
-            "broker": broker_job(broker), "tls_free": False, "headers": headers(provider),
+            "broker": broker_job(broker), "tls_free": False, **headers(provider),
             "pact_provider": next(iter(ctx.config.services[provider].pact_names), provider),  # the name the broker files its pacts under
         }
         jobs.append(ctx.spec.expand_all(job))
     return jobs
+
+
+VARIABLE = re.compile(r"\{(?!(?:root|python|workdir|artifacts)\})([A-Za-z_][A-Za-z0-9_]*)\}")  # interlock's own placeholders are filled later
+
+
+def fill_variables(values: Mapping[str, str], variables: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """`values` with each `{NAME}` filled from `variables` (pure), and the names that are not set (sorted).
+
+    Every variable named here is a secret of the run's redactor (`secrets.for_environment`).
+    """
+    missing: set[str] = set()
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(1) not in variables:
+            missing.add(match.group(1))
+            return match.group(0)
+        return variables[match.group(1)]
+
+    return {name: VARIABLE.sub(one, value) for name, value in values.items()}, sorted(missing)
 
 
 def broker_job(broker: Any) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None
                    "source": "pact.verifier.Verifier.broker_source(selector=True)"} if broker else None,
         "request_timeout_ms": pact.request_timeout_ms, "provider_states": sorted(pact.states),
         "provider_state_handlers": {p: sorted(s.states) for p, s in sorted(pact.providers.items())},
+        "provider_headers": {p: sorted(s.headers) for p, s in sorted(pact.providers.items()) if s.headers},  # names only: values may be secrets
         "state_urls": {p: redact_url(s.state_url) for p, s in sorted(ctx.config.services.items()) if s.state_url},
         "messages": {n: {"broker": m.broker, "topic": m.topic, "timeout": m.timeout} for n, m in pact.messages.items()},
         "providers": {j["id"]: redact_url(j["url"]) if j["url"] else "message relay" for j in plan.jobs},

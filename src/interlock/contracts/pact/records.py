@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from interlock.documents import PactFile, interaction_id
+from interlock.documents import PactFile, unique_ids
 from interlock.paths import shown
 from interlock.probes import redact_url
 from interlock.statuses import ContractStatus
@@ -75,12 +75,17 @@ def _overall(interactions: list[dict[str, Any]]) -> str:
 _NO_OUTCOME: dict[str, Any] = {}  # a pact no job reported on: every interaction not executed
 
 
-def _reported(outcome: Mapping[str, Any], service_of: Callable[[str], str | None]) -> dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]]:
-    """The verifier's results by (consumer service, description, provider states), each key's in the order reported."""
-    found: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+Reported = dict[tuple[str, str, tuple[str, ...] | None], list[dict[str, Any]]]
+
+
+def _reported(outcome: Mapping[str, Any], service_of: Callable[[str], str | None]) -> Reported:
+    """The verifier's results by (consumer service, description, provider states), each key's in the order reported
+    (states None: a result that does not list them)."""
+    found: Reported = {}
     for entry in outcome.get("results", {}).get("interactionResults", []):
         consumer = str(entry.get("consumer"))
-        key = (service_of(consumer) or consumer, str(entry.get("description")), tuple(str(s) for s in entry.get("providerStates") or []))
+        states = entry.get("providerStates")
+        key = (service_of(consumer) or consumer, str(entry.get("description")), None if states is None else tuple(str(s) for s in states))
         found.setdefault(key, []).append(entry)
     return found
 
@@ -95,7 +100,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
     `service_of` names a pact's consumer as the config's service (`Config.service_of`).
     """
     records = []
-    pending: dict[int, dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]]] = {}
+    pending: dict[int, Reported] = {}
     for item in pacts:
         outcome = outcomes.get(item.path) or outcomes.get((item.provider, item.kind)) or _NO_OUTCOME
         reported = pending.setdefault(id(outcome), _reported(outcome, service_of))  # one job's results, taken once each
@@ -105,7 +110,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
         for index, interaction in enumerate(item.interactions):
             if selection is not None and index not in selection.get(item.path, ()):
                 continue
-            queue = reported.get((item.consumer, interaction.description, interaction.states)) or []
+            queue = reported.get((item.consumer, interaction.description, interaction.states)) or reported.get((item.consumer, interaction.description, None)) or []
             entry = queue.pop(0) if queue else None
             failed_states = [state_failures[s] for s in interaction.states if s in state_failures]
             status, found = _captured(*_verdict(entry, failed_states, outcome.get("error")), outcome.get("message_failures", {}).get(interaction.description))
@@ -147,13 +152,13 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str, serv
     for consumer, entries in sorted(by_consumer.items()):
         interactions: list[dict[str, Any]] = []
         keys = [(str(e.get("description")), tuple(str(s) for s in e.get("providerStates") or [])) for e in entries]
+        ids = unique_ids(consumer, provider, keys)
         for number, entry in enumerate(entries):
             states = list(keys[number][1])
-            nth = keys[:number + 1].count(keys[number]) if keys.count(keys[number]) > 1 else None
             status, found = _verdict(entry, [state_failures[s] for s in states if s in state_failures], outcome.get("error"))
             status, found = _captured(status, found, outcome.get("message_failures", {}).get(str(entry.get("description"))))
             interactions.append({
-                "id": interaction_id(consumer, provider, keys[number][0], states, nth), "description": keys[number][0],
+                "id": ids[number], "description": keys[number][0],
                 "provider_states": states, "status": status, "duration_ms": _duration_ms(entry.get("duration")), "mismatches": found,
             })
         records.append({
