@@ -85,6 +85,14 @@ def document_problems(loaded: Loaded) -> list[Problem]:
     features = loaded.resolve(config.prerequisites.feature_list.path)
     if features.is_file():
         attempt(read_features, features)
+    baseline_path = loaded.resolve(config.prerequisites.environment_baseline.path)
+    if baseline_path.is_file():
+        from interlock import baseline
+
+        try:
+            problems.extend(baseline.runtime_problems(loaded, baseline.load(loaded)))
+        except UsageError as exc:
+            problems.extend(exc.problems)
     if not problems:  # interface ids are cross-referenced once every document they come from loads
         problems.extend(interface_problems(loaded, pacts if config.contracts.pact else []))
     return problems
