@@ -54,8 +54,10 @@ def test_a_provider_named_otherwise_is_refused_with_a_did_you_mean_until_pact_na
     loaded = load(config)
     assert document_problems(loaded) == []
     assert loaded.config.service_of("ProductService") == "products" and loaded.config.service_of("WebConsumer") is None
-    [note] = consumer_notes(loaded)  # a consumer outside the system is allowed, and named
-    assert "consumer 'WebConsumer' matches no service" in note
+    assert consumer_notes(loaded) == []  # a consumer outside the system, close to no service, needs none
+    (tmp_path / "pacts" / "product-x.json").write_text(json.dumps(pact_doc("product", "products", [("get product 10", ["a product exists"])])))
+    [note] = consumer_notes(loaded)
+    assert "consumer 'product' matches no service by name or `pact_names`; did you mean service 'products'?" in note
 
 
 def test_a_pact_name_leads_to_one_service_only() -> None:
