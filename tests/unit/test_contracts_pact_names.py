@@ -146,3 +146,15 @@ def test_broker_results_sharing_a_description_get_ids_of_their_own() -> None:
                               {"web": "frontend"}.get)
     assert [i["id"] for i in record["interactions"]] == ["frontend->api: get product 10 [given a product exists]",
                                                          "frontend->api: get product 10 [given no products exist]"]
+
+
+def test_an_exact_rerun_of_broker_interactions_narrows_the_verifier_by_their_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.contracts import pact
+    from tests.unit.test_contracts_pact_sources import BROKER, TOKEN, context
+
+    monkeypatch.setenv("PACT_BROKER_TOKEN_FOR_TEST", TOKEN)
+    ctx = context(tmp_path, "[contracts.pact]\n" + BROKER)
+    [job] = pact.prepare(ctx, ["web->catalog: get 1 [given p1]", "web->catalog: get 2 [given p2; p.3]"]).jobs
+    assert job["filter"] == {"description": "^(?:get 1|get 2)$", "state": r"^(?:p\.3|p1|p2)$", "consumers": ["web"]}
+    [job] = pact.prepare(ctx, ["web->catalog: get 1 [given p1]", "web->catalog: list"]).jobs
+    assert job["filter"]["state"] is None  # `list` names no state: a state filter would cut it out
