@@ -77,10 +77,15 @@ def test_a_pact_read_for_a_run_is_named_as_its_services(tmp_path: Path) -> None:
 
 
 def test_a_state_no_handler_covers_is_refused_for_the_named_service(tmp_path: Path) -> None:
-    doc = pact_doc("web", "ProductService", [("get product 10", ["no products exist"])])
+    doc = pact_doc("web", "ProductService", [("get product 10", ["the catalogue is empty"])])
     config = project(tmp_path, SERVICES.replace("[services.api]\n", '[services.api]\npact_names = ["ProductService"]\n') + PACT_SECTION, {"w": doc})
     [problem] = document_problems(load(config))
-    assert "provider state 'no products exist' of provider 'api' has no handler" in problem.message
+    assert "provider state 'the catalogue is empty' of provider 'api' has no handler" in problem.message
+    assert "did you mean" not in problem.message  # nothing configured is close
+    doc = pact_doc("web", "ProductService", [("get product 10", ["a product exist"])])
+    (tmp_path / "pacts" / "w.json").write_text(json.dumps(doc))
+    [problem] = document_problems(load(config))
+    assert problem.message.endswith("(the pact names it); did you mean 'a product exists', which has one?")
 
 
 def test_interface_ids_of_features_and_markers_that_match_nothing_are_named_with_a_did_you_mean(tmp_path: Path) -> None:

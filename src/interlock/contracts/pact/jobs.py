@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -186,7 +187,9 @@ def unhandled_states(config: Any, pacts: Sequence[PactFile]) -> list[Problem]:
         job = {"own_states": pact.providers[item.provider].states if item.provider in pact.providers else {}, "state_url": None, "states": pact.states}
         for state in sorted({s for i in item.interactions for s in i.states if s}):
             if handler_of(job, state) is None:
-                problems.append(Problem(str(item.path), f"{missing_handler(item.provider, state)} (the pact names it)",
+                close = difflib.get_close_matches(state, [*job["own_states"], *job["states"]], n=1, cutoff=0.8)  # a typo, not a sibling state
+                hint = f"; did you mean {close[0]!r}, which has one?" if close else ""
+                problems.append(Problem(str(item.path), f"{missing_handler(item.provider, state)} (the pact names it){hint}",
                                         key=f'contracts.pact.providers.{item.provider}.states."{state}"'))
     return problems
 
