@@ -62,3 +62,4 @@ bench: install
 
 clean:
 	rm -rf $(SHOP)/.artifacts $(SHOP)/.interlock $(SHOP)/.run
+	rm -rf $(NODE_EXAMPLE)/.artifacts $(NODE_EXAMPLE)/.interlock $(NODE_EXAMPLE)/reports

@@ -139,3 +139,14 @@ def test_without_pact_names_config_check_names_the_unmatched_provider(tmp_path: 
     result = cli(root, "config", "check")
     assert result.code == 2, result.output
     assert "ProductService" in result.output and "pact_names" in result.output, result.output
+
+
+def test_without_the_provider_headers_the_pact_fails_on_the_token(tmp_path: Path) -> None:
+    _require_node()
+    root = _copy(tmp_path)
+    _edit(root, "interlock.toml", 'headers = { Authorization = "Bearer {PRODUCT_TOKEN}" }\n', "")
+    result = cli(root, "contracts")
+    assert result.code == 1, result.output
+    pacts = [i for c in _json(root, artifacts.CONTRACT_RESULTS)["contracts"] if c["provider"] == "products" for i in c["interactions"]]
+    assert len(pacts) == 4 and {i["status"] for i in pacts} == {ContractStatus.FAIL}, pacts
+    assert all("401" in json.dumps(i["mismatches"]) for i in pacts), pacts  # the recorded token is refused
