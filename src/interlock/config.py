@@ -69,6 +69,30 @@ class Service(Model):
         "a path is joined to the service's URL in the environment, a full http(s) URL is used as is. A state the "
         "provider has its own handler for ([contracts.pact.providers.NAME.states]) goes to that handler instead"),
         examples=["/_pact/provider-states"])
+    pact_names: list[str] = Field(default=[], description=(
+        "the names pacts use for this service as consumer or provider, when they differ from its name here; "
+        "a pact naming one of them is this service's (verified against it, its defects owned by it)"), examples=[["ProductService"]])
+    runtime: str | None = Field(default=None, description=(
+        "the key of the environment baseline's [versions] that this service's version is checked against in step 1.2; "
+        "read with `version_command` or `version_url`, else with the built-in reader of that runtime (node, go, java, ...)"),
+        examples=["node"])
+    version_command: list[str] | None = Field(default=None, min_length=1, description=(
+        "a command that prints the service's runtime version (the first version-like text of its output is taken), "
+        "run in the config's folder; placeholders allowed"), examples=[["node", "--version"]])
+    version_url: str | None = Field(default=None, description="an http(s) URL answering JSON that holds the service's version (placeholders allowed)",
+                                    examples=["{url:products}/version"])
+    version_path: str | None = Field(default=None, description="the dotted path of the version in `version_url`'s JSON answer; needs `version_url`",
+                                     examples=["runtime.node"])
+
+    @model_validator(mode="after")
+    def _one_version_reader(self) -> Service:
+        if self.version_command is not None and self.version_url is not None:
+            raise ValueError("give one of `version_command` and `version_url`, not both")
+        if (self.version_command is not None or self.version_url is not None) and self.runtime is None:
+            raise ValueError("a version reader needs `runtime`: the baseline [versions] key its version is checked against")
+        if self.version_path is not None and self.version_url is None:
+            raise ValueError("`version_path` needs `version_url`: it is a path into that URL's JSON answer")
+        return self
 
 
 class HttpCall(Model):
@@ -196,6 +220,10 @@ class PactProvider(Model):
         "this provider's own provider-state handlers, by state name; they win over the service's `state_url` "
         "and over [contracts.pact.states], so two providers sharing a state name have two handlers"),
         examples=[{"a user exists": {"setup": {"command": ["python", "scripts/add_user.py"]}}}])
+    headers: dict[str, str] = Field(default={}, description=(
+        "headers set on every request the pact verifier sends to this provider, replacing the pact's own (Pact's custom "
+        "provider headers, e.g. a fresh token); `{NAME}` takes a variable, and values taken from variables are secrets, "
+        "masked in every artifact"), examples=[{"Authorization": "Bearer {PRODUCT_TOKEN}"}])
 
 
 class MessageSource(Model):
@@ -274,7 +302,7 @@ class PactContracts(Model):
         "provider-state handlers by state name for every provider without its own handler of that state "
         "(in [contracts.pact.providers.NAME.states]) and without a `state_url`"),
         examples=[{"an order exists": {"setup": {"sql": "INSERT INTO orders (id) VALUES (1)", "store": "main"}}}])
-    providers: dict[str, PactProvider] = Field(default={}, description="per-provider settings, by service name: the provider's own state handlers",
+    providers: dict[str, PactProvider] = Field(default={}, description="per-provider settings, by service name: the provider's own state handlers and request headers",
                                                examples=[{"users": {"states": {"a user exists": {"setup": {"command": ["python", "add_user.py"]}}}}}])
     messages: dict[str, MessageSource] = Field(default={}, description="how each message pact's message is really produced, by the message's description", examples=[{'an order created event': {'broker': 'bus', 'topic': 'order.created', 'trigger': {'command': ['{python}', 'scripts/order.py']}}}])
     request_timeout_ms: int = Field(default=5000, gt=0, description="the verifier's timeout per request, in milliseconds", examples=[5000])
@@ -427,6 +455,12 @@ class Config(Model):
     waivers: list[Waiver] = Field(default=[], description='approved exceptions to gate conditions', examples=[[{'condition': 'contracts.failed', 'item': 'web->orders: get order', 'justification': 'known bug', 'approver': 'Dana Reyes', 'ticket': 'SHOP-12', 'expires': '2027-01-31T00:00:00Z'}]])
     signoff: Signoff = Field(default=Signoff(), description='who signs the evidence bundle, and with which key', examples=[{'approver': 'Dana Reyes', 'key': '.interlock/keys/signoff.key'}])
     store: HistoryStore = Field(default=HistoryStore(), description='where run history lives', examples=[{'url': 'sqlite:///.interlock/history.db'}])
+
+    def service_of(self, name: str) -> str | None:
+        """The service a pact calls `name`: the service of that name, else the one listing it in `pact_names` (None: no service)."""
+        if name in self.services:
+            return name
+        return next((s for s, service in self.services.items() if name in service.pact_names), None)
 
 
 class Loaded(BaseModel):
@@ -649,6 +683,13 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
     def add(loc: tuple[str | int, ...], message: str) -> None:
         problems.append(Problem(str(path), message, _line_of(lines, loc), ".".join(map(str, loc))))
 
+    claimed: dict[str, str] = {}
+    for svc_name, service in config.services.items():
+        for index, alias in enumerate(service.pact_names):
+            owner = claimed.setdefault(alias, svc_name)
+            if alias in config.services and alias != svc_name or owner != svc_name:
+                add(("services", svc_name, "pact_names", index), f"{alias!r} already names service {owner if owner != svc_name else alias!r}; "
+                                                                  "a pact name must lead to one service")
     for provider in (config.contracts.pact.providers if config.contracts.pact else {}):
         if provider not in config.services:
             add(("contracts", "pact", "providers", provider), f"provider {provider!r} is not a service of [services]; fix the name or declare the service")
