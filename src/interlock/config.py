@@ -398,12 +398,64 @@ class Dataset(Model):
         return self
 
 
+class SuiteTest(Model):
+    """What a test is about when its runner has no markers (runner "junit"): matched by a glob on its test id."""
+
+    match: str = Field(description="a glob (`*`, `?`, `[...]`) on the test id `<file or classname>::<name>`", examples=['products.test.js::*'])
+    interfaces: list[str] = Field(default=[], description="the interface ids the matching tests exercise, as the pytest marker `interfaces` names them", examples=[['products:GET /products']])
+    critical: bool = Field(default=False, description="the matching tests are critical (a failure is a critical defect; one that does not run fails Gate 3)", examples=[True])
+
+
+#: What a `[suite] rerun` template may name of the failing test (interlock.junitsuite fills them).
+RERUN_FIELDS = ("name", "name_regex", "classname", "file", "id")
+
+
 class Suite(Model):
+    runner: Literal["pytest", "junit"] = Field(default="pytest", description=(
+        '"pytest" runs the suite under pytest; "junit" runs `command`, any runner that writes JUnit XML (jest with jest-junit, '
+        'gotestsum, Maven Surefire, dotnet test, pytest --junitxml), and reads `junit_xml`'), examples=['junit'])
     path: str = Field(default="tests", description="where the integration tests are, relative to the config's folder", examples=['tests'])
     marker: str = Field(default="integration", description='the pytest marker that selects integration tests', examples=['integration'])
     args: list[str] = Field(default=[], description='extra pytest arguments', examples=[['-p', 'no:randomly']])
     timeout: int = Field(default=300, gt=0, description='seconds the whole suite may take', examples=[300])
     maxfail: int | None = Field(default=None, description='stop the suite after this many failures', examples=[10])
+    command: list[str] = Field(default=[], description=(
+        'runner "junit": the command that runs the whole suite and writes JUnit XML (placeholders allowed); '
+        '`interlock test -- ARGS` appends ARGS'), examples=[['npx', 'jest', '--ci']])
+    cwd: str = Field(default=".", description='runner "junit": the folder the commands run in, relative to the config\'s folder', examples=['web'])
+    junit_xml: str | None = Field(default=None, description=(
+        'runner "junit": the JUnit XML file (or glob) the command writes, relative to `cwd`; removed before each run, '
+        'and a run that leaves none, an empty one or one that does not parse did not run'), examples=['reports/junit.xml'])
+    list_command: list[str] = Field(default=[], description=(
+        'runner "junit": a command that lists the whole suite without running it, one item a line (blank lines ignored); '
+        'a run with fewer is a filtered run'), examples=[['npx', 'jest', '--listTests']])
+    list_unit: Literal["tests", "files"] = Field(default="tests", description=(
+        'runner "junit": what `list_command` lists: "tests" (e.g. `go test -list .`) is compared with the XML\'s test cases, '
+        '"files" (e.g. `jest --listTests`) with the distinct `file` attributes of the XML (jest-junit: addFileAttribute)'), examples=['files'])
+    rerun: list[str] = Field(default=[], description=(
+        'runner "junit": the command that reruns one test in the runner\'s own filter syntax, with `{name}`, `{name_regex}`, '
+        '`{classname}`, `{file}` or `{id}` of the test; default `command` (the whole suite, the test read from its XML)'),
+        examples=[['npx', 'jest', '--ci', '-t', '{name_regex}']])
+    filter_args: list[str] = Field(default=[], description=(
+        'runner "junit": arguments that narrow the suite; a run given one (`interlock test -- -t foo`) is a filtered run'),
+        examples=[['-t', '--testNamePattern', '--testPathPattern']])
+    tests: list[SuiteTest] = Field(default=[], description=(
+        'runner "junit": interfaces and criticality of tests by a glob on their id, for runners without markers; '
+        'every matching entry applies'), examples=[[{'match': 'products.test.js::*', 'interfaces': ['products:GET /products'], 'critical': True}]])
+
+    @model_validator(mode="after")
+    def _runner(self) -> Suite:
+        junit_only = [key for key in ("command", "junit_xml", "list_command", "rerun", "filter_args", "tests") if getattr(self, key)]
+        if self.runner == "pytest" and junit_only:
+            raise ValueError(f"{', '.join(junit_only)} only apply with runner = \"junit\"; set runner = \"junit\" or remove them")
+        if self.runner == "junit":
+            missing = [key for key in ("command", "junit_xml") if not getattr(self, key)]
+            if missing:
+                raise ValueError(f"runner \"junit\" needs {' and '.join(missing)}: the command that runs the suite and the JUnit XML it writes")
+            unknown = sorted({m for word in self.rerun for m in re.findall(r"\{([a-z_]+)\}", word)} - set(RERUN_FIELDS) - {"root", "python", "workdir", "artifacts"})
+            if unknown:
+                raise ValueError(f"rerun names {', '.join('{' + u + '}' for u in unknown)}; a rerun template may use {', '.join('{' + f + '}' for f in RERUN_FIELDS)}")
+        return self
 
 
 class Signoff(Model):

@@ -141,16 +141,36 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
                on_progress: Callable[[int, int | None, str], None] | None = None, wall_clock: float = WALL_CLOCK) -> PytestRun:
     """Run pytest in the system's root, streaming its output to `log`; SIGINT then SIGKILL past `wall_clock`."""
     report.unlink(missing_ok=True)
+    progress = _Progress()
+    exit_code, duration, stopped = run_streamed(ctx, command, log, ctx.loaded.root, progress, on_progress, wall_clock, env={"PYTHONUNBUFFERED": "1"})
+    try:
+        data = read_report(report)
+    except ReportFormatError:
+        if stopped is None:
+            raise
+        data = None  # killed while saving: there is no report
+    finally:
+        report.unlink(missing_ok=True)
+    return PytestRun(command, exit_code, duration, data, stopped, progress.last_error())
+
+
+def run_streamed(ctx: RunContext, command: list[str], log: str, cwd: Path, progress: _Progress,
+                 on_progress: Callable[[int, int | None, str], None] | None, wall_clock: float, *,
+                 env: dict[str, str] | None = None, who: str = "(pytest)") -> tuple[int, float, float | None]:
+    """Run a suite's process in `cwd`, its output redacted into `log` and fed to `progress`; SIGINT then SIGKILL past `wall_clock`.
+
+    Returns the exit code, the duration and, when it was stopped, the wall clock it overran.
+    """
     log_path = ctx.artifacts.write_text(log, f"$ {shlex.join(command)}\n")
-    progress, decoder, stopped = _Progress(), codecs.getincrementaldecoder("utf-8")("replace"), None
+    decoder, stopped = codecs.getincrementaldecoder("utf-8")("replace"), None
     last: tuple[int, int | None]
     deadline, last, shown = (start := time.monotonic()) + wall_clock, (-1, None), 0.0
     redacted = ctx.redactor.stream()  # the suite inherits the environment: a test may print a secret
     with log_path.open("ab", buffering=0) as out, selectors.DefaultSelector() as selector:
-        process = subprocess.Popen(command, cwd=ctx.loaded.root, env={**ctx.base_env(), "PYTHONUNBUFFERED": "1"},
+        process = subprocess.Popen(command, cwd=cwd, env={**ctx.base_env(), **(env or {})},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    preexec_fn=die_with_interlock())
-        ctx.services.record("(pytest)", process.pid)  # its group: xdist workers and a test's children outlive a killed interlock
+        ctx.services.record(who, process.pid)  # its group: xdist workers and a test's children outlive a killed interlock
         assert process.stdout is not None
         selector.register(process.stdout, selectors.EVENT_READ)
         while True:
@@ -163,7 +183,7 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
                 stopped, deadline = wall_clock, now + GRACE
             if not selector.select(timeout=min(deadline - now, 0.5)):
                 if process.poll() is not None:
-                    break  # pytest is gone; only a leftover child of a test may still hold the pipe
+                    break  # the suite is gone; only a leftover child of a test may still hold the pipe
                 continue
             chunk = os.read(process.stdout.fileno(), 65536)
             if not chunk:
@@ -179,17 +199,9 @@ def run_pytest(ctx: RunContext, command: list[str], report: Path, log: str,
         process.wait()
         if on_progress and (progress.seen, progress.total) != last:
             on_progress(progress.seen, progress.total, progress.label)  # where the suite stopped, whatever the throttle held back
-        ctx.services.record("(pytest)", None)
+        ctx.services.record(who, None)
         out.write(redacted.flush())
-    try:
-        data = read_report(report)
-    except ReportFormatError:
-        if stopped is None:
-            raise
-        data = None  # killed while saving: there is no report
-    finally:
-        report.unlink(missing_ok=True)
-    return PytestRun(command, process.returncode, time.monotonic() - start, data, stopped, progress.last_error())
+    return process.returncode, time.monotonic() - start, stopped
 
 
 def read_report(path: Path) -> dict[str, Any] | None:
@@ -305,6 +317,18 @@ def previous_report(ctx: RunContext) -> dict[str, Any] | None:
         return read_report(ctx.artifacts.path(REPORT))
     except ReportFormatError:
         return None
+
+
+def previous_junit_report(ctx: RunContext) -> dict[str, Any] | None:
+    """The published report when a JUnit XML runner wrote it and it reads as evidence; None otherwise."""
+    path = (ctx.published or ctx.artifacts.root) / REPORT
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(report, dict) or (report.get("interlock") or {}).get("runner") != "junit" or evidence_problem(report):
+        return None
+    return report
 
 
 def last_failed(folder: ArtifactDir) -> list[str]:
@@ -458,8 +482,14 @@ def dumps_report(report: dict[str, Any]) -> str:
 
 
 def collect_tests(ctx: RunContext, *, wall_clock: float = WALL_CLOCK) -> list[dict[str, Any]]:
-    """The suite's selected tests with markers and interface ids (node ids relative to the root), for scope mapping."""
+    """The suite's selected tests with markers and interface ids (node ids relative to the root), for scope mapping.
+
+    A JUnit XML runner has no collection: its tests are those of the published report (none before its first run).
+    """
     suite = ctx.config.suite
+    if suite.runner == "junit":
+        report = previous_junit_report(ctx)
+        return [{"nodeid": t["nodeid"], "interfaces": t.get("metadata", {}).get("interfaces", [])} for t in (report or {}).get("tests", [])]
     with tempfile.TemporaryDirectory(prefix="interlock-collect-") as folder:
         target = Path(folder) / "tests.json"
         command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", suite.marker, f"--interlock-collect={target}",

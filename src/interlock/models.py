@@ -459,12 +459,21 @@ class TestExecutionReportSummary(TypedDict):
     total: int
     collected: NotRequired[int]
 
+@with_config(ConfigDict(extra="forbid"))
+class TestExecutionReportTestsItemJunit(TypedDict):
+    """Runner 'junit': the test case as the XML named it."""
+
+    name: str
+    classname: str
+    file: NotRequired[str]
+
 class TestExecutionReportTestsItem(TypedDict):
     """`TestExecutionReportTestsItem` of its artifact's schema."""
 
     nodeid: str
     outcome: str
     keywords: list[str]
+    junit: NotRequired[TestExecutionReportTestsItemJunit]
 
 @with_config(ConfigDict(extra="forbid"))
 class TestExecutionReportInterlockSummary(TypedDict):
@@ -552,6 +561,34 @@ class TestExecutionReportInterlockPytestSelection(TypedDict):
     narrowing: list[str]
 
 @with_config(ConfigDict(extra="forbid"))
+class TestExecutionReportInterlockJunitSelectionExpected(TypedDict):
+    """How big the whole suite is; null when nothing says (no list_command, no previous complete run on this identity)."""
+
+    count: int
+    unit: Literal['tests', 'files']
+    source: str
+
+@with_config(ConfigDict(extra="forbid"))
+class TestExecutionReportInterlockJunitSelectionCounts(TypedDict):
+    """`TestExecutionReportInterlockJunitSelectionCounts` of its artifact's schema."""
+
+    tests: int
+    files: int
+
+@with_config(ConfigDict(extra="forbid"))
+class TestExecutionReportInterlockJunitSelection(TypedDict):
+    """Runner 'junit': what the command ran against the whole suite (interlock.selection.junit_decide decides `filtered` from it)."""
+
+    command: list[str]
+    cwd: str
+    given: list[str]
+    xml: list[str]
+    expected: TestExecutionReportInterlockJunitSelectionExpected | None
+    identity: str | None
+    counts: TestExecutionReportInterlockJunitSelectionCounts
+    narrowing: list[str]
+
+@with_config(ConfigDict(extra="forbid"))
 class TestExecutionReportInterlock(TypedDict):
     """`TestExecutionReportInterlock` of its artifact's schema."""
 
@@ -572,6 +609,8 @@ class TestExecutionReportInterlock(TypedDict):
     selection: NotRequired[list[str]]
     merged: NotRequired[list[TestExecutionReportInterlockMergedItem]]
     pytest_selection: NotRequired[TestExecutionReportInterlockPytestSelection]
+    runner: NotRequired[Literal['pytest', 'junit']]
+    junit_selection: NotRequired[TestExecutionReportInterlockJunitSelection]
 
 class TestExecutionReport(TypedDict):
     """Protocol step 3.1: pytest-json-report's report, plus interlock's summary of the run."""

@@ -101,6 +101,27 @@ def nodeid_of(rerun: str) -> str | None:
     return words[3]
 
 
+def junit_target(row: dict[str, str]) -> str | None:
+    """A runner "junit" defect's test id: its evidence is `test-execution-report.json#<id>` (its rerun is the runner's own command)."""
+    prefix = f"{EXECUTION_REPORT.filename}#"
+    return row["evidence"][len(prefix):] or None if row["evidence"].startswith(prefix) else None
+
+
+def junit_spot_check(ctx: RunContext, reruns: list[Rerun]) -> list[PytestRun]:
+    """Rerun each defect's test RUNS times with the runner's own rerun command (interlock.junitsuite)."""
+    from interlock.junitsuite import spot_check as rerun_junit
+
+    targets = list(dict.fromkeys(r.nodeid for r in reruns if r.nodeid))
+    if not targets:
+        return []
+    passes = dict.fromkeys(targets, 0)
+    runs = rerun_junit(ctx, targets, RUNS, passes)
+    for rerun in reruns:
+        if rerun.nodeid:
+            rerun.passes = passes[rerun.nodeid]
+    return runs
+
+
 def passed_in(target: str, run: PytestRun, outcomes: dict[str, str]) -> bool:
     """A test passed; a module or folder (a collection or run-level defect) ran to the end, some passed, none failed."""
     if target in outcomes:
@@ -172,6 +193,8 @@ def summary_text(ctx: RunContext, reruns: list[Rerun], before: dict[str, str], r
             for n in neighbours:
                 test = f"`{n.nodeid}`".replace("|", "\\|")
                 lines.append(f"| {test} | {n.why} | {', '.join(n.outcomes)} | {n.verdict} |")
+        elif runs and ctx.config.suite.runner == "junit":
+            lines += ["", "No neighbours: with runner \"junit\" each defect's test reruns alone with the runner's own rerun command."]
         elif runs:
             lines += ["", f"No neighbours: no other test of these modules or services in {EXECUTION_REPORT}."]
     if others:
@@ -201,13 +224,19 @@ def run(ctx: RunContext) -> Outcome:
     log = DefectLog(ctx.artifacts)
     rows = log.read()
     due = [r for r in rows if r["status"] in RERUN_STATUSES]
-    reruns = [Rerun(r, nodeid_of(r["rerun"])) for r in due if r["source"] == "test"]
+    junit = ctx.config.suite.runner == "junit"
+    target_of = junit_target if junit else (lambda row: nodeid_of(row["rerun"]))
+    reruns = [Rerun(r, target_of(r)) for r in due if r["source"] == "test"]
     others = [r for r in due if r["source"] != "test"]
     before = {r.row["id"]: r.row["status"] for r in reruns}
-    tracked = {n for r in rows if r["source"] == "test" and (n := nodeid_of(r["rerun"]))}
+    tracked = {n for r in rows if r["source"] == "test" and (n := target_of(r))}
     targets = [r.nodeid for r in reruns if r.nodeid]
-    neighbours = neighbours_of(previous_report(ctx), ctx.loaded.root, targets, tracked)
-    runs = spot_check(ctx, reruns, neighbours)
+    if junit:  # each test reruns with the runner's own filter: no neighbours (each would cost RUNS more runs of the runner)
+        neighbours: list[Neighbour] = []
+        runs = junit_spot_check(ctx, reruns)
+    else:
+        neighbours = neighbours_of(previous_report(ctx), ctx.loaded.root, targets, tracked)
+        runs = spot_check(ctx, reruns, neighbours)
     if reruns:
         apply(reruns)
         log.write(rows)

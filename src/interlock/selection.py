@@ -265,7 +265,10 @@ def report_filter(section: Mapping[str, Any]) -> str | None:
     merged = bool(section.get("merged"))
     if "shard" in section and not merged:
         reasons.append(f"a single shard ({section['shard']}) that `interlock merge` did not combine with the others")
-    if "pytest_selection" not in section and not merged:
+    if section.get("runner") == "junit":
+        if "junit_selection" not in section:
+            reasons.append("no record of what the JUnit runner ran against the whole suite (interlock.junit_selection): rerun `interlock test`")
+    elif "pytest_selection" not in section and not merged:
         reasons.append("no record of what pytest selected (interlock.pytest_selection): rerun `interlock test`")
     return "; ".join(reasons) or None
 
@@ -340,3 +343,54 @@ def combine_selections(sections: list[tuple[Mapping[str, Any], Path, Path]]) -> 
             "critical": list(dict.fromkeys(n for s in moved for n in s["critical"])),
             "critical_not_selected": list(dict.fromkeys(n for s in moved for n in s["critical_not_selected"])),
             "narrowing": list(dict.fromkeys(n for s in moved for n in s["narrowing"]))}
+
+
+# ---- runner "junit": whether a JUnit XML run was the whole suite ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """How big the whole suite is, in `unit` ("tests" or "files"), and where that came from (words for the report)."""
+
+    count: int
+    unit: str
+    source: str
+    names: tuple[str, ...] = ()  # what the list command listed (files relative to the runner's folder), when it lists files
+
+
+def filter_words(given: list[str], filter_args: list[str]) -> list[str]:
+    """The words of `given` that are one of the suite's filter arguments (`-t`, `--testNamePattern=x`, `-tfoo`)."""
+    found = []
+    for word in given:
+        name = word.partition("=")[0]
+        short = [a for a in filter_args if len(a) == 2 and a.startswith("-") and not a.startswith("--")]
+        if name in filter_args or any(word.startswith(a) and len(word) > 2 and not word.startswith("--") for a in short):
+            found.append(word)
+    return found
+
+
+def junit_decide(given: list[str], filter_args: list[str], expected: Expected | None, tests: int, files: list[str] | None) -> list[str]:
+    """Every way a JUnit XML run is narrower than the suite: filter arguments, other arguments nothing proves harmless, fewer than expected.
+
+    `given` are the command line's arguments (after `--`), `tests` the XML's test cases, `files` the distinct
+    files the XML names (None when it names none).
+    """
+    reasons = [f"{word!r} from the command line narrows the suite ([suite] filter_args)" for word in filter_words(given, filter_args)]
+    if given and not reasons and expected is None:
+        reasons.append(f"arguments from the command line ({shlex.join(given)}) and no expected count shows the whole suite ran "
+                       "(set [suite] list_command, or run it once without arguments)")
+    if expected is None:
+        return reasons
+    if expected.unit == "files":
+        if files is None:
+            return [*reasons, f"[suite] list_unit is \"files\" but the JUnit XML names no file: nothing shows the {expected.count} listed file(s) ran "
+                    "(jest-junit: addFileAttribute \"true\")"]
+        ran = set(files)
+        absent = [n for n in expected.names if n not in ran] if expected.names else []
+        if absent or len(ran) < expected.count:
+            shown = f": {_show(absent)} did not run" if absent else ""
+            reasons.append(f"{len(ran & set(expected.names)) if expected.names else len(ran)} of the suite's {expected.count} file(s) ran "
+                           f"(expected from {expected.source}){shown}")
+    elif tests < expected.count:
+        reasons.append(f"{tests} of the suite's {expected.count} test(s) ran (expected from {expected.source})")
+    return reasons

@@ -8,4 +8,8 @@ from interlock.context import RunContext
 
 
 def run(ctx: RunContext) -> Outcome:
+    if ctx.config.suite.runner == "junit":  # any runner that writes JUnit XML
+        from interlock.junitsuite import run_suite as run_junit
+
+        return run_junit(ctx)
     return run_suite(ctx)

@@ -8,6 +8,8 @@ out instead of being silently planned.
 
 from __future__ import annotations
 
+import shlex
+
 from typing import Any
 
 from interlock.artifacts import SCOPE_MATRIX, TEST_PLAN
@@ -54,7 +56,9 @@ def render(ctx: RunContext, scope: dict[str, Any]) -> str:
         f"Environment: `{ctx.env_name}` · generated {utc_now()} · run `{ctx.run_id}`", "",
         "## Automation suites", "",
         f"- Contracts: pact verification of {len({c['ref'] for i in scope['interfaces'] for c in i['checks'] if c['kind'] == 'pact'})} interactions (`interlock contracts --env {ctx.env_name}`)",
-        f"- Integration suite: `pytest -m {suite.marker} {suite.path}` with pytest-json-report, {suite.timeout}s per test (`interlock test`)",
+        f"- Integration suite: `pytest -m {suite.marker} {suite.path}` with pytest-json-report, {suite.timeout}s per test (`interlock test`)"
+        if suite.runner == "pytest" else f"- Integration suite: `{shlex.join(suite.command)}` read from its JUnit XML `{suite.junit_xml}`, "
+        f"{suite.timeout}s in all (`interlock test`)",
         f"- Environment validation: `interlock env --env {ctx.env_name}`", "",
         "## Entry conditions (every scenario)", "", *[f"- {e}" for e in entry], "",
         "## Exit conditions", "", "- every check of the scenario passed, or its failure is a logged defect with an owner", "",
