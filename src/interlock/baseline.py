@@ -11,14 +11,59 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from interlock.config import Loaded
+from interlock.config import Config, Loaded, Store
 from interlock.documents import load_document
 from interlock.errors import ConfigError, Problem, UsageError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DOTENV = re.compile(r"""^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$""")
+
+
+#: How step 1.2 reads a runtime's version when no service says otherwise: the command each runtime answers to.
+BUILTIN_READERS: dict[str, tuple[str, ...]] = {
+    "node": ("node", "--version"), "npm": ("npm", "--version"), "deno": ("deno", "--version"), "bun": ("bun", "--version"),
+    "go": ("go", "version"), "java": ("java", "-version"), "dotnet": ("dotnet", "--version"), "ruby": ("ruby", "--version"),
+    "rustc": ("rustc", "--version"), "cargo": ("cargo", "--version"), "php": ("php", "--version"), "perl": ("perl", "-e", "print $^V"),
+    "elixir": ("elixir", "--short-version"), "erlang": ("erl", "-noshell", "-eval", "io:format(\"~s\", [erlang:system_info(otp_release)]), halt()."),
+}
+_VERSION_TEXT = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+|\d+(?=\s|$))")
+
+
+def version_text(output: str) -> str | None:
+    """The first version-like text of a runtime's answer ("v20.11.1", "go1.22.1", 'openjdk version "17.0.2"'), or None."""
+    match = _VERSION_TEXT.search(re.sub(r"(?<=[a-z])(?=\d)", " ", output))  # go1.22 -> go 1.22
+    return match.group(1) if match else None
+
+
+def checked_components(config: Config) -> set[str]:
+    """The baseline [versions] keys step 1.2 knows how to read: python, store and broker kinds, built-in runtimes, services' runtimes."""
+    from interlock.brokers import KINDS
+
+    stores = set(get_args(Store.model_fields["kind"].annotation))
+    return {"python", *stores, *(KINDS[k].component for k in KINDS), *BUILTIN_READERS, *(s.runtime for s in config.services.values() if s.runtime)}
+
+
+def runtime_problems(loaded: Loaded, baseline: Baseline) -> list[Problem]:
+    """Baseline keys no reader covers, and services whose `runtime` nothing can read or check (what `config check` refuses)."""
+    problems = []
+    known = checked_components(loaded.config)
+    for key in baseline.versions:
+        if key not in known:
+            problems.append(Problem(baseline.source, f"no way to read the version of {key!r}: give the service that runs on it "
+                                    f'`runtime = "{key}"` and `version_command = [...]` (or `version_url`) under [services.NAME] '
+                                    f"in {loaded.path.name}, or remove the key", key=f"versions.{key}"))
+    for name, service in loaded.config.services.items():
+        if service.runtime is None:
+            continue
+        if service.version_command is None and service.version_url is None and service.runtime not in BUILTIN_READERS:
+            problems.append(Problem(str(loaded.path), f"no built-in reader for runtime {service.runtime!r}; give `version_command` or "
+                                    f"`version_url` (built-in: {', '.join(BUILTIN_READERS)})", key=f"services.{name}.runtime"))
+        if service.runtime not in baseline.versions:
+            problems.append(Problem(str(loaded.path), f"the environment baseline ({baseline.source}) has no [versions] {service.runtime!r} "
+                                    f"to check service {name!r} against; add a range there or remove `runtime`", key=f"services.{name}.runtime"))
+    return problems
 
 
 @dataclass(frozen=True)

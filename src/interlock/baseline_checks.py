@@ -95,3 +95,29 @@ def compare_variables(baseline: Baseline, effective: Mapping[str, str]) -> list[
         else:
             checks.append(check.fail(f"{name} is {actual_text!r} where the baseline expects {expected_text!r}", expected=expected_text, actual=actual_text))
     return checks
+
+
+#: One reading of a runtime's version: who it is for (a service, or "this machine"), what was read (None: nothing), how or why not.
+RuntimeRead = tuple[str, str | None, str]
+
+
+def compare_runtimes(baseline: Baseline, reads: Mapping[str, list[RuntimeRead]]) -> list[Check]:
+    """Each runtime key of the baseline against every reading of it; a key nobody could read fails, never passes."""
+    checks = []
+    for component, found in reads.items():
+        spec = baseline.versions[component]
+        for who, actual, how in found:
+            check_id = f"baseline.versions.{component}" + (f".{who}" if len(found) > 1 else "")
+            check = Check(check_id, "baseline", baseline.source, details={"expected": spec, "read_by": how, "for": who})
+            if not actual:
+                checks.append(check.fail(f"{component} ({who}): the version could not be read ({how}), so {spec} is unverified"))
+                continue
+            try:
+                matches = version_matches(actual, spec)
+            except InvalidSpecifier:
+                checks.append(check.fail(f"{component}: invalid version range {spec!r} in the baseline", observed=actual))
+                continue
+            verdict = "satisfies" if matches else "does not satisfy"
+            result = check.ok if matches else check.fail
+            checks.append(result(f"{component} {actual} ({who}, read by {how}) {verdict} {spec}", observed=actual))
+    return checks

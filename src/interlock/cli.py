@@ -401,14 +401,16 @@ def config_schema(
 def config_check(ctx: typer.Context) -> None:
     """Report every problem of interlock.toml, and of the documents it names, with file, line and key."""
     from interlock.errors import ConfigError
-    from interlock.events import ConfigChecked
-    from interlock.inputs import document_problems
+    from interlock.events import ConfigChecked, Notice
+    from interlock.inputs import consumer_notes, document_problems
 
     opts = _options(ctx)
     loaded = opts.loaded()
     problems = document_problems(loaded)
     if problems:
         raise ConfigError(problems)
+    for note in consumer_notes(loaded):
+        _stream(ctx)(Notice("config", note))
     _stream(ctx)(ConfigChecked(str(loaded.path), len(loaded.config.services), len(loaded.config.environments)))
 
 

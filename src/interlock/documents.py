@@ -11,8 +11,8 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,8 +140,42 @@ class PactFile:
     kind: str
     interactions: tuple[PactInteraction, ...] = field(default_factory=tuple)
 
-    def interaction_id(self, description: str) -> str:
-        return f"{self.consumer}->{self.provider}: {description}"
+    def interaction_id(self, index: int) -> str:
+        """The id of the interaction at `index` (`interaction_ids`)."""
+        return self.interaction_ids()[index]
+
+    def interaction_ids(self) -> tuple[str, ...]:
+        """Every interaction's id, in order, each unique: two interactions with one description are two results, two defects."""
+        return unique_ids(self.consumer, self.provider, [(i.description, i.states) for i in self.interactions])
+
+    def as_services(self, service_of: Callable[[str], str | None]) -> PactFile:
+        """This pact with its consumer and provider named as the config's services (`Config.service_of`), when one is."""
+        return replace(self, consumer=service_of(self.consumer) or self.consumer, provider=service_of(self.provider) or self.provider)
+
+
+def interaction_id(consumer: str, provider: str, description: str, states: Sequence[str] = (), nth: int | None = None) -> str:
+    """`consumer->provider: description`, then ` [given S1; S2]` for its provider states, then ` #n` for its place among repeats."""
+    given = f" [given {'; '.join(states)}]" if states else ""
+    return f"{consumer}->{provider}: {description}{given}" + (f" #{nth}" if nth is not None else "")
+
+
+def unique_ids(consumer: str, provider: str, keys: Sequence[tuple[str, Sequence[str]]]) -> tuple[str, ...]:
+    """The ids of one pact's interactions, given (description, provider states) in the pact's order (pure).
+
+    An interaction whose description no other shares keeps `consumer->provider: description`, so ids already
+    in waivers and defect logs stay; one that shares it also names its provider states (`[given ...]`), and one
+    that shares both gets its number among them (` #n`, from 1 in the pact's order).
+    """
+    ids = []
+    descriptions = [d for d, _ in keys]
+    exact = [(d, tuple(s)) for d, s in keys]
+    for index, (description, states) in enumerate(exact):
+        if descriptions.count(description) == 1:
+            ids.append(interaction_id(consumer, provider, description))
+            continue
+        nth = exact[:index + 1].count((description, states)) if exact.count((description, states)) > 1 else None
+        ids.append(interaction_id(consumer, provider, description, states, nth))
+    return tuple(ids)
 
 
 def _states(item: dict[str, Any]) -> tuple[str, ...]:

@@ -150,11 +150,12 @@ def for_environment(loaded: Loaded, env_name: str, environment: Environment, pin
 
 
 def _token_envs(loaded: Loaded) -> list[str]:
-    """The variables that hold Pact bearer tokens."""
+    """The variables that hold Pact bearer tokens, and those a provider's verification headers take (`{NAME}`)."""
     pact = loaded.config.contracts.pact
     if pact is None:
         return []
     names = [s.token_env for s in pact.sources if not isinstance(s, str) and s.token_env]
+    names += [n for p in pact.providers.values() for v in p.headers.values() for n in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", v)]  # header variables
     return names + ([pact.broker.token_env] if pact.broker and pact.broker.token_env else [])
 
 

@@ -134,5 +134,5 @@ def test_a_pact_whose_provider_is_not_a_service_is_refused(tmp_path: Path) -> No
     text = MINIMAL + '\n[contracts.pact]\nsources = ["pacts"]\n'
     found = [p for p in document_problems(load(_project(tmp_path, text))) if "provider" in p.message]
     [problem] = found  # the consumer `web` runs nowhere and needs no service; the provider `users` does
-    assert "pacts/web-users.json names provider 'users', which is not a service" in problem.message
+    assert "pacts/web-users.json names provider 'users', which matches no service of [services] by name or `pact_names`" in problem.message
     assert problem.key == "contracts.pact.sources" and problem.line == line_of(text, "sources =")

@@ -114,8 +114,36 @@ def add_filter(verifier: Any, only: Mapping[str, Any] | None) -> None:
         verifier.filter_consumers(*only["consumers"])
 
 
+def kept_sources(job: Mapping[str, Any], folder: Path) -> list[str]:
+    """The job's pact files, each narrowed to the interactions `keep` names by index (an exact rerun) as a copy in `folder`.
+
+    The verifier's own filter selects by description and state patterns, which cannot tell apart two
+    interactions that repeat both; a copy holding only the kept interactions can.
+    """
+    keep = job.get("keep") or {}
+    sources = []
+    for number, source in enumerate(job["sources"]):
+        if source not in keep:
+            sources.append(source)
+            continue
+        data = json.loads(Path(source).read_text("utf-8"))
+        key = "interactions" if "interactions" in data else "messages"
+        data[key] = [item for index, item in enumerate(data[key]) if index in set(keep[source])]
+        copy = folder / f"{number}-{Path(source).name}"
+        copy.write_text(json.dumps(data), "utf-8")
+        sources.append(str(copy))
+    return sources
+
+
 def verify(job: dict[str, Any]) -> dict[str, Any]:
     """Verify the job's pacts against the provider; return results, output and timing."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="interlock-pact-kept-") as folder:
+        return _verify(job, Path(folder))
+
+
+def _verify(job: dict[str, Any], folder: Path) -> dict[str, Any]:
     os.environ["PACT_DO_NOT_TRACK"] = "true"
     from pact.verifier import Verifier
 
@@ -139,7 +167,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
 
     capturing = InFlight()
     start = time.perf_counter()
-    verifier = Verifier(job["provider"], host="127.0.0.1")
+    verifier = Verifier(job.get("pact_provider") or job["provider"], host="127.0.0.1")
     try:
         transports = 0
         if job["kind"] in ("http", "broker") and job.get("url"):
@@ -162,11 +190,16 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
             verifier.state_handler(state_handler, teardown=True)
         verifier.set_request_timeout(request_timeout_ms(job))
         verifier.set_coloured_output(enabled=False)
+        if job.get("headers_missing"):
+            raise JobError(f"[contracts.pact.providers.{job['provider']}] headers take {', '.join(job['headers_missing'])}, not set in this "
+                           "environment (its `vars` or the process environment): nothing was verified")
+        if job.get("headers"):
+            verifier.add_custom_headers(job["headers"])  # set on every request, replacing the pact's own ([contracts.pact.providers.P] headers)
         verifier.set_error_on_empty_pact(enabled=True)
         add_filter(verifier, job.get("filter"))
         if job.get("broker"):
             add_broker(verifier, job["broker"], os.environ)
-        for source in job["sources"]:
+        for source in kept_sources(job, folder):
             verifier.add_source(source)
     except (JobError, ValueError, TypeError) as exc:
         return {"results": {}, "output": "", "error": str(exc), "duration_ms": (time.perf_counter() - start) * 1000, "state_failures": {}}

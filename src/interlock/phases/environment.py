@@ -15,16 +15,19 @@ from interlock.statuses import CheckStatus
 
 import asyncio
 import platform
+import shlex
+import subprocess
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, get_args
 
 from interlock import baseline as bl
 from interlock.artifacts import ENVIRONMENT_REPORT
-from interlock.baseline_checks import compare_service_env, compare_variables, compare_versions
+from interlock.baseline_checks import RuntimeRead, compare_runtimes, compare_service_env, compare_variables, compare_versions
 from interlock.brokers import KINDS
 from interlock.brokers.base import server_version
 from interlock.checks import Check
-from interlock.config import Environment, ServiceRuntime
+from interlock.children import die_with_interlock
+from interlock.config import Environment, ServiceRuntime, Store
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, AutomationExecuted, CheckFinished, Notice, ProtocolError
 from interlock.protocol import Outcome
@@ -123,12 +126,80 @@ def observed_versions(ctx: RunContext, probed: list[Check]) -> dict[str, str | N
     return observed
 
 
+def read_command(ctx: RunContext, command: list[str]) -> tuple[str | None, str]:
+    """A runtime's version from a command's output (stdout and stderr: `java -version` answers on stderr), and how it was read."""
+    shown = shlex.join(command)
+    timeout = max(ctx.env.probe_timeout, 10.0)
+    try:
+        done = subprocess.run(command, cwd=ctx.loaded.root, env=ctx.base_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=timeout, preexec_fn=die_with_interlock())
+    except FileNotFoundError:
+        return None, f"`{shown}`: {command[0]} is not installed or not on PATH"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"`{shown}`: " + (f"no answer within {timeout:g}s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc))
+    output = done.stdout.decode("utf-8", "replace")
+    if done.returncode != 0:
+        return None, f"`{shown}` exited {done.returncode}: {output.strip()[:200]}"
+    found = bl.version_text(output)
+    return found, f"`{shown}`" if found else f"`{shown}` printed no version: {output.strip()[:200]!r}"
+
+
+def read_url(ctx: RunContext, url: str, path: str | None) -> tuple[str | None, str]:
+    """A runtime's version from a JSON answer at `url` (the value at dotted `path`; the whole answer without one)."""
+    import httpx
+
+    how = f"GET {redact_url(url)}" + (f" .{path}" if path else "")
+    try:
+        response = httpx.get(url, timeout=ctx.env.probe_timeout)
+        value: Any = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        return None, f"{how}: {type(exc).__name__}: {exc}"
+    if value is None:
+        return None, f"{how}: status {response.status_code}"
+    for part in (path or "").split(".") if path else []:
+        value = value.get(part) if isinstance(value, dict) else None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return None, f"{how}: no version there (found {type(value).__name__})"
+    found = bl.version_text(str(value))
+    return found, how if found else f"{how}: {str(value)[:80]!r} is not a version"
+
+
+def runtime_reads(ctx: RunContext, baseline: bl.Baseline) -> dict[str, list[RuntimeRead]]:
+    """Every baseline key that is a runtime, read for each service declaring it, else from this machine with the built-in reader.
+
+    Python, stores and brokers are read by their probes (`observed_versions`) unless a service declares that runtime.
+    A key nothing can read is a reading of None, so its check fails: `config check` refuses such a key before a run.
+    """
+    services = ctx.config.services
+    probed = {"python", *(s.kind for s in ctx.env.stores.values()), *(KINDS[b.kind].component for b in ctx.env.brokers.values()),
+              *get_args(Store.model_fields["kind"].annotation), *(KINDS[k].component for k in KINDS)}
+    reads: dict[str, list[RuntimeRead]] = {}
+    for component in baseline.versions:
+        users = [(n, s) for n, s in services.items() if s.runtime == component]
+        if not users and component in probed:
+            continue
+        for name, service in users or [("this machine", None)]:
+            if service is not None and service.version_command:
+                found = read_command(ctx, [ctx.spec.expand(part) for part in service.version_command])
+            elif service is not None and service.version_url:
+                found = read_url(ctx, ctx.spec.expand(service.version_url), service.version_path)
+            elif component in bl.BUILTIN_READERS:
+                found = read_command(ctx, list(bl.BUILTIN_READERS[component]))
+            else:
+                found = (None, f'no reader: give a service `runtime = "{component}"` and `version_command` or `version_url`')
+            reads.setdefault(component, []).append((name, *found))
+    return reads
+
+
 def baseline_checks(ctx: RunContext, baseline: bl.Baseline, probed: list[Check]) -> list[Check]:
-    """The environment compared with the baseline: versions, each service's variables, pinned values."""
+    """The environment compared with the baseline: versions (probed, and runtimes read), each service's variables, pinned values."""
     env = ctx.env
     declared = {name: set(env.vars) | set(runtime.env) for name, runtime in env.services.items()}
+    reads = runtime_reads(ctx, baseline)
+    observed = {k: v for k, v in observed_versions(ctx, probed).items() if k not in reads}
     return [
-        *compare_versions(baseline, observed_versions(ctx, probed)),
+        *compare_versions(baseline, observed),
+        *compare_runtimes(baseline, reads),
         *compare_service_env(baseline, ctx.env_name, declared),
         *compare_variables(baseline, ctx.base_env()),
     ]

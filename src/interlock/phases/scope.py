@@ -171,7 +171,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
     pact_edges: set[tuple[str, str]] = set()
     for pact in pacts:
         source = pact.path.relative_to(root).as_posix() if pact.path.is_relative_to(root) else str(pact.path)
-        for item in pact.interactions:
+        for index, item in enumerate(pact.interactions):
             if pact.kind == "message":
                 topic = messages[item.description].topic if item.description in messages else item.description
                 on_topic = [i for i in interfaces.values() if i["service"] == pact.provider and i["kind"] == "message" and i.get("address") == topic]
@@ -183,7 +183,7 @@ def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactF
                 if template is None:
                     unmatched.add(f"{pact.provider}:{method} {path}")
                 entry = known[0] if known else _interface(interfaces, pact.provider, "http", f"{method} {template or path}", source)
-            entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(item.description)})
+            entry["checks"].append({"kind": "pact", "ref": pact.interaction_id(index)})
             dependencies.setdefault((pact.consumer, pact.provider), set()).add(entry["id"])
             pact_edges.add((pact.consumer, pact.provider))
     _probe_checks(ctx, interfaces)
@@ -271,7 +271,7 @@ def run(ctx: RunContext) -> Outcome:
     prerequisites = [check_prerequisite(n, getattr(ctx.config.prerequisites, n), ctx.loaded.root) for n in ("feature_list", "architecture_contracts", "environment_baseline")]
     pact = ctx.config.contracts.pact
     declared = pact_files(ctx.loaded.root, pact.sources) if pact else []
-    pacts = [load_pact(p) for p in declared]
+    pacts = [load_pact(p).as_services(ctx.config.service_of) for p in declared]  # named as the config's services (`pact_names`)
     try:
         tests = collect_tests(ctx)
     except UsageError as exc:

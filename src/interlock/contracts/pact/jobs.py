@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interlock.contracts.pact.sources import ID_PATTERN
+from interlock.contracts.pact.sources import DESCRIPTION_PART, ID_PATTERN
 from interlock.contracts.pact_worker import handler_of, missing_handler
 from interlock.documents import PactFile
 from interlock.errors import Problem
@@ -43,7 +43,7 @@ def default_concurrency(jobs: int, configured: int | None, cores: int | None = N
     return max(1, min(jobs, wanted))
 
 
-def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, frozenset[str]] | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
+def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, frozenset[int]] | None = None, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Jobs per (provider, kind), split across at most `per_provider` workers, plus one per broker provider; each carries only what its worker needs."""
     pact = ctx.config.contracts.pact
     assert pact is not None
@@ -61,6 +61,13 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         runtime = ctx.env.services.get(provider)
         return (runtime.url.rstrip("/") + "/") if runtime else None
 
+    variables = ctx.base_env()
+
+    def headers(provider: str) -> dict[str, Any]:
+        written = pact.providers[provider].headers if provider in pact.providers else {}
+        filled, missing = fill_variables(written, variables)
+        return {"headers": filled, "headers_missing": missing}
+
     def handlers(provider: str) -> dict[str, Any]:
         service = ctx.config.services.get(provider)
         return state_handlers(pact, provider, url_of(provider), service.state_url if service else None)
@@ -70,7 +77,8 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         stateful = any(i.states for f in files for i in f.interactions)
         chunks = by_consumer(files) if stateful else split(files, pact.per_provider)
         for index, chunk in enumerate(chunks, 1):
-            kept = [i for f in chunk for i in f.interactions if selection is None or i.description in selection.get(f.path, ())]
+            keep = {str(f.path): sorted(selection.get(f.path, ())) for f in chunk} if selection is not None else {}
+            kept = [i for f in chunk for n, i in enumerate(f.interactions) if selection is None or n in selection.get(f.path, ())]
             everything = [i for f in chunk for i in f.interactions]
             consumers = sorted({f.consumer for f in chunk})
             job = ctx.spec.expand_all({
@@ -79,6 +87,8 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
                 "sources": [str(f.path) for f in chunk], "interactions": len(kept), "request_timeout_ms": pact.request_timeout_ms,
                 "needs_states": any(i.states for i in kept), **handlers(provider), "messages": messages if kind == "message" else {}, "stores": stores,
                 "filter": {"description": description_filter([i.description for i in kept])} if len(kept) < len(everything) else None,
+                "keep": keep if len(kept) < len(everything) else None,  # exactly these interactions, by index (`pact_worker.kept_sources`)
+                **headers(provider),
             })
             job["tls_free"] = tls_free(job, sorted({s for i in kept for s in i.states}))
             jobs.append(job)
@@ -87,17 +97,37 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         named = [m for m in (ID_PATTERN.match(i) for i in only) if m and m["provider"] == provider]
         if only and not named:
             continue
-        descriptions = [m["description"] for m in named if m["description"]]
+        descriptions = [DESCRIPTION_PART.match(m["description"])["description"] for m in named if m["description"]]  # type: ignore[index]
         wants_all = any(not m["description"] for m in named)
         consumers = sorted({m["consumer"] for m in named})
         job = {
             "id": f"{provider}-broker", "provider": provider, "kind": "broker", "url": url_of(provider), "sources": [], "interactions": 0,
             "consumer": None, "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, **handlers(provider), "messages": messages, "stores": stores,
             "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
-            "broker": broker_job(broker), "tls_free": False,
+            "broker": broker_job(broker), "tls_free": False, **headers(provider),
+            "pact_provider": next(iter(ctx.config.services[provider].pact_names), provider),  # the name the broker files its pacts under
         }
         jobs.append(ctx.spec.expand_all(job))
     return jobs
+
+
+VARIABLE = re.compile(r"\{(?!(?:root|python|workdir|artifacts)\})([A-Za-z_][A-Za-z0-9_]*)\}")  # interlock's own placeholders are filled later
+
+
+def fill_variables(values: Mapping[str, str], variables: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """`values` with each `{NAME}` filled from `variables` (pure), and the names that are not set (sorted).
+
+    Every variable named here is a secret of the run's redactor (`secrets.for_environment`).
+    """
+    missing: set[str] = set()
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(1) not in variables:
+            missing.add(match.group(1))
+            return match.group(0)
+        return variables[match.group(1)]
+
+    return {name: VARIABLE.sub(one, value) for name, value in values.items()}, sorted(missing)
 
 
 def broker_job(broker: Any) -> dict[str, Any]:

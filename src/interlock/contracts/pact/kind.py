@@ -67,6 +67,7 @@ def settings(ctx: RunContext, plan: Plan | None = None) -> dict[str, Any] | None
                    "source": "pact.verifier.Verifier.broker_source(selector=True)"} if broker else None,
         "request_timeout_ms": pact.request_timeout_ms, "provider_states": sorted(pact.states),
         "provider_state_handlers": {p: sorted(s.states) for p, s in sorted(pact.providers.items())},
+        "provider_headers": {p: sorted(s.headers) for p, s in sorted(pact.providers.items()) if s.headers},  # names only: values may be secrets
         "state_urls": {p: redact_url(s.state_url) for p, s in sorted(ctx.config.services.items()) if s.state_url},
         "messages": {n: {"broker": m.broker, "topic": m.topic, "timeout": m.timeout} for n, m in pact.messages.items()},
         "providers": {j["id"]: redact_url(j["url"]) if j["url"] else "message relay" for j in plan.jobs},
@@ -103,10 +104,10 @@ def verify(ctx: RunContext, plan: Plan | None = None) -> list[dict[str, Any]]:
     if text or any(job.get("needs_states") for job in plan.jobs):
         ctx.artifacts.write_text(STATES_LOG, text or "no provider-state action ran\n")  # redacted: params and outputs may hold secrets
     by_path = {Path(source): outcomes[job["id"]] for job in plan.jobs for source in job["sources"]}
-    records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection)
+    records = plan.broken + contract_records(plan.pacts, by_path, ctx.loaded.root, plan.origins, plan.selection, ctx.config.service_of)
     for job in plan.jobs:
         if job["kind"] == "broker":
-            records += broker_records(job["provider"], outcomes[job["id"]], pact.broker.url)
+            records += broker_records(job["provider"], outcomes[job["id"]], pact.broker.url, ctx.config.service_of)
     return records
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from interlock.documents import PactFile
+from interlock.documents import PactFile, unique_ids
 from interlock.paths import shown
 from interlock.probes import redact_url
 from interlock.statuses import ContractStatus
@@ -72,27 +72,50 @@ def _overall(interactions: list[dict[str, Any]]) -> str:
     return ContractStatus.NOT_EXECUTED if not interactions or statuses == {ContractStatus.NOT_EXECUTED} else ContractStatus.PASS if statuses <= {ContractStatus.PASS} else ContractStatus.FAIL
 
 
+_NO_OUTCOME: dict[str, Any] = {}  # a pact no job reported on: every interaction not executed
+
+
+Reported = dict[tuple[str, str, tuple[str, ...] | None], list[dict[str, Any]]]
+
+
+def _reported(outcome: Mapping[str, Any], service_of: Callable[[str], str | None]) -> Reported:
+    """The verifier's results by (consumer service, description, provider states), each key's in the order reported
+    (states None: a result that does not list them)."""
+    found: Reported = {}
+    for entry in outcome.get("results", {}).get("interactionResults", []):
+        consumer = str(entry.get("consumer"))
+        states = entry.get("providerStates")
+        key = (service_of(consumer) or consumer, str(entry.get("description")), None if states is None else tuple(str(s) for s in states))
+        found.setdefault(key, []).append(entry)
+    return found
+
+
 def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any]], root: Path, origins: Mapping[Path, str] | None = None,
-                     selection: Mapping[Path, frozenset[str]] | None = None) -> list[dict[str, Any]]:
+                     selection: Mapping[Path, frozenset[int]] | None = None, service_of: Callable[[str], str | None] = lambda name: None) -> list[dict[str, Any]]:
     """Per pact file, per interaction: the verdict read from the verifier's results (pure).
 
     `outcomes` holds each pact's worker outcome by its path (or by (provider, kind)); `selection` keeps
-    only the named interactions of a filtered run.
+    only the named interactions (by index) of a filtered run. Results are matched by consumer, description
+    and provider states, in the order reported, so interactions that repeat a description keep their own verdicts;
+    `service_of` names a pact's consumer as the config's service (`Config.service_of`).
     """
     records = []
+    pending: dict[int, Reported] = {}
     for item in pacts:
-        outcome = outcomes.get(item.path) or outcomes.get((item.provider, item.kind)) or {}
-        reported = {(r.get("consumer"), r.get("description")): r for r in outcome.get("results", {}).get("interactionResults", [])}
+        outcome = outcomes.get(item.path) or outcomes.get((item.provider, item.kind)) or _NO_OUTCOME
+        reported = pending.setdefault(id(outcome), _reported(outcome, service_of))  # one job's results, taken once each
         state_failures = outcome.get("state_failures", {})
         interactions: list[dict[str, Any]] = []
-        for interaction in item.interactions:
-            if selection is not None and interaction.description not in selection.get(item.path, ()):
+        ids = item.interaction_ids()
+        for index, interaction in enumerate(item.interactions):
+            if selection is not None and index not in selection.get(item.path, ()):
                 continue
-            entry = reported.get((item.consumer, interaction.description))
+            queue = reported.get((item.consumer, interaction.description, interaction.states)) or reported.get((item.consumer, interaction.description, None)) or []
+            entry = queue.pop(0) if queue else None
             failed_states = [state_failures[s] for s in interaction.states if s in state_failures]
             status, found = _captured(*_verdict(entry, failed_states, outcome.get("error")), outcome.get("message_failures", {}).get(interaction.description))
             interactions.append({
-                "id": item.interaction_id(interaction.description), "description": interaction.description,
+                "id": ids[index], "description": interaction.description,
                 "provider_states": list(interaction.states), "status": status,
                 "duration_ms": _duration_ms(entry.get("duration")) if entry else 0.0, "mismatches": found,
             })
@@ -109,7 +132,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
     return records
 
 
-def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> list[dict[str, Any]]:
+def broker_records(provider: str, outcome: dict[str, Any], broker_url: str, service_of: Callable[[str], str | None] = lambda name: None) -> list[dict[str, Any]]:
     """Records of a broker job: one per consumer the verifier reported, each interaction with its verdict (pure).
 
     Pacts from a broker are not known before the verifier fetches them, so what it reports is what was
@@ -118,7 +141,8 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
     results = outcome.get("results", {}) or {}
     by_consumer: dict[str, list[dict[str, Any]]] = {}
     for entry in results.get("interactionResults", []):
-        by_consumer.setdefault(str(entry.get("consumer") or "-"), []).append(entry)
+        consumer = str(entry.get("consumer") or "-")
+        by_consumer.setdefault(service_of(consumer) or consumer, []).append(entry)
     source = f"broker {redact_url(broker_url)}"
     state_failures = outcome.get("state_failures", {})
     if not by_consumer:
@@ -127,12 +151,14 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
     records = []
     for consumer, entries in sorted(by_consumer.items()):
         interactions: list[dict[str, Any]] = []
-        for entry in entries:
-            states = [str(s) for s in entry.get("providerStates") or []]
+        keys = [(str(e.get("description")), tuple(str(s) for s in e.get("providerStates") or [])) for e in entries]
+        ids = unique_ids(consumer, provider, keys)
+        for number, entry in enumerate(entries):
+            states = list(keys[number][1])
             status, found = _verdict(entry, [state_failures[s] for s in states if s in state_failures], outcome.get("error"))
             status, found = _captured(status, found, outcome.get("message_failures", {}).get(str(entry.get("description"))))
             interactions.append({
-                "id": f"{consumer}->{provider}: {entry.get('description')}", "description": str(entry.get("description")),
+                "id": ids[number], "description": keys[number][0],
                 "provider_states": states, "status": status, "duration_ms": _duration_ms(entry.get("duration")), "mismatches": found,
             })
         records.append({

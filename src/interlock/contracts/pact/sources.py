@@ -15,6 +15,8 @@ from interlock.probes import redact_url
 from interlock.context import RunContext
 
 ID_PATTERN = re.compile(r"^(?:pact:)?(?P<consumer>.+?)->(?P<provider>[^:]+?)(?:: (?P<description>.+))?$")
+#: The description part of an interaction id: the pact's description, the provider states it is given, its number among repeats.
+DESCRIPTION_PART = re.compile(r"^(?P<description>.+?)(?: \[given (?P<states>.+)\])?(?: #(?P<nth>\d+))?$")
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Plan:
     fetched: list[FetchedPact] = field(default_factory=list)
     broken: list[dict[str, Any]] = field(default_factory=list)  # records of sources that could not be read
     jobs: list[dict[str, Any]] = field(default_factory=list)
-    selection: dict[Path, frozenset[str]] | None = None  # the descriptions kept per pact; None: all
+    selection: dict[Path, frozenset[int]] | None = None  # the interactions kept per pact, by index; None: all
     only: tuple[str, ...] = ()
     unmatched: list[str] = field(default_factory=list)  # ids of `only` that name no pact or broker provider
     concurrency: int = 1
@@ -37,13 +39,14 @@ class Plan:
         pact_like = sorted(i for i in unmatched if "->" in i and not i.startswith(others))
         if not pact_like:
             return None
-        return Problem("--only", f"no pact interaction has id {', '.join(map(repr, pact_like))}; ids look like 'consumer->provider: description'")
+        return Problem("--only", f"no pact interaction has id {', '.join(map(repr, pact_like))}; ids look like "
+                                 "'consumer->provider: description [given state]' (the contract results list them)")
 
 
 def resolve_sources(ctx: RunContext) -> tuple[list[PactFile], dict[Path, str], list[FetchedPact], list[dict[str, Any]]]:
     """Load local pacts; fetch URL sources into the artifacts' logs/pacts/ (a fetch that fails is a not-executed record)."""
     pact = ctx.config.contracts.pact
-    found = [load_pact(p) for p in pact_files(ctx.loaded.root, pact.sources)]
+    found = [load_pact(p).as_services(ctx.config.service_of) for p in pact_files(ctx.loaded.root, pact.sources)]
     origins: dict[Path, str] = {}
     fetched: list[FetchedPact] = []
     broken: list[dict[str, Any]] = []
@@ -67,7 +70,7 @@ def resolve_sources(ctx: RunContext) -> tuple[list[PactFile], dict[Path, str], l
             broken.append(source_record(got.url, got.error or "not fetched"))
             continue
         try:
-            item = load_pact(got.path)
+            item = load_pact(got.path).as_services(ctx.config.service_of)
         except UsageError as exc:
             problem = exc.problems[0] if getattr(exc, "problems", None) else exc
             broken.append(source_record(got.url, f"not a readable pact: {getattr(problem, 'message', problem)} at {getattr(problem, 'key', None) or '$'}"))
@@ -77,23 +80,23 @@ def resolve_sources(ctx: RunContext) -> tuple[list[PactFile], dict[Path, str], l
     return found, origins, fetched, broken
 
 
-def select_pacts(found: Sequence[PactFile], only: Sequence[str], broker_providers: Sequence[str] = ()) -> tuple[list[PactFile], dict[Path, frozenset[str]], list[str]]:
-    """The pacts and descriptions `only` names (interaction ids, or `pact:C->P` for a whole pact), and the ids naming none (pure).
+def select_pacts(found: Sequence[PactFile], only: Sequence[str], broker_providers: Sequence[str] = ()) -> tuple[list[PactFile], dict[Path, frozenset[int]], list[str]]:
+    """The pacts and interactions (by index) `only` names (interaction ids, or `pact:C->P` for a whole pact), and the ids naming none (pure).
 
     An id of a broker provider's interaction is left to the broker job: it is not unmatched here.
     """
-    wanted: dict[Path, set[str]] = {}
+    wanted: dict[Path, set[int]] = {}
     unmatched = []
     for ident in only:
         hit = False
         for item in found:
             if ident in (f"pact:{item.consumer}->{item.provider}", f"{item.consumer}->{item.provider}"):
-                wanted.setdefault(item.path, set()).update(i.description for i in item.interactions)
+                wanted.setdefault(item.path, set()).update(range(len(item.interactions)))
                 hit = True
                 continue
-            for interaction in item.interactions:
-                if item.interaction_id(interaction.description) == ident:
-                    wanted.setdefault(item.path, set()).add(interaction.description)
+            for index, interaction_id in enumerate(item.interaction_ids()):
+                if interaction_id == ident:
+                    wanted.setdefault(item.path, set()).add(index)
                     hit = True
         if not hit:
             match = ID_PATTERN.match(ident)
