@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 EXAMPLE = REPO / "examples" / "products-node"
 #: The bearer token the running API checks: the pact records another one, so only the provider headers make it pass.
 TOKEN = "e2e-token-5f0c2a9d"
-BROKEN = "gets one product by id"
+#: The id of a jest test as interlock reads it from jest-junit's XML: `<file>::<describe> <title>`.
+BROKEN = "tests/products.test.js::products API gets one product by id"
 
 
 def _require_node() -> None:
@@ -95,9 +96,11 @@ def test_the_node_example_runs_green_with_jest_as_the_integration_suite(green: t
     assert len(gates) == 4 and {g["status"] for g in gates} == {GateStatus.PASS}, result.stdout
     report = _json(root, artifacts.EXECUTION_REPORT)
     assert report["interlock"]["runner"] == "junit" and report["interlock"]["filtered"] is False
-    tests = {t["id"]: t for t in report["tests"]}
+    assert report["interlock"]["junit_selection"]["expected"] == {"count": 7, "unit": "tests", "source": "`node scripts/list-tests.js`"}
+    tests = {t["nodeid"]: t for t in report["tests"]}
     assert len(tests) == 7 and {t["outcome"] for t in tests.values()} == {TestOutcome.PASSED}, tests
-    assert tests[f"products API::{BROKEN}"]["interfaces"] == ["products:GET /products/{id}"]
+    assert tests[BROKEN]["metadata"]["interfaces"] == ["products:GET /products/{id}"] and "critical" in tests[BROKEN]["keywords"]
+    assert "baseline.versions.node" in (root / ".artifacts" / "integration" / str(artifacts.ENVIRONMENT_REPORT)).read_text("utf-8")
     pacts = [i for c in _json(root, artifacts.CONTRACT_RESULTS)["contracts"] if c["provider"] == "products" for i in c["interactions"]]
     assert len(pacts) == 4 and {i["status"] for i in pacts} == {ContractStatus.PASS}, pacts
     assert len({i["id"] for i in pacts}) == 4, pacts  # two descriptions, each under two states: four interactions
@@ -112,14 +115,16 @@ def test_a_failing_jest_test_is_a_defect_with_a_jest_rerun_and_fails_gate_3(tmp_
     _edit(root, "tests/products.test.js", 'name: "28 Degrees", version: "v1" }', 'name: "28 Degrees", version: "v9" }')
     result = cli(root, "run", "--yes")
     assert result.code == 1, result.output
-    tests = {t["id"]: t for t in _json(root, artifacts.EXECUTION_REPORT)["tests"]}
-    assert tests[f"products API::{BROKEN}"]["outcome"] == TestOutcome.FAILED
-    with (root / ".artifacts" / "integration" / artifacts.DEFECT_LOG).open(encoding="utf-8") as f:
+    tests = {t["nodeid"]: t for t in _json(root, artifacts.EXECUTION_REPORT)["tests"]}
+    assert tests[BROKEN]["outcome"] == TestOutcome.FAILED
+    with (root / ".artifacts" / "integration" / str(artifacts.DEFECT_LOG)).open(encoding="utf-8") as f:
         defects = list(csv.DictReader(f))
     assert len(defects) == 1, defects
-    assert "npx jest --ci -t" in defects[0]["rerun"] and BROKEN in defects[0]["rerun"], defects[0]
-    gate3 = [c for c in _conditions(root).values() if c["id"].startswith("tests.") and c["status"] == GateStatus.FAIL]
-    assert gate3, result.stdout
+    assert defects[0]["rerun"].startswith("npx jest --ci -t ") and "products API gets one product by id" in defects[0]["rerun"], defects[0]
+    assert "Gate 3: FAIL" in result.stdout, result.stdout
+    conditions = _conditions(root)
+    assert conditions["tests.unresolved_failures"]["status"] == GateStatus.FAIL
+    assert conditions["defects.open_critical"]["status"] == GateStatus.FAIL  # the test is critical by its [[suite.tests]] entry
 
 
 def test_jest_t_narrows_the_run_to_a_filtered_run(green: tuple[Path, Result], tmp_path: Path) -> None:
@@ -127,8 +132,9 @@ def test_jest_t_narrows_the_run_to_a_filtered_run(green: tuple[Path, Result], tm
     result = cli(root, "test", "--", "-t", "web client")
     report = _json(root, artifacts.EXECUTION_REPORT)
     assert report["interlock"]["filtered"] is True, result.output
-    assert sorted(t["id"] for t in report["tests"] if t["outcome"] == TestOutcome.PASSED) == [
-        "web client::shows nothing for an unknown product", "web client::shows the catalogue"]
+    assert sorted(t["nodeid"] for t in report["tests"] if t["outcome"] == TestOutcome.PASSED) == [
+        "tests/products.test.js::web client shows nothing for an unknown product", "tests/products.test.js::web client shows the catalogue"]
+    assert {t["outcome"] for t in report["tests"] if "web client" not in t["nodeid"]} == {TestOutcome.SKIPPED}  # jest -t skips the rest
 
 
 def test_without_pact_names_config_check_names_the_unmatched_provider(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 "use strict";
-// Prints every test of the jest suite, one `<classname>::<name>` a line, the
-// ids jest-junit writes (package.json's "jest-junit" templates), without
+// Prints every test of the jest suite, one `<file>::<full name>` a line, the
+// ids interlock reads from jest-junit's XML (package.json's "jest-junit"
+// templates: the file, then the describe blocks and the test's title), without
 // running any: `jest --listTests` lists files, not tests. jest is asked to
 // run only tests whose name matches a pattern that matches nothing, so it
 // reports each test as skipped and runs no test, hook or service call.
@@ -11,7 +12,6 @@ const os = require("node:os");
 const path = require("node:path");
 
 const root = path.resolve(__dirname, "..");
-const separator = require(path.join(root, "package.json"))["jest-junit"].ancestorSeparator;
 const folder = fs.mkdtempSync(path.join(os.tmpdir(), "jest-list-"));
 const output = path.join(folder, "tests.json");
 try {
@@ -29,7 +29,7 @@ try {
   }
   for (const file of report.testResults) {
     for (const test of file.assertionResults) {
-      process.stdout.write(`${test.ancestorTitles.join(separator)}::${test.title}\n`);
+      process.stdout.write(`${path.relative(root, file.name)}::${test.fullName}\n`);
     }
   }
 } finally {
