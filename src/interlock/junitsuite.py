@@ -163,6 +163,14 @@ def unmatched(suite: Suite, tests: list[dict[str, Any]]) -> list[SuiteTest]:
     return [entry for entry in suite.tests if not any(fnmatch.fnmatchcase(t["nodeid"], entry.match) for t in tests)]
 
 
+MAPPING = "[[suite.tests]] "  # a suite-level failure's id: a critical `[[suite.tests]]` glob that matched no test
+
+
+def suite_level(suite: Suite, target: str) -> bool:
+    """Whether a defect's test id is the suite itself (it did not run; a critical glob matched nothing), not one test."""
+    return target == (suite.junit_xml or suite.cwd) or target.startswith(MAPPING)
+
+
 def fill(template: list[str], fields: dict[str, str]) -> list[str]:
     """A rerun template with the test's fields filled in one pass (what is filled in is never scanned again)."""
     return [_FIELD.sub(lambda m: fields[m.group(1)], word) for word in template]
@@ -352,7 +360,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     for entry in idle:
         if entry.critical:  # a critical test gone, or a glob that protects nothing: never a silent pass
             message = f"[[suite.tests]] match {entry.match!r} (critical) matches no test of the whole suite: the test is gone or the glob is wrong"
-            failures.append({"nodeid": f"[[suite.tests]] {entry.match}", "outcome": TestOutcome.ERROR, "message": message, "critical": True,
+            failures.append({"nodeid": f"{MAPPING}{entry.match}", "outcome": TestOutcome.ERROR, "message": message, "critical": True,
                              "interfaces": list(entry.interfaces), "rerun": "interlock test"})
             outcome = Outcome.of(False, message) if outcome.status == StepStatus.PASS else outcome
         else:
@@ -369,7 +377,7 @@ def run_suite(ctx: RunContext, extra_args: list[str] | None = None, *, wall_cloc
     report = {"created": time.time(), "duration": duration, "exitcode": exit_code, "root": str(ctx.loaded.root),
               "summary": {"total": len(tests), "collected": len(tests)}, "tests": tests, "interlock": section}
     write_report(ctx.artifacts, REPORT, report)
-    ctx.emit(AutomationExecuted(shlex.join(base), "PASS" if outcome.status == StepStatus.PASS else "FAIL"))
+    ctx.emit(AutomationExecuted(shlex.join(suite.command), "PASS" if outcome.status == StepStatus.PASS else "FAIL"))  # as configured: no machine path
     if why:
         ctx.emit(Notice("3.1", f"filtered run ({why}): {REPORT} is not complete evidence; Gate 3 needs the whole suite"))
     elif expected is None:
@@ -390,9 +398,10 @@ def spot_check(ctx: RunContext, targets: list[str], runs: int, passes: dict[str,
     cwd, template = cwd_of(ctx), rerun_template(ctx)
     known = {t["nodeid"]: t for t in (previous_junit_report(ctx) or {}).get("tests", [])}
     commands: dict[tuple[str, ...], list[str]] = {}
+    whole = tuple(ctx.spec.expand(w) for w in suite.command)
     for target in targets:
         test = known.get(target) or {"nodeid": target}
-        commands.setdefault(tuple(fill(template, fields_of(test))), []).append(target)
+        commands.setdefault(whole if suite_level(suite, target) else tuple(fill(template, fields_of(test))), []).append(target)
     done: list[PytestRun] = []
     for index in range(1, runs + 1):
         ctx.emit(Progress("3.3", index - 1, runs, f"rerun {index}/{runs}"))
@@ -403,18 +412,26 @@ def spot_check(ctx: RunContext, targets: list[str], runs: int, passes: dict[str,
             exit_code, duration, stopped = run_streamed(ctx, list(command), f"logs/regression-{len(done) + 1}.log", cwd, tail, None,
                                                         float(suite.timeout), who="(suite)")
             outcomes: dict[str, str] = {}
+            readable = stopped is None
             for number, path in enumerate(xml_files(cwd, suite.junit_xml), 1):
                 try:
                     cases = read_cases(path)
                 except UnreadableXml:
+                    readable = False
                     continue  # this run proves nothing for its targets
                 finally:
                     keep(ctx, path, f"{XML_LOGS}/regression-{len(done) + 1}-{number}-{path.name}")
                 outcomes.update(zip(ids_of(cases), (c.outcome for c in cases)))
                 for case in cases:  # a narrowed rerun may drop the classname a full run needed to tell two cases apart
                     outcomes.setdefault(f"{case.file}::{case.classname}::{case.name}" if case.file else case.base_id, case.outcome)
+            # A suite-level defect (the suite did not run, a critical glob matched nothing) is fixed when the whole suite runs clean.
+            clean = readable and TestOutcome.PASSED in outcomes.values() and all(o in (TestOutcome.PASSED, TestOutcome.SKIPPED) for o in outcomes.values())
             for target in wanted:
-                passes[target] += outcomes.get(target) == TestOutcome.PASSED
+                if suite_level(suite, target):
+                    passes[target] += clean and (not target.startswith(MAPPING) or any(
+                        fnmatch.fnmatchcase(n, target[len(MAPPING):]) for n in outcomes))
+                else:
+                    passes[target] += outcomes.get(target) == TestOutcome.PASSED
             done.append(PytestRun(list(command), exit_code, duration, None, stopped, tail.last_error()))
     ctx.emit(Progress("3.3", runs, runs, "reruns done"))
     return done

@@ -58,12 +58,16 @@ def test_a_junit_suite_is_the_runs_evidence_and_narrowing_it_is_a_filtered_run(s
     assert "no expected size" in first.stdout  # nothing sized it yet: this run is the expectation
     narrowed = shop.interlock("test", "--env", "integration", "--yes", "--", "-k", "list_products")
     assert narrowed.code == 0 and "filtered run ('-k' from the command line" in narrowed.stdout, narrowed.output
+    assert shop.interlock("gates").code == 1
+    assert condition(shop, "tests.filtered")["status"] == "fail" and "'-k' from the command line" in condition(shop, "tests.filtered")["reason"]
     # narrowed from outside interlock's arguments: fewer tests than the complete run on this identity
     shop.edit("pytest.ini", "addopts = -p no:cacheprovider", "addopts = -p no:cacheprovider --deselect tests/test_catalog.py::test_list_products")
     hidden = shop.interlock("test", "--env", "integration", "--yes")
     assert hidden.code == 0, hidden.output
     section = report(shop)["interlock"]
     assert section["filtered"] is True and section["filter"].startswith("7 of the suite's 8 test(s) ran (expected from the previous complete run")
+    shop.interlock("gates")
+    assert condition(shop, "tests.filtered")["status"] == "fail" and "7 of the suite's 8 test(s) ran" in condition(shop, "tests.filtered")["reason"]
 
 
 def test_a_failing_junit_test_is_a_critical_defect_with_the_runners_rerun_and_fails_gate_3(shop: Shop) -> None:

@@ -340,3 +340,24 @@ interfaces = ["products:GET /search"]
     assert any(isinstance(e, Notice) and "'search.test.js::*' matches no test" in e.message for e in project.events)
     filtered = project.run("-t", "lists")[1]  # a narrowed run leaves tests out on purpose: no such failure
     assert not any(f["nodeid"].startswith("[[suite.tests]]") for f in filtered["interlock"]["failures"])
+
+
+def test_a_resolved_suite_that_did_not_run_is_fixed_only_when_the_whole_suite_reruns_clean(project: Project) -> None:
+    from interlock.defects import DefectLog
+    from interlock.phases.triage import triaged
+    from interlock.regression import run as regress
+
+    project.mode("none")
+    report = project.run()[1]
+    rows = triaged(project.ctx.config, [], failures_from(None, None, report, "integration"), "run-1")
+    assert [r["evidence"] for r in rows] == ["test-execution-report.json#reports/*.xml"]
+    rows[0]["status"] = "resolved"
+    DefectLog(project.ctx.artifacts).write(rows)
+    assert regress(project.ctx).status == StepStatus.FAIL  # still writes no XML: reopened
+    assert DefectLog(project.ctx.artifacts).read()[0]["status"] == "open"
+    rows = DefectLog(project.ctx.artifacts).read()
+    rows[0]["status"] = "resolved"
+    DefectLog(project.ctx.artifacts).write(rows)
+    project.mode("ok")
+    assert regress(project.ctx).status == StepStatus.PASS
+    assert DefectLog(project.ctx.artifacts).read()[0]["regression"] == "pass"
