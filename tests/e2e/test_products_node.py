@@ -81,16 +81,10 @@ def _edit(root: Path, relative: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), "utf-8")
 
 
-@pytest.fixture(scope="module")
-def green(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
-    """One `interlock run --yes` of the example as shipped."""
+def test_the_node_example_runs_green_with_jest_as_the_integration_suite(tmp_path: Path) -> None:
     _require_node()
-    root = _copy(tmp_path_factory.mktemp("green"))
-    return root, cli(root, "run", "--yes")
-
-
-def test_the_node_example_runs_green_with_jest_as_the_integration_suite(green: tuple[Path, Result]) -> None:
-    root, result = green
+    root = _copy(tmp_path)
+    result = cli(root, "run", "--yes")
     assert result.code == 0, result.output
     gates = _json(root, artifacts.GATE_RESULTS)["gates"]
     assert len(gates) == 4 and {g["status"] for g in gates} == {GateStatus.PASS}, result.stdout
@@ -127,8 +121,9 @@ def test_a_failing_jest_test_is_a_defect_with_a_jest_rerun_and_fails_gate_3(tmp_
     assert conditions["defects.open_critical"]["status"] == GateStatus.FAIL  # the test is critical by its [[suite.tests]] entry
 
 
-def test_jest_t_narrows_the_run_to_a_filtered_run(green: tuple[Path, Result], tmp_path: Path) -> None:
-    root = Path(shutil.copytree(green[0], tmp_path / "filtered", symlinks=True))
+def test_jest_t_narrows_the_run_to_a_filtered_run(tmp_path: Path) -> None:
+    _require_node()
+    root = _copy(tmp_path)
     result = cli(root, "test", "--", "-t", "web client")
     report = _json(root, artifacts.EXECUTION_REPORT)
     assert report["interlock"]["filtered"] is True, result.output
