@@ -130,6 +130,8 @@ def test_jest_t_narrows_the_run_to_a_filtered_run(tmp_path: Path) -> None:
     assert sorted(t["nodeid"] for t in report["tests"] if t["outcome"] == TestOutcome.PASSED) == [
         "tests/products.test.js::web client shows nothing for an unknown product", "tests/products.test.js::web client shows the catalogue"]
     assert {t["outcome"] for t in report["tests"] if "web client" not in t["nodeid"]} == {TestOutcome.SKIPPED}  # jest -t skips the rest
+    cli(root, "gates")
+    assert _conditions(root)["tests.filtered"]["status"] == GateStatus.FAIL
 
 
 def test_without_pact_names_config_check_names_the_unmatched_provider(tmp_path: Path) -> None:
