@@ -432,6 +432,9 @@ class Suite(Model):
     list_unit: Literal["tests", "files"] = Field(default="tests", description=(
         'runner "junit": what `list_command` lists: "tests" (e.g. `go test -list .`) is compared with the XML\'s test cases, '
         '"files" (e.g. `jest --listTests`) with the distinct `file` attributes of the XML (jest-junit: addFileAttribute)'), examples=['files'])
+    list_pattern: str | None = Field(default=None, description=(
+        'runner "junit": a regular expression; only `list_command` lines it matches (search) count, e.g. `go test -list` '
+        'also prints an `ok <package>` line per package'), examples=['^(Test|Example)'])
     rerun: list[str] = Field(default=[], description=(
         'runner "junit": the command that reruns one test in the runner\'s own filter syntax, with `{name}`, `{name_regex}`, '
         '`{classname}`, `{file}` or `{id}` of the test; default `command` (the whole suite, the test read from its XML)'),
@@ -445,13 +448,18 @@ class Suite(Model):
 
     @model_validator(mode="after")
     def _runner(self) -> Suite:
-        junit_only = [key for key in ("command", "junit_xml", "list_command", "rerun", "filter_args", "tests") if getattr(self, key)]
+        junit_only = [key for key in ("command", "junit_xml", "list_command", "list_pattern", "rerun", "filter_args", "tests") if getattr(self, key)]
         if self.runner == "pytest" and junit_only:
             raise ValueError(f"{', '.join(junit_only)} only apply with runner = \"junit\"; set runner = \"junit\" or remove them")
         if self.runner == "junit":
             missing = [key for key in ("command", "junit_xml") if not getattr(self, key)]
             if missing:
                 raise ValueError(f"runner \"junit\" needs {' and '.join(missing)}: the command that runs the suite and the JUnit XML it writes")
+            if self.list_pattern is not None:
+                try:
+                    re.compile(self.list_pattern)
+                except re.error as exc:
+                    raise ValueError(f"list_pattern {self.list_pattern!r} is not a regular expression ({exc})") from None
             unknown = sorted({m for word in self.rerun for m in re.findall(r"\{([a-z_]+)\}", word)} - set(RERUN_FIELDS) - {"root", "python", "workdir", "artifacts"})
             if unknown:
                 raise ValueError(f"rerun names {', '.join('{' + u + '}' for u in unknown)}; a rerun template may use {', '.join('{' + f + '}' for f in RERUN_FIELDS)}")

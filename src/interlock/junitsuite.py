@@ -246,6 +246,8 @@ def listed(ctx: RunContext, cwd: Path, wall_clock: float) -> tuple[Expected | No
     if done.returncode != 0:
         return None, f"[suite] list_command failed (exit {done.returncode}; see {LIST_LOG})"
     lines = [line.strip() for line in out.splitlines() if line.strip()]
+    if suite.list_pattern is not None:
+        lines = [line for line in lines if re.search(suite.list_pattern, line)]
     shown = shlex.join(command)
     if suite.list_unit == "files":
         names = tuple(dict.fromkeys(relative_file(line, cwd) for line in lines))

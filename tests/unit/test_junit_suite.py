@@ -361,3 +361,20 @@ def test_a_resolved_suite_that_did_not_run_is_fixed_only_when_the_whole_suite_re
     project.mode("ok")
     assert regress(project.ctx).status == StepStatus.PASS
     assert DefectLog(project.ctx.artifacts).read()[0]["regression"] == "pass"
+
+
+def test_list_pattern_counts_only_matching_lines_as_tests(tmp_path: Path) -> None:
+    # like `go test -list .`: one line per test, then an `ok` line the pattern leaves out
+    lister = 'import sys\nprint("lists products\\ngets one product (by id)\\ncreates an order\\nok  \\tshop\\t0.003s")\n'
+    text = toml().replace('filter_args = ["-t", "--testNamePattern"]',
+                          'filter_args = ["-t", "--testNamePattern"]\nlist_command = ["{python}", "list.py"]\nlist_pattern = "^(?!ok )"')
+    project = Project(tmp_path, text)
+    (tmp_path / "runner" / "list.py").write_text(lister)
+    report = project.run()[1]
+    assert report["interlock"]["filtered"] is False and report["interlock"]["junit_selection"]["expected"]["count"] == 3
+    project.cases(CASES[:2])
+    report = project.run()[1]
+    assert report["interlock"]["filtered"] is True and "2 of the suite's 3 test(s) ran (expected from `" in report["interlock"]["filter"]
+    (tmp_path / "interlock.toml").write_text(text.replace("^(?!ok )", "(unclosed"))
+    with pytest.raises(ConfigError, match="not a regular expression"):
+        config.load(tmp_path / "interlock.toml")
