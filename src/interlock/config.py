@@ -757,6 +757,11 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
         for kind, name in PLACEHOLDER.findall(text):
             if name not in config.services:
                 add(loc, f"{{{kind}:{name}}}: {name!r} is not a declared service; fix the name")
+    for svc_name, service in config.services.items():
+        for loc, text in _strings(service.model_dump(include={"version_command", "version_url"}, exclude_none=True), ("services", svc_name)):
+            for kind, name in PLACEHOLDER.findall(text):
+                if name not in config.services:
+                    add(loc, f"{{{kind}:{name}}}: {name!r} is not a declared service; fix the name")
     for env_name, env in config.environments.items():
         for loc, text in _strings(env.model_dump(exclude_none=True), ("environments", env_name)):
             for kind, name in PLACEHOLDER.findall(text):

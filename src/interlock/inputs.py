@@ -147,7 +147,7 @@ def interface_problems(loaded: Loaded, pacts: list[PactFile]) -> list[Problem]:
     if features_path.is_file():
         for feature in read_features(features_path):
             used += [(str(features_path), f"features[{feature['id']}].interfaces", ref) for ref in feature["interfaces"]]
-    used += marker_interfaces(loaded.resolve(config.suite.path))
+    used += marker_interfaces(loaded.resolve(config.suite.path), loaded.root)
     if not used:
         return []
     exact, requests = interface_catalogue(loaded, pacts)
@@ -201,7 +201,7 @@ def interface_catalogue(loaded: Loaded, pacts: list[PactFile]) -> tuple[set[str]
     return exact, requests
 
 
-def marker_interfaces(folder: Path) -> list[tuple[str, str, str]]:
+def marker_interfaces(folder: Path, root: Path | None = None) -> list[tuple[str, str, str]]:
     """The interface ids of the suite's `@pytest.mark.interface(...)` markers, read statically (file:line, key, id)."""
     found: list[tuple[str, str, str]] = []
     files = sorted(folder.rglob("*.py")) if folder.is_dir() else [folder] if folder.suffix == ".py" else []
@@ -215,6 +215,6 @@ def marker_interfaces(folder: Path) -> list[tuple[str, str, str]]:
                 continue
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr == "interface" and isinstance(func.value, ast.Attribute) and func.value.attr == "mark":
-                found += [(f"{path}:{arg.lineno}", "mark.interface", arg.value) for arg in node.args
+                found += [(f"{_shown(path, root) if root else path}:{arg.lineno}", "mark.interface", arg.value) for arg in node.args
                           if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
     return found

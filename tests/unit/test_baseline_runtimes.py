@@ -78,3 +78,14 @@ def test_a_version_reader_is_refused_when_it_cannot_mean_one_thing(tmp_path: Pat
     with pytest.raises(ConfigError) as info:
         load(project(tmp_path, 'node = ">=18"\n', service))
     assert message in info.value.problems[0].message
+
+
+def test_a_version_url_naming_no_service_is_refused_at_its_line() -> None:
+    from interlock.config import parse
+    from interlock.errors import ConfigError
+
+    text = MINIMAL.replace('openapi = "api.yaml"\n', 'runtime = "node"\nversion_url = "{url:nope}/version"\n')
+    with pytest.raises(ConfigError) as info:
+        parse(text, Path("interlock.toml"))
+    [problem] = info.value.problems
+    assert (problem.key, problem.line) == ("services.api.version_url", 19) and "'nope' is not a declared service" in problem.message
