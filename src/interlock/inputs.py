@@ -99,7 +99,10 @@ def document_problems(loaded: Loaded) -> list[Problem]:
 
 
 def consumer_notes(loaded: Loaded) -> list[str]:
-    """Pact consumers that match no service: allowed (a browser or a partner may consume the system), but named."""
+    """Pact consumers that match no service but are close to one's name: allowed, but named with a did-you-mean.
+
+    A consumer outside the system (a browser app, a partner) needs no service, so one close to none is not named.
+    """
     from interlock.documents import load_pact, pact_files
 
     config, root = loaded.config, loaded.root
@@ -111,11 +114,10 @@ def consumer_notes(loaded: Loaded) -> list[str]:
             consumer = load_pact(path).consumer
         except UsageError:
             continue  # reported as a problem
-        if config.service_of(consumer) is None:
-            close = _close(config, consumer)
-            hint = (f"if it is service {close!r}, add {consumer!r} to [services.{close}] pact_names" if close
-                    else "it is taken as a consumer outside the system")
-            notes.append(f"{_shown(path, root)}: consumer {consumer!r} matches no service by name or `pact_names`; {hint}")
+        close = _close(config, consumer) if config.service_of(consumer) is None else None
+        if close:
+            notes.append(f"{_shown(path, root)}: consumer {consumer!r} matches no service by name or `pact_names`; did you mean "
+                         f"service {close!r}? if so, add pact_names = [{json.dumps(consumer)}] to [services.{close}]")
     return notes
 
 

@@ -54,8 +54,10 @@ def test_a_provider_named_otherwise_is_refused_with_a_did_you_mean_until_pact_na
     loaded = load(config)
     assert document_problems(loaded) == []
     assert loaded.config.service_of("ProductService") == "products" and loaded.config.service_of("WebConsumer") is None
-    [note] = consumer_notes(loaded)  # a consumer outside the system is allowed, and named
-    assert "consumer 'WebConsumer' matches no service" in note
+    assert consumer_notes(loaded) == []  # a consumer outside the system, close to no service, needs none
+    (tmp_path / "pacts" / "product-x.json").write_text(json.dumps(pact_doc("product", "products", [("get product 10", ["a product exists"])])))
+    [note] = consumer_notes(loaded)
+    assert "consumer 'product' matches no service by name or `pact_names`; did you mean service 'products'?" in note
 
 
 def test_a_pact_name_leads_to_one_service_only() -> None:
@@ -75,10 +77,15 @@ def test_a_pact_read_for_a_run_is_named_as_its_services(tmp_path: Path) -> None:
 
 
 def test_a_state_no_handler_covers_is_refused_for_the_named_service(tmp_path: Path) -> None:
-    doc = pact_doc("web", "ProductService", [("get product 10", ["no products exist"])])
+    doc = pact_doc("web", "ProductService", [("get product 10", ["the catalogue is empty"])])
     config = project(tmp_path, SERVICES.replace("[services.api]\n", '[services.api]\npact_names = ["ProductService"]\n') + PACT_SECTION, {"w": doc})
     [problem] = document_problems(load(config))
-    assert "provider state 'no products exist' of provider 'api' has no handler" in problem.message
+    assert "provider state 'the catalogue is empty' of provider 'api' has no handler" in problem.message
+    assert "did you mean" not in problem.message  # nothing configured is close
+    doc = pact_doc("web", "ProductService", [("get product 10", ["a product exist"])])
+    (tmp_path / "pacts" / "w.json").write_text(json.dumps(doc))
+    [problem] = document_problems(load(config))
+    assert problem.message.endswith("(the pact names it); did you mean 'a product exists', which has one?")
 
 
 def test_interface_ids_of_features_and_markers_that_match_nothing_are_named_with_a_did_you_mean(tmp_path: Path) -> None:
@@ -144,3 +151,15 @@ def test_broker_results_sharing_a_description_get_ids_of_their_own() -> None:
                               {"web": "frontend"}.get)
     assert [i["id"] for i in record["interactions"]] == ["frontend->api: get product 10 [given a product exists]",
                                                          "frontend->api: get product 10 [given no products exist]"]
+
+
+def test_an_exact_rerun_of_broker_interactions_narrows_the_verifier_by_their_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interlock.contracts import pact
+    from tests.unit.test_contracts_pact_sources import BROKER, TOKEN, context
+
+    monkeypatch.setenv("PACT_BROKER_TOKEN_FOR_TEST", TOKEN)
+    ctx = context(tmp_path, "[contracts.pact]\n" + BROKER)
+    [job] = pact.prepare(ctx, ["web->catalog: get 1 [given p1]", "web->catalog: get 2 [given p2; p.3]"]).jobs
+    assert job["filter"] == {"description": "^(?:get 1|get 2)$", "state": r"^(?:p\.3|p1|p2)$", "consumers": ["web"]}
+    [job] = pact.prepare(ctx, ["web->catalog: get 1 [given p1]", "web->catalog: list"]).jobs
+    assert job["filter"]["state"] is None  # `list` names no state: a state filter would cut it out

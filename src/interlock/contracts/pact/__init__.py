@@ -18,8 +18,16 @@ pact with no interactions, a worker that crashed, or an interaction the
 verifier never reported is a failure, never a pass. A pending pact (the
 Broker's meaning) is its own outcome, never a pass.
 
+A pact names its consumer and provider as it likes: each is read as the
+config's service of that name or `pact_names` (`Config.service_of`). An
+interaction's id is `consumer->provider: description`, with its provider
+states and its number among repeats where a description repeats
+(`documents.unique_ids`), so every interaction is its own result and defect.
+`[contracts.pact.providers.P] headers` go on every verification request through
+the verifier's custom headers, their `{NAME}` variables filled here and masked.
+
 `--only ID` (an exact rerun) keeps just the named interactions or pacts; the
-worker passes them to the verifier's filter.
+worker hands the verifier copies of the pact files holding only those.
 """
 
 from interlock.contracts.pact.execute import Workers, no_tls_roots, run_job, schedule

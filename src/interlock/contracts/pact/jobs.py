@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -97,13 +98,18 @@ def build_jobs(ctx: RunContext, pacts: list[PactFile], selection: dict[Path, fro
         named = [m for m in (ID_PATTERN.match(i) for i in only) if m and m["provider"] == provider]
         if only and not named:
             continue
-        descriptions = [DESCRIPTION_PART.match(m["description"])["description"] for m in named if m["description"]]  # type: ignore[index]
+        parts = [DESCRIPTION_PART.match(m["description"]) for m in named if m["description"]]
+        descriptions = [part["description"] for part in parts if part]
+        states = [state for part in parts if part and part["states"] for state in part["states"].split("; ")]
         wants_all = any(not m["description"] for m in named)
+        # every named id gives its states: the verifier may narrow by them too (one given none would be cut out)
+        by_state = description_filter(states) if states and all(part and part["states"] for part in parts) and not wants_all else None
         consumers = sorted({m["consumer"] for m in named})
         job = {
             "id": f"{provider}-broker", "provider": provider, "kind": "broker", "url": url_of(provider), "sources": [], "interactions": 0,
             "consumer": None, "request_timeout_ms": pact.request_timeout_ms, "needs_states": True, **handlers(provider), "messages": messages, "stores": stores,
-            "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "consumers": consumers} if named else None,
+            "filter": {"description": None if wants_all or not descriptions else description_filter(descriptions), "state": by_state,
+                       "consumers": consumers} if named else None,
             "broker": broker_job(broker), "tls_free": False, **headers(provider),
             "pact_provider": next(iter(ctx.config.services[provider].pact_names), provider),  # the name the broker files its pacts under
         }
@@ -181,7 +187,9 @@ def unhandled_states(config: Any, pacts: Sequence[PactFile]) -> list[Problem]:
         job = {"own_states": pact.providers[item.provider].states if item.provider in pact.providers else {}, "state_url": None, "states": pact.states}
         for state in sorted({s for i in item.interactions for s in i.states if s}):
             if handler_of(job, state) is None:
-                problems.append(Problem(str(item.path), f"{missing_handler(item.provider, state)} (the pact names it)",
+                close = difflib.get_close_matches(state, [*job["own_states"], *job["states"]], n=1, cutoff=0.8)  # a typo, not a sibling state
+                hint = f"; did you mean {close[0]!r}, which has one?" if close else ""
+                problems.append(Problem(str(item.path), f"{missing_handler(item.provider, state)} (the pact names it){hint}",
                                         key=f'contracts.pact.providers.{item.provider}.states."{state}"'))
     return problems
 
