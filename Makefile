@@ -4,6 +4,8 @@ PY := $(VENV)/bin/python
 INTERLOCK := $(abspath $(VENV))/bin/interlock
 STAMP := $(VENV)/.installed
 SHOP := examples/shop
+NODE_EXAMPLE := examples/products-node
+NODE_STAMP := $(NODE_EXAMPLE)/node_modules/.installed
 
 
 .PHONY: install chromium demo lint test test-unit test-services test-e2e clean bench
@@ -14,7 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,demo]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The Node example's jest, jest-junit and pact-js, exactly as package-lock.json pins them.
+$(NODE_STAMP): $(NODE_EXAMPLE)/package-lock.json
+	cd $(NODE_EXAMPLE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 # Run the whole protocol on the demo shop, non-interactively; the run ends by
 # printing the gate verdicts and where the evidence bundle is.
@@ -55,3 +62,4 @@ bench: install
 
 clean:
 	rm -rf $(SHOP)/.artifacts $(SHOP)/.interlock $(SHOP)/.run
+	rm -rf $(NODE_EXAMPLE)/.artifacts $(NODE_EXAMPLE)/.interlock $(NODE_EXAMPLE)/reports
