@@ -370,7 +370,7 @@ health = "http://127.0.0.1:{port}/"
     log = (tmp_path / "art" / "logs" / "service-web.log").read_text("utf-8")
     assert f"[interlock] {title} (at " in log
     assert web_row.logs.endswith(f"; {title}") and not web_row.ready, web_row
-    notices = [e.message for e in events if isinstance(e, Notice)]
+    notices = [e.message for e in events if isinstance(e, Notice) and e.message.startswith("service ")]
     assert len(notices) == 1 and notices[0].startswith(title) and notices[0].endswith("see logs/service-web.log"), notices
     [row] = read_log(tmp_path / "art" / "defect-log.csv")
     assert (row["title"], row["severity"], row["status"], row["owner"], row["evidence"]) == (title, "critical", "open", "team-web", "logs/service-web.log")

@@ -37,7 +37,8 @@ from typing import Any
 
 import interlock
 from interlock import ledger
-from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER, STATES_LOG
+from interlock.junitsuite import XML_LOGS
+from interlock.artifacts import BY_FILENAME, CATALOGUE, LEDGER, OTLP_RECEIVER, OTLP_SPANS, STATES_LOG
 from interlock.config import Environment, Project
 from interlock.errors import UsageError
 from interlock.events import ArtifactWritten, Notice
@@ -59,7 +60,8 @@ CLOCK_FIELDS = frozenset({"generated_at", "started_at", "finished_at"})
 #: purpose: services append to them during every step that needs them.
 LOG_STEPS = (
     ("logs/pytest-collect.log", "1.1"), ("logs/pact-*.log", "2.2"), ("logs/pacts/*", "2.2"), (STATES_LOG, "2.2"), ("logs/pytest.log", "3.1"),
-    ("logs/pytest.*.log", "3.1"), ("logs/regression-*.log", "3.3"),
+    ("logs/pytest.*.log", "3.1"), (f"{XML_LOGS}/*", "3.1"), ("logs/regression-*.log", "3.3"),
+    (OTLP_SPANS, "1.2"), (OTLP_RECEIVER, "1.2"),  # the OTLP receiver runs with the services, from the step that starts them
 )
 #: The step that brings the environment up: its setup commands and services write their logs from then on.
 ENVIRONMENT_STEP = "1.2"
