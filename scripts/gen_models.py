@@ -58,8 +58,11 @@ class _Generator:
         body = [f"    {key}: {annotation}" for key, annotation in fields]
         doc = schema.get("description") or schema.get("title") or f"`{name}` of its artifact's schema."
         doc = doc.split(". ")[0].rstrip(".").replace('"', "'")
-        if any(not key.isidentifier() or keyword.iskeyword(key) for key, _ in fields):
-            raise SystemExit(f"{name}: a property name that is not a Python identifier; give it a model by hand")
+        if any(not key.isidentifier() or keyword.iskeyword(key) for key, _ in fields):  # `from`: TypedDict's functional form
+            items = ", ".join(f"{key!r}: {annotation}" for key, annotation in fields)
+            config = f"\nwith_config(ConfigDict(extra=\"forbid\"))({name})" if closed else ""
+            self.classes.append(f"#: {doc}.\n{name} = TypedDict({name!r}, {{{items}}}){config}")
+            return name
         config = "@with_config(ConfigDict(extra=\"forbid\"))\n" if closed else ""
         self.classes.append(f"{config}class {name}(TypedDict):\n    \"\"\"{doc}.\"\"\"\n\n" + ("\n".join(body) or "    pass"))
         return name

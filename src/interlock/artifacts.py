@@ -78,6 +78,8 @@ OBSERVABILITY = Artifact("observability", "observability-readiness.md", "2.3", "
 #: The data of observability-readiness.md, for the steps that read it (no step parses interlock's Markdown).
 OBSERVABILITY_DATA = Artifact("observability-data", "observability-readiness.json", "2.3", "interlock observe", _J)
 EXECUTION_REPORT = Artifact("execution-report", "test-execution-report.json", "3.1", "interlock test", _J)
+#: What the traces the OTLP receiver kept prove (interlock.otlp.evidence): evidence like the others, not a protocol name.
+TRACE_EVIDENCE = Artifact("trace-evidence", "trace-evidence.json", "3.1", "interlock test", _J)
 DEFECT_LOG = Artifact("defect-log", "defect-log.csv", "3.2", "interlock defects", _C)
 REGRESSION_SUMMARY = Artifact("regression-summary", "regression-summary.md", "3.3", "interlock regress", _M)
 #: The data of regression-summary.md, for the steps that read it.
@@ -94,7 +96,7 @@ JUNIT_XML = Artifact("junit-xml", "junit.xml", "report", "interlock report", "ap
 
 CATALOGUE: tuple[Artifact, ...] = (
     SCOPE_MATRIX, ENVIRONMENT_REPORT, TEST_DATA_INVENTORY, TEST_PLAN, CONTRACT_CONFIG, CONTRACT_RESULTS, OBSERVABILITY,
-    OBSERVABILITY_DATA, EXECUTION_REPORT, DEFECT_LOG, REGRESSION_SUMMARY, REGRESSION_DATA, RECOMMENDATIONS, MANIFEST,
+    OBSERVABILITY_DATA, EXECUTION_REPORT, TRACE_EVIDENCE, DEFECT_LOG, REGRESSION_SUMMARY, REGRESSION_DATA, RECOMMENDATIONS, MANIFEST,
     BUNDLE, SIGNOFF, GATE_RESULTS, RUN_LEDGER,
 )
 #: The JSON twins of Markdown artifacts: evidence (manifest, bundle, ledger) like every artifact, not protocol names.
@@ -115,8 +117,8 @@ DERIVED = frozenset({GATE_RESULTS.filename, *(a.filename for a in DERIVED_VIEWS)
 BY_FILENAME = {a.filename: a for a in CATALOGUE}
 #: How callers name a file of the folder: a catalogue entry, or a path relative to it (logs, shard variants).
 Name = Artifact | str
-#: The protocol's artifacts (DESIGN.md's names): the catalogue but the gate results, the ledger and the JSON twins.
-PROTOCOL_ARTIFACTS = tuple(a for a in CATALOGUE if a not in (GATE_RESULTS, RUN_LEDGER, *TWINS.values()))
+#: The protocol's artifacts (DESIGN.md's names): the catalogue but the gate results, the ledger, the JSON twins and the trace evidence.
+PROTOCOL_ARTIFACTS = tuple(a for a in CATALOGUE if a not in (GATE_RESULTS, RUN_LEDGER, TRACE_EVIDENCE, *TWINS.values()))
 
 
 def artifact(filename: str) -> Artifact:

@@ -360,6 +360,9 @@ class ObservabilityReadinessServicesItem(TypedDict):
     metrics: str
     traces: str
     ready: bool
+    spans: int
+    traces_required: bool
+    metrics_missing: list[str]
 
 @with_config(ConfigDict(extra="forbid"))
 class ObservabilityReadiness(TypedDict):
@@ -584,6 +587,108 @@ class TestExecutionReport(TypedDict):
     tests: list[TestExecutionReportTestsItem]
     interlock: TestExecutionReportInterlock
 
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceReceiver(TypedDict):
+    """A copy of logs/otlp-receiver.json's counters when the run was recorded; null when the receiver is off ([observability] receiver = false) or wrote no counters."""
+
+    endpoint: str
+    forward: str | None
+    requests: dict[str, int]
+    rejected: dict[str, int]
+    dropped_spans: int
+    forward_failures: int
+    by_service: dict[str, dict[str, int]]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceServicesItemByKind(TypedDict):
+    """Spans by kind; a kind with none is left out."""
+
+    internal: NotRequired[int]
+    server: NotRequired[int]
+    client: NotRequired[int]
+    producer: NotRequired[int]
+    consumer: NotRequired[int]
+    unspecified: NotRequired[int]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceServicesItemByStatus(TypedDict):
+    """Spans by status; a status with none is left out."""
+
+    unset: NotRequired[int]
+    ok: NotRequired[int]
+    error: NotRequired[int]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceServicesItem(TypedDict):
+    """`TraceEvidenceServicesItem` of its artifact's schema."""
+
+    service: str
+    spans: int
+    by_kind: TraceEvidenceServicesItemByKind
+    by_status: TraceEvidenceServicesItemByStatus
+    traces_required: bool
+
+#: `TraceEvidenceTestsItemCallsItem` of its artifact's schema.
+TraceEvidenceTestsItemCallsItem = TypedDict('TraceEvidenceTestsItemCallsItem', {'from': str | None, 'to': str, 'kind': Literal['http', 'messaging', 'db'], 'target': str})
+with_config(ConfigDict(extra="forbid"))(TraceEvidenceTestsItemCallsItem)
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceTestsItem(TypedDict):
+    """`TraceEvidenceTestsItem` of its artifact's schema."""
+
+    nodeid: str
+    trace_id: str | None
+    services: list[str]
+    interfaces: list[str]
+    calls: list[TraceEvidenceTestsItemCallsItem]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidencePactJobsItem(TypedDict):
+    """`TraceEvidencePactJobsItem` of its artifact's schema."""
+
+    job: str
+    trace_id: str | None
+    services: list[str]
+    interfaces: list[str]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceInterfacesItem(TypedDict):
+    """`TraceEvidenceInterfacesItem` of its artifact's schema."""
+
+    id: str
+    observed: bool
+    by: list[str]
+
+#: `TraceEvidenceUndeclaredItem` of its artifact's schema.
+TraceEvidenceUndeclaredItem = TypedDict('TraceEvidenceUndeclaredItem', {'interface': str, 'from': str | None, 'reason': str, 'seen_in': list[str]})
+with_config(ConfigDict(extra="forbid"))(TraceEvidenceUndeclaredItem)
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidenceScenariosItem(TypedDict):
+    """`TraceEvidenceScenariosItem` of its artifact's schema."""
+
+    feature: str
+    title: str
+    critical: bool
+    proven: bool
+    by: str | None
+    missing: list[str]
+
+@with_config(ConfigDict(extra="forbid"))
+class TraceEvidence(TypedDict):
+    """Step 3.1: what the traces received by interlock's OTLP receiver prove."""
+
+    schema_version: Annotated[Literal[1], NOT_BOOL]
+    generated_at: str
+    environment: str
+    receiver: TraceEvidenceReceiver | None
+    services: list[TraceEvidenceServicesItem]
+    tests: list[TraceEvidenceTestsItem]
+    pact_jobs: list[TraceEvidencePactJobsItem]
+    interfaces: list[TraceEvidenceInterfacesItem]
+    undeclared: list[TraceEvidenceUndeclaredItem]
+    scenarios: list[TraceEvidenceScenariosItem]
+
 
 #: Each JSON artifact's model, by its schema's name (`Artifact.schema_name`).
 BY_SCHEMA: dict[str, type] = {
@@ -598,6 +703,7 @@ BY_SCHEMA: dict[str, type] = {
     'regression-summary': RegressionSummary,
     'run-ledger': RunLedger,
     'test-execution-report': TestExecutionReport,
+    'trace-evidence': TraceEvidence,
 }
 # END GENERATED
 

@@ -14,7 +14,7 @@ from tests.import_cycles import cycles, import_graph, module_name
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "interlock"
 #: Modules that decide: data in, data out (rule 4). They may not reach the network, processes or files.
-PURE = ("gates.py", "statuses.py", "selection.py")
+PURE = ("gates.py", "statuses.py", "selection.py", "otlp/evidence.py")
 IO_MODULES = {"subprocess", "socket", "os", "shutil", "tempfile", "psutil", "requests", "httpx", "zipfile"}
 
 

@@ -102,7 +102,7 @@ READINESS = "# Observability readiness\n\n| Service | Logs | Metrics | Traces | 
 def readiness_data(service: str = "catalog", metrics: str = "12 metric families at /metrics") -> dict[str, Any]:
     """observability-readiness.json of READINESS: what step 2.3 writes beside its Markdown."""
     row = {"service": service, "logs": "captured: logs/service-catalog.log (3 lines)", "metrics": metrics, "traces": "OTLP spans received",
-           "ready": not metrics.startswith("missing")}
+           "ready": not metrics.startswith("missing"), "spans": 3, "traces_required": False, "metrics_missing": []}
     return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "environment": "integration", "services": [row],
             "gaps": [] if row["ready"] else [service]}
 
