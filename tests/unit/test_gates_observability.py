@@ -19,31 +19,12 @@ from interlock.cli import app
 from interlock.config import ConfigError
 from interlock.policy import ConditionOverride, Gates
 from interlock.statuses import GateStatus
-from tests.unit.test_phases_phase4 import System, readiness_data
+from tests.unit.test_phases_phase4 import System, readiness_data, trace_evidence
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 TRACES, METRICS, UNDECLARED = "observability.traces_required_missing", "observability.metrics_missing", gates.UNDECLARED
 FAIL = '\n[observability]\nundeclared = "fail"\n'
 REPORT = '\n[observability]\nundeclared = "report"\n'
-
-
-def trace_evidence(*undeclared: tuple[str, str | None], receiver: bool = True) -> dict[str, Any]:
-    """trace-evidence.json as step 3.1 writes it, with the given (interface, caller) undeclared dependencies."""
-    counters = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 3, "metrics": 0, "logs": 0},
-                "rejected": {"malformed": 0, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
-                "by_service": {"catalog": {"spans": 3, "metrics": 0, "logs": 0, "dropped": 0}}}
-    nodeid = "tests/test_shop.py::test_list_products"
-    return {
-        "schema_version": 1, "generated_at": "2026-06-01T00:00:00Z", "environment": "integration",
-        "receiver": counters if receiver else None,
-        "services": [{"service": "catalog", "spans": 3, "by_kind": {"server": 3}, "by_status": {"unset": 3}, "traces_required": False}],
-        "tests": [{"nodeid": nodeid, "trace_id": "ab" * 16, "services": ["catalog"], "interfaces": ["catalog:GET /products"],
-                   "calls": [{"from": "interlock-tests", "to": "catalog", "kind": "http", "target": "GET /products"}]}],
-        "pact_jobs": [],
-        "interfaces": [{"id": "catalog:GET /products", "observed": True, "by": [nodeid]}],
-        "undeclared": [{"interface": i, "from": caller, "reason": "no contract or test declares it", "seen_in": [nodeid]} for i, caller in undeclared],
-        "scenarios": [],
-    }
 
 
 def _readiness(spans: int = 3, required: bool = False, missing: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -63,7 +44,9 @@ def _gate2(system: System) -> dict[str, Any]:
 def _system(root: Path, extra: str = "", evidence: dict[str, Any] | None = None, readiness: dict[str, Any] | None = None) -> System:
     system = System(root, extra_toml=extra)
     system.folder.write_json(OBSERVABILITY_DATA, readiness or _readiness())
-    if evidence is not None:
+    if evidence is None:
+        system.folder.path(TRACE_EVIDENCE).unlink()
+    else:
         system.folder.write_json(TRACE_EVIDENCE, evidence)
     return system
 

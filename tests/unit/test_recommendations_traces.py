@@ -8,8 +8,7 @@ from typing import Any
 
 from interlock.artifacts import TRACE_EVIDENCE
 from interlock.phases import recommendations
-from tests.unit.test_gates_observability import trace_evidence
-from tests.unit.test_phases_phase4 import evidence, section
+from tests.unit.test_phases_phase4 import evidence, section, trace_evidence
 
 TRACES = TRACE_EVIDENCE.filename
 UNDECLARED, UNPROVEN = "Undeclared dependencies seen in traces", "Unproven critical scenarios"
