@@ -14,6 +14,12 @@ time does.
 Then the same suite runs as shards 1/4 .. 4/4 and `interlock merge` combines
 them: `shards_merged_equal` says whether the merged report has exactly the
 outcomes (node id by node id) and the summary of the one full run.
+
+Issue 16's traced pair: the same suite under `interlock test`, once with the
+built-in OTLP receiver (the default: every test sends its span, the plugin's
+exporter batches them) and once with `[observability] receiver = false`,
+median of 5 interleaved runs each; `traced_spans` counts the test spans the
+last traced run's receiver kept (2,000, or the line has an error).
 """
 
 from __future__ import annotations
@@ -155,4 +161,47 @@ def measure() -> Measurement:
     return statistics.median(ours), statistics.median(theirs), extra
 
 
-BENCHMARKS = [Benchmark("suite: interlock test vs pytest -m integration --json-report, 2,000 tests", 1.10, measure)]
+def measure_traced() -> Measurement:
+    interlock = [sys.executable, "-m", "interlock", "test", "--yes"]
+    precompile()
+    with tempfile.TemporaryDirectory(prefix="interlock-bench-traced-") as folder:
+        traced, plain = Path(folder) / "traced", Path(folder) / "plain"
+        generate(traced)
+        generate(plain)
+        (plain / "interlock.toml").write_text(TOML + "\n[observability]\nreceiver = false\n")
+        times: dict[Path, list[float]] = {traced: [], plain: []}
+        cpu: dict[Path, list[float]] = {traced: [], plain: []}
+        error = None
+        for _ in range(RUNS):
+            for root in (plain, traced):
+                seconds, done = timed(interlock, root, cpu[root])
+                times[root].append(seconds)
+                if done.returncode != 0:
+                    error = f"interlock test exited {done.returncode} in {root.name}: {(done.stderr or done.stdout)[-300:]}"
+        error = error or traced_error(traced, MODULES * PER_MODULE) or traced_error(plain, 0)
+        spans = sum(1 for _ in (traced / ".artifacts" / "integration" / "logs" / "otlp-spans.jsonl").open()) if error is None else None
+    extra: dict[str, Any] = {
+        "tests": MODULES * PER_MODULE, "runs": RUNS, "traced_s": [round(s, 3) for s in times[traced]], "untraced_s": [round(s, 3) for s in times[plain]],
+        "traced_cpu_s": round(statistics.median(cpu[traced]), 3), "untraced_cpu_s": round(statistics.median(cpu[plain]), 3),
+        "cpu_ratio": round(statistics.median(cpu[traced]) / statistics.median(cpu[plain]), 3), "traced_spans": spans,
+    }
+    if error:
+        extra["error"] = error
+    return statistics.median(times[traced]), statistics.median(times[plain]), extra
+
+
+def traced_error(root: Path, spans: int) -> str | None:
+    """Why the last run in `root` is not what its side of the pair claims: every test with a trace id and a kept span, or none."""
+    artifacts = root / ".artifacts" / "integration"
+    report = json.loads((artifacts / "test-execution-report.json").read_text())
+    with_trace = sum(1 for test in report["tests"] if "trace_id" in test)
+    span_file = artifacts / "logs" / "otlp-spans.jsonl"
+    kept = sum(1 for line in span_file.open() if '"service":"interlock-tests"' in line) if span_file.is_file() else 0
+    if (with_trace, kept) != (spans, spans):
+        return f"{root.name}: {with_trace} test(s) with a trace id and {kept} test span(s) kept, expected {spans} of each"
+    return None
+
+
+BENCHMARKS = [Benchmark("suite: interlock test vs pytest -m integration --json-report, 2,000 tests", 1.10, measure),
+              Benchmark("suite traced: interlock test with every test's span sent to the OTLP receiver vs the receiver off, 2,000 tests",
+                        1.05, measure_traced)]

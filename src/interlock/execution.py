@@ -62,7 +62,8 @@ _STAGE = {"type": "object", "required": ["outcome"], "properties": {
     "outcome": _STR, "longrepr": _STR, "duration": {"type": "number", "minimum": 0}, "crash": {"type": "object", "required": ["message"], "properties": {"message": _STR}}}}
 _TEST = {"type": "object", "required": ["nodeid", "outcome", "keywords"], "properties": {
     "nodeid": _STR, "outcome": {"enum": list(COUNTS)}, "keywords": {"type": "array", "items": _STR}, "setup": _STAGE, "call": _STAGE,
-    "teardown": _STAGE, "metadata": {"type": "object", "properties": {"interfaces": {"type": "array", "items": _STR}}}}}
+    "teardown": _STAGE, "metadata": {"type": "object", "properties": {
+        "interfaces": {"type": "array", "items": _STR}, "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}}}}
 _COLLECTOR = {"type": "object", "required": ["nodeid", "outcome"], "properties": {"nodeid": _STR, "outcome": _STR, "longrepr": _STR}}
 REPORT_SCHEMA: dict[str, Any] = {"type": "object", "required": ["exitcode", "root", "summary", "tests"], "properties": {
     "exitcode": {"type": "integer"}, "root": _STR, "tests": {"type": "array", "items": _TEST},
@@ -205,6 +206,9 @@ def read_report(path: Path) -> dict[str, Any] | None:
         errors.append(f"summary.total is {report['summary']['total']} but {len(report['tests'])} tests are listed")
     if errors:
         raise ReportFormatError("pytest-json-report's format changed; interlock cannot read it: " + "; ".join(errors[:5]))
+    for test in report["tests"]:  # the trace id of the test's span (the plugin, while interlock's OTLP receiver ran), beside its outcome
+        if "trace_id" in test.get("metadata", {}):
+            test["trace_id"] = test["metadata"]["trace_id"]
     return report
 
 

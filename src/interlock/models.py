@@ -67,6 +67,7 @@ class ContractValidationResultsContractsItemInteractionsItem(TypedDict):
     duration_ms: float
     not_validated: NotRequired[list[ContractValidationResultsContractsItemInteractionsItemNotValidatedItem]]
     mismatches: list[ContractValidationResultsContractsItemInteractionsItemMismatchesItem]
+    trace_id: NotRequired[str | None]
 
 @with_config(ConfigDict(extra="forbid"))
 class ContractValidationResultsContractsItem(TypedDict):
@@ -82,6 +83,8 @@ class ContractValidationResultsContractsItem(TypedDict):
     duration_ms: float
     reason: str | None
     interactions: list[ContractValidationResultsContractsItemInteractionsItem]
+    job: NotRequired[str]
+    trace_id: NotRequired[str | None]
 
 @with_config(ConfigDict(extra="forbid"))
 class ContractValidationResultsSummary(TypedDict):
@@ -468,6 +471,7 @@ class TestExecutionReportTestsItem(TypedDict):
     nodeid: str
     outcome: str
     keywords: list[str]
+    trace_id: NotRequired[str]
 
 @with_config(ConfigDict(extra="forbid"))
 class TestExecutionReportInterlockSummary(TypedDict):

@@ -13,16 +13,31 @@ is given or pytest-json-report is producing a report.
 With `--interlock-selection PATH` a `SelectionRecorder` writes what pytest
 really selected (counts, the effective `-k`/`-m`, targets, deselections and who
 made them, how many tests ran) for `interlock.selection` to judge.
+
+With `INTERLOCK_OTLP_ENDPOINT` set (interlock sets it while its OTLP receiver
+runs) a `TestTracer` opens one span per test and exports them in batches from a
+background thread; `traced_http` (an httpx request hook) and the
+`interlock_traceparent` fixture give the services the test's W3C `traceparent`,
+so their spans join the test's trace, and pytest-json-report's metadata gets
+each test's `trace_id`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
 
 import pytest
+
+from interlock.statuses import TestOutcome
+
+if TYPE_CHECKING:
+    import httpx
 
 MARKERS = (
     "integration: an integration test, selected by the protocol's `pytest -m integration`",
@@ -32,6 +47,9 @@ MARKERS = (
 _COLLECT_PATH = pytest.StashKey[Path]()
 _SHARD_OUT = pytest.StashKey[Path]()
 _RECORDER = pytest.StashKey["SelectionRecorder"]()
+_TRACER = pytest.StashKey["TestTracer"]()
+#: The variable that switches test spans on: the OTLP/HTTP base URL of interlock's receiver.
+ENDPOINT_VARIABLE = "INTERLOCK_OTLP_ENDPOINT"
 #: The key a SelectionRecorder in an xdist worker hands its collection to the controller under.
 WORKER_KEY = "interlock_selection"
 
@@ -65,6 +83,19 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder = SelectionRecorder(config, Path(selection).absolute())
         config.stash[_RECORDER] = recorder
         config.pluginmanager.register(recorder, "interlock-selection-recorder")
+    endpoint = os.environ.get(ENDPOINT_VARIABLE, "")
+    if endpoint:
+        tracer = TestTracer(SpanExporter(endpoint))
+        config.stash[_TRACER] = tracer
+        config.pluginmanager.register(tracer, "interlock-test-tracer")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    tracer = config.stash.get(_TRACER, None)
+    if tracer is not None:
+        tracer.exporter.close()  # a session that ended early (usage error) still delivers what it has
+        if tracer in _ACTIVE:
+            _ACTIVE.remove(tracer)
 
 
 def interfaces_of(item: pytest.Item) -> list[str]:
@@ -318,7 +349,12 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[Any]) 
     (`--json-report`); without it pytest never calls this and does not complain.
     """
     interfaces, critical = _marks_of(item)
-    return {"interfaces": interfaces, "critical": critical}
+    metadata: dict[str, Any] = {"interfaces": interfaces, "critical": critical}
+    tracer = item.config.stash.get(_TRACER, None)
+    current = tracer.current if tracer is not None else None
+    if current is not None and current.nodeid == item.nodeid:
+        metadata["trace_id"] = current.trace_id
+    return metadata
 
 
 def service_env_var(name: str) -> str:
@@ -338,3 +374,230 @@ def service_url() -> Callable[[str], str]:
         return value
 
     return url
+
+
+# ---------------------------------------------------------------------------
+# Test spans (issue 16): one span per test, exported over OTLP/HTTP to interlock's receiver.
+
+TESTS_SERVICE = "interlock-tests"  # the resource service.name of every test span (interlock.otlp.TESTS_SERVICE)
+SENDER_HEADER = "x-interlock-service"  # who sent a payload the receiver refuses (interlock.otlp.SENDER_HEADER)
+#: The tracers of this process's sessions (one, but for pytest's own in-process test runs): `traced_http` asks the newest.
+_ACTIVE: list[TestTracer] = []
+
+
+class TestSpan:
+    """The span of one running test: its ids, its start, and the worst outcome its phases reported so far."""
+
+    __test__ = False  # not a test class, though its name says Test
+    __slots__ = ("nodeid", "trace_id", "span_id", "start_ns", "outcome", "message")
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        ids = os.urandom(24).hex()
+        self.trace_id, self.span_id = ids[:32], ids[32:]
+        self.start_ns = time.time_ns()
+        self.outcome, self.message = TestOutcome.PASSED, ""
+
+    @property
+    def traceparent(self) -> str:
+        """The W3C `traceparent` header value that makes a callee's span a child of this test's span (sampled)."""
+        return f"00-{self.trace_id}-{self.span_id}-01"
+
+    def record(self, report: pytest.TestReport) -> None:
+        """A phase's report: a failure anywhere makes the test failed, a skip (with nothing failed) skipped."""
+        if report.failed:
+            if self.outcome != TestOutcome.FAILED:
+                self.outcome, self.message = TestOutcome.FAILED, f"{report.when} failed"
+        elif report.skipped and self.outcome == TestOutcome.PASSED:
+            self.outcome = TestOutcome.SKIPPED
+
+
+class TestTracer:
+    """Opens a span around each test's setup, call and teardown, and hands it to the exporter when the test ends."""
+
+    __test__ = False  # not a test class, though its name says Test
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+        self.current: TestSpan | None = None
+        _ACTIVE.append(self)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        self.current = span = TestSpan(item.nodeid)
+        try:
+            yield
+        finally:
+            self.current = None
+            self.exporter.add(span, time.time_ns())
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        current = self.current
+        if current is not None and current.nodeid == report.nodeid:
+            current.record(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.exporter.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Say so when test spans did not reach the receiver: their trace ids then prove nothing."""
+        lost, reason = self.exporter.lost, self.exporter.error
+        if lost:
+            terminalreporter.write_line(f"interlock: {lost} of {self.exporter.sent + lost} test span(s) not delivered to "
+                                        f"{self.exporter.endpoint}: {reason}", yellow=True)
+
+
+class SpanExporter:
+    """Test spans to an OTLP/HTTP receiver in protobuf, in batches, from one background thread; `close` delivers the rest.
+
+    Cheap by design (a 2,000-test suite may spend at most 5 % on it): a test only appends its finished
+    span to a list; the thread wakes every `delay` seconds or when `batch` spans wait, encodes them with
+    opentelemetry-proto (imported there, on first use) and POSTs them. A span that could not be delivered
+    is counted in `lost` with the last reason, never raised into the suite.
+    """
+
+    def __init__(self, endpoint: str, *, batch: int = 512, delay: float = 1.0, timeout: float = 10.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        url = urlsplit(self.endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise pytest.UsageError(f"{ENDPOINT_VARIABLE}={endpoint!r} is not an http(s) URL of an OTLP/HTTP receiver")
+        self._url = url
+        self.batch, self.delay, self.timeout = batch, delay, timeout
+        self.pending: list[tuple[TestSpan, int]] = []
+        self.sent = self.lost = 0
+        self.error = ""
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, span: TestSpan, end_ns: int) -> None:
+        """Queue a finished span; the first one starts the export thread (an xdist controller never starts one)."""
+        with self._lock:
+            if self._closing:
+                self.lost += 1
+                self.error = self.error or "the span ended after the session closed its exporter"
+                return
+            self.pending.append((span, end_ns))
+            full = len(self.pending) >= self.batch
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="interlock-test-spans", daemon=True)
+                self._thread.start()
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self.delay)
+            self._wake.clear()
+            self._flush()
+
+    def _take(self) -> list[tuple[TestSpan, int]]:
+        with self._lock:
+            taken, self.pending = self.pending, []
+        return taken
+
+    def _flush(self) -> None:
+        spans = self._take()
+        while spans:
+            chunk, spans = spans[: self.batch], spans[self.batch:]
+            failure = self._post(encode(chunk))
+            if failure is None:
+                self.sent += len(chunk)
+            else:
+                self.lost += len(chunk)
+                self.error = failure
+
+    def _post(self, body: bytes) -> str | None:
+        """POST one export request; None when the receiver kept every span, else why not."""
+        import http.client
+
+        url = self._url
+        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(url.hostname or "", url.port, timeout=self.timeout)
+        try:
+            connection.request("POST", url.path.rstrip("/") + "/v1/traces", body,
+                               {"Content-Type": "application/x-protobuf", SENDER_HEADER: TESTS_SERVICE})
+            response = connection.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            connection.close()
+        if response.status != 200:
+            return f"HTTP {response.status}: {answer[:200].decode('utf-8', 'replace')}"
+        return rejected_spans(answer)
+
+    def close(self) -> None:
+        """Stop the thread and deliver what is left, within the timeout; later spans are counted as lost."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(self.timeout)
+        self._flush()
+
+
+def encode(spans: list[tuple[TestSpan, int]]) -> bytes:
+    """An OTLP ExportTraceServiceRequest (protobuf) of test spans: resource service.name interlock-tests, one scope."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    attribute = resource_spans.resource.attributes.add()
+    attribute.key, attribute.value.string_value = "service.name", TESTS_SERVICE
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "interlock.pytest_plugin"
+    for span, end_ns in spans:
+        out = scope_spans.spans.add(trace_id=bytes.fromhex(span.trace_id), span_id=bytes.fromhex(span.span_id), name=span.nodeid,
+                                    kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=span.start_ns, end_time_unix_nano=end_ns)
+        for key, value in (("interlock.test.nodeid", span.nodeid), ("interlock.test.outcome", span.outcome)):
+            attribute = out.attributes.add()
+            attribute.key, attribute.value.string_value = key, value
+        if span.outcome == TestOutcome.FAILED:
+            out.status.code, out.status.message = Status.STATUS_CODE_ERROR, span.message
+        elif span.outcome == TestOutcome.PASSED:
+            out.status.code = Status.STATUS_CODE_OK
+    return request.SerializeToString()
+
+
+def rejected_spans(answer: bytes) -> str | None:
+    """None when an OTLP export response kept every span; else how many the receiver rejected and why (partial success)."""
+    if not answer:
+        return None
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    response = ExportTraceServiceResponse()
+    try:
+        response.ParseFromString(answer)
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError; an answer we cannot read proves no delivery
+        return f"the receiver's answer is not an OTLP export response: {exc}"
+    rejected = response.partial_success.rejected_spans
+    return f"the receiver rejected {rejected} span(s): {response.partial_success.error_message}" if rejected else None
+
+
+def traceparent() -> str | None:
+    """The running test's W3C `traceparent` header value, None when no test span is open (tracing off, or outside a test)."""
+    current = _ACTIVE[-1].current if _ACTIVE else None
+    return current.traceparent if current is not None else None
+
+
+def traced_http(request: httpx.Request) -> None:
+    """An httpx request event hook: every request a test sends carries its span's `traceparent` (a caller's own wins).
+
+    `httpx.Client(event_hooks={"request": [traced_http]})`; nothing is added when tracing is off.
+    """
+    value = traceparent()
+    if value is not None and "traceparent" not in request.headers:
+        request.headers["traceparent"] = value
+
+
+@pytest.fixture
+def interlock_traceparent() -> str | None:
+    """This test's W3C `traceparent` header value (None when interlock's receiver is not running): for clients that are not httpx."""
+    return traceparent()

@@ -9,7 +9,10 @@
 * ``amqp://...`` - RabbitMQ: durable topic exchange ``shop.events``, routing
   key = topic, one durable queue per consumer bound to its topic.
 
-Delivery is at least once on both; consumers must be idempotent.
+Delivery is at least once on both; consumers must be idempotent. Each
+publish is an OpenTelemetry producer span whose context travels in the
+message headers (``traceparent``), and each delivery a consumer span in that
+trace (``shop.telemetry``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import aio_pika
 from sqlalchemy import text
 
 from shop.db import default_sqlite_url, make_engine, ping, utc_now
+from shop.telemetry import consuming, producing, untraced
 
 #: The topic exchange; ``SHOP_EXCHANGE`` gives a deployment (or a test run) one of its own,
 #: and each consumer's queue is named after it, so two shops on one broker never share messages.
@@ -78,6 +82,16 @@ class Bus(Protocol):
         """Release connections."""
 
 
+def traced(system: str, handler: MessageHandler) -> MessageHandler:
+    """``handler`` inside a consumer span that continues the trace the message's headers carry."""
+
+    def handle(message: Message) -> None:
+        with consuming(system, message.topic, message.id, message.headers):
+            handler(message)
+
+    return handle
+
+
 def bus_url() -> str:
     """The bus URL from ``SHOP_BUS_URL``, or the demo's SQLite log file."""
     return os.environ.get("SHOP_BUS_URL") or default_sqlite_url("bus.db")
@@ -96,25 +110,29 @@ def open_bus(url: str | None = None) -> Bus:
 class SqliteLogBus:
     """The embedded log: publish appends a row; consumers poll past their offset."""
 
+    system = "embedded-log"
+
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._beat = 0.0
-        with self._engine.begin() as conn:
+        with untraced(), self._engine.begin() as conn:
             for statement in SQLITE_SCHEMA:
                 conn.execute(text(statement))
 
     def publish(self, topic: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        with self._engine.begin() as conn:
+        headers = dict(headers)
+        with producing(self.system, topic, headers), untraced(), self._engine.begin() as conn:
             conn.execute(
                 text("INSERT INTO messages (topic, headers, body, published_at) VALUES (:t, :h, :b, :p)"),
                 {"t": topic, "h": json.dumps(headers), "b": json.dumps(body), "p": utc_now()},
             )
 
     def consume(self, topic: str, consumer: str, handler: MessageHandler, stop: threading.Event) -> None:
+        handler = traced(self.system, handler)
         last_id = self._offset(consumer)
         while not stop.is_set():
             try:
-                with self._engine.connect() as conn:
+                with untraced(), self._engine.connect() as conn:
                     rows = conn.execute(
                         text("SELECT id, topic, headers, body FROM messages"
                              " WHERE topic = :t AND id > :last ORDER BY id LIMIT 100"),
@@ -152,7 +170,7 @@ class SqliteLogBus:
         return True
 
     def _offset(self, consumer: str) -> int:
-        with self._engine.connect() as conn:
+        with untraced(), self._engine.connect() as conn:
             value = conn.execute(
                 text("SELECT last_id FROM consumer_offsets WHERE consumer = :c"), {"c": consumer}
             ).scalar()
@@ -161,7 +179,7 @@ class SqliteLogBus:
     def _save_offset(self, consumer: str, last_id: int) -> None:
         """Persist the offset; on failure the next save catches up (at least once)."""
         try:
-            with self._engine.begin() as conn:
+            with untraced(), self._engine.begin() as conn:
                 conn.execute(
                     text("INSERT INTO consumer_offsets (consumer, last_id) VALUES (:c, :i)"
                          " ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id"),
@@ -171,7 +189,8 @@ class SqliteLogBus:
             log.exception("cannot save offset %s for %s", last_id, consumer)
 
     def healthy(self) -> str | None:
-        return ping(self._engine)
+        with untraced():
+            return ping(self._engine)
 
     def consuming(self) -> bool:
         return time.monotonic() - self._beat < STALE_SECONDS
@@ -182,6 +201,8 @@ class SqliteLogBus:
 
 class AmqpBus:
     """RabbitMQ through aio-pika, driven from sync code by a private event loop thread."""
+
+    system = "rabbitmq"
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -208,17 +229,19 @@ class AmqpBus:
         self._exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
 
     def publish(self, topic: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        message = aio_pika.Message(
-            json.dumps(body).encode(),
-            content_type="application/json",
-            headers=dict(headers),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=str(uuid.uuid4()),
-        )
-        self._run(self._exchange.publish(message, routing_key=topic))
+        headers = dict(headers)
+        with producing(self.system, topic, headers):
+            message = aio_pika.Message(
+                json.dumps(body).encode(),
+                content_type="application/json",
+                headers=dict(headers),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(uuid.uuid4()),
+            )
+            self._run(self._exchange.publish(message, routing_key=topic))
 
     def consume(self, topic: str, consumer: str, handler: MessageHandler, stop: threading.Event) -> None:
-        self._run(self._consume(topic, consumer, handler, stop), timeout=None)
+        self._run(self._consume(topic, consumer, traced(self.system, handler), stop), timeout=None)
 
     async def _consume(self, topic: str, consumer: str, handler: MessageHandler, stop: threading.Event) -> None:
         channel = await self._connection.channel()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from shop.db import make_engine, ping
+from shop import telemetry
 from shop.web import App, Request, env_port, serve, setup_logging, shutdown, stop_event
 
 PRODUCT_COLUMNS = "id, name, price_cents, currency, stock"
@@ -52,13 +53,16 @@ def build_app(engine: Engine) -> App:
 def main() -> None:
     """Serve until SIGTERM."""
     setup_logging()
+    telemetry.setup("catalog")
     stop = stop_event()
     engine = make_engine()
+    telemetry.instrument_engine(engine)
     app = build_app(engine)
     server = serve(app, env_port(18081))
     stop.wait()
     shutdown(app, server)
     engine.dispose()
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from shop.bus import Bus, open_bus
 from shop.db import make_engine, ping, utc_now
+from shop import telemetry
 from shop.web import App, Request, env_port, serve, setup_logging, shutdown, stop_event
 
 TOPIC = "order.created"
@@ -108,8 +109,10 @@ def build_app(engine: Engine, bus: Bus, catalog: httpx.Client) -> App:
 def main() -> None:
     """Serve until SIGTERM."""
     setup_logging()
+    telemetry.setup("orders")
     stop = stop_event()
     engine = make_engine()
+    telemetry.instrument_engine(engine)
     bus = open_bus()
     catalog = httpx.Client(base_url=os.environ.get("CATALOG_URL") or "http://127.0.0.1:18081",
                            headers={"Accept": "application/json"}, timeout=5.0)
@@ -120,6 +123,7 @@ def main() -> None:
     catalog.close()
     bus.close()
     engine.dispose()
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from shop.bus import Bus, Message, MessageHandler, open_bus
 from shop.db import make_engine, ping, utc_now
+from shop import telemetry
 from shop.web import App, Request, env_port, serve, setup_logging, shutdown, stop_event
 
 TOPIC = "order.created"
@@ -87,8 +88,10 @@ def make_handler(engine: Engine, app: App) -> MessageHandler:
 def main() -> None:
     """Consume until SIGTERM; exit 1 if the consumer loop dies."""
     setup_logging()
+    telemetry.setup("shipping")
     stop = stop_event()
     engine = make_engine()
+    telemetry.instrument_engine(engine)
     bus = open_bus()
     app = build_app(engine, bus)
     server = serve(app, env_port(18083))
@@ -101,6 +104,7 @@ def main() -> None:
     shutdown(app, server)
     bus.close()
     engine.dispose()
+    telemetry.shutdown()
     sys.exit(1 if failed else 0)
 
 

@@ -1,6 +1,9 @@
 """HTTP plumbing shared by the three services: JSON routes, ``/health``,
 ``/metrics``, one log line per request and a clean stop on SIGTERM.
 
+Each request but ``/health`` and ``/metrics`` is an OpenTelemetry server span
+(``shop.telemetry``), child of the caller's ``traceparent``.
+
 The standard library's ``ThreadingHTTPServer`` is enough for a demo that must
 run with nothing but the venv, and it serves the test suite and the Pact
 verifier concurrently.
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from shop.metrics import Metrics
+from shop.telemetry import end_server_span, server_span
 
 HTTP_REQUESTS = "shop_http_requests_total"
 MAX_BODY_BYTES = 1 << 20
@@ -116,12 +120,14 @@ def _handler_class(app: App) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             started = time.perf_counter()
-            body = self._read_body()
-            if body is None:
-                self.close_connection = True
-                status, payload, template = 400, {"error": "send a Content-Length of at most 1 MiB"}, "unmatched"
-            else:
-                status, payload, template = app.dispatch(self.command, self.path, body)
+            with server_span(self.command, urlsplit(self.path).path, self.headers, self.server.server_address[1]) as span:
+                body = self._read_body()
+                if body is None:
+                    self.close_connection = True
+                    status, payload, template = 400, {"error": "send a Content-Length of at most 1 MiB"}, "unmatched"
+                else:
+                    status, payload, template = app.dispatch(self.command, self.path, body)
+                end_server_span(span, self.command, template, status)
             if isinstance(payload, str):
                 data, content_type = payload.encode(), METRICS_CONTENT_TYPE
             else:

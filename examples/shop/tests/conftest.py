@@ -3,6 +3,9 @@
 Markers (integration, critical, interface) are registered by interlock's
 pytest plugin and by this folder's pytest.ini; this file only provides
 fixtures. The URLs come from the environment interlock sets for the run.
+Every request of the `http` client carries the running test's W3C
+`traceparent` (interlock's `traced_http` hook) while interlock's OTLP
+receiver runs, so the services' spans join each test's trace.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from interlock.pytest_plugin import traced_http
 
 
 def _url(service: str, port: int) -> str:
@@ -38,6 +43,6 @@ def shipping_url() -> str:
 
 @pytest.fixture(scope="session")
 def http() -> Iterator[httpx.Client]:
-    """One HTTP client for the session; absolute URLs, 10 s timeout."""
-    with httpx.Client(timeout=10.0) as client:
+    """One HTTP client for the session; absolute URLs, 10 s timeout, each request in its test's trace."""
+    with httpx.Client(timeout=10.0, event_hooks={"request": [traced_http]}) as client:
         yield client

@@ -161,6 +161,8 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
         if job.get("needs_states", True):
             verifier.state_handler(state_handler, teardown=True)
         verifier.set_request_timeout(request_timeout_ms(job))
+        if job.get("traceparent"):  # the job's trace (interlock's OTLP receiver runs): every request to the provider carries it
+            verifier.add_custom_header("traceparent", job["traceparent"])
         verifier.set_coloured_output(enabled=False)
         verifier.set_error_on_empty_pact(enabled=True)
         add_filter(verifier, job.get("filter"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import select
 import subprocess
@@ -154,6 +155,13 @@ class Workers:
 
 def run_job(ctx: RunContext, job: dict[str, Any], extra_env: Mapping[str, str] | None = None, workers: Workers | None = None) -> dict[str, Any]:
     """Verify one job in a worker process (a served one when `workers` is given); the verifier's report goes to a log artifact."""
+    trace_id = os.urandom(16).hex() if ctx.services.otlp_endpoint else None  # the verifier's `traceparent`: providers' spans join the job's trace
+    if trace_id:
+        job = {**job, "traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01"}
+    return {**_run_job(ctx, job, extra_env, workers), "job": job["id"], "trace_id": trace_id}
+
+
+def _run_job(ctx: RunContext, job: dict[str, Any], extra_env: Mapping[str, str] | None, workers: Workers | None) -> dict[str, Any]:
     logs = ctx.artifacts.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="interlock-pact-") as tmp:

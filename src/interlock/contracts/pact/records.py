@@ -67,6 +67,16 @@ def _captured(status: str, found: list[dict[str, Any]], failure: dict[str, str] 
     return (ContractStatus.FAIL if states else failure["status"]), [*states, {"type": failure["type"], "path": None, "message": failure["message"]}]
 
 
+def _trace(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """An interaction's `trace_id`: its job's, when a job ran it (null: no OTLP receiver ran, so no traceparent was sent)."""
+    return {"trace_id": outcome["trace_id"]} if "job" in outcome else {}
+
+
+def _job(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's verifier `job` and its `trace_id`, when a job ran it."""
+    return {"job": outcome["job"], "trace_id": outcome["trace_id"]} if "job" in outcome else {}
+
+
 def _overall(interactions: list[dict[str, Any]]) -> str:
     statuses = {i["status"] for i in interactions}
     return ContractStatus.NOT_EXECUTED if not interactions or statuses == {ContractStatus.NOT_EXECUTED} else ContractStatus.PASS if statuses <= {ContractStatus.PASS} else ContractStatus.FAIL
@@ -94,7 +104,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
             interactions.append({
                 "id": item.interaction_id(interaction.description), "description": interaction.description,
                 "provider_states": list(interaction.states), "status": status,
-                "duration_ms": _duration_ms(entry.get("duration")) if entry else 0.0, "mismatches": found,
+                "duration_ms": _duration_ms(entry.get("duration")) if entry else 0.0, "mismatches": found, **_trace(outcome),
             })
         if (origins or {}).get(item.path):
             source = origins[item.path]  # type: ignore[index]
@@ -105,6 +115,7 @@ def contract_records(pacts: list[PactFile], outcomes: Mapping[Any, dict[str, Any
             "source": source, "specification": item.specification, "status": _overall(interactions),
             "duration_ms": round(sum(i["duration_ms"] for i in interactions), 3),
             "reason": None if interactions else "the pact has no interactions: nothing was verified", "interactions": interactions,
+            **_job(outcome),
         })
     return records
 
@@ -134,11 +145,12 @@ def broker_records(provider: str, outcome: dict[str, Any], broker_url: str) -> l
             interactions.append({
                 "id": f"{consumer}->{provider}: {entry.get('description')}", "description": str(entry.get("description")),
                 "provider_states": states, "status": status, "duration_ms": _duration_ms(entry.get("duration")), "mismatches": found,
+                **_trace(outcome),
             })
         records.append({
             "id": f"pact:{consumer}->{provider}", "kind": "pact", "consumer": consumer, "provider": provider, "source": source,
             "specification": None, "status": _overall(interactions), "duration_ms": round(sum(i["duration_ms"] for i in interactions), 3),
-            "reason": None, "interactions": interactions,
+            "reason": None, "interactions": interactions, **_job(outcome),
         })
     return records
 

@@ -1,0 +1,175 @@
+"""The plugin's test spans (issue 16): one span per test to a real OTLP receiver, `traceparent` on the suite's requests,
+each test's trace id in pytest-json-report's metadata; nothing at all when INTERLOCK_OTLP_ENDPOINT is unset."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interlock.otlp.receiver import Receiver
+from interlock.otlp.spans import read_spans
+from interlock.pytest_plugin import ENDPOINT_VARIABLE, SpanExporter, TestSpan, encode, traceparent
+from interlock.secrets import Redactor
+from interlock.statuses import TestOutcome
+from tests.support import free_ports
+
+pytest_plugins = ["pytester"]
+QUIET = ("-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:pact")
+
+SUITE = """
+import json, os
+import httpx
+import pytest
+from interlock.pytest_plugin import traced_http
+
+SEEN = os.environ["SEEN_FILE"]
+
+def _echo(request):
+    with open(SEEN, "a") as out:
+        out.write(json.dumps({"test": os.environ["PYTEST_CURRENT_TEST"].split(" ")[0],
+                              "traceparent": request.headers.get("traceparent")}) + "\\n")
+    return httpx.Response(200)
+
+@pytest.fixture(scope="session")
+def http():
+    with httpx.Client(transport=httpx.MockTransport(_echo), event_hooks={"request": [traced_http]}) as client:
+        yield client
+
+def test_passes(http):
+    http.get("http://shop.test/products/1")
+    http.get("http://shop.test/products/2")
+
+def test_fails(http):
+    http.get("http://shop.test/orders")
+    assert False, "the order was lost"
+
+def test_skipped():
+    pytest.skip("not today")
+
+def test_fixture_value(interlock_traceparent):
+    with open(SEEN, "a") as out:
+        out.write(json.dumps({"test": "fixture", "traceparent": interlock_traceparent}) + "\\n")
+"""
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    started = Receiver(spans_file=tmp_path / "spans.jsonl", counters_file=tmp_path / "counters.json", redactor=Redactor({}), services=["orders"])
+    started.start()
+    yield started
+    started.stop()
+
+
+def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, endpoint: str | None) -> tuple[pytest.RunResult, dict[str, Any], list[dict[str, Any]]]:
+    pytester.makepyfile(test_traced=SUITE)
+    seen = pytester.path / "seen.jsonl"
+    monkeypatch.setenv("SEEN_FILE", str(seen))
+    if endpoint is None:
+        monkeypatch.delenv(ENDPOINT_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(ENDPOINT_VARIABLE, endpoint)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(*QUIET, "--json-report", f"--json-report-file={report}")
+    return result, json.loads(report.read_text()), [json.loads(line) for line in seen.read_text().splitlines()]
+
+
+def test_each_test_sends_one_span_whose_trace_its_requests_carry(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, receiver: Receiver,
+                                                                  tmp_path: Path) -> None:
+    result, report, seen = run_suite(pytester, monkeypatch, receiver.endpoint)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    spans = {span["name"]: span for span in read_spans(tmp_path / "spans.jsonl")}
+    assert sorted(spans) == ["test_traced.py::test_fails", "test_traced.py::test_fixture_value", "test_traced.py::test_passes", "test_traced.py::test_skipped"]
+    assert {span["service"] for span in spans.values()} == {"interlock-tests"}
+    assert {name: span["status"] for name, span in spans.items()} == {
+        "test_traced.py::test_passes": "ok", "test_traced.py::test_fails": "error", "test_traced.py::test_skipped": "unset",
+        "test_traced.py::test_fixture_value": "ok"}
+    for name, span in spans.items():
+        assert span["attributes"]["interlock.test.nodeid"] == name and span["parent_span_id"] is None and span["kind"] == "internal"
+        assert span["start_ns"] <= span["end_ns"]
+    trace_ids = {test["nodeid"]: test["metadata"]["trace_id"] for test in report["tests"]}
+    assert trace_ids == {name: span["trace_id"] for name, span in spans.items()}
+    expected = {name: f"00-{span['trace_id']}-{span['span_id']}-01" for name, span in spans.items()}
+    assert [(s["test"], s["traceparent"]) for s in seen] == [
+        ("test_traced.py::test_passes", expected["test_traced.py::test_passes"]),
+        ("test_traced.py::test_passes", expected["test_traced.py::test_passes"]),
+        ("test_traced.py::test_fails", expected["test_traced.py::test_fails"]),
+        ("fixture", expected["test_traced.py::test_fixture_value"]),
+    ]
+    assert "not delivered" not in result.stdout.str()
+
+
+def test_without_the_endpoint_there_is_no_span_no_header_and_no_trace_id(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                                          receiver: Receiver, tmp_path: Path) -> None:
+    result, report, seen = run_suite(pytester, monkeypatch, None)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    assert not any("trace_id" in test["metadata"] for test in report["tests"])
+    assert {s["traceparent"] for s in seen} == {None}
+    assert list(read_spans(tmp_path / "spans.jsonl")) == []
+    assert traceparent() is None
+
+
+def test_a_receiver_that_is_not_there_is_said_and_the_suite_still_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_ports(1)[0]
+    result, report, _ = run_suite(pytester, monkeypatch, f"http://127.0.0.1:{port}")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines([f"interlock: 4 of 4 test span(s) not delivered to http://127.0.0.1:{port}: *Connection*"])
+    assert all(len(test["metadata"]["trace_id"]) == 32 for test in report["tests"])
+
+
+def test_an_endpoint_that_is_no_url_is_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    monkeypatch.setenv(ENDPOINT_VARIABLE, "127.0.0.1:4318")
+    result = pytester.runpytest(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*INTERLOCK_OTLP_ENDPOINT='127.0.0.1:4318' is not an http(s) URL*"])
+
+
+def test_spans_the_receiver_rejects_are_counted_as_lost(receiver: Receiver) -> None:
+    """A span with an all-zero trace id is refused (400): the exporter counts it lost with the receiver's reason."""
+    exporter = SpanExporter(receiver.endpoint)
+    span = TestSpan("t.py::test_zero")
+    span.trace_id = "0" * 32
+    exporter.add(span, span.start_ns)
+    exporter.close()
+    assert (exporter.sent, exporter.lost) == (0, 1)
+    assert exporter.error.startswith("HTTP 400")
+
+
+def test_encoded_spans_are_what_the_receiver_reads() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    span = TestSpan("t.py::test_one")
+    span.outcome, span.message = TestOutcome.FAILED, "call failed"
+    request = ExportTraceServiceRequest.FromString(encode([(span, span.start_ns + 5)]))
+    (resource,) = request.resource_spans
+    assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [("service.name", "interlock-tests")]
+    (out,) = resource.scope_spans[0].spans
+    assert (out.trace_id.hex(), out.span_id.hex(), out.end_time_unix_nano - out.start_time_unix_nano) == (span.trace_id, span.span_id, 5)
+    assert (out.status.code, out.status.message) == (2, "call failed")
+
+
+def _json_report(tmp_path: Path, metadata: dict[str, Any]) -> Path:
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"exitcode": 0, "root": str(tmp_path), "summary": {"total": 1, "collected": 1},
+                                "tests": [{"nodeid": "t.py::test_one", "outcome": "passed", "keywords": [], "metadata": metadata}]}))
+    return path
+
+
+def test_the_execution_report_keeps_each_tests_trace_id(tmp_path: Path) -> None:
+    from interlock.execution import read_report
+
+    report = read_report(_json_report(tmp_path, {"interfaces": [], "trace_id": "5b8efff798038103d269b633813fc60c"}))
+    assert report is not None and report["tests"][0]["trace_id"] == "5b8efff798038103d269b633813fc60c"
+    report = read_report(_json_report(tmp_path, {"interfaces": []}))
+    assert report is not None and "trace_id" not in report["tests"][0]
+
+
+def test_a_trace_id_that_is_not_32_hex_digits_is_a_changed_report_format(tmp_path: Path) -> None:
+    from interlock.execution import ReportFormatError, read_report
+
+    with pytest.raises(ReportFormatError, match="trace_id"):
+        read_report(_json_report(tmp_path, {"interfaces": [], "trace_id": "not-a-trace"}))
