@@ -106,7 +106,7 @@ def test_a_missing_or_garbage_trace_evidence_fails_closed(tmp_path: Path, conten
 
 def test_missing_trace_evidence_is_a_warning_when_undeclared_only_reports(tmp_path: Path) -> None:
     row = _row(_gate2(_system(tmp_path, REPORT)), UNDECLARED)
-    assert row["status"] == GateStatus.WARN and row["reason"] == f"{TRACE_EVIDENCE.filename} is missing: its step did not run"
+    assert row["status"] == GateStatus.WARN and row["reason"] == f"{TRACE_EVIDENCE.filename} is missing: step 3.1 (`interlock test`) did not run, so no traffic was read"
 
 
 def test_no_receiver_proves_no_absence_of_undeclared_dependencies(tmp_path: Path) -> None:
