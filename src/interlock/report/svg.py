@@ -133,8 +133,8 @@ def _traced(edge: dict[str, Any]) -> tuple[str, str]:
     if count is None:
         return "", ""
     if edge["status"] == "observed":
-        return f'; seen in traces ({count} call(s): {", ".join(edge["interfaces"][:5])}), declared by no dependency', "traced, undeclared"
-    return (f"; seen in traces ({count} call(s))", "traced") if count else ("; not seen in traces", "not traced")
+        return f'; seen in traces ({count} distinct call(s): {", ".join(edge["interfaces"][:5])}), declared by no dependency', "traced, undeclared"
+    return (f"; seen in traces ({count} distinct call(s))", "traced") if count else ("; not seen in traces", "not traced")
 
 
 def line_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *,
