@@ -18,8 +18,9 @@ outcomes (node id by node id) and the summary of the one full run.
 Issue 16's traced pair: the same suite under `interlock test`, once with the
 built-in OTLP receiver (the default: every test sends its span, the plugin's
 exporter batches them) and once with `[observability] receiver = false`,
-median of 5 interleaved runs each; `traced_spans` counts the test spans the
-last traced run's receiver kept (2,000, or the line has an error).
+median of 5 interleaved runs each, every run on a fresh artifact folder; the
+line has an error unless the last traced run kept 2,000 test spans and its
+report holds 2,000 trace ids (and the untraced run none of either).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -174,16 +176,16 @@ def measure_traced() -> Measurement:
         error = None
         for _ in range(RUNS):
             for root in (plain, traced):
+                shutil.rmtree(root / ".artifacts", ignore_errors=True)  # each run as the first: the receiver appends to a folder's span file
                 seconds, done = timed(interlock, root, cpu[root])
                 times[root].append(seconds)
                 if done.returncode != 0:
                     error = f"interlock test exited {done.returncode} in {root.name}: {(done.stderr or done.stdout)[-300:]}"
         error = error or traced_error(traced, MODULES * PER_MODULE) or traced_error(plain, 0)
-        spans = sum(1 for _ in (traced / ".artifacts" / "integration" / "logs" / "otlp-spans.jsonl").open()) if error is None else None
     extra: dict[str, Any] = {
         "tests": MODULES * PER_MODULE, "runs": RUNS, "traced_s": [round(s, 3) for s in times[traced]], "untraced_s": [round(s, 3) for s in times[plain]],
         "traced_cpu_s": round(statistics.median(cpu[traced]), 3), "untraced_cpu_s": round(statistics.median(cpu[plain]), 3),
-        "cpu_ratio": round(statistics.median(cpu[traced]) / statistics.median(cpu[plain]), 3), "traced_spans": spans,
+        "cpu_ratio": round(statistics.median(cpu[traced]) / statistics.median(cpu[plain]), 3),
     }
     if error:
         extra["error"] = error
@@ -196,7 +198,7 @@ def traced_error(root: Path, spans: int) -> str | None:
     report = json.loads((artifacts / "test-execution-report.json").read_text())
     with_trace = sum(1 for test in report["tests"] if "trace_id" in test)
     span_file = artifacts / "logs" / "otlp-spans.jsonl"
-    kept = sum(1 for line in span_file.open() if '"service":"interlock-tests"' in line) if span_file.is_file() else 0
+    kept = sum(1 for line in span_file.open() if '"service":"interlock-tests"' in line) if span_file.is_file() else 0  # of this run only
     if (with_trace, kept) != (spans, spans):
         return f"{root.name}: {with_trace} test(s) with a trace id and {kept} test span(s) kept, expected {spans} of each"
     return None

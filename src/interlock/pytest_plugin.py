@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from interlock.otlp import SENDER_HEADER, TESTS_SERVICE
 from interlock.statuses import TestOutcome
 
 if TYPE_CHECKING:
@@ -379,8 +380,6 @@ def service_url() -> Callable[[str], str]:
 # ---------------------------------------------------------------------------
 # Test spans (issue 16): one span per test, exported over OTLP/HTTP to interlock's receiver.
 
-TESTS_SERVICE = "interlock-tests"  # the resource service.name of every test span (interlock.otlp.TESTS_SERVICE)
-SENDER_HEADER = "x-interlock-service"  # who sent a payload the receiver refuses (interlock.otlp.SENDER_HEADER)
 #: The tracers of this process's sessions (one, but for pytest's own in-process test runs): `traced_http` asks the newest.
 _ACTIVE: list[TestTracer] = []
 

@@ -195,14 +195,14 @@ def test_a_corrupt_span_file_fails_3_1_with_the_line_and_writes_no_evidence(tmp_
 def test_pact_jobs_and_tests_take_their_trace_ids_from_the_reports() -> None:
     matrix = {"interfaces": [{"id": "catalog:GET /products/{id}", "checks": [{"kind": "pact", "ref": "orders->catalog: get product"}]}]}
     results = {"contracts": [
-        {"id": "pact:orders->catalog", "kind": "pact-http", "trace_id": "b" * 32, "interactions": [{"id": "orders->catalog: get product"}]},
+        {"id": "pact:orders->catalog", "kind": "pact-http", "job": "catalog-http", "trace_id": "b" * 32, "interactions": [{"id": "orders->catalog: get product"}]},
+        {"id": "pact:web->catalog", "kind": "pact-http", "job": "catalog-http", "trace_id": "b" * 32, "interactions": [{"id": "web->catalog: x"}]},
         {"id": "openapi:catalog", "kind": "openapi", "trace_id": "c" * 32, "interactions": []},
-        {"id": "pact:web->orders", "kind": "pact-http", "interactions": [{"id": "web->orders: x", "trace_id": "d" * 32}, {"id": "web->orders: y", "trace_id": "bad"}]}]}
+        {"id": "pact:web->orders", "kind": "pact-http", "job": "orders-http", "interactions": [{"id": "web->orders: x", "trace_id": "d" * 32}]},
+        {"id": "pact:web->shipping", "kind": "pact-http", "interactions": [{"id": "web->shipping: x"}]}]}
     jobs = observability.pact_jobs(results, matrix)
-    assert [(j.id, j.trace_id, j.interfaces) for j in jobs] == [("pact:orders->catalog", "b" * 32, ("catalog:GET /products/{id}",)),
-                                                               ("web->orders: x", "d" * 32, ())]
-    untraced = {"contracts": [{"id": "pact:orders->catalog", "kind": "pact-http", "interactions": [{"id": "orders->catalog: get product"}]}]}
-    assert [(j.id, j.trace_id) for j in observability.pact_jobs(untraced, matrix)] == [("pact:orders->catalog", None)]
+    assert [(j.id, j.trace_id, j.interfaces) for j in jobs] == [("catalog-http", "b" * 32, ("catalog:GET /products/{id}",)),
+                                                               ("orders-http", "d" * 32, ()), ("pact:web->shipping", None, ())]
     report = {"root": "/srv/x", "tests": [
         {"nodeid": "t.py::a", "outcome": "passed", "keywords": ["critical"], "trace_id": "e" * 32, "metadata": {"interfaces": ["catalog:GET /products/{id}"]}},
         {"nodeid": "t.py::b", "outcome": "failed", "keywords": [], "metadata": {"trace_id": "f" * 32}},

@@ -173,3 +173,15 @@ def test_a_trace_id_that_is_not_32_hex_digits_is_a_changed_report_format(tmp_pat
 
     with pytest.raises(ReportFormatError, match="trace_id"):
         read_report(_json_report(tmp_path, {"interfaces": [], "trace_id": "not-a-trace"}))
+
+
+def test_under_xdist_each_worker_sends_its_tests_spans(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, receiver: Receiver,
+                                                       tmp_path: Path) -> None:
+    pytester.makepyfile(**{f"test_many_{n}": "\n".join(f"def test_{i}():\n    pass\n" for i in range(10)) for n in range(2)})
+    monkeypatch.setenv(ENDPOINT_VARIABLE, receiver.endpoint)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(*QUIET, "-n", "2", "--json-report", f"--json-report-file={report}")
+    result.assert_outcomes(passed=20)
+    spans = {span["name"]: span["trace_id"] for span in read_spans(tmp_path / "spans.jsonl")}
+    assert {test["nodeid"]: test["metadata"]["trace_id"] for test in json.loads(report.read_text())["tests"]} == spans
+    assert len(spans) == 20

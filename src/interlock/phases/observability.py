@@ -203,8 +203,8 @@ def traced_tests(report: dict[str, Any] | None, root: Path) -> list[Traced]:
 
 
 def pact_jobs(results: dict[str, Any] | None, matrix: dict[str, Any] | None) -> list[Traced]:
-    """Each pact the verifier checked, with the trace its job sent (`trace_id` on the record, or on its interactions
-    when each has its own) and the interfaces it declares; a pact with no trace id is listed with none."""
+    """Each verifier job (the `job` its pacts' records name; a pact no job ran stands alone) with the trace it sent
+    and the interfaces its pacts declare; a job that sent no trace id is listed with none."""
     if results is None:
         return []
     by_ref: dict[str, list[str]] = {}
@@ -212,17 +212,15 @@ def pact_jobs(results: dict[str, Any] | None, matrix: dict[str, Any] | None) -> 
         for check in interface["checks"]:
             if check["kind"] == "pact":
                 by_ref.setdefault(check["ref"], []).append(interface["id"])
-    jobs = []
+    jobs: dict[str, tuple[str | None, list[str]]] = {}
     for contract in results["contracts"]:
         if not str(contract["kind"]).startswith("pact"):
             continue
-        items = contract["interactions"]
-        trace = _trace_id(contract.get("trace_id"))
-        own = [item for item in items if _trace_id(item.get("trace_id")) not in (None, trace)]
-        if trace is not None or not own:
-            jobs.append(Traced(contract["id"], trace, tuple(dict.fromkeys(i for item in items for i in by_ref.get(item["id"], [])))))
-        jobs += [Traced(item["id"], _trace_id(item.get("trace_id")), tuple(by_ref.get(item["id"], []))) for item in own]
-    return jobs
+        name = str(contract.get("job") or contract["id"])
+        trace, interfaces = jobs.setdefault(name, (None, []))
+        trace = trace or _trace_id(contract.get("trace_id")) or next(filter(None, (_trace_id(i.get("trace_id")) for i in contract["interactions"])), None)
+        jobs[name] = (trace, [*interfaces, *(i for item in contract["interactions"] for i in by_ref.get(item["id"], []))])
+    return [Traced(name, trace, tuple(dict.fromkeys(interfaces))) for name, (trace, interfaces) in jobs.items()]
 
 
 def trace_evidence(ctx: RunContext) -> dict[str, Any]:
