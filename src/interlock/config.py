@@ -868,7 +868,7 @@ def _cross_check(config: Config, path: Path, lines: dict[tuple[str | int, ...], 
             add(("contracts", "pact", "broker", "providers"), f"provider {name!r} is not declared under [services]; declare it or fix the name")
     from interlock.gates import policy_problems  # gates owns the conditions; it imports this module
 
-    for loc, problem in policy_problems(config.gates, config.waivers):
+    for loc, problem in policy_problems(config.gates, config.waivers, config.observability.undeclared):
         add(loc, problem)
     return problems
 

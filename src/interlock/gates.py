@@ -21,11 +21,11 @@ import difflib
 import operator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from interlock.artifacts import (
-    BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, RECOMMENDATIONS,
-    REGRESSION_SUMMARY, RUN_LEDGER, SCOPE_MATRIX, SIGNOFF, TEST_DATA_INVENTORY,
+    BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, OBSERVABILITY_DATA,
+    RECOMMENDATIONS, REGRESSION_SUMMARY, RUN_LEDGER, SCOPE_MATRIX, SIGNOFF, TEST_DATA_INVENTORY, TRACE_EVIDENCE,
 )
 from interlock.policy import Approval, ConditionOverride, Gates, Waiver
 from interlock.events import PHASE_NAMES
@@ -52,6 +52,10 @@ _CONTRACTS, _OBS = CONTRACT_RESULTS.filename, OBSERVABILITY.filename
 _TESTS, _DEFECTS, _REGRESS = EXECUTION_REPORT.filename, DEFECT_LOG.filename, REGRESSION_SUMMARY.filename
 _MANIFEST, _SIGNOFF, _RECS = MANIFEST.filename, SIGNOFF.filename, RECOMMENDATIONS.filename
 _LEDGER = RUN_LEDGER.filename
+_READINESS, _TRACES = OBSERVABILITY_DATA.filename, TRACE_EVIDENCE.filename
+#: The condition `[observability] undeclared` makes blocking ("fail") or leaves a warning ("report", the default).
+UNDECLARED = "observability.undeclared_dependencies"
+Undeclared = Literal["report", "fail"]
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("scope.prerequisites_unmet", 1, "prerequisites_unmet", "==", 0, _SCOPE, description="every prerequisite exists at its declared version/hash"),
@@ -70,6 +74,12 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("contracts.pending", 2, "contracts_pending", "==", 0, _CONTRACTS, blocking=False, description="pending pacts are not passes"),
     Condition("contracts.filtered", 2, "contracts_filtered", "==", 0, _CONTRACTS, description="the results are of a complete run, not a filtered rerun (--only)"),
     Condition("observability.unrecorded", 2, "observability_unrecorded", "==", 0, _OBS, description="readiness recorded for every service"),
+    Condition("observability.traces_required_missing", 2, "traces_required_missing", "==", 0, _READINESS,
+              description='every service with traces = "required" sent at least one span to the OTLP receiver'),
+    Condition("observability.metrics_missing", 2, "metrics_missing", "==", 0, _READINESS,
+              description="every required metric name ([services.NAME] metrics) is in its service's Prometheus scrape"),
+    Condition(UNDECLARED, 2, "undeclared_dependencies", "==", 0, _TRACES, blocking=False,
+              description='no interface called in traced traffic without a contract or test declaring it (blocking with [observability] undeclared = "fail")'),
     Condition("scope.uncovered", 2, "uncovered_interfaces", "==", 0, _SCOPE, description="every interface has at least one check"),
     Condition("tests.ran", 3, "tests_ran", ">", 0, _TESTS, description="the suite ran at least one test (0 collected or all skipped fails)"),
     Condition("tests.filtered", 3, "tests_filtered", "==", 0, _TESTS, description="the report covers the whole suite (not a targeted, partial or single-shard run)"),
@@ -88,6 +98,14 @@ DEFAULT_CONDITIONS: tuple[Condition, ...] = (
     Condition("ledger.unproduced", 4, "unproduced_artifacts", "==", 0, _LEDGER, description="every artifact's content was written by a step or an interlock command (run ledger)"),
     Condition("evidence.identity", 4, "identity_mismatches", "==", 0, _LEDGER, description="every artifact was produced on the same code: commit, dirty flag and digest of the changes"),
 )
+
+
+def defaults(undeclared: Undeclared = "report") -> tuple[Condition, ...]:
+    """The default conditions under the config's `[observability] undeclared`: "fail" makes undeclared dependencies
+    blocking by default, so a `blocking = false` override of it is then a relaxation that needs an approval."""
+    if undeclared == "report":
+        return DEFAULT_CONDITIONS
+    return tuple(replace(c, blocking=True) if c.id == UNDECLARED else c for c in DEFAULT_CONDITIONS)
 
 
 #: Conditions that say whether the evidence exists and is whole: no waiver, no override, no `blocking = false`.
@@ -148,10 +166,10 @@ def _holds(cond: Condition, override: ConditionOverride, now: datetime) -> bool:
     return approval is not None and approval.expires > now
 
 
-def conditions(options: Gates, now: datetime) -> list[Condition]:
+def conditions(options: Gates, now: datetime, undeclared: Undeclared = "report") -> list[Condition]:
     """The default conditions with the config's overrides that hold at `now` (an expired relaxation lets the default hold)."""
     result = []
-    for cond in DEFAULT_CONDITIONS:
+    for cond in defaults(undeclared):
         override = _override(options, cond)
         if override is not None and _holds(cond, override, now):
             cond = replace(
@@ -184,10 +202,11 @@ def waiver_record(waiver: Waiver) -> dict[str, Any]:
     return approval_record(waiver.condition, waiver, item=waiver.item)
 
 
-def relaxations(options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4)) -> list[dict[str, Any]]:
+def relaxations(options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4),
+                undeclared: Undeclared = "report") -> list[dict[str, Any]]:
     """Every relaxation of the default policy in force at `now`: approved overrides, and waivers of a whole condition."""
     found = []
-    for cond in DEFAULT_CONDITIONS:
+    for cond in defaults(undeclared):
         override = _override(options, cond)
         if cond.gate not in gates or override is None or not _holds(cond, override, now):
             continue
@@ -201,7 +220,7 @@ def relaxations(options: Gates, waivers: list[Waiver], now: datetime, gates: tup
     return found
 
 
-def policy_problems(options: Gates, waivers: list[Waiver]) -> list[tuple[tuple[str | int, ...], str]]:
+def policy_problems(options: Gates, waivers: list[Waiver], undeclared: Undeclared = "report") -> list[tuple[tuple[str | int, ...], str]]:
     """What `config check` refuses in the gate policy: (key path, message) for each problem."""
     known = {c.id: c for c in DEFAULT_CONDITIONS}
     problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -217,7 +236,7 @@ def policy_problems(options: Gates, waivers: list[Waiver]) -> list[tuple[tuple[s
                                   "it takes no threshold, operator or blocking override; remove this table and fix the evidence instead"))
         elif cid not in known:
             problems.append((loc, unknown(cid)))
-    for cond in DEFAULT_CONDITIONS:
+    for cond in defaults(undeclared):
         override = _override(options, cond)
         if cond.id in INTEGRITY or override is None:
             continue
@@ -285,10 +304,11 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4)) -> list[dict[str, Any]]:
+def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4),
+             undeclared: Undeclared = "report") -> list[dict[str, Any]]:
     """Evaluate the asked-for gates from metrics: pure, data in and data out."""
     active = active_waivers(waivers, now)
-    current = conditions(options, now)
+    current = conditions(options, now, undeclared)
     results = []
     for gate in gates:
         rows = [

@@ -23,7 +23,7 @@ from interlock import ledger
 from interlock.artifacts import (
     BUNDLE as BUNDLE_ARTIFACT, CONTRACT_RESULTS, DEFECT_LOG, DERIVED, ENVIRONMENT_REPORT, EXECUTION_REPORT, LEDGER,
     MANIFEST as MANIFEST_ARTIFACT, OBSERVABILITY, OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_SUMMARY, SCOPE_MATRIX,
-    SIGNOFF as SIGNOFF_ARTIFACT, TEST_DATA_INVENTORY, ArtifactDir,
+    SIGNOFF as SIGNOFF_ARTIFACT, TEST_DATA_INVENTORY, TRACE_EVIDENCE, ArtifactDir,
 )
 from interlock.defects import DefectLog, defect_id, fingerprint
 from interlock.errors import UsageError
@@ -187,6 +187,45 @@ def _observability(folder: RunFolder, out: dict[str, Metric]) -> None:
     recorded = {row["service"] for row in readiness["services"]}
     unrecorded = [s["name"] for s in scope["services"] if s["name"] not in recorded]
     out["observability_unrecorded"] = Metric(len(unrecorded), items=unrecorded)
+
+
+@_reader(OBSERVABILITY_DATA.filename, "traces_required_missing", "metrics_missing")
+def _telemetry(folder: RunFolder, out: dict[str, Metric]) -> None:
+    """Gate 2: services with traces = "required" that sent no span, and required metric names missing from a scrape (step 2.3's data)."""
+    readiness = folder.json(OBSERVABILITY_DATA)
+    if readiness is None:
+        out["traces_required_missing"] = out["metrics_missing"] = _missing(OBSERVABILITY_DATA.filename)
+        return
+    rows = readiness["services"]
+    silent = {row["service"]: f"{row['service']} (traces = \"required\", no span received)" for row in rows if row["traces_required"] and row["spans"] == 0}
+    out["traces_required_missing"] = Metric(len(silent), items=list(silent), labels=silent)
+    absent = {f"{row['service']}:{name}": f"{row['service']} lacks {name}" for row in rows for name in row["metrics_missing"]}
+    out["metrics_missing"] = Metric(len(absent), items=list(absent), labels=absent)
+
+
+@_reader(TRACE_EVIDENCE.filename, "undeclared_dependencies")
+def _undeclared(folder: RunFolder, out: dict[str, Metric]) -> None:
+    """Gate 2: interfaces called in traced traffic that no contract or test declares (step 3.1's trace evidence), by interface.
+
+    No receiver means no traffic was seen, which proves nothing: the metric has no value then, like a missing artifact.
+    """
+    evidence = folder.json(TRACE_EVIDENCE)
+    if evidence is None:  # Gate 2 at the end of phase 2 meets this too: the run's final verdict reads 3.1's evidence
+        out["undeclared_dependencies"] = Metric(None, f"{TRACE_EVIDENCE.filename} is missing: step {TRACE_EVIDENCE.step} "
+                                                      f"(`{TRACE_EVIDENCE.command}`) did not run, so no traffic was read")
+        return
+    if evidence["receiver"] is None:
+        out["undeclared_dependencies"] = Metric(None, f"{TRACE_EVIDENCE.filename} records no receiver (off, or it wrote no counters): "
+                                                      "no traffic was observed, so undeclared dependencies are unknown")
+        return
+    callers: dict[str, list[str]] = {}
+    for entry in evidence["undeclared"]:
+        names = callers.setdefault(entry["interface"], [])
+        caller = entry["from"] or "unknown caller"
+        if caller not in names:
+            names.append(caller)
+    labels = {interface: f"{interface} (called by {', '.join(names)})" for interface, names in callers.items()}
+    out["undeclared_dependencies"] = Metric(len(labels), items=list(labels), labels=labels)
 
 
 @_reader(TESTS, "tests_ran", "tests_filtered", "tests_disagreement", "critical_not_run")
@@ -437,7 +476,7 @@ def read_metrics(artifacts: ArtifactDir | RunFolder, pubkey: Path | None, *, evi
     """Every gate metric, read from the artifact folder (once); `evidence=False` skips verifying the bundle (Gate 4 only)."""
     folder = artifacts if isinstance(artifacts, RunFolder) else RunFolder.load(artifacts)
     out: dict[str, Metric] = {}
-    readers: list[Callable[[RunFolder, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _tests, _manifest, _commits, _ledger]
+    readers: list[Callable[[RunFolder, dict[str, Metric]], None]] = [_scope, _environment, _contracts, _observability, _telemetry, _undeclared, _tests, _manifest, _commits, _ledger]
     for reader in readers:
         reader(folder, out)
     now = now or datetime.now(timezone.utc)

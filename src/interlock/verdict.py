@@ -27,11 +27,11 @@ def decide(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_
     """The gate-results document for `gates`, from the artifact folder and the config (writes nothing)."""
     pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
     now = now or datetime.now(timezone.utc)
-    options, waivers = loaded.config.gates, loaded.config.waivers
-    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates)
+    options, waivers, undeclared = loaded.config.gates, loaded.config.waivers, loaded.config.observability.undeclared
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates, undeclared)
     return {"schema_version": 1, "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "status": GateStatus.PASS if all(g["status"] == GateStatus.PASS for g in results) else GateStatus.FAIL,
-            "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates)}
+            "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates, undeclared)}
 
 
 def record(artifacts: ArtifactDir, results: dict[str, Any]) -> Path:

@@ -22,11 +22,14 @@ READS = {
     "test-execution-report.json": ("tests_ran", "tests_filtered"),
     "integration-evidence-manifest.json": ("manifest_uncovered",),
     "integration-signoff.json": ("signoff_valid",),
+    "observability-readiness.json": ("traces_required_missing", "metrics_missing"),
+    "trace-evidence.json": ("undeclared_dependencies",),
 }
 COMMANDS = {
     "integration-scope-matrix.json": "interlock scope", "environment-validation-report.json": "interlock env",
     "contract-validation-results.json": "interlock contracts", "test-execution-report.json": "interlock test",
     "integration-evidence-manifest.json": "interlock bundle", "integration-signoff.json": "interlock signoff",
+    "observability-readiness.json": "interlock observe", "trace-evidence.json": "interlock test",
 }
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),

@@ -108,6 +108,25 @@ def readiness_data(service: str = "catalog", metrics: str = "12 metric families 
             "gaps": [] if row["ready"] else [service]}
 
 
+def trace_evidence(*undeclared: tuple[str, str | None], receiver: bool = True) -> dict[str, Any]:
+    """trace-evidence.json as step 3.1 writes it (issue 16), with the given (interface, caller) undeclared dependencies."""
+    counters = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 3, "metrics": 0, "logs": 0},
+                "rejected": {"malformed": 0, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
+                "by_service": {"catalog": {"spans": 3, "metrics": 0, "logs": 0, "dropped": 0}}}
+    nodeid = "tests/test_shop.py::test_list_products"
+    return {
+        "schema_version": 1, "generated_at": "2026-06-01T00:00:00Z", "environment": "integration",
+        "receiver": counters if receiver else None,
+        "services": [{"service": "catalog", "spans": 3, "by_kind": {"server": 3}, "by_status": {"unset": 3}, "traces_required": False}],
+        "tests": [{"nodeid": nodeid, "trace_id": "ab" * 16, "services": ["catalog"], "interfaces": ["catalog:GET /products"],
+                   "calls": [{"from": "interlock-tests", "to": "catalog", "kind": "http", "target": "GET /products"}]}],
+        "pact_jobs": [],
+        "interfaces": [{"id": "catalog:GET /products", "observed": True, "by": [nodeid]}],
+        "undeclared": [{"interface": i, "from": caller, "reason": "no contract or test declares it", "seen_in": [nodeid]} for i, caller in undeclared],
+        "scenarios": [],
+    }
+
+
 def regression_data(*neighbours: dict[str, Any]) -> dict[str, Any]:
     """regression-summary.json of a run that reran nothing (but the given neighbours)."""
     return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "run_id": "run-1", "environment": "integration", "runs": 3,
@@ -146,6 +165,7 @@ class System:
         f.write_csv("defect-log.csv", COLUMNS, [])
         f.write_text("observability-readiness.md", READINESS)
         f.write_json("observability-readiness.json", readiness_data())
+        f.write_json("trace-evidence.json", trace_evidence())
         f.write_json("regression-summary.json", regression_data())
         for name in ("test-data-inventory.md", "integration-test-plan.md", "regression-summary.md"):
             f.write_text(name, f"# {name}\n\nRecorded by hand for the test.\n")
@@ -290,7 +310,7 @@ def test_manifest_lists_every_file_with_the_step_that_wrote_it(system: System) -
     assert sorted(entries) == sorted(["integration-scope-matrix.json", "environment-validation-report.json", "contract-validation-results.json",
                                       "test-execution-report.json", "defect-log.csv", "observability-readiness.md", "test-data-inventory.md",
                                       "integration-test-plan.md", "regression-summary.md", "forward-recommendations.md",
-                                      "observability-readiness.json", "regression-summary.json",
+                                      "observability-readiness.json", "regression-summary.json", "trace-evidence.json",
                                       "logs/pact-catalog-http.log", "logs/pytest.log", "logs/service-catalog.log", "run-ledger.jsonl"])
     assert entries["logs/pytest.log"] == ("3.1", "interlock test")
     assert entries["logs/pact-catalog-http.log"] == ("2.2", "interlock contracts")
@@ -562,7 +582,7 @@ def test_an_empty_folder_is_not_bundled(tmp_path: Path) -> None:
 
 def test_the_step_writes_the_file_from_the_folder(system: System) -> None:
     outcome = system.step(recommendations)
-    assert outcome == Outcome("pass", "derived from 7 of 7 evidence artifacts")
+    assert outcome == Outcome("pass", "derived from 8 of 8 evidence artifacts")
     text = system.folder.path("forward-recommendations.md").read_text()
     assert text == recommendations.recommendations(recommendations.gather(system.ctx()))
     assert "Project shop 1.4.0, environment `integration`, run `run-1`" in text

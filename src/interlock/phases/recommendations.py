@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from interlock.artifacts import (
     BY_FILENAME, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, OBSERVABILITY as OBSERVABILITY_ARTIFACT,
-    OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX,
+    OBSERVABILITY_DATA, RECOMMENDATIONS, REGRESSION_DATA, REGRESSION_SUMMARY, SCOPE_MATRIX, TRACE_EVIDENCE,
 )
 from interlock.errors import UsageError
 from interlock.statuses import CheckStatus, RegressionVerdict, StepStatus
@@ -29,7 +29,7 @@ from interlock.context import RunContext
 from interlock.runfolder import RunFolder
 
 SCOPE, ENV, CONTRACTS = SCOPE_MATRIX.filename, ENVIRONMENT_REPORT.filename, CONTRACT_RESULTS.filename
-TESTS, DEFECTS = EXECUTION_REPORT.filename, DEFECT_LOG.filename
+TESTS, DEFECTS, TRACES = EXECUTION_REPORT.filename, DEFECT_LOG.filename, TRACE_EVIDENCE.filename
 #: Evidence keys of the two Markdown records: their JSON twins, read instead of the Markdown.
 OBSERVABILITY, REGRESSION = OBSERVABILITY_DATA.filename, REGRESSION_DATA.filename
 #: The Markdown a twin's findings cite and a missing twin is reported as.
@@ -234,12 +234,47 @@ def _observability(ev: Evidence) -> Finding:
     return items, _nothing(f"logs, metrics and traces of the {len(rows)} services in the readiness table", shown)
 
 
+def _undeclared(ev: Evidence) -> Finding:
+    """Interfaces called in traced traffic that no contract or test declares: the caller and where they were seen."""
+    if gap := _unavailable(ev, TRACES):
+        return gap, ""
+    evidence = ev["artifacts"][TRACES]
+    if evidence["receiver"] is None:
+        return [_cite("**Not checked**: no trace was received (the OTLP receiver was off, or wrote no counters), so undeclared "
+                      "dependencies are unknown; turn `[observability] receiver` on and instrument the services.", TRACES)], ""
+    items = []
+    for found in evidence["undeclared"]:
+        caller = f"`{found['from']}`" if found["from"] else "an unknown caller"
+        seen = ", ".join(f"`{s}`" for s in found["seen_in"]) or "traffic between services"
+        items.append(_cite(f"`{found['interface']}` is called by {caller} ({found['reason']}), seen in {seen}; add a contract or a test "
+                           f"marked `@pytest.mark.interface(\"{found['interface']}\")`, or remove the call.", TRACES))
+    observed = sum(1 for i in evidence["interfaces"] if i["observed"])
+    return items, _nothing(f"the calls of {len(evidence['tests'])} tests' and {len(evidence['pact_jobs'])} pact jobs' traces "
+                           f"({observed} interfaces observed) for one no contract or test declares", TRACES)
+
+
+def _unproven(ev: Evidence) -> Finding:
+    """Critical feature scenarios no passing test's trace proved, with what the closest test missed."""
+    if gap := _unavailable(ev, TRACES):
+        return gap, ""
+    scenarios = ev["artifacts"][TRACES]["scenarios"]
+    items = []
+    for row in (r for r in scenarios if r["critical"] and not r["proven"]):
+        missing = ", ".join(f"`{m}`" for m in row["missing"]) or "every interface (no passing test's trace)"
+        items.append(_cite(f"Critical scenario `{row['feature']}` ({row['title']}) is not proven by a trace: missing {missing}; "
+                           "make one of its tests cross every interface it lists, with tracing on.", TRACES))
+    critical = sum(1 for r in scenarios if r["critical"])
+    return items, _nothing(f"the {critical} critical of {len(scenarios)} feature scenarios for one no test's trace proved", TRACES)
+
+
 _SECTIONS: tuple[tuple[str, str, tuple[tuple[str, Callable[[Evidence], Finding]], ...]], ...] = (
     ("Protocol 4 (Quality Audit)", "Automation gaps and open risks the audit should see closed or accepted.", (
         ("Uncovered interfaces", _uncovered),
         ("Contract failures and pending interactions", _contracts),
         ("Failed and flaky tests", _tests),
         ("Open defects", _defects),
+        ("Undeclared dependencies seen in traces", _undeclared),
+        ("Unproven critical scenarios", _unproven),
         (f"Waivers expiring within {WAIVER_HORIZON.days} days", _waivers),
     )),
     ("Protocol 10 (Pre-Deployment)", "Environment improvements to make before a staging or production deploy.", (
@@ -271,7 +306,7 @@ def recommendations(evidence: Evidence) -> str:
 def gather(ctx: RunContext, folder: RunFolder | None = None) -> Evidence:
     """Read the evidence from the artifact folder (once) and the config; an unreadable artifact is recorded, not raised."""
     folder = folder or RunFolder.load(ctx.artifacts)
-    readers: dict[str, Callable[[], Any]] = {name: partial(folder.json, name) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION)}
+    readers: dict[str, Callable[[], Any]] = {name: partial(folder.json, name) for name in (SCOPE, ENV, CONTRACTS, TESTS, OBSERVABILITY, REGRESSION, TRACES)}
     readers[DEFECTS] = lambda: folder.defects
     artifacts: dict[str, Any] = dict.fromkeys(readers)
     errors: dict[str, str] = {}

@@ -124,7 +124,7 @@ def _predicate(ctx: RunContext, approver: str, manifest: dict[str, Any], documen
         "gates": [_gate_summary(g, document["generated_at"], digests) for g in document["gates"]],
         "waivers": waivers_used(ctx, document),
         # Every gate's relaxations, Gate 4's too: the approver signs the policy the whole certification rests on.
-        "policy_relaxed": relaxations(ctx.config.gates, ctx.config.waivers, datetime.now(timezone.utc)),
+        "policy_relaxed": relaxations(ctx.config.gates, ctx.config.waivers, datetime.now(timezone.utc), undeclared=ctx.config.observability.undeclared),
     }
 
 

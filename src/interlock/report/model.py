@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interlock.artifacts import TRACE_EVIDENCE
 from interlock.runfolder import RunFolder
 from interlock.state import gates_not_run
 from interlock.statuses import CheckStatus, ContractStatus, GateStatus
@@ -34,6 +35,9 @@ MISMATCH_LIMIT = 25
 DEFECT_LIMIT = 500
 ENV_LIMIT = 500
 MATRIX_LIMIT = 2000
+CALL_LIMIT = 500
+#: The status of a graph edge drawn from traced traffic alone: a call no declared dependency names.
+OBSERVED_ONLY = "observed"
 FLAKY_LIMIT = 100
 RUNS_LISTED = 25
 RECENT_RUNS = 20
@@ -91,12 +95,61 @@ def contract_index(contracts: Mapping[str, Any] | None) -> list[tuple[dict[str, 
     return out
 
 
-def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]]) -> dict[str, Any]:
-    """Nodes and edges of the service dependency graph; each edge's status from the contracts between its two ends."""
+def calls_section(evidence: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calls the tests' traces crossed (trace-evidence.json), one row per caller, callee, kind and target, with the tests that made it."""
+    if evidence is None:
+        return {"present": False, "receiver": False, "calls": [], "more": 0, "undeclared": []}
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for test in evidence["tests"]:
+        for call in test["calls"]:
+            key = (call["from"] or "", call["to"], call["kind"], call["target"])
+            row = rows.setdefault(key, {"from": call["from"] or "", "to": call["to"], "kind": call["kind"], "target": call["target"], "tests": [],
+                                        "declared": None})  # graph_section says whether a declared dependency covers it
+            if test["nodeid"] not in row["tests"]:
+                row["tests"].append(test["nodeid"])
+    ordered = sorted(rows.values(), key=lambda c: (c["from"], c["to"], c["kind"], c["target"]))
+    for row in ordered:
+        row["count"], row["tests"] = len(row["tests"]), row["tests"][:5]
+    undeclared = [{"interface": u["interface"], "from": u["from"] or "", "reason": u["reason"], "seen_in": u["seen_in"]} for u in evidence["undeclared"]]
+    return {"present": True, "receiver": evidence["receiver"] is not None, "calls": ordered[:CALL_LIMIT],
+            "more": max(len(ordered) - CALL_LIMIT, 0), "undeclared": undeclared}
+
+
+def _pair(call: Mapping[str, Any], declared: set[tuple[str, str]]) -> tuple[str, str]:
+    """The dependency a call crosses, as (consumer, provider): a message runs from its producer to the consumer,
+    whose declared dependency points the other way (the consumer depends on the producer's messages)."""
+    pair = (call["from"], call["to"])
+    if call["kind"] == "messaging" and pair not in declared and (call["to"], call["from"]) in declared:
+        return call["to"], call["from"]
+    return pair
+
+
+def _observed_pairs(calls: Mapping[str, Any], declared: set[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The calls of `calls_section` by the dependency they cross, each marked declared or not; the suite's own
+    calls (and a caller no trace named) are left out: they are tests, not dependencies of the system."""
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for call in calls["calls"]:
+        if call["from"] and call["from"] != call["to"]:
+            pair = _pair(call, declared)
+            call["declared"] = pair in declared
+            pairs[pair].append(call)
+    return pairs
+
+
+def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]],
+                  calls: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Nodes and edges of the service dependency graph; each edge's status from the contracts between its two ends.
+
+    With trace evidence, each declared edge says whether traffic crossed it, and a call between services no
+    declared dependency names is an edge of its own (status `observed`), so both are seen side by side.
+    """
     if not scope:
-        return {"nodes": [], "edges": []}
-    services = {s["name"]: s for s in scope["services"]}
+        return {"nodes": [], "edges": [], "traced": False}
+    traced = bool(calls and calls["present"])
     deps = scope["dependencies"]
+    declared = {(d["consumer"], d["provider"]) for d in deps}
+    observed = _observed_pairs(calls, declared) if calls and traced else {}
+    services = {s["name"]: s for s in scope["services"]}
     by_pair: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any] | None, str]]] = defaultdict(list)
     for entry in index:
         by_pair[(entry[0]["consumer"], entry[0]["provider"])].append(entry)
@@ -116,8 +169,20 @@ def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, A
             "total": len(items), "passed": outcomes.count(PASS), "failed": len(failing),
             "failing": [i["id"] if i else c["id"] for c, i in failing[:5]],
             "contracts": sorted({c["id"] for c, _, _ in items}),
+            "observed": len(observed.get((d["consumer"], d["provider"]), [])) if traced else None,
         })
-    names = sorted(set(services) | {d["consumer"] for d in deps} | {d["provider"] for d in deps})
+    known = set(services) | {d["consumer"] for d in deps} | {d["provider"] for d in deps}
+    for (caller, callee), found in sorted(observed.items()):
+        if caller not in known:
+            for call in found:
+                call["declared"] = None  # a caller outside the system (a pact verifier, say) is no dependency of it
+            continue
+        if (caller, callee) in declared:
+            continue
+        edges.append({"consumer": caller, "provider": callee, "via": ", ".join(sorted({c["kind"] for c in found})),
+                      "interfaces": sorted({c["target"] for c in found}), "status": OBSERVED_ONLY, "total": 0, "passed": 0, "failed": 0,
+                      "failing": [], "contracts": [], "observed": len(found)})
+    names = sorted(known | {e["provider"] for e in edges})
     consumers = {d["consumer"] for d in deps}
     nodes = []
     for name in names:
@@ -128,13 +193,16 @@ def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, A
         else:
             kind = "resource"
         nodes.append({"name": name, "kind": kind, "detail": services.get(name, {}).get("kind") or kind, "owner": services.get(name, {}).get("owner")})
-    return {"nodes": nodes, "edges": edges}
+    return {"nodes": nodes, "edges": edges, "traced": traced}
 
 
-def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str]) -> dict[str, Any]:
-    """Interfaces × check kinds: how many checks of each kind cover an interface, and how they did in this run."""
+def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str],
+                   evidence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Interfaces × check kinds: how many checks of each kind cover an interface, how they did in this run, and
+    (with trace evidence) whether real traffic crossed it and in which tests or pact jobs."""
     if not scope:
-        return {"kinds": [], "rows": [], "more": 0, "uncovered": []}
+        return {"kinds": [], "rows": [], "more": 0, "uncovered": [], "traced": False}
+    seen = {i["id"]: i for i in (evidence or {}).get("interfaces", [])}
     by_item: dict[str, list[tuple[str, str]]] = defaultdict(list)  # item id → [(family, outcome)]
     for c, i, outcome in index:
         if i is not None:
@@ -158,8 +226,11 @@ def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, 
                 outcomes += [o for fam, o in by_item.get(iface["id"], []) if fam == kind]
             worst = _worst(outcomes)
             cells[kind] = {"count": len(refs), "status": None if worst is None else (PASS if worst in (PASS, SKIP, PENDING) else FAIL), "refs": refs[:8]}
-        rows.append({"id": iface["id"], "service": iface["service"], "kind": iface["kind"], "features": iface["features"], "cells": cells, "covered": bool(iface["checks"])})
-    return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", []))}
+        trace = seen.get(iface["id"])
+        rows.append({"id": iface["id"], "service": iface["service"], "kind": iface["kind"], "features": iface["features"], "cells": cells, "covered": bool(iface["checks"]),
+                     "observed": None if evidence is None else bool(trace and trace["observed"]), "observed_by": (trace or {}).get("by", [])})
+    return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", [])),
+            "traced": evidence is not None}
 
 
 def environment_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -273,6 +344,8 @@ def build_model(store: Store | None, artifacts_dir: Path | RunFolder, *, history
     read: tuple[Mapping[str, Any] | None, ...] = (run.gates, run.scope, run.env_report, run.contracts, run.tests)
     gates, scope, env_report, contracts, tests = read
     state, defects = run.state, run.defects
+    evidence: Mapping[str, Any] | None = run.json(TRACE_EVIDENCE)
+    calls = calls_section(evidence)
     index = contract_index(contracts)
     test_outcomes = {t["nodeid"]: execution_outcome(t["outcome"]) for t in (tests or {}).get("tests", [])}
     environment = state.get("environment") or (scope or {}).get("environment") or (env_report or {}).get("environment")
@@ -289,8 +362,9 @@ def build_model(store: Store | None, artifacts_dir: Path | RunFolder, *, history
         "gates": gate_section(gates, gates_not_run(state.get("halted_at"))),
         "policy_relaxed": [f"{r['condition']}: {r['change']} (approved by {r['approver']}, ticket {r['ticket']}, expires {r['expires']}): {r['justification']}"
                            for r in (gates or {}).get("policy_relaxed", [])],
-        "graph": graph_section(scope, index),
-        "matrix": matrix_section(scope, index, test_outcomes),
+        "graph": graph_section(scope, index, calls),
+        "matrix": matrix_section(scope, index, test_outcomes, evidence),
+        "calls": calls,
         "environment_checks": environment_section(env_report),
         "contracts": contracts_model,
         "tests": tests_model,

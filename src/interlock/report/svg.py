@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from interlock.statuses import HistoryOutcome
 
-COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "unchecked": "#8c959f"}
+COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "unchecked": "#8c959f", "observed": "#8250df"}
 NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 150, 42, 110, 26, 16
 _KIND_RANK = {"external": 0, "service": 1, "resource": 2}
 
@@ -102,9 +102,13 @@ def graph_svg(graph: dict[str, Any]) -> Markup:
         if e["failing"]:
             tip += "; failing: " + ", ".join(e["failing"])
         label = f'{e["passed"]}/{e["total"]}' if e["total"] else ""  # unchecked: the tooltip says via what
-        dash = ' stroke-dasharray="5 4"' if status == "unchecked" else ""
+        traced, observed = _traced(e)
+        tip += traced
+        label = " · ".join(part for part in (label, observed) if part)
+        dash = {"unchecked": ' stroke-dasharray="5 4"', "observed": ' stroke-dasharray="2 3"'}.get(status, "")
+        seen_attr = "" if e.get("observed") is None else f' data-observed="{"yes" if e["observed"] else "no"}"'
         out.append(
-            f'<g class="edge st-{status}" data-edge="{escape(e["consumer"])}->{escape(e["provider"])}" data-status="{status}">'
+            f'<g class="edge st-{status}" data-edge="{escape(e["consumer"])}->{escape(e["provider"])}" data-status="{status}"{seen_attr}>'
             f"<title>{escape(tip)}</title>"
             f'<path d="{d}" fill="none" stroke="{COLOURS[status]}" stroke-width="{3 if status == HistoryOutcome.FAIL else 2}"'
             f'{dash} marker-end="url(#arrow-{status})"/>'
@@ -121,6 +125,16 @@ def graph_svg(graph: dict[str, Any]) -> Markup:
         )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _traced(edge: dict[str, Any]) -> tuple[str, str]:
+    """What the traces say of an edge: (tooltip suffix, label part); nothing without trace evidence."""
+    count = edge.get("observed")
+    if count is None:
+        return "", ""
+    if edge["status"] == "observed":
+        return f'; seen in traces ({count} distinct call(s): {", ".join(edge["interfaces"][:5])}), declared by no dependency', "traced, undeclared"
+    return (f"; seen in traces ({count} distinct call(s))", "traced") if count else ("; not seen in traces", "not traced")
 
 
 def line_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *,
