@@ -641,6 +641,7 @@ class TraceEvidenceReceiver(TypedDict):
     dropped_spans: int
     forward_failures: int
     by_service: dict[str, dict[str, int]]
+    run_id: NotRequired[str]
 
 @with_config(ConfigDict(extra="forbid"))
 class TraceEvidenceServicesItemByKind(TypedDict):

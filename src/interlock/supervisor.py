@@ -267,7 +267,7 @@ class Services:
         receiver = Receiver(spans_file=self.artifacts.path(OTLP_SPANS), counters_file=self.artifacts.path(OTLP_RECEIVER),
                             redactor=self.spec.redactor, services=list(self.spec.loaded.config.services),
                             port=settings.port, forward=settings.forward, max_payload_bytes=settings.max_payload_bytes,
-                            max_spans=settings.max_spans)
+                            max_spans=settings.max_spans, run_id=self.run_id)
         check = Check("otlp.receiver", "process", f"127.0.0.1:{settings.port}")
         with timed(check):
             try:

@@ -250,14 +250,28 @@ def test_forwarding_posts_the_payload_unchanged_and_a_dead_collector_is_counted_
 
 
 def test_a_restarted_receiver_appends_to_the_spans_and_continues_the_counts(tmp_path: Path) -> None:
-    first = Run(tmp_path)
+    first = Run(tmp_path, run_id="run-a")
     first.post("traces", request("orders", 2).SerializeToString(), PROTOBUF)
     first.receiver.stop()
-    second = Run(tmp_path)
+    second = Run(tmp_path, run_id="run-a")  # the same run, resumed
     try:
         second.post("traces", request("orders", 1, first=50).SerializeToString(), PROTOBUF)
         assert [line["span_id"][-2:] for line in second.lines()] == ["01", "02", "32"]
         assert second.counters()["by_service"]["orders"]["spans"] == 3 and second.counters()["requests"]["traces"] == 2
+    finally:
+        second.receiver.stop()
+
+
+def test_a_new_run_in_the_same_folder_starts_the_spans_and_counts_afresh(tmp_path: Path) -> None:
+    first = Run(tmp_path, run_id="run-a", max_spans=4)
+    first.post("traces", request("orders", 2).SerializeToString(), PROTOBUF)
+    first.receiver.stop()
+    second = Run(tmp_path, run_id="run-b", max_spans=4)  # a later step command: its spans are its own, its share not used up
+    try:
+        second.post("traces", request("orders", 1, first=50).SerializeToString(), PROTOBUF)
+        assert [line["span_id"][-2:] for line in second.lines()] == ["32"]
+        counters = second.counters()
+        assert counters["run_id"] == "run-b" and counters["by_service"]["orders"]["spans"] == 1 and counters["requests"]["traces"] == 1
     finally:
         second.receiver.stop()
 

@@ -111,6 +111,7 @@ class Counters:
     dropped_spans: int = 0
     forward_failures: int = 0
     by_service: dict[str, dict[str, int]] = field(default_factory=dict)
+    run_id: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     changed: bool = True
 
@@ -146,12 +147,17 @@ class Counters:
         """The counters file's JSON (`spans.read_counters` reads it back)."""
         return ReceiverCounters(endpoint=self.endpoint, forward=self.forward, requests=dict(self.requests), rejected=dict(self.rejected),
                                 dropped_spans=self.dropped_spans, forward_failures=self.forward_failures,
-                                by_service={name: ServiceCounts(**numbers) for name, numbers in sorted(self.by_service.items())})  # type: ignore[typeddict-item]
+                                by_service={name: ServiceCounts(**numbers) for name, numbers in sorted(self.by_service.items())},  # type: ignore[typeddict-item]
+                                run_id=self.run_id)
 
-    def resume(self, previous: Any) -> None:
-        """Continue the counts of an earlier receiver of the same run (a resumed run appends); anything unreadable starts at zero."""
-        if not isinstance(previous, dict):
-            return
+    def resume(self, previous: Any) -> bool:
+        """Continue the counts of an earlier receiver of the same run (a resumed run appends): True when they were that run's.
+
+        Another run's counts (an earlier step command in the same folder) are not continued: each run's spans are its own,
+        and its share of `max_spans` is not used up by runs before it. Anything unreadable starts at zero.
+        """
+        if not isinstance(previous, dict) or previous.get("run_id", "") != self.run_id:
+            return False
         def number(value: Any) -> int:
             return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
         for key in self.requests:
@@ -167,6 +173,7 @@ class Counters:
                     mine = self.service(name)
                     for key in mine:
                         mine[key] = number(numbers.get(key))
+        return True
 
 
 def _hex_ids(value: Any) -> Any:
@@ -522,11 +529,11 @@ class Receiver:
 
     def __init__(self, *, spans_file: Path, counters_file: Path, redactor: Redactor, services: Sequence[str],
                  port: int | str = "auto", forward: str | None = None, max_payload_bytes: int = 4194304,
-                 max_spans: int = 200000) -> None:
+                 max_spans: int = 200000, run_id: str = "") -> None:
         self.spans_file, self.counters_file, self.redactor = spans_file, counters_file, redactor
         self.port = 0 if port == "auto" else int(port)
         self.max_payload_bytes = max_payload_bytes
-        self.counters = Counters("", forward, max_spans, (*dict.fromkeys([*services, TESTS_SERVICE]),))
+        self.counters = Counters("", forward, max_spans, (*dict.fromkeys([*services, TESTS_SERVICE]),), run_id=run_id)
         self.forward = forward
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
@@ -553,12 +560,12 @@ class Receiver:
         self._server = server
         self.counters.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         try:
-            self.counters.resume(json.loads(self.counters_file.read_text("utf-8")))
+            same_run = self.counters.resume(json.loads(self.counters_file.read_text("utf-8")))
         except (OSError, ValueError):
-            pass  # no earlier receiver in this run, or its counters unreadable: counting starts at zero
+            same_run = False  # no earlier receiver, or its counters unreadable: counting starts at zero
         try:
             self.spans_file.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.spans_file, os.O_RDWR | os.O_APPEND | os.O_CREAT | (0 if same_run else os.O_TRUNC), 0o644)
             self._end_with_a_whole_line(self._fd)
             self.write_counters()
         except OSError as exc:

@@ -51,7 +51,7 @@ class ServiceCounts(TypedDict):
     rejected: int
 
 
-class ReceiverCounters(TypedDict):
+class _RequiredCounters(TypedDict):
     """logs/otlp-receiver.json: the receiver's endpoint and what it took in, refused, dropped and failed to forward.
 
     `requests` counts every POST per signal, refused ones included; `rejected` the refused ones (413: too_large,
@@ -65,6 +65,12 @@ class ReceiverCounters(TypedDict):
     dropped_spans: int
     forward_failures: int
     by_service: dict[str, ServiceCounts]
+
+
+class ReceiverCounters(_RequiredCounters, total=False):
+    """The counters with the run they belong to (files written before it was recorded lack it)."""
+
+    run_id: str  # the run whose spans the span file holds: a new run starts both files afresh
 
 
 class SpanFileError(ValueError):
@@ -123,7 +129,7 @@ def _counts_problem(data: object) -> str | None:
     """What makes a parsed counters file no `ReceiverCounters`, or None."""
     if not isinstance(data, dict):
         return "not a JSON object"
-    missing = [k for k in ReceiverCounters.__annotations__ if k not in data]
+    missing = [k for k in sorted(ReceiverCounters.__required_keys__) if k not in data]
     if missing:
         return f"missing {', '.join(missing)}"
     def count(value: object) -> bool:
