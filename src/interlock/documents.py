@@ -323,3 +323,23 @@ def fetch_pact(url: str, folder: Path, token: str | None = None, timeout: float 
     path = folder / _file_name(url, digest)
     path.write_bytes(body)
     return FetchedPact(shown, path, digest)
+
+
+def template_matches(template: str, path: str) -> bool:
+    """Whether a concrete request path fits an interface's path template (`{id}` matches one segment)."""
+    pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+    return re.match(pattern, path.split("?")[0]) is not None
+
+
+HTTP_REF = re.compile(r"^(?:(?P<service>[A-Za-z0-9_.-]+):)?(?P<method>[A-Z]+) (?P<template>/\S*)$")
+
+
+def match_template(refs: list[str], service: str, method: str, path: str) -> str | None:
+    """The path template of the first `[service:]METHOD /template` ref that a concrete request matches (a literal
+    template before one with placeholders, so `/users/me` wins over `/users/{uid}`); None when none does."""
+    found = []
+    for ref in refs:
+        match = HTTP_REF.match(ref)
+        if match and match["service"] in (None, service) and match["method"] == method and template_matches(match["template"], path):
+            found.append(match["template"])
+    return min(found, key=lambda t: t.count("{")) if found else None

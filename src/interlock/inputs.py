@@ -165,7 +165,7 @@ def interface_problems(loaded: Loaded, pacts: list[PactFile]) -> list[Problem]:
 
 
 def _matches_pact(ref: str, requests: set[tuple[str, str, str]]) -> bool:
-    from interlock.phases.scope import HTTP_REF, template_matches
+    from interlock.documents import HTTP_REF, template_matches
 
     match = HTTP_REF.match(ref)
     return match is not None and any(match["service"] in (None, s) and match["method"] == m and template_matches(match["template"], p) for s, m, p in requests)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from interlock.execution import run_suite, shard_of
-from interlock.phases.observability import record_traces
 from interlock.protocol import Outcome
 from interlock.context import RunContext
 
@@ -16,4 +15,8 @@ def run(ctx: RunContext) -> Outcome:
         outcome = run_junit(ctx)
     else:
         outcome = run_suite(ctx)
-    return outcome if shard_of(list(ctx.spec.pytest_args)) else record_traces(ctx, outcome)
+    if shard_of(list(ctx.spec.pytest_args)):
+        return outcome
+    from interlock.phases.observability import record_traces  # here: it loads the scope step's matcher, only for a whole run
+
+    return record_traces(ctx, outcome)

@@ -27,11 +27,11 @@ from interlock.artifacts import (
     CONTRACT_RESULTS, EXECUTION_REPORT, OBSERVABILITY, OBSERVABILITY_DATA, OTLP_RECEIVER, OTLP_SPANS, SCOPE_MATRIX, TRACE_EVIDENCE,
 )
 from interlock.checks import describe
+from interlock.documents import HTTP_REF, match_template
 from interlock.errors import UsageError
 from interlock.events import Notice
 from interlock.otlp.evidence import Declared, Traced, build, service_counts, traces_text
 from interlock.otlp.spans import SpanFileError, read_counters, read_spans
-from interlock.phases.scope import HTTP_REF, match_template, read_features
 from interlock.shards import relocate
 from interlock.statuses import StepStatus
 from interlock.protocol import Outcome
@@ -87,9 +87,16 @@ def _unreadable(exc: Exception, root: Path) -> str:
     return text.replace(f"{root}/", "")
 
 
+def await_batches(ctx: RunContext) -> None:
+    """Give the services' exporters three batch delays to send what they hold (the suite's own spans are flushed
+    before pytest exits: with no service in the environment there is nothing to wait for)."""
+    if ctx.config.observability.receiver and ctx.env.services:
+        time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
+
+
 def received(ctx: RunContext) -> tuple[dict[str, Counter[str]] | None, str | None]:
     """Spans by kind per service from the receiver's span file, after three batch delays; (None, why) when unreadable."""
-    time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
+    await_batches(ctx)
     try:
         return {service: kinds for service, (kinds, _) in service_counts(read_spans(ctx.artifacts.path(OTLP_SPANS))).items()}, None
     except (SpanFileError, OSError, UnicodeDecodeError) as exc:
@@ -177,7 +184,11 @@ def declared_of(ctx: RunContext, matrix: dict[str, Any] | None) -> Declared:
         dependencies = frozenset((d["consumer"], d["provider"]) for d in matrix["dependencies"])
     else:
         path = ctx.loaded.resolve(config.prerequisites.feature_list.path)
-        features = read_features(path) if path.is_file() else []
+        features = []
+        if path.is_file():
+            from interlock.phases.scope import read_features  # here: the scope step loads every contract kind
+
+            features = read_features(path)
         interfaces, dependencies = _feature_interfaces(features), frozenset()
     return Declared(
         services={name: list(service.depends_on) for name, service in config.services.items()},
@@ -193,11 +204,12 @@ def traced_tests(report: dict[str, Any] | None, root: Path) -> list[Traced]:
     if report is None:
         return []
     origin = Path(report["root"])
+    same = origin.resolve() == root.resolve()  # pytest's rootdir is the system's: node ids need no relocating
     found = []
     for test in report["tests"]:
         metadata = test.get("metadata") if isinstance(test.get("metadata"), dict) else {}
         interfaces = tuple(str(i) for i in metadata.get("interfaces", []))
-        found.append(Traced(relocate(test["nodeid"], origin, root), _trace_id(test.get("trace_id")) or _trace_id(metadata.get("trace_id")),
+        found.append(Traced(test["nodeid"] if same else relocate(test["nodeid"], origin, root), _trace_id(test.get("trace_id")) or _trace_id(metadata.get("trace_id")),
                             interfaces, "critical" in test["keywords"] or metadata.get("critical") is True, test["outcome"]))
     return found
 
@@ -240,8 +252,7 @@ def trace_evidence(ctx: RunContext) -> dict[str, Any]:
 
 def record_traces(ctx: RunContext, outcome: Outcome) -> Outcome:
     """The end of step 3.1: wait for the services' last batches, write trace-evidence.json; a step that cannot fails."""
-    if ctx.config.observability.receiver:
-        time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
+    await_batches(ctx)
     try:
         document = trace_evidence(ctx)
     except (UsageError, SpanFileError, OSError, UnicodeDecodeError) as exc:

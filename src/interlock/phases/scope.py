@@ -19,11 +19,14 @@ from interlock.contracts.asyncapi import load_asyncapi
 from interlock.contracts.kinds import declared as declared_kinds
 from interlock.contracts.openapi import load as load_openapi
 from interlock.contracts.openapi.plan import operations
-from interlock.documents import (
+from interlock.documents import (  # HTTP_REF, match_template, template_matches: re-exported, the matcher of interface ids
+    HTTP_REF as HTTP_REF,
     PactFile,
     load_document,
     load_pact,
+    match_template as match_template,
     pact_files,
+    template_matches as template_matches,
     undeclared_pacts,
 )
 from interlock.errors import Problem, UsageError
@@ -112,25 +115,6 @@ def markdown_features(text: str) -> list[dict[str, Any]]:
         title = title.replace(feature_id, "", 1).strip(" -—:*(),;\t")
         features.append({"id": feature_id, "title": title, "interfaces": interfaces})
     return features
-
-
-def template_matches(template: str, path: str) -> bool:
-    pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
-    return re.match(pattern, path.split("?")[0]) is not None
-
-
-HTTP_REF = re.compile(r"^(?:(?P<service>[A-Za-z0-9_.-]+):)?(?P<method>[A-Z]+) (?P<template>/\S*)$")
-
-
-def match_template(refs: list[str], service: str, method: str, path: str) -> str | None:
-    """The path template of the first `[service:]METHOD /template` ref that a concrete request matches (a literal
-    template before one with placeholders, so `/users/me` wins over `/users/{uid}`); None when none does."""
-    found = []
-    for ref in refs:
-        match = HTTP_REF.match(ref)
-        if match and match["service"] in (None, service) and match["method"] == method and template_matches(match["template"], path):
-            found.append(match["template"])
-    return min(found, key=lambda t: t.count("{")) if found else None
 
 
 def _interface(interfaces: dict[str, dict[str, Any]], service: str, kind: str, operation: str, source: str) -> dict[str, Any]:
