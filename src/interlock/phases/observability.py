@@ -31,6 +31,7 @@ from interlock.documents import HTTP_REF, match_template
 from interlock.errors import UsageError
 from interlock.events import Notice
 from interlock.otlp.evidence import Declared, Traced, build, service_counts, traces_text
+from interlock.otlp import TESTS_SERVICE
 from interlock.otlp.spans import SpanFileError, read_counters, read_spans
 from interlock.shards import relocate
 from interlock.statuses import StepStatus
@@ -88,9 +89,11 @@ def _unreadable(exc: Exception, root: Path) -> str:
 
 
 def await_batches(ctx: RunContext) -> None:
-    """Give the services' exporters three batch delays to send what they hold (the suite's own spans are flushed
-    before pytest exits: with no service in the environment there is nothing to wait for)."""
-    if ctx.config.observability.receiver and ctx.env.services:
+    """Give the services' exporters three batch delays to send what they hold. The suite's own spans are flushed
+    before pytest exits: when interlock started no service and no service has sent anything, nothing is on its way."""
+    receiver = ctx.services.receiver
+    senders = set(receiver.counters.by_service) - {TESTS_SERVICE} if receiver is not None else set()
+    if ctx.config.observability.receiver and (ctx.services.processes or senders):
         time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
 
 
