@@ -144,7 +144,10 @@ def test_encoded_spans_are_what_the_receiver_reads() -> None:
 
     span = TestSpan("t.py::test_one")
     span.outcome, span.message = TestOutcome.FAILED, "call failed"
-    request = ExportTraceServiceRequest.FromString(encode([(span, span.start_ns + 5)]))
+    from interlock.otlp.receiver import decode
+
+    request = decode("traces", "application/json", encode([(span, span.start_ns + 5)]))  # the receiver's own decoding
+    assert isinstance(request, ExportTraceServiceRequest)
     (resource,) = request.resource_spans
     assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [("service.name", "interlock-tests")]
     (out,) = resource.scope_spans[0].spans
