@@ -25,7 +25,7 @@ from interlock import runspec
 from interlock.artifacts import OBSERVABILITY_DATA, OTLP_RECEIVER, OTLP_SPANS, TRACE_EVIDENCE, ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.context import RunContext
-from interlock.otlp.receiver import spans_of
+from interlock.otlp.decode import spans_of
 from interlock.otlp.spans import Span
 from interlock.phases import observability
 from interlock.phases.observability import readiness, record_traces

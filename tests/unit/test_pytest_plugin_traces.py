@@ -144,7 +144,7 @@ def test_encoded_spans_are_what_the_receiver_reads() -> None:
 
     span = TestSpan("t.py::test_one")
     span.outcome, span.message = TestOutcome.FAILED, "call failed"
-    from interlock.otlp.receiver import decode
+    from interlock.otlp.decode import decode
 
     request = decode("traces", "application/json", encode([(span, span.start_ns + 5)]))  # the receiver's own decoding
     assert isinstance(request, ExportTraceServiceRequest)

@@ -8,6 +8,11 @@ where a receiver starts; `interlock.otlp.spans` reads the span file.
 
 from __future__ import annotations
 
+#: OTLP/HTTP's two encodings and its three signals (their paths are /v1/<signal>).
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+SIGNALS = ("traces", "metrics", "logs")
+
 #: The header interlock's OTEL_EXPORTER_OTLP_HEADERS adds to every export of a service it starts: who sent a refused payload.
 SENDER_HEADER = "x-interlock-service"
 #: The resource service.name of the pytest plugin's spans (one per test); it keeps its own share of max_spans.
@@ -30,3 +35,11 @@ def otel_environment(endpoint: str, service: str, batch_delay_ms: int) -> dict[s
 def suite_environment(endpoint: str) -> dict[str, str]:
     """What the pytest child gets: INTERLOCK_OTLP_ENDPOINT (the plugin's switch) and the exporter's endpoint and protocol."""
     return {"INTERLOCK_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+
+
+class Rejected(Exception):
+    """A request the receiver refuses: the HTTP status and why (sent back as the body)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
