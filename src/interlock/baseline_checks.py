@@ -39,19 +39,21 @@ def compare_versions(baseline: Baseline, observed: Mapping[str, str | None]) -> 
             continue
         check = Check(f"baseline.versions.{component}", "baseline", baseline.source, details={"expected": spec})
         actual = observed[component]
-        if not actual:
-            checks.append(check.fail(f"{component}: the version could not be read, so {spec} is unverified"))
-            continue
-        try:
-            matches = version_matches(actual, spec)
-        except InvalidSpecifier:
-            checks.append(check.fail(f"{component}: invalid version range {spec!r} in the baseline", observed=actual))
-            continue
-        if matches:
-            checks.append(check.ok(f"{component} {actual} satisfies {spec}", observed=actual))
-        else:
-            checks.append(check.fail(f"{component} {actual} does not satisfy {spec}", observed=actual))
+        checks.append(_judge_version(check, component, spec, actual, unread=f"{component}: the version could not be read, so {spec} is unverified",
+                                     shown=f"{component} {actual}"))
     return checks
+
+
+def _judge_version(check: Check, component: str, spec: str, actual: str | None, *, unread: str, shown: str) -> Check:
+    """`check` passed or failed: `actual` against the baseline's range `spec` (nothing read, or a bad range, fails)."""
+    if not actual:
+        return check.fail(unread)
+    try:
+        matches = version_matches(actual, spec)
+    except InvalidSpecifier:
+        return check.fail(f"{component}: invalid version range {spec!r} in the baseline", observed=actual)
+    verdict = "satisfies" if matches else "does not satisfy"
+    return (check.ok if matches else check.fail)(f"{shown} {verdict} {spec}", observed=actual)
 
 
 def compare_service_env(baseline: Baseline, env_name: str, declared: Mapping[str, set[str]]) -> list[Check]:
@@ -109,15 +111,7 @@ def compare_runtimes(baseline: Baseline, reads: Mapping[str, list[RuntimeRead]])
         for who, actual, how in found:
             check_id = f"baseline.versions.{component}" + (f".{who}" if len(found) > 1 else "")
             check = Check(check_id, "baseline", baseline.source, details={"expected": spec, "read_by": how, "for": who})
-            if not actual:
-                checks.append(check.fail(f"{component} ({who}): the version could not be read ({how}), so {spec} is unverified"))
-                continue
-            try:
-                matches = version_matches(actual, spec)
-            except InvalidSpecifier:
-                checks.append(check.fail(f"{component}: invalid version range {spec!r} in the baseline", observed=actual))
-                continue
-            verdict = "satisfies" if matches else "does not satisfy"
-            result = check.ok if matches else check.fail
-            checks.append(result(f"{component} {actual} ({who}, read by {how}) {verdict} {spec}", observed=actual))
+            checks.append(_judge_version(check, component, spec, actual,
+                                         unread=f"{component} ({who}): the version could not be read ({how}), so {spec} is unverified",
+                                         shown=f"{component} {actual} ({who}, read by {how})"))
     return checks
