@@ -87,6 +87,11 @@ class Counters:
             name = MORE_SENDERS
         return self.by_service.setdefault(name, {"spans": 0, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0})
 
+    def senders(self) -> set[str]:
+        """The names that have sent anything so far (read under the lock: the workers add names while it runs)."""
+        with self.lock:
+            return set(self.by_service)
+
     def _slot(self, name: str) -> str:
         return name if name in self.reserved else _OTHERS
 

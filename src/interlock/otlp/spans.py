@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 
+from interlock.otlp import SIGNALS
 from interlock.statuses import SpanKind, SpanStatus
 
 #: Attribute values as a span line keeps them (OTLP's AnyValue, flattened: a kvlist becomes its JSON text).
@@ -134,7 +135,7 @@ def _counts_problem(data: object) -> str | None:
         return f"missing {', '.join(missing)}"
     def count(value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    for key, names in (("requests", ("traces", "metrics", "logs")), ("rejected", ("malformed", "too_large"))):
+    for key, names in (("requests", SIGNALS), ("rejected", ("malformed", "too_large"))):
         if not isinstance(data[key], dict) or not all(count(data[key].get(n)) for n in names):
             return f"{key} does not count {', '.join(names)}"
     if not count(data["dropped_spans"]) or not count(data["forward_failures"]):

@@ -92,7 +92,7 @@ def await_batches(ctx: RunContext) -> None:
     """Give the services' exporters three batch delays to send what they hold. The suite's own spans are flushed
     before pytest exits: when interlock started no service and no service has sent anything, nothing is on its way."""
     receiver = ctx.services.receiver
-    senders = set(receiver.counters.by_service) - {TESTS_SERVICE} if receiver is not None else set()
+    senders = receiver.counters.senders() - {TESTS_SERVICE} if receiver is not None else set()
     if ctx.config.observability.receiver and (ctx.services.processes or senders):
         time.sleep(ctx.config.observability.batch_delay_ms * 3 / 1000)
 
