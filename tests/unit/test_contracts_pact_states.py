@@ -31,6 +31,8 @@ from interlock.errors import ConfigError
 from interlock.inputs import document_problems
 
 STATE = "a user exists"
+#: Seconds a provider's GET waits for its partners to be serving too (below the verifier's 5 s request timeout).
+RENDEZVOUS = 3.0
 
 
 class Provider:
@@ -38,14 +40,20 @@ class Provider:
 
     def __init__(self, name: str) -> None:
         self.name, self.users, self.calls, self.lock = name, {}, [], threading.Lock()
-        self.window: list[float] = []
+        self.serving = threading.Event()  # set by this provider's first GET
+        self.partners: list[Provider] = []  # providers whose GETs must overlap this one's (set by a test)
+        self.overlapped: list[bool] = []  # per GET: whether every partner was serving too before RENDEZVOUS ran out
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 with owner.lock:
                     owner.calls.append(("GET", self.path))
-                    owner.window.append(time.monotonic())
+                owner.serving.set()
+                if owner.partners:  # a rendezvous, not a clock: only jobs that really run at once both get past it in time
+                    met = all(p.serving.wait(RENDEZVOUS) for p in owner.partners)
+                    with owner.lock:
+                        owner.overlapped.append(met)
                 time.sleep(0.2)  # keeps each provider busy long enough for the other's job to overlap it
                 user = owner.users.get(self.path.rsplit("/", 1)[-1])
                 self.answer(200 if user else 404, user or {"error": "no such user"})
@@ -132,6 +140,7 @@ def test_two_providers_sharing_a_state_name_get_their_own_params_and_calls_concu
     secret = "tok-77c1e0a9f3"
     monkeypatch.setenv("USERS_API_TOKEN", secret)
     users, accounts = providers["users"], providers["accounts"]
+    users.partners, accounts.partners = [accounts], [users]
     (tmp_path / "pacts").mkdir()
     for consumer, provider, rows in (("web", "users", [(1, "Ada"), (2, "Bob")]), ("admin", "users", [(3, secret)]),
                                      ("web", "accounts", [(7, "Cy"), (8, "Di")])):
@@ -172,8 +181,8 @@ setup = {{ command = ["false"] }}
     for index in range(0, len(sequence), 3):
         setup, get, teardown = sequence[index:index + 3]
         assert (setup[0], get[0], teardown[0]) == ("setup", "GET", "teardown") and setup[1] == get[1] == teardown[1], sequence
-    # the two providers really ran at the same time
-    assert max(users.window[0], accounts.window[0]) < min(users.window[-1], accounts.window[-1]) + 0.2
+    # the two providers really ran at the same time: each one's first GET found the other serving
+    assert users.overlapped[0] and accounts.overlapped[0], (users.overlapped, accounts.overlapped)
     # the command got the change on stdin and in INTERLOCK_* variables
     changes = [json.loads(line) for line in record.read_text().splitlines()]
     assert sorted((c["consumer"], c["params"]["id"]) for c, _ in changes) == [("admin", 3), ("web", 1), ("web", 2)]
