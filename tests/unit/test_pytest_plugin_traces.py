@@ -139,6 +139,24 @@ def test_spans_the_receiver_rejects_are_counted_as_lost(receiver: Receiver) -> N
     assert exporter.error.startswith("HTTP 400")
 
 
+def test_spans_over_the_receivers_bound_are_counted_as_lost_with_its_partial_success(tmp_path: Path) -> None:
+    """The receiver keeps what its bound allows and answers a partial success: the exporter reads it and counts the rest lost."""
+    bounded = Receiver(spans_file=tmp_path / "spans.jsonl", counters_file=tmp_path / "counters.json", redactor=Redactor({}),
+                       services=[], max_spans=4)  # two slots (the tests, the others): the tests may keep 2
+    bounded.start()
+    try:
+        exporter = SpanExporter(bounded.endpoint)
+        for n in range(5):
+            span = TestSpan(f"t.py::test_{n}")
+            exporter.add(span, span.start_ns + 1)
+        exporter.close()
+    finally:
+        bounded.stop()
+    assert (exporter.sent, exporter.lost) == (2, 3)
+    assert exporter.error.startswith("the receiver rejected 3 span(s)") and "max_spans" in exporter.error
+    assert len(list(read_spans(tmp_path / "spans.jsonl"))) == 2
+
+
 def test_encoded_spans_are_what_the_receiver_reads() -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -146,7 +164,7 @@ def test_encoded_spans_are_what_the_receiver_reads() -> None:
     span.outcome, span.message = TestOutcome.FAILED, "call failed"
     from interlock.otlp.decode import decode
 
-    request = decode("traces", "application/json", encode([(span, span.start_ns + 5)]))  # the receiver's own decoding
+    request = decode("traces", "application/x-protobuf", encode([(span, span.start_ns + 5)]))  # the receiver's own decoding
     assert isinstance(request, ExportTraceServiceRequest)
     (resource,) = request.resource_spans
     assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [("service.name", "interlock-tests")]
