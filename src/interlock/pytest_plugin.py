@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
 from pathlib import Path
@@ -384,6 +385,11 @@ def service_url() -> Callable[[str], str]:
 _ACTIVE: list[TestTracer] = []
 
 
+#: Trace and span ids, as OpenTelemetry's own RandomIdGenerator makes them (os.urandom is a system call per test), from
+#: a generator of the plugin's own, seeded from os.urandom: a suite that seeds `random` cannot make two tests share a trace.
+_IDS = random.Random(os.urandom(32))
+
+
 class TestSpan:
     """The span of one running test: its ids, its start, and the worst outcome its phases reported so far."""
 
@@ -392,8 +398,7 @@ class TestSpan:
 
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid
-        ids = os.urandom(24).hex()
-        self.trace_id, self.span_id = ids[:32], ids[32:]
+        self.trace_id, self.span_id = f"{_IDS.getrandbits(128) or 1:032x}", f"{_IDS.getrandbits(64) or 1:016x}"
         self.start_ns = time.time_ns()
         self.outcome, self.message = TestOutcome.PASSED, ""
 
@@ -421,11 +426,11 @@ class TestTracer:
         self.current: TestSpan | None = None
         _ACTIVE.append(self)
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
         self.current = span = TestSpan(item.nodeid)
         try:
-            yield
+            return (yield)
         finally:
             self.current = None
             self.exporter.add(span, time.time_ns())

@@ -102,6 +102,20 @@ def test_each_test_sends_one_span_whose_trace_its_requests_carry(pytester: pytes
     assert "not delivered" not in result.stdout.str()
 
 
+def test_a_suite_that_seeds_random_still_gives_every_test_its_own_trace(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                                       receiver: Receiver, tmp_path: Path) -> None:
+    """Trace ids come from the plugin's own generator: tests that reseed `random` (as many suites do) cannot make two share one."""
+    pytester.makepyfile(test_seeded="import random, pytest\n\n@pytest.fixture(autouse=True)\ndef seeded():\n    random.seed(7)\n\n"
+                                    + "".join(f"def test_{n}():\n    random.seed(7)\n\n" for n in range(5)))
+    monkeypatch.setenv(ENDPOINT_VARIABLE, receiver.endpoint)
+    report = pytester.path / "report.json"
+    pytester.runpytest(*QUIET, "--json-report", f"--json-report-file={report}").assert_outcomes(passed=5)
+    ids = [test["metadata"]["trace_id"] for test in json.loads(report.read_text())["tests"]]
+    spans = list(read_spans(tmp_path / "spans.jsonl"))
+    assert len(set(ids)) == 5 and sorted(ids) == sorted(span["trace_id"] for span in spans)
+    assert len({span["span_id"] for span in spans}) == 5
+
+
 def test_without_the_endpoint_there_is_no_span_no_header_and_no_trace_id(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                                                           receiver: Receiver, tmp_path: Path) -> None:
     result, report, seen = run_suite(pytester, monkeypatch, None)
