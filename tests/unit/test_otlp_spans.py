@@ -33,6 +33,8 @@ def test_every_line_is_read_back_in_order_and_a_missing_file_has_none(tmp_path: 
     ({**GOOD, "span_id": None}, "span_id None is not 16"),
     ({**GOOD, "kind": "SERVER"}, "kind 'SERVER' is not one of internal"),
     ({**GOOD, "status": "fine"}, "status 'fine' is not one of unset, ok, error"),
+    ({**GOOD, "kind": ["server"]}, "kind \\['server'\\] is not one of internal"),
+    ({**GOOD, "status": {"code": 1}}, "status \\{'code': 1\\} is not one of unset"),
     ({**GOOD, "start_ns": "1"}, "start_ns is not an integer"),
     ({**GOOD, "attributes": []}, "attributes is not an object"),
 ])

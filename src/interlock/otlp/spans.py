@@ -78,6 +78,9 @@ class SpanFileError(ValueError):
     """A line of the span file that is not a span: the file, the line number and what is wrong."""
 
 
+_KINDS, _STATUSES = frozenset(SpanKind), frozenset(SpanStatus)
+
+
 def _problem(line: object) -> str | None:
     """What makes a parsed line no `Span`, or None."""
     if not isinstance(line, dict):
@@ -94,9 +97,9 @@ def _problem(line: object) -> str | None:
     for key in ("service", "name"):
         if not isinstance(line[key], str):
             return f"{key} is not a string"
-    if line["kind"] not in set(SpanKind):
+    if not isinstance(line["kind"], str) or line["kind"] not in _KINDS:
         return f"kind {line['kind']!r} is not one of {', '.join(SpanKind)}"
-    if line["status"] not in set(SpanStatus):
+    if not isinstance(line["status"], str) or line["status"] not in _STATUSES:
         return f"status {line['status']!r} is not one of {', '.join(SpanStatus)}"
     for key in ("start_ns", "end_ns"):
         if not isinstance(line[key], int) or isinstance(line[key], bool):
