@@ -90,3 +90,19 @@ def test_the_producing_phase_comes_from_the_catalogue_step() -> None:
     assert producing_phase(replace(undeclared, artifact=CONTRACT_RESULTS.filename)) == 2
     assert producing_phase(replace(undeclared, artifact=RUN_LEDGER.filename)) is None  # every step's: never pending
     assert producing_phase(replace(undeclared, artifact="not-an-artifact.json")) is None
+
+
+def test_the_console_shows_the_pending_conditions_under_a_passing_line() -> None:
+    import io
+
+    from rich.console import Console
+
+    from interlock.events import GateEvaluated
+    from interlock.render import ConsoleRenderer
+
+    [gate2] = evaluate(_without_traces(), Gates(), [], NOW, (2,), "fail", decided_through=2)
+    out = io.StringIO()
+    ConsoleRenderer(Console(file=out, width=300, force_terminal=False, color_system=None))(
+        GateEvaluated(2, gate2["name"], gate2["status"], failures(gate2), [], pending(gate2)))
+    lines = out.getvalue().splitlines()
+    assert lines == ["Gate 2 Contract Assurance: PASS", f"      … {UNDECLARED}: {PENDING_REASON}"]
