@@ -39,7 +39,7 @@ from interlock.events import (
     StepFinished,
     StepStarted,
 )
-from interlock.gates import failures, relaxed_lines
+from interlock.gates import failures, pending, relaxed_lines
 from interlock.protocol import HaltRun, Outcome, Step, not_implemented
 from interlock.context import RunContext, utc_now
 from interlock.state import RunState, gates_not_run, staging_folder, staging_folders
@@ -341,9 +341,11 @@ class Engine:
                     return True
                 state.completed.append(item.id)
                 state.save(staging)
-            document = gate_results(ctx.artifacts, self.loaded)
+            # Decided through this phase: a condition a later phase's artifact decides is pending, not a failure (nor a pass);
+            # the gates after this phase are not evaluated yet (the final evaluation below `_phases` decides all four).
+            document = gate_results(ctx.artifacts, self.loaded, tuple(range(1, phase + 1)), decided_through=phase)
             gate = document["gates"][phase - 1]
-            self.emit(GateEvaluated(phase, gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate)))
+            self.emit(GateEvaluated(phase, gate["name"], gate["status"], failures(gate), relaxed_lines(document, gate), pending(gate)))
             self.emit(PhaseFinished(phase, gate["status"]))
             if phase == 1 and gate["status"] != GateStatus.PASS:
                 state.halted_at, state.halt_reason = "gate-1", "Gate 1 (Scope Alignment) failed: " + "; ".join(failures(gate))

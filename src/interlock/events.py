@@ -170,6 +170,7 @@ class GateEvaluated(Event):
     status: str
     failures: list[str] = field(default_factory=list)
     policy_relaxed: list[str] = field(default_factory=list)  # `policy relaxed: ...` lines: what this verdict rests on
+    pending: list[str] = field(default_factory=list)  # conditions a later phase's artifact decides: shown, not deciding `status`
 
 
 @dataclass

@@ -4,7 +4,10 @@
 artifact folder alone (`metrics.read_metrics`), so `interlock gates` on a copied
 folder gives the same answer as the run that made it. A metric that could not
 be read (its artifact is missing, so its step did not run) fails its condition:
-no evidence is never a pass.
+no evidence is never a pass. Inside a run, a phase-end evaluation passes
+`decided_through` (the phase just finished): a condition whose artifact a step
+of a later phase writes is then `pending`, shown and not deciding its gate's
+line; every other evaluation (no `decided_through`) decides it fail-closed.
 
 The policy is fixed where evidence is concerned: the `INTEGRITY` conditions
 (the evidence exists, is whole, unfiltered, of one commit, sealed and signed)
@@ -24,7 +27,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from interlock.artifacts import (
-    BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, OBSERVABILITY_DATA,
+    BY_FILENAME, BUNDLE, CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, MANIFEST, OBSERVABILITY, OBSERVABILITY_DATA,
     RECOMMENDATIONS, REGRESSION_SUMMARY, RUN_LEDGER, SCOPE_MATRIX, SIGNOFF, TEST_DATA_INVENTORY, TRACE_EVIDENCE,
 )
 from interlock.policy import Approval, ConditionOverride, Gates, Waiver
@@ -298,6 +301,24 @@ def _evaluate_condition(cond: Condition, metric: Metric, waivers: list[Waiver]) 
     }
 
 
+def producing_phase(cond: Condition) -> int | None:
+    """The phase whose step writes the condition's artifact (catalogue `step` "3.1" -> 3); None for an artifact no
+    numbered step writes (the ledger, every step's), which is therefore never pending."""
+    entry = BY_FILENAME.get(cond.artifact)
+    head = entry.step.partition(".")[0] if entry is not None else ""
+    return int(head) if head.isdigit() else None
+
+
+def _pending_row(cond: Condition) -> dict[str, Any]:
+    """A condition not yet decidable: its artifact is written by a step of a later phase than the one just finished."""
+    entry = BY_FILENAME[cond.artifact]
+    return {
+        "id": cond.id, "metric": cond.metric, "operator": cond.operator, "threshold": cond.threshold, "actual": None,
+        "blocking": cond.blocking, "raw_status": GateStatus.PENDING, "status": GateStatus.PENDING, "artifact": cond.artifact,
+        "reason": f"pending: decided after step {entry.step} writes {cond.artifact}", "waivers": [],
+    }
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "unknown"
@@ -305,14 +326,19 @@ def _fmt(value: float | None) -> str:
 
 
 def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], now: datetime, gates: tuple[int, ...] = (1, 2, 3, 4),
-             undeclared: Undeclared = "report") -> list[dict[str, Any]]:
-    """Evaluate the asked-for gates from metrics: pure, data in and data out."""
+             undeclared: Undeclared = "report", decided_through: int | None = None) -> list[dict[str, Any]]:
+    """Evaluate the asked-for gates from metrics: pure, data in and data out.
+
+    `decided_through` (a phase-end evaluation inside a run) makes a condition whose artifact a later phase writes
+    `pending`: it does not decide its gate's status. None (a final or standalone evaluation) decides every condition.
+    """
     active = active_waivers(waivers, now)
     current = conditions(options, now, undeclared)
     results = []
     for gate in gates:
         rows = [
-            _evaluate_condition(c, metrics.get(c.metric, Metric(None, f"metric {c.metric} not available")), active)
+            _pending_row(c) if decided_through is not None and (producing_phase(c) or 0) > decided_through
+            else _evaluate_condition(c, metrics.get(c.metric, Metric(None, f"metric {c.metric} not available")), active)
             for c in current
             if c.gate == gate
         ]
@@ -324,6 +350,11 @@ def evaluate(metrics: dict[str, Metric], options: Gates, waivers: list[Waiver], 
 def failures(gate: dict[str, Any]) -> list[str]:
     """One line per failed blocking condition, for the console."""
     return [f"{c['id']}: {c['reason']}" for c in gate["conditions"] if c["status"] == GateStatus.FAIL]
+
+
+def pending(gate: dict[str, Any]) -> list[str]:
+    """One line per condition a later phase's evidence decides, for the console of a phase-end gate line."""
+    return [f"{c['id']}: {c['reason']}" for c in gate["conditions"] if c["status"] == GateStatus.PENDING]
 
 
 def relaxed_lines(document: dict[str, Any], gate: dict[str, Any]) -> list[str]:

@@ -186,8 +186,8 @@ class GateResultsGatesItemConditionsItem(TypedDict):
     threshold: float | None
     actual: float | None
     blocking: bool
-    raw_status: Literal['pass', 'fail']
-    status: Literal['pass', 'fail', 'warn']
+    raw_status: Literal['pass', 'fail', 'pending']
+    status: Literal['pass', 'fail', 'warn', 'pending']
     artifact: str
     reason: str | None
     waivers: list[GateResultsGatesItemConditionsItemWaiversItem]
@@ -219,6 +219,7 @@ class GateResults(TypedDict):
     schema_version: Annotated[Literal[1], NOT_BOOL]
     generated_at: str
     status: Literal['pass', 'fail']
+    decided_through: NotRequired[int]
     gates: list[GateResultsGatesItem]
     policy_relaxed: NotRequired[list[GateResultsPolicyRelaxedItem]]
 

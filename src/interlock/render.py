@@ -102,6 +102,8 @@ class ConsoleRenderer:
             self.say(f"      ✗ {failure}", "red")
         for relaxed in event.policy_relaxed:
             self.say(f"      ! {relaxed}", "yellow")
+        for waiting in event.pending:
+            self.say(f"      … {waiting}", "dim")
 
     def _on_RunHalted(self, event: ev.RunHalted) -> None:
         self.say(f"[HALTED] at {event.step}: {event.reason}", "bold red")

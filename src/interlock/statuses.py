@@ -51,13 +51,16 @@ class GateStatus(StrEnum):
 
     `not_run` is a gate a halted run never reached: only the result line, the
     console and the report say it (gate-results.json keeps its schema's pass or
-    fail, and a gate without its evidence fails there).
+    fail, and a gate without its evidence fails there). `pending` is a condition
+    of a phase-end evaluation whose artifact a later phase writes: it decides
+    nothing yet and is never a pass (gates.evaluate's `decided_through`).
     """
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     NOT_RUN = "not_run"
+    PENDING = "pending"
 
 
 class CheckStatus(StrEnum):

@@ -4,7 +4,9 @@
 writes nothing, so `interlock gates` on a copied folder gives the run's answer
 without touching it unless asked. `record` is the one writer of
 gate-results.json. The engine and the sign-off step both come here, so no step
-needs to import the engine.
+needs to import the engine. A phase-end document (`decided_through`) records
+the phase it was decided through and never has an overall pass while a
+condition is pending; only the engine's phase ends ask for one.
 """
 
 from __future__ import annotations
@@ -18,20 +20,29 @@ from typing import Any
 from interlock import metrics
 from interlock.artifacts import GATE_RESULTS, ArtifactDir
 from interlock.config import Loaded
-from interlock.gates import evaluate, relaxations
+from interlock.gates import evaluate, pending, relaxations
 
 ALL_GATES = (1, 2, 3, 4)
 
 
-def decide(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES, now: datetime | None = None) -> dict[str, Any]:
-    """The gate-results document for `gates`, from the artifact folder and the config (writes nothing)."""
+def decide(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES, now: datetime | None = None,
+           decided_through: int | None = None) -> dict[str, Any]:
+    """The gate-results document for `gates`, from the artifact folder and the config (writes nothing).
+
+    `decided_through` is the phase a run just finished: conditions a later phase's artifact decides are pending.
+    """
     pubkey = loaded.resolve(loaded.config.signoff.pubkey) if loaded.config.signoff.pubkey else None
     now = now or datetime.now(timezone.utc)
     options, waivers, undeclared = loaded.config.gates, loaded.config.waivers, loaded.config.observability.undeclared
-    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates, undeclared)
-    return {"schema_version": 1, "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "status": GateStatus.PASS if all(g["status"] == GateStatus.PASS for g in results) else GateStatus.FAIL,
-            "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates, undeclared)}
+    results = evaluate(metrics.read_metrics(artifacts, pubkey, evidence=4 in gates, now=now), options, waivers, now, gates, undeclared,
+                       decided_through)
+    settled = all(g["status"] == GateStatus.PASS and not pending(g) for g in results)
+    document = {"schema_version": 1, "generated_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "status": GateStatus.PASS if settled else GateStatus.FAIL,
+                "gates": results, "policy_relaxed": relaxations(options, waivers, now, gates, undeclared)}
+    if decided_through is not None:
+        document["decided_through"] = decided_through
+    return document
 
 
 def record(artifacts: ArtifactDir, results: dict[str, Any]) -> Path:
@@ -39,8 +50,9 @@ def record(artifacts: ArtifactDir, results: dict[str, Any]) -> Path:
     return artifacts.write_json(GATE_RESULTS, results)
 
 
-def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES) -> dict[str, Any]:
+def gate_results(artifacts: ArtifactDir, loaded: Loaded, gates: tuple[int, ...] = ALL_GATES,
+                 decided_through: int | None = None) -> dict[str, Any]:
     """Decide the gates from the artifact folder alone and record the answer in gate-results.json."""
-    document = decide(artifacts, loaded, gates)
+    document = decide(artifacts, loaded, gates, decided_through=decided_through)
     record(artifacts, document)
     return document

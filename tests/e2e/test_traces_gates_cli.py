@@ -14,6 +14,7 @@ import pytest
 from .conftest import Finished, Shop
 
 pytestmark = pytest.mark.e2e
+UNDECLARED = "observability.undeclared_dependencies"
 UNDECLARED_CALL = "orders:GET /orders/1/invoice"
 #: A test of the shop's suite that calls an orders URL nobody declares (no contract, no OpenAPI path, no marker).
 INVOICE_TEST = '''"""A test that calls an interface nobody declared."""
@@ -86,3 +87,24 @@ def test_a_silent_required_service_and_an_undeclared_call_fail_gate_2_by_name(sh
     assert again.code == 1 and "observability.traces_required_missing" in again.output
     assert _row(artifacts, "observability.undeclared_dependencies")["status"] == "warn"
     assert _row(artifacts, "observability.traces_required_missing")["status"] == "fail"
+
+
+def test_with_undeclared_fail_the_phase_2_line_leaves_the_trace_evidence_pending_and_the_final_gate_2_fails_on_it(shop: Shop) -> None:
+    """Deliver 6: trace-evidence.json is written by step 3.1, so the Gate 2 line at the end of phase 2 shows the undeclared
+    condition pending instead of failing it as missing; the final verdict reads the real evidence (the demo's one
+    undeclared read, shipping:GET /shipments) and fails Gate 2 on it, as `interlock gates` on the folder does."""
+    shop.edit("interlock.toml", "[services.orders]\n", '[observability]\nundeclared = "fail"\n\n[services.orders]\n')
+    result = shop.interlock("run", "--yes", "--json", timeout=900)
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    [phase_2] = [e for e in events if e["event"] == "gate_evaluated" and e["gate"] == 2]
+    assert phase_2["status"] == "pass" and phase_2["failures"] == [], phase_2
+    assert phase_2["pending"] == [f"{UNDECLARED}: pending: decided after step 3.1 writes trace-evidence.json"]
+    finished = events[-1]
+    assert finished["event"] == "run_finished" and finished["gates"]["2"] == "fail" and result.code == finished["exit_code"] == 1, finished
+
+    document = _json(shop.artifacts, "gate-results.json")
+    assert "decided_through" not in document and document["status"] == "fail"
+    row = _row(shop.artifacts, UNDECLARED)
+    assert row["status"] == "fail" and row["actual"] == 1 and "shipping:GET /shipments" in row["reason"], row
+    again = shop.interlock("gates")
+    assert again.code == 1 and "shipping:GET /shipments" in again.output

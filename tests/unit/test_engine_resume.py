@@ -65,7 +65,7 @@ from interlock.config import load
 
 root = Path(sys.argv[1])
 engine.STEPS = tuple((i, p, t, "fake_steps:step_" + i.replace(".", "_"), False) for i, p, t, _, _ in engine.STEPS)
-engine.gate_results = lambda artifacts, loaded, gates=(1, 2, 3, 4): {
+engine.gate_results = lambda artifacts, loaded, gates=(1, 2, 3, 4), decided_through=None: {
     "status": "pass", "gates": [{"id": n, "name": f"Gate {n}", "status": "pass", "conditions": []} for n in (1, 2, 3, 4)]}
 run = engine.Engine(runspec.build(load(root / "interlock.toml"), "integration"), root / "art", lambda event: None, lambda kind: (True, "test"), steps=engine.steps())
 sys.exit(run.run(resume=sys.argv[2] == "resume"))
