@@ -187,8 +187,9 @@ def gate_suite(gates: dict[str, Any] | None, state: dict[str, Any]) -> _Suite:
         for c in g["conditions"]:
             rule = f"{c['metric']} {c['operator']} {c['threshold']} (actual {c['actual']}) from {c['artifact']}"
             case = _Case(classname, c["id"], out=rule)
-            if c["status"] == GateStatus.FAIL:
-                case.kind, case.type, case.message = JUnitResult.FAILURE, "gate-condition", c.get("reason") or rule
+            if c["status"] in (GateStatus.FAIL, GateStatus.PENDING):  # pending: not decided yet, so nothing is certified by it
+                case.kind, case.message = JUnitResult.FAILURE, c.get("reason") or rule
+                case.type = "gate-condition" if c["status"] == GateStatus.FAIL else "gate-condition-pending"
                 case.body = rule
             elif c["status"] == GateStatus.WARN:
                 case.out += f"\nwarning (non-blocking): {c.get('reason') or ''}"

@@ -25,7 +25,7 @@ from interlock.store.records import contract_outcome, execution_outcome
 __all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
 
 LISTED = 15
-ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️"}
+ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "pending": "⏳"}
 
 
 def _cell(text: Any) -> str:
@@ -49,10 +49,10 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
     else:
         lines += ["| Gate | Status | Failing conditions |", "|---|---|---|"]
         for g in gates["gates"]:
-            failing = [c["id"] for c in g["conditions"] if c["status"] == GateStatus.FAIL]
+            failing = [c["id"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.PENDING)]
             lines.append(f"| {g['id']} · {_cell(g['name'])} | {ICON.get(g['status'], '❌')} {g['status']} | {_cell(', '.join(failing)) or '—'} |")
         lines.append("")
-        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.WARN)]
+        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.WARN, GateStatus.PENDING)]
         if bad:
             lines.append("**Conditions not met**")
             lines.append("")

@@ -191,6 +191,37 @@ def test_passing_run_has_no_failures(tmp_path: Path) -> None:
     assert root.get("failures") == "0" and root.get("errors") == "0" and int(root.get("tests", "0")) > 4
 
 
+def _with_a_pending_condition(folder: Path) -> Path:
+    """A phase-end gate-results.json left published (a kill between publishing and the final evaluation): Gate 2's
+    undeclared-dependencies condition pending, the document failed, every other condition as the sample has it."""
+    gates = json.loads((folder / "gate-results.json").read_text())
+    for condition in gates["gates"][1]["conditions"]:
+        if condition["id"] == "observability.undeclared_dependencies":
+            condition["status"] = "pending"
+            condition["reason"] = "pending: decided after step 3.1 writes trace-evidence.json"
+            break
+    else:
+        gates["gates"][1]["conditions"].append({**gates["gates"][1]["conditions"][0], "id": "observability.undeclared_dependencies", "status": "pending",
+                                                "reason": "pending: decided after step 3.1 writes trace-evidence.json"})
+    gates["status"] = "fail"
+    (folder / "gate-results.json").write_text(json.dumps(gates))
+    return folder
+
+
+def test_a_pending_gate_condition_is_a_failed_case_never_a_pass(tmp_path: Path) -> None:
+    document = junit_xml(_with_a_pending_condition(write_sample(tmp_path / "run", tests=2)))
+    validate(document, tmp_path)
+    pending = _cases(document, tmp_path)[("gates.gate2_contract_assurance", "observability.undeclared_dependencies")]
+    assert isinstance(pending.result[0], Failure) and pending.result[0].type == "gate-condition-pending"
+    assert pending.result[0].message.startswith("pending: decided after step 3.1")
+
+
+def test_the_summary_lists_a_pending_condition_as_not_met(tmp_path: Path) -> None:
+    text = github_summary(_with_a_pending_condition(write_sample(tmp_path / "run", tests=2)))
+    assert "FAILED" in text and "observability.undeclared_dependencies" in text.split("**Conditions not met**")[0]
+    assert "- ⏳ Gate 2 `observability.undeclared_dependencies`: pending: decided after step 3.1" in text
+
+
 def test_a_check_that_did_not_run_is_a_failure_not_an_absence(tmp_path: Path) -> None:
     document = junit_xml(tmp_path / "nothing")
     validate(document, tmp_path)
