@@ -51,6 +51,9 @@ FORWARD_QUEUE = 256
 FORWARD_TIMEOUT = 5.0
 #: How often the counters file is rewritten while data arrives.
 COUNTERS_EVERY = 1.0
+#: How often the accepting thread looks whether it should stop: `stop()` waits for it (half of this on average) at the end of
+#: every traced run, so it is short; a look costs one select() call.
+ACCEPT_POLL = 0.01
 #: Distinct undeclared senders counted by name; the rest are counted together under MORE_SENDERS.
 MAX_SENDERS = 256
 MORE_SENDERS = "(more senders)"
@@ -411,7 +414,7 @@ class Receiver:
         if self.forward:
             self._forwarder = Forwarder(self.forward, self.counters)
         self._threads = [threading.Thread(target=server.work, name=f"interlock-otlp-{n}", daemon=True) for n in range(WORKERS)]
-        self._threads.append(threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="interlock-otlp-accept", daemon=True))
+        self._threads.append(threading.Thread(target=server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL}, name="interlock-otlp-accept", daemon=True))
         self._threads.append(threading.Thread(target=self._write_counters_while_running, name="interlock-otlp-counters", daemon=True))
         for thread in self._threads:
             thread.start()
