@@ -1,7 +1,8 @@
 """What the demo's traces prove (issue 16 item 5): trace-evidence.json and the readiness read from the spans received.
 
 The shared demo run: every service has spans, test_place_order's trace crosses orders -> catalog over HTTP and
-orders -> shipping through the bus, Place order is proven by it; a service silenced with OTEL_SDK_DISABLED and
+orders -> shipping through the bus, Place order is proven by it; the message pact job's trigger joins the job's trace, so
+its trace crosses orders, catalog and shipping too; a service silenced with OTEL_SDK_DISABLED and
 declared `traces = "required"` is named in the readiness as sending nothing.
 """
 
@@ -35,6 +36,9 @@ def test_the_demo_evidence_names_the_calls_of_place_order_and_proves_its_scenari
     scenarios = {s["feature"]: s for s in evidence["scenarios"]}
     assert scenarios["F-2"]["proven"] and scenarios["F-2"]["by"] is not None
     assert all(job["trace_id"] for job in evidence["pact_jobs"])
+    message_job = next(job for job in evidence["pact_jobs"] if job["job"] == "orders-message")  # its trigger carries the job's trace
+    assert {"orders", "catalog", "shipping"} <= set(message_job["services"]), message_job
+    assert {"orders:POST /orders", "orders:publish order.created"} <= set(message_job["interfaces"]), message_job
     manifest = _read(artifacts / "integration-evidence-manifest.json")
     assert "trace-evidence.json" in {entry["path"] for entry in manifest["artifacts"]}
     readiness = {row["service"]: row for row in _read(artifacts / "observability-readiness.json")["services"]}

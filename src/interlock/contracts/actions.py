@@ -47,18 +47,21 @@ def _excerpt(text: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + f" ... ({len(text) - limit} more characters)"
 
 
-def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+def perform(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: dict[str, str] | None = None, cwd: str | None = None,
+            traceparent: str | None = None) -> None:
     """Run one setup/teardown/trigger action whose output nobody logs; raise ActionFailed with a one-line reason."""
-    run_action(action, stores, env=env, cwd=cwd)
+    run_action(action, stores, env=env, cwd=cwd, traceparent=traceparent)
 
 
 def run_action(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env: dict[str, str] | None = None, cwd: str | None = None,
-               state: dict[str, Any] | None = None) -> str:
+               state: dict[str, Any] | None = None, traceparent: str | None = None) -> str:
     """Run one action; return what it printed or answered, raise ActionFailed with a one-line reason.
 
     `env` and `cwd` apply to a `command` action (default: this process's). `state` is the provider-state change
     being made (`state`, `params`, `action`, `provider`, `consumer`): a command gets it as JSON on stdin and in
     INTERLOCK_* variables, an HTTP call without `json` as its body, SQL its params as `:name` bind parameters.
+    `traceparent` (a pact job's trace, for a message trigger) goes with an HTTP call as the W3C header and to a
+    command as TRACEPARENT, OpenTelemetry's variable for a trace context handed to a process; SQL carries none.
     """
     if action.get("sql") is not None:
         store = stores[action["store"]]
@@ -87,7 +90,8 @@ def run_action(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env
         call = action["http"]
         body = call.get("json") if call.get("json") is not None else state
         try:
-            response = httpx.request(call["method"], call["url"], json=body, timeout=10.0)
+            response = httpx.request(call["method"], call["url"], json=body, timeout=10.0,
+                                     headers={"traceparent": traceparent} if traceparent else None)
         except httpx.HTTPError as exc:
             raise ActionFailed(f"{call['method']} {call['url']} failed: {type(exc).__name__}: {exc}") from None
         if response.status_code not in call["expect_status"]:
@@ -95,8 +99,8 @@ def run_action(action: dict[str, Any], stores: dict[str, dict[str, Any]], *, env
         return f"{call['method']} {call['url']} answered {response.status_code}: {_excerpt(response.text, 500)}"
     if action.get("command") is not None:
         command = action["command"]
-        if state is not None:
-            env = {**(env if env is not None else os.environ), **state_inputs(state)}
+        if state is not None or traceparent:
+            env = {**(env if env is not None else os.environ), **state_inputs(state), **({"TRACEPARENT": traceparent} if traceparent else {})}
         try:
             done_run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd,
                                       input=json.dumps(state) if state is not None else None, stdin=None if state is not None else subprocess.DEVNULL,
@@ -125,14 +129,16 @@ def state_change(url: str, state: dict[str, Any]) -> str:
     return f"POST {url} answered {response.status_code}: {_excerpt(response.text, 500)}"
 
 
-def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]]) -> Message:
+def capture(source: dict[str, Any], stores: dict[str, dict[str, Any]], traceparent: str | None = None) -> Message:
     """Trigger the provider and return the message it really published, as pact-python wants it.
 
     The message goes to the verifier as produced: its bytes, its headers and protocol properties as the
     metadata, and its own content type (assumed from the bytes only where the protocol carries none),
-    so a text, XML or binary message pact is judged against what the producer really sent.
+    so a text, XML or binary message pact is judged against what the producer really sent. The trigger
+    carries the job's `traceparent`: what the provider does to produce the message joins the job's trace.
     """
-    found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores), float(source["timeout"]))
+    found = capture_messages(source["broker"], source["topic"], lambda: perform(source["trigger"], stores, traceparent=traceparent),
+                             float(source["timeout"]))
     first = found[0]
     content_type = produced_type(first)
     return {"contents": first.body, "metadata": {**first.properties, **first.headers, "contentType": content_type}, "content_type": content_type}

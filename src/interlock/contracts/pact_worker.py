@@ -284,7 +284,7 @@ def _message(job: dict[str, Any], name: str) -> Message:
         raise KeyError(f"message {name!r} has no entry in [contracts.pact.messages] of interlock.toml: say how the provider produces it")
     from interlock.contracts.actions import capture
 
-    return capture(job["messages"][name], job["stores"])
+    return capture(job["messages"][name], job["stores"], job.get("traceparent"))
 
 
 def _write(outcome: dict[str, Any], path: str) -> None:
