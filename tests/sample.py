@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from interlock.artifacts import CONTRACT_RESULTS, DEFECT_LOG, ENVIRONMENT_REPORT, EXECUTION_REPORT, SCOPE_MATRIX, SIGNOFF, ArtifactDir
 from interlock.defects import DefectLog, Failure, merge
 from interlock.files import atomic_write
+from interlock.statuses import TrafficStatus
 from interlock.store.records import (
     PASS, CheckResult, ConditionRecord, DefectRecord, GateRecord, RunRecord, contract_key,
 )
@@ -108,7 +109,8 @@ def _scope(tests: list[str], started: datetime) -> dict[str, Any]:
     rows = []
     for n, (iid, service, kind, source, features, checks) in enumerate(interfaces):
         refs = [{"kind": k, "ref": r} for k, r in checks] + [{"kind": "test", "ref": t} for t in tests[n::len(interfaces)][:3]]
-        rows.append({"id": iid, "service": service, "kind": kind, "operation": iid.split(":", 1)[1], "source": source, "features": features, "checks": refs})
+        rows.append({"id": iid, "service": service, "kind": kind, "operation": iid.split(":", 1)[1], "source": source, "features": features, "checks": refs,
+                     "traffic": {"status": TrafficStatus.PENDING, "by": []}})  # the sample writes no trace evidence
     return {
         "schema_version": 1, "generated_at": _iso(started), "project": {"name": "shop", "version": "1.4.0"}, "environment": "integration",
         "prerequisites": [], "services": SERVICES, "interfaces": rows,

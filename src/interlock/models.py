@@ -294,6 +294,13 @@ class IntegrationScopeMatrixInterfacesItemChecksItem(TypedDict):
     ref: str
 
 @with_config(ConfigDict(extra="forbid"))
+class IntegrationScopeMatrixInterfacesItemTraffic(TypedDict):
+    """Whether real traffic crossed the interface, as step 3.1's trace-evidence.json recorded it: `pending` before 3.1 recorded the traces (or for an interface added to the scope since), `unknown` when no OTLP receiver recorded them (never read as not observed)."""
+
+    status: Literal['observed', 'not_observed', 'pending', 'unknown']
+    by: list[str]
+
+@with_config(ConfigDict(extra="forbid"))
 class IntegrationScopeMatrixInterfacesItem(TypedDict):
     """`IntegrationScopeMatrixInterfacesItem` of its artifact's schema."""
 
@@ -305,6 +312,7 @@ class IntegrationScopeMatrixInterfacesItem(TypedDict):
     source: str
     features: list[str]
     checks: list[IntegrationScopeMatrixInterfacesItemChecksItem]
+    traffic: IntegrationScopeMatrixInterfacesItemTraffic
 
 @with_config(ConfigDict(extra="forbid"))
 class IntegrationScopeMatrixDependenciesItem(TypedDict):

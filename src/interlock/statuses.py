@@ -117,6 +117,18 @@ class SpanStatus(StrEnum):
     ERROR = "error"
 
 
+class TrafficStatus(StrEnum):
+    """Whether real traffic crossed a scope-matrix interface (`interfaces[].traffic.status`), copied from trace-evidence.json.
+
+    `pending` until step 3.1 recorded the traces (or for an interface added to the scope since); `unknown` when no
+    receiver recorded them: neither is ever read as "not observed".
+    """
+
+    OBSERVED = "observed"
+    NOT_OBSERVED = "not_observed"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
 #: The only contract status that is a pass.
 CONTRACT_PASSED = frozenset({ContractStatus.PASS})
 #: Executed but not a pass: a failure, a transport/setup error, or a pending pact (pending is never a pass).

@@ -9,6 +9,7 @@ declared `traces = "required"` is named in the readiness as sending nothing.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from .conftest import Finished, Shop
 
 pytestmark = pytest.mark.e2e
 PLACE_ORDER = "tests/test_checkout.py::test_place_order"
+#: An interface of the demo's scope whose calls make no span (shop/telemetry.py UNTRACED_PATHS): no traced traffic crosses it.
+SILENT = "orders:GET /health"
 
 
 def _read(path: Any) -> Any:
@@ -54,3 +57,23 @@ def test_a_silenced_required_service_is_named_in_the_readiness(shop: Shop) -> No
     row = next(r for r in _read(shop.artifacts / "observability-readiness.json")["services"] if r["service"] == "shipping")
     assert (row["traces"], row["spans"], row["traces_required"], row["ready"]) == ("missing: no spans received from shipping", 0, True, False)
     assert row["metrics_missing"] == ["no_such_metric_total"] and row["metrics"].startswith("missing: no_such_metric_total")
+
+
+def test_the_demo_scope_matrix_marks_orders_to_catalog_observed_and_a_silent_interface_not(passed_run: Finished, tmp_path: Path) -> None:
+    artifacts = passed_run.shop.artifacts
+    traffic = {i["id"]: i["traffic"] for i in _read(artifacts / "integration-scope-matrix.json")["interfaces"]}
+    crossed = traffic["catalog:GET /products/{id}"]  # orders -> catalog, in test_place_order's trace among others
+    assert crossed["status"] == "observed" and 0 < len(crossed["by"]) <= 5, traffic
+    evidence = {i["id"]: i for i in _read(artifacts / "trace-evidence.json")["interfaces"]}
+    assert crossed["by"] == evidence["catalog:GET /products/{id}"]["by"]  # the same bounded list, not a second count
+    assert traffic[SILENT] == {"status": "not_observed", "by": []}, traffic
+    assert "pending" not in {t["status"] for t in traffic.values()}, traffic  # 3.1 recorded every interface of the scope
+    # 3.1's rewrite of 1.1's matrix is on the ledger: Gate 4 passed (exit 0) and the sealed bundle verifies
+    assert passed_run.run.code == 0
+    lines = [json.loads(line) for line in (artifacts / "run-ledger.jsonl").read_text("utf-8").splitlines()]
+    assert [e["step"] for e in lines if "integration-scope-matrix.json" in e["products"]] == ["1.1", "3.1"]
+    assert passed_run.shop.interlock("verify", str(artifacts / "INTEGRATION-EVIDENCE.zip")).code == 0
+    copy = passed_run.copy(tmp_path / "shop")
+    rerun = copy.interlock("scope", "--env", "integration")
+    assert rerun.code == 0, rerun.output
+    assert {i["id"]: i["traffic"] for i in _read(copy.artifacts / "integration-scope-matrix.json")["interfaces"]} == traffic

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from interlock import runspec
-from interlock.artifacts import OBSERVABILITY_DATA, OTLP_RECEIVER, OTLP_SPANS, TRACE_EVIDENCE, ArtifactDir, validation_errors
+from interlock.artifacts import OBSERVABILITY_DATA, OTLP_RECEIVER, OTLP_SPANS, SCOPE_MATRIX, TRACE_EVIDENCE, ArtifactDir, validation_errors
 from interlock.config import load
 from interlock.context import RunContext
 from interlock.otlp.decode import spans_of
@@ -30,7 +30,9 @@ from interlock.otlp.spans import Span
 from interlock.phases import observability
 from interlock.phases.observability import readiness, record_traces
 from interlock.protocol import Outcome
-from interlock.statuses import StepStatus
+from interlock.statuses import StepStatus, TrafficStatus
+
+from .test_phases_phase4 import scope_matrix
 
 EXPOSITION = "# TYPE http_requests_total counter\nhttp_requests_total{path=\"/\"} 3\n# TYPE up gauge\nup 1\n"
 CONFIG = """
@@ -210,3 +212,35 @@ def test_pact_jobs_and_tests_take_their_trace_ids_from_the_reports() -> None:
     tests = observability.traced_tests(report, Path("/srv/x"))
     assert [(t.id, t.trace_id, t.interfaces, t.critical, t.proves) for t in tests] == [
         ("t.py::a", "e" * 32, ("catalog:GET /products/{id}",), True, True), ("t.py::b", "f" * 32, (), False, False), ("t.py::c", None, (), False, True)]
+
+
+COUNTERS = {"endpoint": "http://127.0.0.1:4318", "forward": None, "requests": {"traces": 2, "metrics": 0, "logs": 0},
+            "rejected": {"malformed": 0, "too_large": 0}, "dropped_spans": 0, "forward_failures": 0,
+            "by_service": {"orders": {"spans": 1, "metrics": 0, "logs": 0, "dropped": 0, "rejected": 0}}}
+
+
+@pytest.mark.parametrize("receiver, crossed, silent", [(True, TrafficStatus.OBSERVED, TrafficStatus.NOT_OBSERVED),
+                                                       (False, TrafficStatus.UNKNOWN, TrafficStatus.UNKNOWN)])
+def test_the_end_of_3_1_marks_the_scope_matrix_with_the_traffic_it_recorded(tmp_path: Path, metrics_url: str, receiver: bool,
+                                                                           crossed: TrafficStatus, silent: TrafficStatus) -> None:
+    ctx = make_ctx(tmp_path, metrics_url, receiver=receiver)
+    matrix = scope_matrix(uncovered=("catalog:GET /health",))
+    ctx.artifacts.write_json(SCOPE_MATRIX, matrix)
+    write_spans(ctx, sdk_spans())
+    if receiver:
+        ctx.artifacts.path(OTLP_RECEIVER).write_text(json.dumps(COUNTERS), "utf-8")
+    assert record_traces(ctx, Outcome(StepStatus.PASS)) == Outcome(StepStatus.PASS)
+    written = ctx.artifacts.read_json(SCOPE_MATRIX)
+    assert {i["id"]: i["traffic"]["status"] for i in written["interfaces"]} == {"catalog:GET /products/{id}": crossed, "catalog:GET /health": silent}
+    for interface in matrix["interfaces"]:  # the rest of the matrix is 1.1's, untouched
+        del interface["traffic"]
+    assert [{k: v for k, v in i.items() if k != "traffic"} for i in written["interfaces"]] == matrix["interfaces"]
+    assert {k: v for k, v in written.items() if k != "interfaces"} == {k: v for k, v in matrix.items() if k != "interfaces"}
+
+
+def test_a_3_1_that_records_no_evidence_leaves_the_matrix_pending(tmp_path: Path, metrics_url: str) -> None:
+    ctx = make_ctx(tmp_path, metrics_url)
+    ctx.artifacts.write_json(SCOPE_MATRIX, scope_matrix())
+    write_spans(ctx, "not json\n")
+    assert record_traces(ctx, Outcome(StepStatus.PASS)).status == StepStatus.FAIL
+    assert [i["traffic"]["status"] for i in ctx.artifacts.read_json(SCOPE_MATRIX)["interfaces"]] == [TrafficStatus.PENDING]

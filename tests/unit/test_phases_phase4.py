@@ -24,6 +24,7 @@ from interlock.errors import ConfigError
 from interlock.events import Event, PromptRequired
 from interlock.evidence import generate_keypair, verify_bundle
 from interlock.protocol import HaltRun, Outcome
+from interlock.statuses import TrafficStatus
 from interlock.phases import bundle, recommendations, signoff
 from interlock.context import RunContext
 from tests.support import config_head, whole_suite_selection
@@ -50,9 +51,9 @@ def scope_matrix(uncovered: tuple[str, ...] = ()) -> dict[str, Any]:
                 "actual_sha256": "0" * 64, "status": "ok", "reason": None}
                for n, p in (("feature_list", "features.json"), ("architecture_contracts", "contracts"), ("environment_baseline", "baseline.toml"))]
     interfaces = [{"id": INTERFACE, "service": "catalog", "kind": "http", "operation": "GET /products/{id}", "source": "catalog.yaml",
-                   "features": [], "checks": [{"kind": "pact", "ref": PACT_ID}]}]
+                   "features": [], "checks": [{"kind": "pact", "ref": PACT_ID}], "traffic": {"status": TrafficStatus.PENDING, "by": []}}]
     interfaces += [{"id": i, "service": "catalog", "kind": "http", "operation": i.split(":", 1)[1], "source": "catalog.yaml",
-                    "features": [], "checks": []} for i in uncovered]
+                    "features": [], "checks": [], "traffic": {"status": TrafficStatus.PENDING, "by": []}} for i in uncovered]
     return {"schema_version": 1, "generated_at": "2025-06-01T12:00:00Z", "project": {"name": "shop", "version": "1.4.0"},
             "environment": "integration", "prerequisites": prereqs,
             "services": [{"name": "catalog", "kind": "http", "owner": "team-catalog", "openapi": "catalog.yaml", "asyncapi": None}],

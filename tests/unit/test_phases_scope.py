@@ -17,11 +17,14 @@ from interlock.errors import ConfigError
 from interlock.gates import DEFAULT_CONDITIONS
 from interlock.metrics import read_metrics
 from interlock.phases.scope import (
+    mark_traffic,
     build_matrix, check_prerequisite, markdown_features, match_template, migration_tables, read_version, template_matches, tree_sha256,
 )
 from interlock.phases.scope import run as scope_step
-from interlock.statuses import StepStatus
+from interlock.statuses import StepStatus, TrafficStatus
 from tests.support import config_head
+
+from .test_phases_phase4 import trace_evidence
 
 
 def test_prerequisite_ok_missing_and_mismatched(tmp_path: Path) -> None:
@@ -143,3 +146,61 @@ def test_out_of_scope_must_be_method_and_template(tmp_path: Path) -> None:
         parse(text, tmp_path / "interlock.toml")
     [problem] = raised.value.problems
     assert problem.key == "scope.out_of_scope" and problem.line == text.splitlines().index("out_of_scope = [\"GET /a/{id}\", \"/b\"]") + 1 and "'/b' is not `METHOD /path/template`" in problem.message
+
+
+TESTED, UNTESTED, ADDED = "catalog:GET /products", "catalog:GET /health", "catalog:GET /new"
+
+
+def _marks(evidence: dict | None) -> dict[str, dict]:
+    """The traffic marks mark_traffic gives three interfaces: one traffic crossed, one none did, one the evidence does not know."""
+    matrix = {"interfaces": [{"id": i, "traffic": {"status": TrafficStatus.PENDING, "by": []}} for i in (TESTED, UNTESTED, ADDED)]}
+    mark_traffic(matrix, evidence)
+    return {i["id"]: i["traffic"] for i in matrix["interfaces"]}
+
+
+def _evidence(receiver: bool = True) -> dict:
+    evidence = trace_evidence(receiver=receiver)
+    evidence["interfaces"].append({"id": UNTESTED, "observed": False, "by": []})
+    return evidence
+
+
+def test_traffic_marks_say_observed_by_whom_and_not_observed_when_the_receiver_ran() -> None:
+    marks = _marks(_evidence())
+    assert marks[TESTED] == {"status": TrafficStatus.OBSERVED, "by": ["tests/test_shop.py::test_list_products"]}
+    assert marks[UNTESTED] == {"status": TrafficStatus.NOT_OBSERVED, "by": []}
+    assert marks[ADDED] == {"status": TrafficStatus.PENDING, "by": []}  # in scope since 3.1 recorded: not "not observed"
+
+
+def test_traffic_marks_are_pending_before_3_1_and_unknown_without_a_receiver() -> None:
+    assert {m["status"] for m in _marks(None).values()} == {TrafficStatus.PENDING}
+    marks = _marks(_evidence(receiver=False))
+    assert marks[UNTESTED] == {"status": TrafficStatus.UNKNOWN, "by": []}  # no receiver listened: its silence is no "not observed"
+    assert marks[TESTED]["status"] == TrafficStatus.OBSERVED  # spans crossed it all the same
+    assert marks[ADDED]["status"] == TrafficStatus.PENDING
+
+
+def _scope_system(root: Path) -> RunContext:
+    ctx = _users_system(root, ["users:GET /users/{uid}"], ["users:GET /admin/stats"])
+    (root / "baseline.toml").write_text('version = "1"\n')
+    (root / "contracts").mkdir()
+    (root / "contracts" / "VERSION").write_text("1\n")
+    return ctx
+
+
+def test_the_scope_step_keeps_the_marks_3_1_recorded_and_marks_the_rest_pending(tmp_path: Path) -> None:
+    ctx = _scope_system(tmp_path)
+    scope_step(ctx)
+    marks = {i["id"]: i["traffic"] for i in ctx.artifacts.read_json("integration-scope-matrix.json")["interfaces"]}
+    assert set(marks) == {"users:GET /admin/stats", "users:GET /users/{uid}"}
+    assert {m["status"] for m in marks.values()} == {TrafficStatus.PENDING}  # no trace evidence yet
+    evidence = {**trace_evidence(), "environment": "test",
+                "interfaces": [{"id": "users:GET /users/{uid}", "observed": True, "by": ["pact web->users"]}]}
+    ctx.artifacts.write_json("trace-evidence.json", evidence)
+    scope_step(ctx)  # `interlock scope` rerun alone after 3.1
+    marks = {i["id"]: i["traffic"] for i in ctx.artifacts.read_json("integration-scope-matrix.json")["interfaces"]}
+    assert marks["users:GET /users/{uid}"] == {"status": TrafficStatus.OBSERVED, "by": ["pact web->users"]}
+    assert marks["users:GET /admin/stats"]["status"] == TrafficStatus.PENDING
+    ctx.artifacts.write_json("trace-evidence.json", {**evidence, "environment": "staging"})  # another environment's traffic
+    scope_step(ctx)
+    marks = {i["id"]: i["traffic"] for i in ctx.artifacts.read_json("integration-scope-matrix.json")["interfaces"]}
+    assert marks["users:GET /users/{uid}"]["status"] == TrafficStatus.PENDING

@@ -254,7 +254,8 @@ def trace_evidence(ctx: RunContext) -> dict[str, Any]:
 
 
 def record_traces(ctx: RunContext, outcome: Outcome) -> Outcome:
-    """The end of step 3.1: wait for the services' last batches, write trace-evidence.json; a step that cannot fails."""
+    """The end of step 3.1: wait for the services' last batches, write trace-evidence.json and mark the scope matrix's
+    interfaces with its traffic; a step that cannot fails."""
     await_batches(ctx)
     try:
         document = trace_evidence(ctx)
@@ -262,8 +263,14 @@ def record_traces(ctx: RunContext, outcome: Outcome) -> Outcome:
         why = _unreadable(exc, ctx.artifacts.root)
         return Outcome(StepStatus.FAIL, "; ".join(filter(None, [outcome.reason, f"no trace evidence: {why}"])))
     ctx.artifacts.write_json(TRACE_EVIDENCE, document)
-    if not ctx.artifacts.exists(SCOPE_MATRIX):
+    matrix = ctx.artifacts.read_json_or_none(SCOPE_MATRIX)
+    if matrix is None:
         ctx.emit(Notice("3.1", f"no {SCOPE_MATRIX}: {TRACE_EVIDENCE} knows only the feature list's interfaces; run `interlock scope` first"))
+    else:  # the matrix says per interface what the evidence just recorded: 3.1's ledger line produces it anew
+        from interlock.phases.scope import mark_traffic  # here: the scope step loads every contract kind
+
+        mark_traffic(matrix, document)
+        ctx.artifacts.write_json(SCOPE_MATRIX, matrix)
     unproven = [s["feature"] for s in document["scenarios"] if s["critical"] and not s["proven"]]
     if document["undeclared"] or unproven:
         ctx.emit(Notice("3.1", f"{TRACE_EVIDENCE}: {len(document['undeclared'])} undeclared dependencies; unproven critical scenarios: "

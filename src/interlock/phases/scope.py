@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from interlock.artifacts import SCOPE_MATRIX
+from interlock.artifacts import SCOPE_MATRIX, TRACE_EVIDENCE
 from interlock.config import Prerequisite
 from interlock.contracts.asyncapi import load_asyncapi
 from interlock.contracts.kinds import declared as declared_kinds
@@ -32,7 +33,7 @@ from interlock.documents import (  # HTTP_REF, match_template, template_matches:
 from interlock.errors import Problem, UsageError
 from interlock.events import Notice, ProtocolError
 from interlock.files import sha256_file
-from interlock.statuses import StepStatus
+from interlock.statuses import StepStatus, TrafficStatus
 from interlock.protocol import HaltRun, Outcome
 from interlock.context import RunContext, utc_now
 
@@ -119,7 +120,31 @@ def markdown_features(text: str) -> list[dict[str, Any]]:
 
 def _interface(interfaces: dict[str, dict[str, Any]], service: str, kind: str, operation: str, source: str) -> dict[str, Any]:
     key = f"{service}:{operation}"
-    return interfaces.setdefault(key, {"id": key, "service": service, "kind": kind, "operation": operation, "source": source, "features": [], "checks": []})
+    return interfaces.setdefault(key, {"id": key, "service": service, "kind": kind, "operation": operation, "source": source, "features": [], "checks": [],
+                                          "traffic": {"status": TrafficStatus.PENDING, "by": []}})
+
+
+def mark_traffic(matrix: dict[str, Any], evidence: Mapping[str, Any] | None) -> None:
+    """Mark each interface of the matrix with the traffic trace-evidence.json recorded across it, in place.
+
+    The one place the matrix's `traffic` is decided: step 1.1 with the evidence a previous 3.1 left (so
+    `interlock scope` rerun alone keeps the marks), step 3.1 with the evidence it has just written. No
+    evidence, or none for an interface, is `pending`; an interface no span crossed is `not_observed` only when a
+    receiver ran (its counters are in the evidence), else `unknown`.
+    """
+    recorded = {str(i["id"]): i for i in evidence["interfaces"]} if evidence is not None else {}
+    for interface in matrix["interfaces"]:
+        found = recorded.get(interface["id"])
+        by: list[str] = []
+        if found is None:
+            status = TrafficStatus.PENDING
+        elif found["observed"]:  # spans crossed it: proof enough, whatever the receiver's counters say
+            status, by = TrafficStatus.OBSERVED, list(found["by"])
+        elif evidence is not None and evidence["receiver"] is None:  # no receiver listened: its silence proves nothing
+            status = TrafficStatus.UNKNOWN
+        else:
+            status = TrafficStatus.NOT_OBSERVED
+        interface["traffic"] = {"status": status, "by": by}
 
 
 def build_matrix(ctx: RunContext, tests: list[dict[str, Any]], pacts: list[PactFile]) -> dict[str, Any]:
@@ -265,6 +290,8 @@ def run(ctx: RunContext) -> Outcome:
     matrix["prerequisites"] = prerequisites
     architecture = ctx.loaded.resolve(ctx.config.prerequisites.architecture_contracts.path)
     matrix["undeclared_pacts"] = undeclared_pacts(ctx.loaded.root, architecture, declared, ctx.config.contracts.pact_exclude)
+    evidence = ctx.artifacts.read_json_or_none(TRACE_EVIDENCE)  # a fresh run's folder has none: every mark is pending
+    mark_traffic(matrix, evidence if evidence is not None and evidence["environment"] == ctx.env_name else None)
     ctx.artifacts.write_json(SCOPE_MATRIX, matrix)
     unmet = [p for p in prerequisites if p["status"] != "ok"]
     if unmet:
