@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from interlock.artifacts import ArtifactDir, TRACE_EVIDENCE
+from interlock.artifacts import SCOPE_MATRIX, TRACE_EVIDENCE, ArtifactDir
 from interlock.errors import UsageError
+from interlock.phases.scope import mark_traffic
 from interlock.report import build_model, render
 from tests.sample import write_sample
 from tests.unit.test_phases_phase4 import trace_evidence
@@ -37,11 +38,19 @@ def _evidence() -> dict[str, Any]:
     return evidence
 
 
+def _record(folder: Path, evidence: dict[str, Any]) -> Path:
+    """What step 3.1 leaves: the trace evidence, and the scope matrix marked from it by the one function that marks it."""
+    artifacts = ArtifactDir(folder)
+    artifacts.write_json(TRACE_EVIDENCE, evidence)
+    matrix = json.loads(artifacts.path(SCOPE_MATRIX).read_text())
+    mark_traffic(matrix, evidence)
+    artifacts.write_json(SCOPE_MATRIX, matrix)
+    return folder
+
+
 @pytest.fixture
 def traced(tmp_path: Path) -> Path:
-    folder = write_sample(tmp_path / "run", run_id="run-traced", tests=8, started_at=NOW)
-    ArtifactDir(folder).write_json(TRACE_EVIDENCE, _evidence())
-    return folder
+    return _record(write_sample(tmp_path / "run", run_id="run-traced", tests=8, started_at=NOW), _evidence())
 
 
 def test_declared_dependencies_say_whether_traffic_crossed_them(traced: Path) -> None:
@@ -71,30 +80,41 @@ def test_the_page_draws_observed_calls_beside_declared_ones(traced: Path) -> Non
     assert "<code>shipping:GET /health</code> (from orders" in html
 
 
-def test_matrix_rows_are_marked_observed_or_not(traced: Path) -> None:
-    rows = {r["id"]: r for r in build_model(None, traced)["matrix"]["rows"]}
-    assert rows["catalog:GET /products/{id}"]["observed"] is True and rows["catalog:GET /products/{id}"]["observed_by"] == [PLACE]
-    assert rows["orders:GET /orders/{id}"]["observed"] is False
-    assert rows["shopdb:table products"]["observed"] is False  # not in the evidence at all: not observed
-    html = render(None, traced, now=NOW)
+def _traffic_cells(html: str) -> list[tuple[str, str]]:
+    """Each matrix row's data-traffic and the text of its traffic cell."""
     matrix = html.split('id="coverage-matrix"', 1)[1].split("</table>", 1)[0]
-    assert "<th>traffic</th>" in matrix and matrix.count('data-observed="yes"') == 3 and matrix.count('data-observed="no"') == 3
-    assert matrix.count(">not observed</td>") == 3
+    assert "<th>traffic</th>" in matrix
+    return [(row.split('"', 1)[0], row.rsplit('">', 1)[1].split("</td>", 1)[0]) for row in matrix.split('data-traffic="')[1:]]
+
+
+def test_matrix_rows_show_the_matrixs_own_traffic_marks(traced: Path) -> None:
+    rows = {r["id"]: r for r in build_model(None, traced)["matrix"]["rows"]}
+    assert rows["catalog:GET /products/{id}"]["traffic"] == "observed" and rows["catalog:GET /products/{id}"]["observed_by"] == [PLACE]
+    assert rows["orders:GET /orders/{id}"]["traffic"] == "not_observed"
+    assert rows["shopdb:table products"]["traffic"] == "pending"  # not in the evidence at all: undecided, never "not observed"
+    cells = _traffic_cells(render(None, traced, now=NOW))
+    assert [status for status, _ in cells] == [r["traffic"] for r in rows.values()]
+    assert {status: text for status, text in cells} == {"observed": "observed", "not_observed": "not observed", "pending": "pending"}
 
 
 def test_without_trace_evidence_nothing_claims_observed_or_not(tmp_path: Path) -> None:
     folder = write_sample(tmp_path / "run", run_id="run-plain", tests=8, started_at=NOW)
     model = build_model(None, folder)
-    assert all(e["observed"] is None for e in model["graph"]["edges"]) and all(r["observed"] is None for r in model["matrix"]["rows"])
+    assert all(e["observed"] is None for e in model["graph"]["edges"]) and {r["traffic"] for r in model["matrix"]["rows"]} == {"pending"}
     html = render(None, folder, now=NOW)
-    assert "data-observed" not in html and "<th>traffic</th>" not in html
+    assert "data-observed" not in html and {status for status, _ in _traffic_cells(html)} == {"pending"}
     assert "No <code>trace-evidence.json</code>" in html
 
 
 def test_with_the_receiver_off_the_page_says_no_call_was_observed(tmp_path: Path) -> None:
-    folder = write_sample(tmp_path / "run", run_id="run-off", tests=8, started_at=NOW)
-    ArtifactDir(folder).write_json(TRACE_EVIDENCE, trace_evidence(receiver=False))
-    assert "The OTLP receiver was off: no call was observed." in render(None, folder, now=NOW)
+    evidence = trace_evidence(receiver=False)
+    evidence["interfaces"].append({"id": "orders:GET /orders/{id}", "observed": False, "by": []})
+    folder = _record(write_sample(tmp_path / "run", run_id="run-off", tests=8, started_at=NOW), evidence)
+    html = render(None, folder, now=NOW)
+    assert "The OTLP receiver was off: no call was observed." in html
+    rows = {r["id"]: r["traffic"] for r in build_model(None, folder)["matrix"]["rows"]}
+    assert rows["orders:GET /orders/{id}"] == "unknown"  # no receiver listened: its silence proves nothing
+    assert "not_observed" not in {status for status, _ in _traffic_cells(html)}
 
 
 def test_a_garbage_trace_evidence_is_named_not_drawn(tmp_path: Path) -> None:

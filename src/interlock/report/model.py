@@ -196,13 +196,11 @@ def graph_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, A
     return {"nodes": nodes, "edges": edges, "traced": traced}
 
 
-def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str],
-                   evidence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, Any], dict[str, Any] | None, str]], tests: dict[str, str]) -> dict[str, Any]:
     """Interfaces × check kinds: how many checks of each kind cover an interface, how they did in this run, and
-    (with trace evidence) whether real traffic crossed it and in which tests or pact jobs."""
+    the matrix's own traffic mark (observed by whom, not observed, pending, unknown: `scope.mark_traffic` decides it)."""
     if not scope:
-        return {"kinds": [], "rows": [], "more": 0, "uncovered": [], "traced": False}
-    seen = {i["id"]: i for i in (evidence or {}).get("interfaces", [])}
+        return {"kinds": [], "rows": [], "more": 0, "uncovered": []}
     by_item: dict[str, list[tuple[str, str]]] = defaultdict(list)  # item id → [(family, outcome)]
     for c, i, outcome in index:
         if i is not None:
@@ -226,11 +224,9 @@ def matrix_section(scope: Mapping[str, Any] | None, index: list[tuple[dict[str, 
                 outcomes += [o for fam, o in by_item.get(iface["id"], []) if fam == kind]
             worst = _worst(outcomes)
             cells[kind] = {"count": len(refs), "status": None if worst is None else (PASS if worst in (PASS, SKIP, PENDING) else FAIL), "refs": refs[:8]}
-        trace = seen.get(iface["id"])
         rows.append({"id": iface["id"], "service": iface["service"], "kind": iface["kind"], "features": iface["features"], "cells": cells, "covered": bool(iface["checks"]),
-                     "observed": None if evidence is None else bool(trace and trace["observed"]), "observed_by": (trace or {}).get("by", [])})
-    return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", [])),
-            "traced": evidence is not None}
+                     "traffic": iface["traffic"]["status"], "observed_by": iface["traffic"]["by"]})
+    return {"kinds": kinds, "rows": rows, "more": max(len(interfaces) - MATRIX_LIMIT, 0), "uncovered": list(scope.get("uncovered", []))}
 
 
 def environment_section(report: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -363,7 +359,7 @@ def build_model(store: Store | None, artifacts_dir: Path | RunFolder, *, history
         "policy_relaxed": [f"{r['condition']}: {r['change']} (approved by {r['approver']}, ticket {r['ticket']}, expires {r['expires']}): {r['justification']}"
                            for r in (gates or {}).get("policy_relaxed", [])],
         "graph": graph_section(scope, index, calls),
-        "matrix": matrix_section(scope, index, test_outcomes, evidence),
+        "matrix": matrix_section(scope, index, test_outcomes),
         "calls": calls,
         "environment_checks": environment_section(env_report),
         "contracts": contracts_model,
