@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from interlock.otlp.decode import decode
 from interlock.otlp.receiver import Receiver
 from interlock.otlp.spans import read_spans
 from interlock.pytest_plugin import ENDPOINT_VARIABLE, SpanExporter, TestSpan, encode, traceparent
@@ -171,20 +172,46 @@ def test_spans_over_the_receivers_bound_are_counted_as_lost_with_its_partial_suc
     assert len(list(read_spans(tmp_path / "spans.jsonl"))) == 2
 
 
-def test_encoded_spans_are_what_the_receiver_reads() -> None:
+def _library_request(spans: list[tuple[TestSpan, int]]) -> Any:
+    """The same export request built with opentelemetry-proto's own classes: what `encode` must equal."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="interlock-tests")))
+    scope_spans = resource_spans.scope_spans.add()
+    scope_spans.scope.name = "interlock.pytest_plugin"
+    for span, end_ns in spans:
+        out = scope_spans.spans.add(trace_id=bytes.fromhex(span.trace_id), span_id=bytes.fromhex(span.span_id), name=span.nodeid,
+                                    kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=span.start_ns, end_time_unix_nano=end_ns)
+        out.attributes.extend((KeyValue(key="interlock.test.nodeid", value=AnyValue(string_value=span.nodeid)),
+                               KeyValue(key="interlock.test.outcome", value=AnyValue(string_value=str(span.outcome)))))
+        if span.outcome == TestOutcome.FAILED:
+            out.status.code, out.status.message = Status.STATUS_CODE_ERROR, span.message
+        elif span.outcome == TestOutcome.PASSED:
+            out.status.code = Status.STATUS_CODE_OK
+    return request
+
+
+def test_encoded_spans_are_the_librarys_own_message_and_what_the_receiver_reads() -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    span = TestSpan("t.py::test_one")
-    span.outcome, span.message = TestOutcome.FAILED, "call failed"
-    from interlock.otlp.decode import decode
+    from interlock.otlp.decode import spans_of
 
-    request = decode("traces", "application/x-protobuf", encode([(span, span.start_ns + 5)]))  # the receiver's own decoding
+    passed, failed, skipped = TestSpan("t.py::test_one"), TestSpan("t.py::test_ünïcode[a-" + "x" * 300 + "]"), TestSpan("t.py::test_skip")
+    failed.outcome, failed.message = TestOutcome.FAILED, "call failed: é"
+    skipped.outcome = TestOutcome.SKIPPED
+    spans = [(passed, passed.start_ns + 5), (failed, failed.start_ns + 2**40), (skipped, skipped.start_ns)]
+    body = encode(spans)
+    assert ExportTraceServiceRequest.FromString(body) == _library_request(spans)
+    request = decode("traces", "application/x-protobuf", body)  # the receiver's own decoding
     assert isinstance(request, ExportTraceServiceRequest)
-    (resource,) = request.resource_spans
-    assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [("service.name", "interlock-tests")]
-    (out,) = resource.scope_spans[0].spans
-    assert (out.trace_id.hex(), out.span_id.hex(), out.end_time_unix_nano - out.start_time_unix_nano) == (span.trace_id, span.span_id, 5)
-    assert (out.status.code, out.status.message) == (2, "call failed")
+    lines = spans_of(request)
+    assert [(line["name"], line["status"], line["end_ns"] - line["start_ns"]) for line in lines] == [
+        ("t.py::test_one", "ok", 5), (failed.nodeid, "error", 2**40), ("t.py::test_skip", "unset", 0)]
+    assert [line["service"] for line in lines] == ["interlock-tests"] * 3
 
 
 def _json_report(tmp_path: Path, metadata: dict[str, Any]) -> Path:
