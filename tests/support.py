@@ -7,7 +7,10 @@ import json
 import os
 import random
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +105,37 @@ def whole_suite_selection(nodeids: list[str], marker: str = "integration", criti
             "markexpr": marker, "keyword": "", "targets": ["tests"],
             "counts": {"collected": len(nodeids), "suite": len(nodeids), "selected": len(nodeids), "deselected": 0, "ran": len(nodeids)},
             "not_selected": {"count": 0, "shown": []}, "critical": list(critical), "critical_not_selected": [], "narrowing": []}
+
+
+class TraceRecorder:
+    """A loopback HTTP server that records each request's `traceparent` (None when it has none) and answers what
+    `answer(method, path)` gives as (status, JSON body or None); `close()` stops it."""
+
+    def __init__(self, answer: Callable[[str, str], tuple[int, Any]]) -> None:
+        self.seen: list[str | None] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner.seen.append(self.headers.get("traceparent"))
+                status, body = answer(self.command, self.path)
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

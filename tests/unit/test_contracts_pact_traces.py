@@ -4,11 +4,8 @@ the job's `traceparent`, and contract-validation-results records its trace id pe
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,43 +18,19 @@ from interlock.contracts.pact.records import contract_records
 from interlock.documents import load_pact
 from interlock.otlp.receiver import Receiver
 from interlock.secrets import Redactor
+from tests.support import TraceRecorder
 
 PACT = {"consumer": {"name": "web"}, "provider": {"name": "users"}, "metadata": {"pactSpecification": {"version": "3.0.0"}},
         "interactions": [{"description": f"get user {n}", "request": {"method": "GET", "path": f"/users/{n}"},
                           "response": {"status": 200, "body": {"id": n}}} for n in (1, 2)]}
 
 
-class Users:
-    """GET /users/N answers {"id": N} and records the request's traceparent."""
-
-    def __init__(self) -> None:
-        self.seen: list[str | None] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.seen.append(self.headers.get("traceparent"))
-                data = json.dumps({"id": int(self.path.rsplit("/", 1)[-1])}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def users() -> Iterator[Users]:
-    server = Users()
+def users() -> Iterator[TraceRecorder]:
+    """GET /users/N answers {"id": N}."""
+    server = TraceRecorder(lambda method, path: (200, {"id": int(path.rsplit("/", 1)[-1])}))
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.close()
 
 
 def context(root: Path, url: str) -> RunContext:
@@ -71,8 +44,8 @@ def context(root: Path, url: str) -> RunContext:
     return RunContext(runspec.build(load(root / "interlock.toml"), "test"), ArtifactDir(root / "art"), lambda event: None, lambda kind: (False, "test"), "run1")
 
 
-def test_a_job_sends_its_traceparent_and_its_records_keep_the_trace_id(tmp_path: Path, users: Users) -> None:
-    ctx = context(tmp_path, users.url)
+def test_a_job_sends_its_traceparent_and_its_records_keep_the_trace_id(tmp_path: Path, users: TraceRecorder) -> None:
+    ctx = context(tmp_path, users.base)
     receiver = Receiver(spans_file=tmp_path / "spans.jsonl", counters_file=tmp_path / "counters.json", redactor=Redactor({}), services=["users"])
     receiver.start()
     ctx.services.receiver = receiver
@@ -89,8 +62,8 @@ def test_a_job_sends_its_traceparent_and_its_records_keep_the_trace_id(tmp_path:
     assert (version, sent_trace, len(parent), flags) == ("00", trace_id, 16, "01")
 
 
-def test_without_the_receiver_no_traceparent_is_sent_and_the_trace_id_is_null(tmp_path: Path, users: Users) -> None:
-    ctx = context(tmp_path, users.url)
+def test_without_the_receiver_no_traceparent_is_sent_and_the_trace_id_is_null(tmp_path: Path, users: TraceRecorder) -> None:
+    ctx = context(tmp_path, users.base)
     (record,) = pact.verify(ctx)
     assert record["status"] == "pass", record
     assert record["trace_id"] is None and record["job"] == "users-http"
