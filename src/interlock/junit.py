@@ -29,7 +29,7 @@ from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_
 from interlock.events import Emit, FileWritten
 from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
-from interlock.statuses import CheckStatus, GateStatus, HistoryOutcome, JUnitResult, TestOutcome
+from interlock.statuses import CONDITION_NOT_MET, CheckStatus, GateStatus, HistoryOutcome, JUnitResult, TestOutcome
 from interlock.store.records import contract_outcome, duration_of_test, execution_outcome
 
 __all__ = ["junit_xml", "write_junit", "JUNIT_NAME", "JUnitWriter"]
@@ -187,7 +187,7 @@ def gate_suite(gates: dict[str, Any] | None, state: dict[str, Any]) -> _Suite:
         for c in g["conditions"]:
             rule = f"{c['metric']} {c['operator']} {c['threshold']} (actual {c['actual']}) from {c['artifact']}"
             case = _Case(classname, c["id"], out=rule)
-            if c["status"] in (GateStatus.FAIL, GateStatus.PENDING):  # pending: not decided yet, so nothing is certified by it
+            if c["status"] in CONDITION_NOT_MET:
                 case.kind, case.message = JUnitResult.FAILURE, c.get("reason") or rule
                 case.type = "gate-condition" if c["status"] == GateStatus.FAIL else "gate-condition-pending"
                 case.body = rule

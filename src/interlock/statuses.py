@@ -129,6 +129,10 @@ class TrafficStatus(StrEnum):
     PENDING = "pending"
     UNKNOWN = "unknown"
 
+
+#: A gate condition that counts as not met where conditions are listed (JUnit cases, the CI step summary): a failed
+#: one, and a pending one (a phase-end document left published: undecided is never a pass).
+CONDITION_NOT_MET = frozenset({GateStatus.FAIL, GateStatus.PENDING})
 #: The only contract status that is a pass.
 CONTRACT_PASSED = frozenset({ContractStatus.PASS})
 #: Executed but not a pass: a failure, a transport/setup error, or a pending pact (pending is never a pass).

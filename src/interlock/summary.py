@@ -19,7 +19,7 @@ from interlock.artifacts import CONTRACT_RESULTS, ENVIRONMENT_REPORT, EXECUTION_
 from interlock.events import Emit
 from interlock.history import OutputWriter
 from interlock.runfolder import RunFolder
-from interlock.statuses import CheckStatus, GateStatus, HistoryOutcome
+from interlock.statuses import CONDITION_NOT_MET, CheckStatus, GateStatus, HistoryOutcome
 from interlock.store.records import contract_outcome, execution_outcome
 
 __all__ = ["StepSummaryWriter", "append_step_summary", "github_summary"]
@@ -49,10 +49,10 @@ def github_summary(artifacts_dir: Path | RunFolder) -> str:
     else:
         lines += ["| Gate | Status | Failing conditions |", "|---|---|---|"]
         for g in gates["gates"]:
-            failing = [c["id"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.PENDING)]
+            failing = [c["id"] for c in g["conditions"] if c["status"] in CONDITION_NOT_MET]
             lines.append(f"| {g['id']} · {_cell(g['name'])} | {ICON.get(g['status'], '❌')} {g['status']} | {_cell(', '.join(failing)) or '—'} |")
         lines.append("")
-        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in (GateStatus.FAIL, GateStatus.WARN, GateStatus.PENDING)]
+        bad = [(g, c) for g in gates["gates"] for c in g["conditions"] if c["status"] in CONDITION_NOT_MET | {GateStatus.WARN}]
         if bad:
             lines.append("**Conditions not met**")
             lines.append("")
